@@ -1,0 +1,113 @@
+// Typed entities of Kong's declarative configuration (kong.yml), after loading and
+// validation. Everything downstream (router, proxy, plugin iterator) reads these; nothing
+// downstream parses YAML. Field names follow Kong's schema so docs and errors line up.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gh::conf {
+
+struct Service {
+  std::string id;    // Kong-style UUID; generated deterministically from the name when absent
+  std::string name;  // may be empty for anonymous services
+  std::string protocol = "http";  // http | https | tcp | tls | grpc ...
+  std::string host;               // a hostname, an IP, or the name of an Upstream entity
+  uint16_t port = 80;
+  std::string path;  // empty = no path prefix
+  int retries = 5;
+  int connect_timeout_ms = 60000;
+  int write_timeout_ms = 60000;
+  int read_timeout_ms = 60000;
+  bool enabled = true;
+  bool tls_verify = false;
+  std::vector<std::string> tags;
+};
+
+struct Route {
+  std::string id;
+  std::string name;
+  std::string service_id;  // empty: a route without a service (e.g. for plugins that always exit)
+  std::vector<std::string> protocols{"http", "https"};
+  std::vector<std::string> methods;  // upper-case
+  std::vector<std::string> hosts;    // lower-case; may contain one leading or trailing '*'
+  std::vector<std::string> paths;    // prefix paths, or regex paths starting with '~'
+  std::map<std::string, std::vector<std::string>> headers;  // lower-case name → accepted values
+  std::vector<std::string> snis;
+  bool strip_path = true;
+  bool preserve_host = false;
+  int regex_priority = 0;
+  std::string path_handling = "v0";  // v0 | v1
+  int https_redirect_status_code = 426;
+  bool request_buffering = true;
+  bool response_buffering = true;
+  std::vector<std::string> tags;
+  uint64_t created_order = 0;  // position in the file, the last tie-breaker
+};
+
+struct Consumer {
+  std::string id;
+  std::string username;
+  std::string custom_id;
+  std::vector<std::string> tags;
+};
+
+// A plugin configuration entity. Scope ids are empty when not scoped.
+struct Plugin {
+  std::string id;
+  std::string name;
+  nlohmann::json config = nlohmann::json::object();
+  bool enabled = true;
+  std::string service_id;
+  std::string route_id;
+  std::string consumer_id;
+  std::vector<std::string> protocols{"grpc", "grpcs", "http", "https"};
+  std::vector<std::string> tags;
+  bool is_global() const { return service_id.empty() && route_id.empty() && consumer_id.empty(); }
+};
+
+struct Target {
+  std::string target;  // host:port (port defaults to 8000 in Kong)
+  int weight = 100;
+  std::vector<std::string> tags;
+};
+
+struct Upstream {
+  std::string id;
+  std::string name;  // services reference an upstream by using its name as `host`
+  std::string algorithm = "round-robin";
+  std::vector<Target> targets;
+  std::vector<std::string> tags;
+};
+
+struct Certificate {
+  std::string id;
+  std::string cert;  // PEM
+  std::string key;   // PEM
+  std::vector<std::string> snis;
+  std::vector<std::string> tags;
+};
+
+// Everything from one kong.yml, cross-references resolved (route.service_id and plugin scope
+// ids always point at existing entities).
+struct Declarative {
+  std::string format_version;
+  std::vector<Service> services;
+  std::vector<Route> routes;
+  std::vector<Consumer> consumers;
+  std::vector<Plugin> plugins;
+  std::vector<Upstream> upstreams;
+  std::vector<Certificate> certificates;
+
+  const Service* find_service(std::string_view id) const;
+  const Upstream* find_upstream_by_name(std::string_view name) const;
+  const Consumer* find_consumer(std::string_view id) const;
+};
+
+}  // namespace gh::conf
