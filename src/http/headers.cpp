@@ -1,0 +1,71 @@
+#include "http/headers.h"
+
+#include "common/strings.h"
+
+namespace gh::http {
+
+std::optional<std::string_view> Headers::get(std::string_view name) const {
+  for (const auto& h : list_)
+    if (iequals(h.name, name)) return std::string_view(h.value);
+  return std::nullopt;
+}
+
+std::vector<std::string_view> Headers::get_all(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& h : list_)
+    if (iequals(h.name, name)) out.emplace_back(h.value);
+  return out;
+}
+
+bool Headers::has_token(std::string_view name, std::string_view token) const {
+  for (const auto& h : list_) {
+    if (!iequals(h.name, name)) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      if (iequals(trim(rest.substr(0, comma)), token)) return true;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+void Headers::set(std::string_view name, std::string value) {
+  bool placed = false;
+  for (auto it = list_.begin(); it != list_.end();) {
+    if (!iequals(it->name, name)) {
+      ++it;
+    } else if (!placed) {
+      it->value = std::move(value);
+      placed = true;
+      ++it;
+    } else {
+      it = list_.erase(it);
+    }
+  }
+  if (!placed) list_.push_back({std::string(name), std::move(value)});
+}
+
+size_t Headers::remove(std::string_view name) {
+  return std::erase_if(list_, [&](const Header& h) { return iequals(h.name, name); });
+}
+
+bool is_valid_header_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    // RFC 9110 token characters.
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_valid_header_value(std::string_view value) {
+  for (unsigned char c : value)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
+}
+
+}  // namespace gh::http

@@ -1,0 +1,50 @@
+// An HTTP header list: order-preserving, repeated names allowed, case-insensitive lookup.
+// Proxies must keep order and duplicates (Set-Cookie), so this is a vector, not a map.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gh::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+class Headers {
+ public:
+  using const_iterator = std::vector<Header>::const_iterator;
+
+  // First value of `name` (case-insensitive), if any.
+  std::optional<std::string_view> get(std::string_view name) const;
+  std::vector<std::string_view> get_all(std::string_view name) const;
+  bool has(std::string_view name) const { return get(name).has_value(); }
+  // Whether a comma-separated header (Connection, Transfer-Encoding, ...) lists `token`.
+  bool has_token(std::string_view name, std::string_view token) const;
+
+  void add(std::string name, std::string value) { list_.push_back({std::move(name), std::move(value)}); }
+  // Replaces every `name` with one header, keeping the position of the first one.
+  void set(std::string_view name, std::string value);
+  // Removes every `name`; returns how many were removed.
+  size_t remove(std::string_view name);
+
+  size_t size() const { return list_.size(); }
+  bool empty() const { return list_.empty(); }
+  void clear() { list_.clear(); }
+  const_iterator begin() const { return list_.begin(); }
+  const_iterator end() const { return list_.end(); }
+  std::vector<Header>& entries() { return list_; }
+  const std::vector<Header>& entries() const { return list_; }
+
+ private:
+  std::vector<Header> list_;
+};
+
+// Header values set by plugins or configuration must not be able to inject lines.
+bool is_valid_header_name(std::string_view name);
+bool is_valid_header_value(std::string_view value);
+
+}  // namespace gh::http

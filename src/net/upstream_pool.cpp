@@ -1,0 +1,46 @@
+#include "net/upstream_pool.h"
+
+#include <sys/socket.h>
+
+namespace gh::net {
+
+namespace {
+
+// An idle keep-alive connection must have nothing to read: readable means the peer closed it
+// (or sent garbage), either way it is unusable.
+bool looks_alive(boost::asio::ip::tcp::socket& socket) {
+  char byte;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return nullptr;
+  auto& list = it->second;
+  const auto now = std::chrono::steady_clock::now();
+  while (!list.empty()) {
+    auto conn = std::move(list.back());  // most recently used first: most likely alive
+    list.pop_back();
+    if (now - conn->idle_since < limits_.idle_timeout && looks_alive(conn->socket)) return conn;
+  }
+  return nullptr;
+}
+
+void UpstreamPool::give_back(std::unique_ptr<UpstreamConnection> conn) {
+  if (conn->requests >= limits_.max_requests) return;
+  auto& list = idle_[conn->key];
+  if (list.size() >= limits_.max_idle_per_key) return;
+  conn->idle_since = std::chrono::steady_clock::now();
+  list.push_back(std::move(conn));
+}
+
+size_t UpstreamPool::idle_count() const {
+  size_t n = 0;
+  for (const auto& [key, list] : idle_) n += list.size();
+  return n;
+}
+
+}  // namespace gh::net

@@ -1,0 +1,45 @@
+// Idle keep-alive connections to upstreams, one pool per worker thread (no locking: a pool is
+// only touched from its worker's io_context). Keyed by "ip:port".
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gh::net {
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::any_io_executor ex) : socket(ex) {}
+  boost::asio::ip::tcp::socket socket;
+  std::string key;
+  std::chrono::steady_clock::time_point idle_since{};
+  int requests = 0;
+};
+
+struct PoolLimits {
+  size_t max_idle_per_key = 512;          // upstream_keepalive_pool_size
+  int max_requests = 10000;               // upstream_keepalive_max_requests
+  std::chrono::seconds idle_timeout{60};  // upstream_keepalive_idle_timeout
+};
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(PoolLimits limits = {}) : limits_(limits) {}
+  void set_limits(PoolLimits limits) { limits_ = limits; }
+
+  // A live idle connection for `key`, or null. Connections the peer closed while idle, or idle
+  // for too long, are dropped here rather than handed out.
+  std::unique_ptr<UpstreamConnection> take(const std::string& key);
+  // Returns a connection after a complete response that allows reuse.
+  void give_back(std::unique_ptr<UpstreamConnection> conn);
+  size_t idle_count() const;
+
+ private:
+  PoolLimits limits_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+};
+
+}  // namespace gh::net

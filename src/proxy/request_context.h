@@ -1,0 +1,83 @@
+// Everything gatehouse knows about one proxied request, from the client's bytes to the log
+// line. The proxy fills it in as the request moves through its phases; the PDK reads and
+// writes it on behalf of plugins (kong.request.* reads `request`, kong.service.request.*
+// writes `upstream`, kong.response.* writes `response`, ...).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "http/headers.h"
+#include "http/parser.h"
+#include "router/router.h"
+
+namespace gh::proxy {
+
+struct Snapshot;
+
+using Clock = std::chrono::steady_clock;
+
+// The request as gatehouse will send it upstream. Starts as a copy of the client's request
+// with Kong's rewrites applied (strip_path, forwarded headers); plugins may change it.
+struct UpstreamRequest {
+  std::string scheme = "http";
+  std::string method;
+  std::string path;   // upstream path (router's upstream_path), percent-encoded as sent
+  std::string query;  // raw query string without '?'
+  http::Headers headers;
+  std::optional<std::string> body;  // set by a plugin: replaces the client's body
+  std::string host;                 // target host (service host, or upstream name)
+  uint16_t port = 0;
+};
+
+// What the client will receive when gatehouse (not the upstream) produces the response, or
+// the upstream's response head/body when buffered for the `response` phase.
+struct ResponseState {
+  int status = 0;
+  http::Headers headers;
+  std::string body;
+  bool produced_by_gateway = false;  // kong.response.exit or an error: skip the upstream
+  std::string source = "service";    // Kong's kong.response.get_source(): exit | error | service
+};
+
+struct RequestContext {
+  // client side
+  std::string client_ip;  // after real_ip_header/trusted_ips processing
+  uint16_t client_port = 0;
+  std::string remote_ip;  // the TCP peer
+  uint16_t remote_port = 0;
+  std::string scheme = "http";
+  uint16_t server_port = 0;  // the port the client connected to
+  http::RequestHead* request = nullptr;
+  std::string request_id;
+
+  // routing
+  std::shared_ptr<const Snapshot> snapshot;
+  std::optional<router::RouteMatch> match;
+
+  UpstreamRequest upstream;
+  ResponseState response;
+
+  // upstream outcome
+  std::string upstream_addr;  // ip:port actually used
+  int upstream_status = 0;
+  int tries = 0;
+
+  // timing (Kong's latencies: total, upstream, gateway = kong)
+  Clock::time_point start = Clock::now();
+  Clock::time_point upstream_start{};
+  Clock::time_point upstream_first_byte{};
+  Clock::time_point end{};
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+
+  uint64_t request_bytes = 0;   // received from the client (head + body)
+  uint64_t response_bytes = 0;  // sent to the client (head + body)
+
+  nlohmann::json ctx_shared = nlohmann::json::object();  // kong.ctx.shared
+};
+
+}  // namespace gh::proxy
