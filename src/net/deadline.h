@@ -4,7 +4,6 @@
 // the pending read/write/connect completes with operation_aborted and the owner sees expired().
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
@@ -20,10 +19,16 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
   ~Deadline() { stop(); }
 
-  // Cancels `socket` if the operations that follow are not done within `timeout`.
-  void arm(std::chrono::milliseconds timeout, boost::asio::ip::tcp::socket& socket) {
+  // Cancels `socket` (any Asio socket: TCP, Unix, ...) if the operations that follow are not
+  // done within `timeout`.
+  template <typename Socket>
+  void arm(std::chrono::milliseconds timeout, Socket& socket) {
     auto& s = *state_;
     s.target = &socket;
+    s.cancel = [](void* target) {
+      boost::system::error_code ignored;
+      static_cast<Socket*>(target)->cancel(ignored);
+    };
     s.expired = false;
     s.deadline = clock::now() + timeout;
     if (!s.waiting || s.deadline < s.timer.expiry()) start_wait(state_);
@@ -42,7 +47,8 @@ class Deadline {
     explicit State(boost::asio::any_io_executor ex) : timer(ex) {}
     boost::asio::steady_timer timer;
     clock::time_point deadline = clock::time_point::max();
-    boost::asio::ip::tcp::socket* target = nullptr;
+    void* target = nullptr;
+    void (*cancel)(void*) = nullptr;  // type-erased Socket::cancel, no allocation per arm()
     unsigned generation = 0;
     bool waiting = false;
     bool expired = false;
@@ -65,8 +71,7 @@ class Deadline {
     if (clock::now() >= s.deadline) {
       s.expired = true;
       s.deadline = clock::time_point::max();
-      boost::system::error_code ignored;
-      if (s.target) s.target->cancel(ignored);
+      if (s.target) s.cancel(s.target);
       return;
     }
     if (s.deadline != clock::time_point::max()) start_wait(state);
