@@ -3,11 +3,10 @@
 // downstream parses YAML. Field names follow Kong's schema so docs and errors line up.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,8 +14,8 @@
 namespace gh::conf {
 
 struct Service {
-  std::string id;    // Kong-style UUID; generated deterministically from the name when absent
-  std::string name;  // may be empty for anonymous services
+  std::string id;                 // Kong-style UUID; generated deterministically from the name when absent
+  std::string name;               // may be empty for anonymous services
   std::string protocol = "http";  // http | https | tcp | tls | grpc ...
   std::string host;               // a hostname, an IP, or the name of an Upstream entity
   uint16_t port = 80;
@@ -56,6 +55,9 @@ struct Consumer {
   std::string username;
   std::string custom_id;
   std::vector<std::string> tags;
+  // Credentials declared with the consumer, kept as written for the auth plugins:
+  // entity type (e.g. "keyauth_credentials", "acls") → JSON array of objects.
+  nlohmann::json credentials = nlohmann::json::object();
 };
 
 // A plugin configuration entity. Scope ids are empty when not scoped.
@@ -106,6 +108,7 @@ struct Declarative {
   std::vector<Certificate> certificates;
 
   const Service* find_service(std::string_view id) const;
+  const Route* find_route(std::string_view id) const;
   const Upstream* find_upstream_by_name(std::string_view name) const;
   const Consumer* find_consumer(std::string_view id) const;
 };

@@ -1,0 +1,649 @@
+#include "conf/declarative.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "conf/error.h"
+#include "conf/regex.h"
+#include "conf/yaml_fields.h"
+
+namespace gh::conf {
+
+namespace {
+
+const std::set<std::string> kServiceProtocols = {"grpc", "grpcs",           "http", "https", "tcp",
+                                                 "tls",  "tls_passthrough", "udp",  "ws",    "wss"};
+const std::set<std::string> kRouteProtocols = kServiceProtocols;
+const std::set<std::string> kHttpRouteProtocols = {"http", "https", "grpc", "grpcs", "ws", "wss"};
+const std::set<std::string> kSniProtocols = {"https", "grpcs", "tls", "tls_passthrough", "wss"};
+const std::set<std::string> kCredentialKeys = {"keyauth_credentials",  "basicauth_credentials",
+                                               "hmacauth_credentials", "jwt_secrets",
+                                               "oauth2_credentials",   "acls",
+                                               "mtls_auth_credentials"};
+const std::set<std::string> kUnsupportedTopLevel = {
+    "ca_certificates", "vaults", "keys", "key_sets", "filter_chains", "consumer_groups", "parameters"};
+constexpr int kMaxTimeout = 2147483646;
+
+// A plugin whose service/route/consumer references are resolved after every entity is known.
+struct PendingPlugin {
+  Plugin plugin;
+  Field where;  // the plugin entity, for errors
+  std::optional<Field> service_ref, route_ref, consumer_ref;
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+
+  Declarative load(const YAML::Node& root) {
+    Field top{file_, root, ""};
+    if (!root.IsMap()) top.fail("the top level must be a mapping");
+    read_format_version(top);
+    warn_unknown_top_level(top);
+    for_each_item(top, "services", [&](const Field& f, size_t) { read_service(f); });
+    for_each_item(top, "routes", [&](const Field& f, size_t) { read_route(f, nullptr); });
+    for_each_item(top, "consumers", [&](const Field& f, size_t) { read_consumer(f); });
+    for_each_item(top, "upstreams", [&](const Field& f, size_t) { read_upstream(f); });
+    for_each_item(top, "targets", [&](const Field& f, size_t) { read_top_level_target(f); });
+    for_each_item(top, "certificates", [&](const Field& f, size_t) { read_certificate(f); });
+    for_each_item(top, "snis", [&](const Field& f, size_t) { read_top_level_sni(f); });
+    for_each_item(top, "plugins", [&](const Field& f, size_t) { read_plugin(f, {}); });
+    resolve_plugins();
+    return std::move(out_);
+  }
+
+ private:
+  // --- helpers -------------------------------------------------------------------------------
+
+  template <typename Fn>
+  void for_each_item(const Field& parent, const std::string& key, Fn&& fn) {
+    auto list = parent.child(key);
+    if (!list) return;
+    if (!list->node.IsSequence()) list->fail("expected a list");
+    for (size_t i = 0; i < list->node.size(); ++i) {
+      Field item = list->item(i);
+      if (!item.node.IsMap()) item.fail("expected a mapping");
+      // Name the entity in later messages: "routes[2] (name 'api')".
+      if (auto name = item.node["name"]; name && name.IsScalar())
+        item.path += " (name '" + name.Scalar() + "')";
+      else if (auto user = item.node["username"]; user && user.IsScalar())
+        item.path += " (username '" + user.Scalar() + "')";
+      fn(item, i);
+    }
+  }
+
+  std::string entity_id(const Field& f, const std::string& seed) {
+    std::string id = f.string_or("id", "");
+    if (id.empty())
+      id = deterministic_uuid(seed);
+    else if (!is_uuid(id))
+      f.child("id")->fail("expected a valid UUID, got '" + id + "'");
+    if (!ids_.insert(id).second) f.child("id")->fail("duplicate id '" + id + "'");
+    return id;
+  }
+
+  void check_unique_name(const Field& f, std::set<std::string>& names, const std::string& name) {
+    if (name.empty()) return;
+    if (!names.insert(name).second) f.child("name")->fail("duplicate name '" + name + "'");
+  }
+
+  // --- _format_version and unknown keys --------------------------------------------------------
+
+  void read_format_version(const Field& top) {
+    auto version = top.child("_format_version");
+    if (!version) top.fail("missing _format_version (expected \"3.0\", \"2.1\" or \"1.1\")");
+    out_.format_version = version->scalar();
+    if (out_.format_version != "3.0" && out_.format_version != "2.1" && out_.format_version != "1.1")
+      version->fail("unsupported version '" + out_.format_version +
+                    "' (expected \"3.0\", \"2.1\" or \"1.1\")");
+    legacy_paths_ = out_.format_version != "3.0";
+  }
+
+  void warn_unknown_top_level(const Field& top) {
+    static const std::set<std::string> known = {
+        "_format_version", "_transform", "_comment",  "_workspace", "_info",        "services", "routes",
+        "consumers",       "plugins",    "upstreams", "targets",    "certificates", "snis"};
+    for (const auto& entry : top.node) {
+      auto key = entry.first.Scalar();
+      int line = entry.first.Mark().line + 1;
+      if (kUnsupportedTopLevel.count(key))
+        spdlog::warn("{}:{}: '{}' entities are not supported by gatehouse and are ignored", file_, line, key);
+      else if (!known.count(key))
+        spdlog::warn("{}:{}: unknown top-level key '{}' ignored", file_, line, key);
+    }
+  }
+
+  // --- services --------------------------------------------------------------------------------
+
+  void read_service(const Field& f) {
+    f.allow_only({"id",
+                  "name",
+                  "url",
+                  "protocol",
+                  "host",
+                  "port",
+                  "path",
+                  "retries",
+                  "connect_timeout",
+                  "write_timeout",
+                  "read_timeout",
+                  "tags",
+                  "enabled",
+                  "tls_verify",
+                  "tls_verify_depth",
+                  "client_certificate",
+                  "ca_certificates",
+                  "routes",
+                  "plugins",
+                  "created_at",
+                  "updated_at"});
+    Service s;
+    s.name = f.string_or("name", "");
+    check_unique_name(f, service_names_, s.name);
+    s.id = entity_id(f, "service:" + (s.name.empty() ? std::to_string(f.node.Mark().pos) : s.name));
+    read_service_address(f, s);
+    s.retries = f.int_or("retries", s.retries, 0, 32767);
+    s.connect_timeout_ms = f.int_or("connect_timeout", s.connect_timeout_ms, 1, kMaxTimeout);
+    s.write_timeout_ms = f.int_or("write_timeout", s.write_timeout_ms, 1, kMaxTimeout);
+    s.read_timeout_ms = f.int_or("read_timeout", s.read_timeout_ms, 1, kMaxTimeout);
+    s.enabled = f.bool_or("enabled", true);
+    s.tls_verify = f.bool_or("tls_verify", false);
+    s.tags = f.string_list("tags");
+    out_.services.push_back(s);
+    if (!s.name.empty()) service_by_ref_[s.name] = s.id;
+    service_by_ref_[s.id] = s.id;
+
+    for_each_item(f, "routes", [&](const Field& rf, size_t) { read_route(rf, &s); });
+    for_each_item(f, "plugins", [&](const Field& pf, size_t) { read_plugin(pf, Scope{s.id, "", ""}); });
+  }
+
+  void read_service_address(const Field& f, Service& s) {
+    if (auto url = f.child("url")) {
+      for (const char* key : {"protocol", "host", "port", "path"})
+        if (f.child(key)) f.child(key)->fail("cannot be set together with 'url'");
+      parse_service_url(*url, s);
+    } else {
+      s.protocol = f.string_or("protocol", "http");
+      if (!kServiceProtocols.count(s.protocol)) f.child("protocol")->fail(expected_one_of(kServiceProtocols));
+      auto host = f.child("host");
+      if (!host) f.fail("a service needs 'url' or 'host'");
+      s.host = host->scalar();
+      s.port = static_cast<uint16_t>(f.int_or("port", 80, 0, 65535));
+      s.path = f.string_or("path", "");
+      if (!s.path.empty() && s.path[0] != '/') f.child("path")->fail("must start with '/'");
+    }
+    if (s.host.empty()) f.fail("host must not be empty");
+    if (!s.path.empty() && s.protocol != "http" && s.protocol != "https")
+      f.fail("path can only be set when protocol is 'http' or 'https'");
+  }
+
+  // scheme://host[:port][/path]; Kong takes the port from the scheme when absent.
+  void parse_service_url(const Field& url, Service& s) {
+    std::string text = url.scalar();
+    auto scheme_end = text.find("://");
+    if (scheme_end == std::string::npos)
+      url.fail("invalid URL '" + text + "' (expected scheme://host[:port][/path])");
+    s.protocol = to_lower(text.substr(0, scheme_end));
+    if (!kServiceProtocols.count(s.protocol)) url.fail("unsupported scheme '" + s.protocol + "'");
+    std::string rest = text.substr(scheme_end + 3);
+    auto path_start = rest.find_first_of("/?#");
+    std::string authority = rest.substr(0, path_start);
+    if (path_start != std::string::npos && rest[path_start] == '/')
+      s.path = rest.substr(path_start, rest.find_first_of("?#", path_start) - path_start);
+    if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+
+    std::string port_text;
+    if (authority.starts_with("[")) {
+      auto close = authority.find(']');
+      if (close == std::string::npos) url.fail("invalid IPv6 host in '" + text + "'");
+      s.host = authority.substr(1, close - 1);
+      if (close + 1 < authority.size() && authority[close + 1] == ':')
+        port_text = authority.substr(close + 2);
+    } else if (auto colon = authority.rfind(':'); colon != std::string::npos) {
+      s.host = authority.substr(0, colon);
+      port_text = authority.substr(colon + 1);
+    } else {
+      s.host = authority;
+    }
+    if (s.host.empty()) url.fail("missing host in '" + text + "'");
+    if (port_text.empty()) {
+      static const std::set<std::string> tls = {"https", "grpcs", "wss", "tls"};
+      s.port = tls.count(s.protocol) ? 443 : 80;
+    } else {
+      auto port = parse_int_text(port_text);
+      if (!port || *port < 0 || *port > 65535) url.fail("invalid port '" + port_text + "'");
+      s.port = static_cast<uint16_t>(*port);
+    }
+  }
+
+  // --- routes ----------------------------------------------------------------------------------
+
+  void read_route(const Field& f, const Service* parent) {
+    f.allow_only({"id",
+                  "name",
+                  "service",
+                  "protocols",
+                  "methods",
+                  "hosts",
+                  "paths",
+                  "headers",
+                  "snis",
+                  "sources",
+                  "destinations",
+                  "strip_path",
+                  "preserve_host",
+                  "regex_priority",
+                  "path_handling",
+                  "https_redirect_status_code",
+                  "request_buffering",
+                  "response_buffering",
+                  "tags",
+                  "plugins",
+                  "created_at",
+                  "updated_at"});
+    Route r;
+    r.name = f.string_or("name", "");
+    check_unique_name(f, route_names_, r.name);
+    r.id = entity_id(f, "route:" + (r.name.empty() ? std::to_string(f.node.Mark().pos) : r.name));
+    r.created_order = f.node.Mark().pos;
+    if (parent) {
+      if (f.child("service")) f.child("service")->fail("a route nested under a service cannot name another");
+      r.service_id = parent->id;
+    } else if (auto ref = f.child("service")) {
+      r.service_id = resolve(*ref, service_by_ref_, "service");
+    }
+
+    read_route_protocols(f, r);
+    read_route_methods(f, r);
+    read_route_hosts(f, r);
+    read_route_paths(f, r);
+    read_route_headers(f, r);
+    r.snis = f.string_list("snis");
+    for (auto& sni : r.snis) sni = to_lower(sni);
+
+    r.strip_path = f.bool_or("strip_path", true);
+    r.preserve_host = f.bool_or("preserve_host", false);
+    r.regex_priority = f.int_or("regex_priority", 0, -(1 << 30), 1 << 30);
+    r.path_handling = f.string_or("path_handling", "v0");
+    if (r.path_handling != "v0" && r.path_handling != "v1")
+      f.child("path_handling")->fail("expected one of: v0, v1");
+    r.https_redirect_status_code = f.int_or("https_redirect_status_code", 426, 0, 999);
+    static const std::set<int> redirect_codes = {426, 301, 302, 307, 308};
+    if (!redirect_codes.count(r.https_redirect_status_code))
+      f.child("https_redirect_status_code")->fail("expected one of: 301, 302, 307, 308, 426");
+    r.request_buffering = f.bool_or("request_buffering", true);
+    r.response_buffering = f.bool_or("response_buffering", true);
+    r.tags = f.string_list("tags");
+    check_route_has_criteria(f, r);
+
+    out_.routes.push_back(r);
+    if (!r.name.empty()) route_by_ref_[r.name] = r.id;
+    route_by_ref_[r.id] = r.id;
+    for_each_item(f, "plugins", [&](const Field& pf, size_t) { read_plugin(pf, Scope{"", r.id, ""}); });
+  }
+
+  void read_route_protocols(const Field& f, Route& r) {
+    if (!f.child("protocols")) return;
+    r.protocols = f.string_list("protocols");
+    if (r.protocols.empty()) f.child("protocols")->fail("must not be empty");
+    for (size_t i = 0; i < r.protocols.size(); ++i)
+      if (!kRouteProtocols.count(r.protocols[i]))
+        f.child("protocols")->item(i).fail(expected_one_of(kRouteProtocols));
+  }
+
+  void read_route_methods(const Field& f, Route& r) {
+    r.methods = f.string_list("methods");
+    for (size_t i = 0; i < r.methods.size(); ++i) {
+      const auto& m = r.methods[i];
+      bool upper = !m.empty() && std::all_of(m.begin(), m.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+      if (!upper) f.child("methods")->item(i).fail("invalid method '" + m + "': must be upper-case letters");
+    }
+  }
+
+  void read_route_hosts(const Field& f, Route& r) {
+    r.hosts = f.string_list("hosts");
+    for (size_t i = 0; i < r.hosts.size(); ++i) {
+      r.hosts[i] = to_lower(r.hosts[i]);
+      if (auto problem = host_problem(r.hosts[i])) f.child("hosts")->item(i).fail(*problem);
+    }
+  }
+
+  // Kong: one '*' at most, as the whole leftmost or rightmost label; an optional :port.
+  static std::optional<std::string> host_problem(const std::string& host) {
+    std::string name = host;
+    if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(']') == std::string::npos) {
+      auto port = parse_int_text(name.substr(colon + 1));
+      if (!port || *port < 0 || *port > 65535) return "invalid port in host '" + host + "'";
+      name = name.substr(0, colon);
+    }
+    if (name.empty()) return std::string("host must not be empty");
+    if (name.starts_with("[")) return std::nullopt;  // IPv6 literal
+    auto stars = std::count(name.begin(), name.end(), '*');
+    if (stars > 1) return "invalid wildcard host '" + host + "': only one wildcard is allowed";
+    if (stars == 1 && !name.starts_with("*.") && !name.ends_with(".*"))
+      return "invalid wildcard host '" + host + "': the wildcard must be leftmost or rightmost";
+    for (char c : name)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '*'))
+        return "invalid hostname '" + host + "'";
+    return std::nullopt;
+  }
+
+  void read_route_paths(const Field& f, Route& r) {
+    r.paths = f.string_list("paths");
+    for (size_t i = 0; i < r.paths.size(); ++i) {
+      auto& path = r.paths[i];
+      Field where = f.child("paths")->item(i);
+      if (legacy_paths_ && looks_like_legacy_regex(path)) {
+        spdlog::warn(
+            "{}: _format_version {} path '{}' looks like a regex: treated as '~{}' (as Kong 3.x does)",
+            where.location(), out_.format_version, path, path);
+        path = "~" + path;
+      }
+      if (path.empty() || (path[0] != '/' && path[0] != '~')) where.fail("must start with '/' or '~'");
+      if (path[0] == '~') {
+        if (auto error = regex_compile_error(std::string_view(path).substr(1)))
+          where.fail("invalid regex '" + path.substr(1) + "': " + *error);
+      }
+    }
+  }
+
+  // Kong 3.0 migrated 2.x paths containing characters outside [A-Za-z0-9.-_~/%] to regexes.
+  static bool looks_like_legacy_regex(const std::string& path) {
+    if (path.starts_with("~")) return false;
+    return std::any_of(path.begin(), path.end(), [](char c) {
+      return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '~' ||
+               c == '/' || c == '%');
+    });
+  }
+
+  void read_route_headers(const Field& f, Route& r) {
+    auto headers = f.child("headers");
+    if (!headers) return;
+    if (!headers->node.IsMap()) headers->fail("expected a mapping of header name to values");
+    for (const auto& entry : headers->node) {
+      std::string name = to_lower(entry.first.Scalar());
+      Field value{file_, entry.second, headers->path + "." + name};
+      if (name == "host")
+        value.fail("cannot contain 'host' header, which must be specified in the 'hosts' attribute");
+      std::vector<std::string> values =
+          value.node.IsSequence() ? value.as_string_list() : std::vector{value.scalar()};
+      if (values.empty()) value.fail("must have at least one value");
+      for (const auto& v : values)
+        if (v.starts_with("~*"))
+          if (auto error = regex_compile_error(std::string_view(v).substr(2)))
+            value.fail("invalid regex '" + v.substr(2) + "': " + *error);
+      r.headers[name] = values;
+    }
+  }
+
+  void check_route_has_criteria(const Field& f, const Route& r) {
+    bool http = std::any_of(r.protocols.begin(), r.protocols.end(),
+                            [](const std::string& p) { return kHttpRouteProtocols.count(p) > 0; });
+    if (http && r.methods.empty() && r.hosts.empty() && r.paths.empty() && r.headers.empty() &&
+        r.snis.empty())
+      f.fail(
+          "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http' or "
+          "'https'");
+    bool sni_allowed = std::any_of(r.protocols.begin(), r.protocols.end(),
+                                   [](const std::string& p) { return kSniProtocols.count(p) > 0; });
+    if (!r.snis.empty() && !sni_allowed)
+      f.child("snis")->fail(
+          "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'");
+  }
+
+  // --- consumers -------------------------------------------------------------------------------
+
+  void read_consumer(const Field& f) {
+    std::set<std::string> allowed = {"id",      "username",   "custom_id", "tags",
+                                     "plugins", "created_at", "updated_at"};
+    allowed.insert(kCredentialKeys.begin(), kCredentialKeys.end());
+    f.allow_only(allowed);
+    Consumer c;
+    c.username = f.string_or("username", "");
+    c.custom_id = f.string_or("custom_id", "");
+    if (c.username.empty() && c.custom_id.empty())
+      f.fail("at least one of these fields must be non-empty: 'custom_id', 'username'");
+    if (!c.username.empty() && !consumer_usernames_.insert(c.username).second)
+      f.child("username")->fail("duplicate username '" + c.username + "'");
+    if (!c.custom_id.empty() && !consumer_custom_ids_.insert(c.custom_id).second)
+      f.child("custom_id")->fail("duplicate custom_id '" + c.custom_id + "'");
+    c.id = entity_id(f, "consumer:" + (c.username.empty() ? "custom_id:" + c.custom_id : c.username));
+    c.tags = f.string_list("tags");
+    for (const auto& key : kCredentialKeys)
+      if (auto creds = f.child(key)) {
+        if (!creds->node.IsSequence()) creds->fail("expected a list");
+        c.credentials[key] = yaml_to_json(creds->node);
+      }
+    out_.consumers.push_back(c);
+    if (!c.username.empty()) consumer_by_ref_[c.username] = c.id;
+    consumer_by_ref_[c.id] = c.id;
+    for_each_item(f, "plugins", [&](const Field& pf, size_t) { read_plugin(pf, Scope{"", "", c.id}); });
+  }
+
+  // --- upstreams and targets -------------------------------------------------------------------
+
+  void read_upstream(const Field& f) {
+    f.allow_only({"id",
+                  "name",
+                  "algorithm",
+                  "targets",
+                  "tags",
+                  "slots",
+                  "hash_on",
+                  "hash_fallback",
+                  "hash_on_header",
+                  "hash_fallback_header",
+                  "hash_on_cookie",
+                  "hash_on_cookie_path",
+                  "hash_on_query_arg",
+                  "hash_fallback_query_arg",
+                  "hash_on_uri_capture",
+                  "hash_fallback_uri_capture",
+                  "healthchecks",
+                  "host_header",
+                  "client_certificate",
+                  "use_srv_name",
+                  "created_at",
+                  "updated_at"});
+    Upstream u;
+    auto name = f.child("name");
+    if (!name) f.fail("an upstream needs a 'name'");
+    u.name = name->scalar();
+    check_unique_name(f, upstream_names_, u.name);
+    u.id = entity_id(f, "upstream:" + u.name);
+    u.algorithm = f.string_or("algorithm", "round-robin");
+    static const std::set<std::string> algorithms = {"round-robin", "consistent-hashing", "least-connections",
+                                                     "latency"};
+    if (!algorithms.count(u.algorithm)) f.child("algorithm")->fail(expected_one_of(algorithms));
+    if (u.algorithm != "round-robin")
+      spdlog::warn("{}: algorithm '{}' is not implemented yet; gatehouse balances round-robin", f.location(),
+                   u.algorithm);
+    u.tags = f.string_list("tags");
+    out_.upstreams.push_back(u);
+    upstream_by_ref_[u.name] = u.id;
+    upstream_by_ref_[u.id] = u.id;
+    for_each_item(f, "targets", [&](const Field& tf, size_t) { add_target(tf, out_.upstreams.back()); });
+  }
+
+  void read_top_level_target(const Field& f) {
+    auto ref = f.child("upstream");
+    if (!ref) f.fail("a top-level target needs 'upstream'");
+    std::string id = resolve(*ref, upstream_by_ref_, "upstream");
+    for (auto& u : out_.upstreams)
+      if (u.id == id) add_target(f, u);
+  }
+
+  void add_target(const Field& f, Upstream& u) {
+    f.allow_only({"id", "target", "weight", "tags", "upstream", "created_at", "updated_at"});
+    Target t;
+    auto target = f.child("target");
+    if (!target) f.fail("a target needs 'target' (host:port)");
+    t.target = target->scalar();
+    bool bracketed = t.target.starts_with("[");
+    auto colon = t.target.rfind(':');
+    bool has_port = bracketed ? t.target.find("]:") != std::string::npos
+                              : colon != std::string::npos && t.target.find(':') == colon;
+    if (!bracketed && colon != std::string::npos && t.target.find(':') != colon)  // bare IPv6
+      t.target = "[" + t.target + "]", has_port = false;
+    if (has_port) {
+      auto port = parse_int_text(t.target.substr(t.target.rfind(':') + 1));
+      if (!port || *port < 1 || *port > 65535) target->fail("invalid port in target '" + t.target + "'");
+    } else {
+      t.target += ":8000";  // Kong's default target port
+    }
+    t.weight = f.int_or("weight", 100, 0, 65535);
+    t.tags = f.string_list("tags");
+    u.targets.push_back(t);
+  }
+
+  // --- certificates and SNIs -------------------------------------------------------------------
+
+  void read_certificate(const Field& f) {
+    f.allow_only({"id", "cert", "key", "cert_alt", "key_alt", "snis", "tags", "created_at", "updated_at"});
+    Certificate c;
+    for (auto [key, target] : {std::pair{"cert", &c.cert}, std::pair{"key", &c.key}}) {
+      auto field = f.child(key);
+      if (!field) f.fail(std::string("a certificate needs '") + key + "'");
+      *target = field->scalar();
+      if (target->find("-----BEGIN") == std::string::npos) field->fail("expected a PEM block");
+    }
+    c.id = entity_id(f, "certificate:" + c.cert);
+    c.tags = f.string_list("tags");
+    out_.certificates.push_back(c);
+    certificate_by_ref_[c.id] = c.id;
+    if (auto snis = f.child("snis")) {
+      if (!snis->node.IsSequence()) snis->fail("expected a list");
+      for (size_t i = 0; i < snis->node.size(); ++i) {
+        Field item = snis->item(i);
+        add_sni(item, item.node.IsMap() ? item.string_or("name", "") : item.scalar(),
+                out_.certificates.back());
+      }
+    }
+  }
+
+  void read_top_level_sni(const Field& f) {
+    f.allow_only({"id", "name", "certificate", "tags", "created_at", "updated_at"});
+    auto cert_ref = f.child("certificate");
+    if (!cert_ref) f.fail("an SNI needs 'certificate'");
+    std::string id = resolve(*cert_ref, certificate_by_ref_, "certificate");
+    for (auto& c : out_.certificates)
+      if (c.id == id) add_sni(f, f.string_or("name", ""), c);
+  }
+
+  void add_sni(const Field& f, const std::string& raw_name, Certificate& c) {
+    std::string name = to_lower(raw_name);
+    if (name.empty()) f.fail("an SNI needs a 'name'");
+    if (!sni_names_.insert(name).second) f.fail("duplicate SNI '" + name + "'");
+    c.snis.push_back(name);
+  }
+
+  // --- plugins ---------------------------------------------------------------------------------
+
+  struct Scope {
+    std::string service_id, route_id, consumer_id;
+  };
+
+  void read_plugin(const Field& f, const Scope& parent) {
+    f.allow_only({"id", "name", "config", "enabled", "protocols", "tags", "service", "route", "consumer",
+                  "instance_name", "ordering", "created_at", "updated_at"});
+    PendingPlugin pending{Plugin{}, f, f.child("service"), f.child("route"), f.child("consumer")};
+    Plugin& p = pending.plugin;
+    auto name = f.child("name");
+    if (!name) f.fail("a plugin needs a 'name'");
+    p.name = name->scalar();
+    p.service_id = parent.service_id;
+    p.route_id = parent.route_id;
+    p.consumer_id = parent.consumer_id;
+    // A nested plugin cannot re-scope itself to the entity it is nested under.
+    if ((!parent.service_id.empty() && pending.service_ref) ||
+        (!parent.route_id.empty() && pending.route_ref) ||
+        (!parent.consumer_id.empty() && pending.consumer_ref))
+      f.fail("a nested plugin cannot reference the entity it is nested under");
+    if (auto config = f.child("config")) {
+      if (!config->node.IsMap() && !config->node.IsNull()) config->fail("expected a mapping");
+      if (config->node.IsMap()) p.config = yaml_to_json(config->node);
+    }
+    p.enabled = f.bool_or("enabled", true);
+    if (f.child("protocols")) p.protocols = f.string_list("protocols");
+    p.tags = f.string_list("tags");
+    pending_plugins_.push_back(std::move(pending));
+  }
+
+  void resolve_plugins() {
+    std::set<std::string> scopes_seen;
+    for (auto& pending : pending_plugins_) {
+      Plugin& p = pending.plugin;
+      if (pending.service_ref) p.service_id = resolve(*pending.service_ref, service_by_ref_, "service");
+      if (pending.route_ref) p.route_id = resolve(*pending.route_ref, route_by_ref_, "route");
+      if (pending.consumer_ref) p.consumer_id = resolve(*pending.consumer_ref, consumer_by_ref_, "consumer");
+      std::string scope = p.name + "|" + p.service_id + "|" + p.route_id + "|" + p.consumer_id;
+      if (!scopes_seen.insert(scope).second)
+        pending.where.fail("duplicate plugin '" + p.name + "' for the same service/route/consumer scope");
+      p.id = entity_id(pending.where, "plugin:" + scope);
+      out_.plugins.push_back(p);
+    }
+  }
+
+  // A reference is a name or an id, or a mapping {id: ...} / {name: ...} as Kong exports.
+  std::string resolve(const Field& ref, const std::map<std::string, std::string>& by_ref,
+                      const std::string& what) {
+    std::string key;
+    if (ref.node.IsMap()) {
+      key = ref.string_or("id", "");
+      if (key.empty()) key = ref.string_or("name", "");
+    } else {
+      key = ref.scalar();
+    }
+    auto it = by_ref.find(key);
+    if (it == by_ref.end()) ref.fail("references unknown " + what + " '" + key + "'");
+    return it->second;
+  }
+
+  std::string file_;
+  Declarative out_;
+  bool legacy_paths_ = false;
+  std::set<std::string> ids_, service_names_, route_names_, upstream_names_, sni_names_;
+  std::set<std::string> consumer_usernames_, consumer_custom_ids_;
+  std::map<std::string, std::string> service_by_ref_, route_by_ref_, consumer_by_ref_, upstream_by_ref_,
+      certificate_by_ref_;
+  std::vector<PendingPlugin> pending_plugins_;
+};
+
+}  // namespace
+
+Declarative parse_declarative(const std::string& yaml_text, const std::string& file_name_for_errors) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file_name_for_errors + ":" + std::to_string(e.mark.line + 1) +
+                      ": invalid YAML: " + e.msg);
+  }
+  return Loader(file_name_for_errors).load(root);
+}
+
+Declarative load_declarative(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open declarative configuration");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_declarative(text.str(), path);
+}
+
+Configuration load_configuration(const std::string& conf_path,
+                                 const std::map<std::string, std::string>& env) {
+  Configuration out;
+  out.properties = load_properties(conf_path, env);
+  if (!out.properties.declarative_config.empty())
+    out.declarative = load_declarative(out.properties.declarative_config);
+  else
+    out.declarative.format_version = "3.0";
+  return out;
+}
+
+}  // namespace gh::conf

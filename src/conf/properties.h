@@ -1,0 +1,82 @@
+// kong.conf-style properties: `key = value` lines, `#` comments, KONG_<KEY> environment
+// overrides, built-in defaults for every key gatehouse understands. See docs/configuration.md.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gh::conf {
+
+// One entry of proxy_listen / admin_listen / stream_listen, e.g.
+// "0.0.0.0:8443 http2 ssl reuseport backlog=16384" or "[::1]:8000".
+struct ListenAddress {
+  std::string host;  // IPv6 without brackets
+  uint16_t port = 0;
+  bool ssl = false;
+  bool http2 = false;
+  bool reuseport = false;
+  int backlog = 511;
+  bool proxy_protocol = false;
+  std::string to_string() const;                       // the property syntax again (IPv6 in brackets)
+  static ListenAddress parse(std::string_view entry);  // throws ConfigError (message without location)
+};
+
+// An IPv4 or IPv6 network; a bare address is a /32 or /128 network.
+struct Cidr {
+  boost::asio::ip::address network;
+  unsigned prefix_length = 0;
+  bool contains(const boost::asio::ip::address& address) const;
+  static Cidr parse(std::string_view text);  // throws ConfigError (message without location)
+};
+
+struct Properties {
+  std::map<std::string, std::string>
+      values;               // every key (lower-case) → final raw string (defaults < file < env)
+  std::string source_file;  // "" when no file was given
+  std::optional<std::string> get(std::string_view key) const;
+
+  // Typed views, filled by load_properties.
+  std::string prefix;  // absolute; default $HOME/.gatehouse (root: /usr/local/gatehouse)
+  std::vector<ListenAddress> proxy_listen;
+  std::vector<ListenAddress> admin_listen;
+  std::vector<ListenAddress> stream_listen;
+  std::string declarative_config;  // absolute path or ""
+  std::vector<std::string> plugins;
+  std::string log_level = "notice";
+  // Resolved paths, or "off" / "stderr" / "stdout" (/dev/stderr and /dev/stdout are mapped).
+  std::string proxy_access_log, proxy_error_log, admin_access_log, admin_error_log;
+  std::string access_log_format =
+      "combined";          // gatehouse extension: proxy_access_log_format = combined | json
+  int worker_threads = 1;  // nginx_worker_processes; auto = hardware threads
+  std::string real_ip_header = "X-Real-IP";
+  bool real_ip_recursive = false;
+  std::vector<Cidr> trusted_ips;
+  size_t client_max_body_size = 0;  // bytes, 0 = unlimited
+  size_t client_body_buffer_size = 8 * 1024;
+  std::vector<std::string> headers;  // lower-cased; empty when "off"
+  int upstream_keepalive_pool_size = 512;
+  int upstream_keepalive_max_requests = 10000;
+  int upstream_keepalive_idle_timeout = 60;  // seconds
+};
+
+// Reads `path` ("" = defaults only), then applies KONG_* entries of `env`
+// (KONG_PROXY_LISTEN → proxy_listen). Unknown file keys are warned about and kept.
+// Throws ConfigError naming the file, the line and the key.
+Properties load_properties(const std::string& path, const std::map<std::string, std::string>& env);
+
+// The process environment (environ) as a map.
+std::map<std::string, std::string> current_environment();
+
+// Parses a boolean the way Kong does: on/off, true/false, yes/no, 1/0 (case-insensitive).
+std::optional<bool> parse_bool(std::string_view text);
+
+// Parses an nginx size: "0", "512", "8k", "10m", "1g" (case-insensitive) → bytes.
+std::optional<size_t> parse_size(std::string_view text);
+
+}  // namespace gh::conf
