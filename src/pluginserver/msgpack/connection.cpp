@@ -1,0 +1,225 @@
+#include "pluginserver/msgpack/connection.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace gh::pluginserver::msgpack {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+std::string_view to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::instance_gone:
+      return "instance gone";
+    case ErrorKind::closed:
+      return "connection closed";
+    case ErrorKind::timeout:
+      return "timeout";
+    case ErrorKind::transport:
+      return "transport error";
+    case ErrorKind::protocol:
+      return "protocol error";
+    case ErrorKind::server_error:
+      return "server error";
+  }
+  return "?";
+}
+
+Connection::Connection(asio::any_io_executor ex, std::string path, DecodeLimits limits)
+    : socket_(ex), timer_(ex), path_(std::move(path)), decoder_(limits) {}
+
+Connection::~Connection() {
+  close();
+}
+
+void Connection::close() {
+  open_ = false;
+  error_code ignored;
+  socket_.close(ignored);
+  if (timer_waiting_) timer_.cancel();
+}
+
+void Connection::fail(ErrorKind kind, const std::string& what) {
+  broken_ = true;
+  throw RpcError(kind, "plugin server " + path_ + ": " + what);
+}
+
+void Connection::fail_io(const error_code& ec, std::string_view during) {
+  if (timed_out_) fail(ErrorKind::timeout, std::string(during) + " timed out");
+  const bool peer = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                    ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
+  if (peer) {
+    peer_gone_ = true;
+    fail(ErrorKind::closed, std::string(during) + ": connection closed by the server");
+  }
+  fail(ErrorKind::transport, std::string(during) + ": " + ec.message());
+}
+
+// ---- deadline watchdog
+
+void Connection::watch(Clock::time_point deadline) {
+  deadline_ = deadline;
+  watching_ = true;
+  timed_out_ = false;
+  if (timer_waiting_ && timer_.expiry() <= deadline) return;  // on_timer re-arms for the later one
+  timer_.expires_at(deadline);  // cancels an earlier wait: its handler sees an old generation
+  timer_waiting_ = true;
+  timer_.async_wait([self = shared_from_this(), gen = ++timer_generation_](const error_code& ec) {
+    self->on_timer(ec, gen);
+  });
+}
+
+void Connection::on_timer(const error_code& ec, unsigned generation) {
+  if (generation != timer_generation_) return;
+  timer_waiting_ = false;
+  if (ec || !watching_ || !open_) return;
+  if (Clock::now() < deadline_) return watch(deadline_);
+  timed_out_ = true;
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+// ---- requests
+
+asio::awaitable<void> Connection::connect(Clock::time_point deadline) {
+  watch(deadline);
+  open_ = true;
+  auto [ec] = co_await socket_.async_connect(asio::local::stream_protocol::endpoint(path_),
+                                             asio::as_tuple(asio::use_awaitable));
+  unwatch();
+  if (ec) {
+    if (timed_out_) fail(ErrorKind::timeout, "connect timed out");
+    fail(ErrorKind::transport, "connect: " + ec.message());
+  }
+}
+
+Writer Connection::begin_request(uint32_t msgid, std::string_view method) {
+  out_.clear();
+  Writer w(out_);
+  w.array_header(4);
+  w.unsigned_integer(0);
+  w.unsigned_integer(msgid);
+  w.str(method);
+  w.array_header(1);
+  return w;
+}
+
+asio::awaitable<Reader> Connection::round_trip(uint32_t msgid, Clock::time_point deadline) {
+  if (!reusable()) fail(ErrorKind::transport, "connection not usable");
+  busy_ = true;
+  watch(deadline);
+  struct Unwatch {
+    Connection* c;
+    ~Unwatch() { c->unwatch(); }
+  } unwatch_on_exit{this};
+  auto [wec, written] =
+      co_await asio::async_write(socket_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
+  if (wec) fail_io(wec, "write");
+  Reader result({});
+  while (true) {
+    std::optional<std::span<const uint8_t>> obj;
+    try {
+      obj = decoder_.next();
+    } catch (const DecodeError& e) {
+      fail(ErrorKind::protocol, e.what());
+    }
+    if (obj) {
+      if (handle_object(*obj, msgid, result)) break;
+      continue;
+    }
+    auto space = decoder_.prepare();
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (ec) fail_io(ec, "read");
+    decoder_.commit(n);
+  }
+  busy_ = false;
+  if (decoder_.buffered() > 0) {
+    // Kong reads with a fresh unpacker per call, so bytes after a response have no meaning.
+    spdlog::warn("plugin server {}: {} unexpected bytes after a response; dropping the connection", path_,
+                 decoder_.buffered());
+    broken_ = true;
+  }
+  co_return result;
+}
+
+// One object from the server: a notification (skipped) or the response. Returns true with `result`
+// positioned on the response's result. Throws RpcError for error responses and protocol violations.
+bool Connection::handle_object(std::span<const uint8_t> obj, uint32_t msgid, Reader& result) {
+  try {
+    Reader r(obj, decoder_.limits().max_depth);
+    const uint32_t n = r.read_array();
+    const int64_t type = r.read_int();
+    if (type == 2 && n == 3) {
+      std::string_view method = r.read_str();
+      if (method == "serverPid" && r.peek() == Type::integer) {
+        int64_t pid = r.read_int();
+        if (server_pid_ != pid) spdlog::info("plugin server {}: serverPid {}", path_, pid);
+        server_pid_ = pid;
+      }
+      return false;
+    }
+    if (type != 1 || n != 4) fail(ErrorKind::protocol, "expected a response [1, msgid, error, result]");
+    const int64_t id = r.read_int();
+    if (id != msgid)
+      fail(ErrorKind::protocol,
+           "response msgid " + std::to_string(id) + " for request " + std::to_string(msgid));
+    if (!r.try_nil()) {
+      busy_ = false;  // a complete response: the connection stays usable
+      std::string message = r.peek() == Type::str ? std::string(r.read_str()) : r.read_value().dump();
+      if (to_lower(message).find("no plugin instance") != std::string::npos)
+        throw RpcError(ErrorKind::instance_gone, message);
+      throw RpcError(ErrorKind::server_error, message);
+    }
+    result = Reader(obj.subspan(r.position()), decoder_.limits().max_depth);
+    return true;
+  } catch (const DecodeError& e) {
+    fail(ErrorKind::protocol, e.what());
+  }
+}
+
+// ---- pool
+
+ConnectionPool::~ConnectionPool() {
+  for (auto& [path, conns] : idle_)
+    for (auto& c : conns) c->close();
+}
+
+asio::awaitable<std::shared_ptr<Connection>> ConnectionPool::acquire(const std::string& path,
+                                                                     Clock::time_point deadline) {
+  if (auto it = idle_.find(path); it != idle_.end() && !it->second.empty()) {
+    auto conn = std::move(it->second.back());
+    it->second.pop_back();
+    co_return conn;
+  }
+  auto conn = std::make_shared<Connection>(ex_, path, limits_);
+  co_await conn->connect(deadline);
+  co_return conn;
+}
+
+void ConnectionPool::release(std::shared_ptr<Connection> conn) {
+  if (conn->peer_gone()) {
+    // A server that closed one connection (restart, crash) has usually closed them all.
+    if (auto it = idle_.find(conn->path()); it != idle_.end()) {
+      for (auto& c : it->second) c->close();
+      it->second.clear();
+    }
+  }
+  auto& list = idle_[conn->path()];
+  if (conn->reusable() && list.size() < max_idle_)
+    list.push_back(std::move(conn));
+  else
+    conn->close();
+}
+
+size_t ConnectionPool::idle_count(const std::string& path) const {
+  auto it = idle_.find(path);
+  return it == idle_.end() ? 0 : it->second.size();
+}
+
+}  // namespace gh::pluginserver::msgpack

@@ -1,0 +1,142 @@
+// MessagePack-RPC transport to one plugin server: Unix stream socket connections, a per-worker
+// pool of idle connections keyed by socket path, deadlines, and the error categories the
+// instance layer acts on (kong-gateway-side.md §4.4, §5.1, §5.2, §5.8).
+//
+// Rules kept here: one request per write, strictly one outstanding request per connection (the JS
+// server dies on pipelined input), `[2, method, params]` notifications skipped (serverPid
+// remembered), responses matched by msgid. Nothing here is thread-safe: a pool and its connections
+// belong to one io_context (one worker thread).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "pluginserver/msgpack/codec.h"
+
+namespace gh::pluginserver::msgpack {
+
+using Clock = std::chrono::steady_clock;
+
+enum class ErrorKind {
+  instance_gone,  // the server answered an error containing "no plugin instance" (any case)
+  closed,         // the server closed the connection (or reset it) before answering
+  timeout,        // the deadline passed (connect, write or waiting for the response)
+  transport,      // could not connect / other socket error
+  protocol,       // the server sent something that is not MessagePack-RPC as Kong speaks it
+  server_error,   // the server answered with another error string (e.g. "event id 3 not found")
+};
+std::string_view to_string(ErrorKind kind);
+
+// Every failure of an RPC. Callers branch on kind(); what() carries the details for the log.
+class RpcError : public std::runtime_error {
+ public:
+  RpcError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+  // The server lost the instance (it said so, or the connection died, e.g. a restarted server):
+  // start the instance again and retry the event, a bounded number of times.
+  bool instance_lost() const { return kind_ == ErrorKind::instance_gone || kind_ == ErrorKind::closed; }
+
+ private:
+  ErrorKind kind_;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(boost::asio::any_io_executor ex, std::string path, DecodeLimits limits);
+  ~Connection();
+
+  boost::asio::awaitable<void> connect(Clock::time_point deadline);
+
+  // Starts a request in the connection's write buffer: `[0, msgid, method, [` — the caller then
+  // writes exactly one parameter value with the returned Writer (Kong always sends one).
+  Writer begin_request(uint32_t msgid, std::string_view method);
+  // Sends the request in one write and reads until the response with `msgid`. Returns a Reader
+  // positioned on the response's `result`, valid until the next begin_request(). Throws RpcError
+  // (instance_gone / server_error when the response carries an error).
+  boost::asio::awaitable<Reader> round_trip(uint32_t msgid, Clock::time_point deadline);
+
+  // True when the connection can serve another request (no request in flight, nothing broken).
+  bool reusable() const { return open_ && !busy_ && !broken_; }
+  // True after the peer closed or reset the connection: idle siblings are likely dead too.
+  bool peer_gone() const { return peer_gone_; }
+  const std::string& path() const { return path_; }
+  std::optional<int64_t> server_pid() const { return server_pid_; }
+  void close();
+
+ private:
+  bool handle_object(std::span<const uint8_t> obj, uint32_t msgid, Reader& result);
+  [[noreturn]] void fail(ErrorKind kind, const std::string& what);
+  [[noreturn]] void fail_io(const boost::system::error_code& ec, std::string_view during);
+
+  // Deadline watchdog: one timer per connection, armed lazily (an assignment when a later
+  // deadline replaces an earlier one), cancelling the socket on expiry.
+  // TODO(msgpack): switch to gh::net::Deadline once it accepts Unix sockets (.requests-msgpack).
+  void watch(Clock::time_point deadline);
+  void unwatch() { watching_ = false; }
+  void on_timer(const boost::system::error_code& ec, unsigned generation);
+
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::string path_;
+  StreamDecoder decoder_;
+  std::string out_;  // request bytes, reused
+  std::optional<int64_t> server_pid_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  unsigned timer_generation_ = 0;
+  bool timer_waiting_ = false, watching_ = false, timed_out_ = false;
+  bool open_ = false, busy_ = false, broken_ = false, peer_gone_ = false;
+};
+
+// Idle connections per socket path, for one worker. Kong pools the same way (cosocket keepalive).
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(boost::asio::any_io_executor ex, size_t max_idle_per_path = 32,
+                          DecodeLimits limits = {})
+      : ex_(std::move(ex)), max_idle_(max_idle_per_path), limits_(limits) {}
+  ~ConnectionPool();
+
+  // An idle connection to `path`, or a new one connected before `deadline`. Throws RpcError.
+  boost::asio::awaitable<std::shared_ptr<Connection>> acquire(const std::string& path,
+                                                              Clock::time_point deadline);
+  // Keeps `conn` for reuse when it is reusable and the idle list has room; closes it otherwise.
+  // A connection the peer closed also drops the path's other idle connections.
+  void release(std::shared_ptr<Connection> conn);
+  size_t idle_count(const std::string& path) const;
+  const boost::asio::any_io_executor& executor() const { return ex_; }
+
+ private:
+  boost::asio::any_io_executor ex_;
+  size_t max_idle_;
+  DecodeLimits limits_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;
+};
+
+// A connection borrowed from a pool; given back (or closed) when the lease ends.
+class Lease {
+ public:
+  Lease(ConnectionPool& pool, std::shared_ptr<Connection> conn) : pool_(&pool), conn_(std::move(conn)) {}
+  Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(std::move(o.conn_)) {}
+  Lease& operator=(Lease&&) = delete;
+  ~Lease() {
+    if (conn_) pool_->release(std::move(conn_));
+  }
+  Connection* operator->() const { return conn_.get(); }
+  Connection& operator*() const { return *conn_; }
+
+ private:
+  ConnectionPool* pool_;
+  std::shared_ptr<Connection> conn_;
+};
+
+}  // namespace gh::pluginserver::msgpack
