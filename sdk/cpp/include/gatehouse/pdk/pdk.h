@@ -1,0 +1,7 @@
+// The C++ PDK in one include: Kong& (kong.h), config fields and schema (schema.h), serve() (server.h).
+#pragma once
+
+#include <gatehouse/pdk/kong.h>
+#include <gatehouse/pdk/schema.h>
+#include <gatehouse/pdk/server.h>
+#include <gatehouse/pdk/types.h>
