@@ -1,0 +1,177 @@
+#include "pluginserver/protobuf/connection.h"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+
+namespace gh::pluginserver::protobuf {
+namespace {
+
+namespace asio = boost::asio;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+bool is_disconnect(const boost::system::error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::not_connected;
+}
+
+}  // namespace
+
+Connection::Connection(asio::any_io_executor executor, std::string socket_path, std::size_t max_frame_size)
+    : socket_(executor), watchdog_(executor), socket_path_(std::move(socket_path)), reader_(max_frame_size) {}
+
+Connection::~Connection() {
+  close();
+}
+
+void Connection::begin_wait() {
+  deadline_ = clock::now() + timeout_;
+  waiting_ = true;
+  timed_out_ = false;
+  // The pending timer (if any) expires at an earlier deadline and re-arms itself on expiry.
+  if (!armed_) arm_watchdog();
+}
+
+void Connection::arm_watchdog() {
+  armed_ = true;
+  watchdog_.expires_at(deadline_);
+  watchdog_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto self = weak.lock()) self->on_watchdog(ec);
+  });
+}
+
+void Connection::on_watchdog(const boost::system::error_code& ec) {
+  armed_ = false;
+  if (ec || !waiting_) return;  // cancelled (closing), or no wait in progress: stay disarmed
+  if (clock::now() < deadline_) {
+    arm_watchdog();  // the deadline moved on since the timer was set
+    return;
+  }
+  timed_out_ = true;
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+Error Connection::failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing) {
+  broken_ = true;
+  if (timed_out_)
+    return Error(ErrorKind::timeout,
+                 fmt::format("{}: no answer within {} ms while {}", socket_path_, timeout_.count(), doing));
+  if (is_disconnect(ec) && reader_.buffered() > 0)
+    return Error(ErrorKind::protocol,
+                 fmt::format("{}: connection closed inside a frame ({} bytes of it read)", socket_path_,
+                             reader_.buffered()));
+  if (is_disconnect(ec))
+    return Error(on_close, fmt::format("{}: closed by the server while {}", socket_path_, doing));
+  return Error(on_close, fmt::format("{}: {} while {}", socket_path_, ec.message(), doing));
+}
+
+asio::awaitable<void> Connection::connect() {
+  begin_wait();
+  auto [ec] = co_await socket_.async_connect(asio::local::stream_protocol::endpoint(socket_path_), nothrow);
+  end_wait();
+  if (ec) {
+    broken_ = true;
+    if (timed_out_) throw Error(ErrorKind::timeout, socket_path_ + ": connect timed out");
+    throw Error(ErrorKind::connect, socket_path_ + ": " + ec.message());
+  }
+}
+
+asio::awaitable<std::string_view> Connection::read_frame(ErrorKind on_close) {
+  for (;;) {
+    try {
+      if (auto frame = reader_.next()) co_return *frame;
+    } catch (const Error&) {
+      broken_ = true;
+      throw;
+    }
+    auto space = reader_.prepare();
+    begin_wait();
+    auto [ec, received] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), nothrow);
+    end_wait();
+    if (ec) throw failure(ec, on_close, "waiting for a frame");
+    reader_.commit(received);
+  }
+}
+
+asio::awaitable<void> Connection::flush(ErrorKind on_close) {
+  begin_wait();
+  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(outbox_), nothrow);
+  end_wait();
+  outbox_.clear();
+  if (ec) throw failure(ec, on_close, "writing");
+}
+
+bool Connection::reusable() const {
+  return !broken_ && socket_.is_open() && reader_.buffered() == 0;
+}
+
+bool Connection::peer_still_there() {
+  if (!reusable()) return false;
+  char byte;
+  const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: the server closed its end; > 0: unsolicited bytes (out of step with the protocol).
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void Connection::close() {
+  broken_ = true;
+  boost::system::error_code ignored;
+  watchdog_.cancel();
+  socket_.close(ignored);
+}
+
+asio::execution_context::id ConnectionPool::id;
+
+ConnectionPool::ConnectionPool(asio::execution_context& context)
+    : asio::execution_context::service(context) {}
+
+ConnectionPool& ConnectionPool::of(const asio::any_io_executor& executor) {
+  return asio::use_service<ConnectionPool>(asio::query(executor, asio::execution::context));
+}
+
+std::shared_ptr<Connection> ConnectionPool::take(const std::string& socket_path) {
+  std::lock_guard lock(mutex_);
+  auto it = idle_.find(socket_path);
+  if (it == idle_.end()) return nullptr;
+  auto& connections = it->second;
+  while (!connections.empty()) {
+    auto connection = std::move(connections.back());
+    connections.pop_back();
+    if (connection->peer_still_there()) return connection;
+    connection->close();
+  }
+  return nullptr;
+}
+
+void ConnectionPool::give_back(std::shared_ptr<Connection> connection) {
+  if (!connection->reusable()) {
+    connection->close();
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  auto& connections = idle_[connection->socket_path()];
+  if (connections.size() >= kMaxIdlePerSocket) {
+    connection->close();
+    return;
+  }
+  connections.push_back(std::move(connection));
+}
+
+std::size_t ConnectionPool::idle(const std::string& socket_path) {
+  std::lock_guard lock(mutex_);
+  auto it = idle_.find(socket_path);
+  return it == idle_.end() ? 0 : it->second.size();
+}
+
+void ConnectionPool::shutdown() {
+  std::lock_guard lock(mutex_);
+  idle_.clear();
+}
+
+}  // namespace gh::pluginserver::protobuf

@@ -1,0 +1,108 @@
+// One Unix-socket connection to a ProtoBuf:1 plugin server, and the per-io_context pool of idle
+// ones. A connection carries one command at a time (a whole cmd_handle_event exchange included),
+// like Kong's cosockets; between commands it may be parked in the pool.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "pluginserver/protobuf/errors.h"
+#include "pluginserver/protobuf/framing.h"
+#include "pluginserver/protobuf/pdk_codec.h"
+#include "proto/pluginsocket.pb.h"
+
+namespace gh::pluginserver::protobuf {
+
+// Deadlines: every wait on the server (connect, write, next frame) must end within the timeout
+// set by the user of the connection. A watchdog timer, re-armed lazily (no timer syscall per
+// operation), cancels the socket when a wait overruns; the wait then throws Error(timeout).
+// Time spent outside those waits (in the PDK handler) is not counted.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  // Create with std::make_shared (the watchdog holds a weak_ptr).
+  Connection(boost::asio::any_io_executor executor, std::string socket_path, std::size_t max_frame_size);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Throws Error(connect) or Error(timeout).
+  boost::asio::awaitable<void> connect();
+  // The next frame (empty view = zero-length frame), valid until the next read. When the server
+  // closes the connection between frames: Error(on_close); inside a frame: Error(protocol).
+  boost::asio::awaitable<std::string_view> read_frame(ErrorKind on_close);
+  // Writes everything appended to outbox() and empties it. Error(on_close) if the peer is gone.
+  boost::asio::awaitable<void> flush(ErrorKind on_close);
+
+  std::string& outbox() { return outbox_; }
+  PdkCodec& codec() { return codec_; }
+  kong_plugin_protocol::RpcCall& rpc_call() { return rpc_call_; }
+  kong_plugin_protocol::RpcReturn& rpc_return() { return rpc_return_; }
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  const std::string& socket_path() const { return socket_path_; }
+
+  // True if another command can be sent: no error so far, open, nothing unread.
+  bool reusable() const;
+  // True if the server has not closed its end (or sent unsolicited bytes) while the connection
+  // sat idle: one non-blocking peek, done when a pooled connection is taken out.
+  bool peer_still_there();
+  void close();
+
+ private:
+  void begin_wait();
+  void end_wait() { waiting_ = false; }
+  void arm_watchdog();
+  void on_watchdog(const boost::system::error_code& ec);
+  Error failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing);
+
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer watchdog_;
+  std::string socket_path_;
+  std::chrono::milliseconds timeout_{60000};
+  clock::time_point deadline_{};
+  bool waiting_ = false;    // a wait on the server is in progress
+  bool armed_ = false;      // the watchdog timer has a pending wait
+  bool timed_out_ = false;  // the watchdog cancelled the socket
+  bool broken_ = false;     // an error happened: never reuse
+  FrameReader reader_;
+  std::string outbox_;
+  PdkCodec codec_;
+  kong_plugin_protocol::RpcCall rpc_call_;
+  kong_plugin_protocol::RpcReturn rpc_return_;
+};
+
+// Idle connections per socket path, one pool per io_context (= per worker thread in gatehouse's
+// thread-per-core layout). Destroyed with the io_context, closing what it holds.
+class ConnectionPool : public boost::asio::execution_context::service {
+ public:
+  static boost::asio::execution_context::id id;
+  static constexpr std::size_t kMaxIdlePerSocket = 16;
+
+  explicit ConnectionPool(boost::asio::execution_context& context);
+  static ConnectionPool& of(const boost::asio::any_io_executor& executor);
+
+  // A healthy idle connection to `socket_path`, or nullptr. Stale ones are closed on the way.
+  std::shared_ptr<Connection> take(const std::string& socket_path);
+  // Parks `connection` if it is reusable and the pool for its path is not full; else closes it.
+  void give_back(std::shared_ptr<Connection> connection);
+  std::size_t idle(const std::string& socket_path);
+
+ private:
+  void shutdown() override;
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;
+};
+
+}  // namespace gh::pluginserver::protobuf

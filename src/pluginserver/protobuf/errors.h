@@ -1,0 +1,35 @@
+// Errors of the ProtoBuf:1 bridge. Every failure of a Client operation is an `Error` whose
+// `kind()` tells the instance layer what to do (see docs/protocol-protobuf.md, "Errors").
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace gh::pluginserver::protobuf {
+
+enum class ErrorKind {
+  connect,        // the socket could not be connected (server not running or not ready yet)
+  timeout,        // the server did not answer (connect, write or next frame) within the deadline
+  instance_gone,  // the server closed the connection during an event: Kong's "closed" → restart
+                  // the instance and retry the event (bounded). go-pdk does this for an unknown
+                  // (e.g. purged) instance id instead of replying with an error.
+  rejected,       // the server closed the connection instead of answering StartInstance /
+                  // CloseInstance (go-pdk: bad config JSON, unknown instance, ...)
+  protocol,       // the server sent something that is not ProtoBuf:1: oversized or truncated
+                  // frame, undecodable message, wrong sequence, missing return field
+  pdk,            // the PdkHandler threw while serving a PDK call (the event is abandoned)
+};
+
+std::string_view to_string(ErrorKind kind);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message);
+  ErrorKind kind() const noexcept { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+}  // namespace gh::pluginserver::protobuf
