@@ -1,0 +1,274 @@
+#include "pluginserver/registry.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "pluginserver/process.h"
+#include "pluginserver/schema.h"
+
+namespace gh::pluginserver {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kKnownPhases[] = {"certificate", "rewrite", "access",
+                                             "response",    "preread", "log"};
+
+// Parses the first JSON value starting at `text` and ignores whatever follows it (log noise).
+bool parse_json_prefix(std::string_view text, json& out) {
+  nlohmann::detail::json_sax_dom_parser<json> sax(out, false);
+  return json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, false) &&
+         !out.is_discarded();
+}
+
+bool is_plugin_table(const json& value) {
+  const json* list = &value;
+  if (value.is_object()) {
+    if (!value.contains("Plugins")) return false;
+    list = &value["Plugins"];
+  }
+  if (!list->is_array()) return false;
+  for (const auto& entry : *list)
+    if (!entry.is_object()) return false;
+  return true;
+}
+
+// Candidate starts: '[' or '{' opening a line (after blanks) first, then anywhere.
+std::vector<std::size_t> candidate_starts(std::string_view text) {
+  std::vector<std::size_t> line_starts, others;
+  bool at_line_start = true;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '[' || c == '{') (at_line_start ? line_starts : others).push_back(i);
+    if (c == '\n')
+      at_line_start = true;
+    else if (c != ' ' && c != '\t' && c != '\r')
+      at_line_start = false;
+  }
+  line_starts.insert(line_starts.end(), others.begin(), others.end());
+  return line_starts;
+}
+
+std::string version_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return v.dump();
+  return "";  // Python's default `version = None`
+}
+
+}  // namespace
+
+PluginInfo parse_plugin_info(const json& info) {
+  PluginInfo plugin;
+  if (!info.is_object()) throw std::runtime_error("plugin info is not an object");
+  auto name = info.find("Name");
+  if (name == info.end() || !name->is_string() || name->get<std::string>().empty())
+    throw std::runtime_error("plugin info without a Name: " + info.dump().substr(0, 200));
+  plugin.name = name->get<std::string>();
+  plugin.version = version_text(info.value("Version", json()));
+  if (auto p = info.find("Priority"); p != info.end() && !p->is_null()) {
+    if (!p->is_number() || !std::isfinite(p->get<double>()) ||
+        std::floor(p->get<double>()) != p->get<double>())
+      throw std::runtime_error(
+          "Plugin \"" + plugin.name +
+          "\" cannot be loaded because its PRIORITY field is not a valid integer number");
+    plugin.priority = static_cast<int>(p->get<double>());
+  }
+  if (auto phases = info.find("Phases"); phases != info.end() && phases->is_array()) {
+    for (const auto& phase : *phases) {
+      if (!phase.is_string()) continue;
+      auto text = phase.get<std::string>();
+      if (std::find(std::begin(kKnownPhases), std::end(kKnownPhases), text) == std::end(kKnownPhases))
+        spdlog::warn("[pluginserver] plugin {} reports unknown phase '{}' (ignored by the gateway)",
+                     plugin.name, text);
+      plugin.phases.push_back(std::move(text));
+    }
+  }
+  plugin.schema = info.value("Schema", json());
+  if (!plugin.schema.is_object()) {
+    // Python/JS default Schema is []: the plugin takes no configuration.
+    plugin.schema = {
+        {"name", plugin.name},
+        {"fields", json::array({{{"config", {{"type", "record"}, {"fields", json::array()}}}}})}};
+  }
+  return plugin;
+}
+
+Dump parse_dump(std::string_view raw_output) {
+  const std::string output = strip_ansi(raw_output);
+  json table;
+  bool found = false;
+  for (std::size_t start : candidate_starts(output)) {
+    json value;
+    if (parse_json_prefix(std::string_view(output).substr(start), value) && is_plugin_table(value)) {
+      table = std::move(value);
+      found = true;
+      break;
+    }
+  }
+  if (!found) throw std::runtime_error("no plugin table (JSON array or {\"Plugins\": [...]}) in the output");
+
+  Dump dump;
+  const json* list = &table;
+  if (table.is_object()) {
+    if (auto p = table.find("Protocol"); p != table.end() && p->is_string() && !p->get<std::string>().empty())
+      dump.protocol = p->get<std::string>();
+    list = &table["Plugins"];
+  }
+  for (const auto& entry : *list) {
+    PluginInfo plugin = parse_plugin_info(entry);
+    plugin.protocol = dump.protocol;
+    dump.plugins.push_back(std::move(plugin));
+  }
+  return dump;
+}
+
+bool Registry::add(PluginInfo plugin) {
+  if (const PluginInfo* existing = find(plugin.name)) {
+    spdlog::error("[pluginserver] Duplicate plugin name [{}] by {} and {}; the one from {} is ignored",
+                  plugin.name, existing->server, plugin.server, plugin.server);
+    return false;
+  }
+  plugins_.push_back(std::move(plugin));
+  return true;
+}
+
+void Registry::add_server(ServerConfig server) {
+  servers_.push_back(std::move(server));
+}
+
+const PluginInfo* Registry::find(std::string_view name) const {
+  for (const auto& p : plugins_)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+const ServerConfig* Registry::server(std::string_view name) const {
+  for (const auto& s : servers_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::vector<const PluginInfo*> Registry::plugins_of(std::string_view server) const {
+  std::vector<const PluginInfo*> out;
+  for (const auto& p : plugins_)
+    if (p.server == server) out.push_back(&p);
+  return out;
+}
+
+namespace {
+
+// The first lines of a failed command's output, for the error message.
+std::string first_lines(const CommandResult& result, std::size_t max_lines = 5) {
+  std::string text =
+      strip_ansi(result.out + (result.out.empty() || result.err.empty() ? "" : "\n") + result.err);
+  std::string out;
+  std::size_t count = 0;
+  for (auto& line : split_list(text, '\n')) {
+    if (count++ == max_lines) {
+      out += "\n  ...";
+      break;
+    }
+    out += "\n  " + (line.size() > 200 ? line.substr(0, 200) + "..." : line);
+  }
+  return out.empty() ? " (no output)" : out;
+}
+
+std::string query_failure(const ServerConfig& server, const CommandResult& result, const std::string& why) {
+  return "query command for pluginserver '" + server.name + "' (" + *server.query_cmd + ") " + why +
+         "; its output:" + first_lines(result);
+}
+
+void query_server(const ServerConfig& server, Registry& registry) {
+  CommandResult result = run_command(split_command(*server.query_cmd), server.query_timeout);
+  if (result.timed_out)
+    throw std::runtime_error(query_failure(
+        server, result, "timed out after " + std::to_string(server.query_timeout.count()) + "ms"));
+  if (!result.succeeded())
+    throw std::runtime_error(query_failure(server, result, describe_exit(result.wait_status)));
+  Dump dump;
+  try {
+    dump = parse_dump(result.out);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(query_failure(server, result, e.what()));
+  }
+  if (dump.plugins.empty()) spdlog::warn("[pluginserver] pluginserver '{}' reports no plugins", server.name);
+  if (dump.protocol != "MsgPack:1" && dump.protocol != "ProtoBuf:1")
+    spdlog::warn("[pluginserver] Unknown protocol implementation: {} (pluginserver '{}')", dump.protocol,
+                 server.name);
+  for (auto& plugin : dump.plugins) {
+    plugin.server = server.name;
+    spdlog::info("[pluginserver] loading protocol {} for plugin {}", plugin.protocol, plugin.name);
+    registry.add(std::move(plugin));
+  }
+}
+
+// Legacy go-pluginserver: info is asked per plugin name, as MessagePack.
+bool query_legacy_plugin(const ServerConfig& server, const std::string& name, Registry& registry) {
+  CommandResult result = run_command(
+      {server.legacy_exe, "-plugins-directory", server.legacy_plugins_dir, "-dump-plugin-info", name},
+      server.query_timeout);
+  if (!result.succeeded() || result.out.empty()) {
+    spdlog::debug("[pluginserver] {} does not provide {}: {}", server.name, name,
+                  describe_exit(result.wait_status));
+    return false;
+  }
+  json info = json::from_msgpack(result.out, false, false);
+  if (info.is_discarded())
+    throw std::runtime_error(query_failure(server, result, "printed no MessagePack plugin info"));
+  PluginInfo plugin = parse_plugin_info(info);
+  plugin.server = server.name;
+  plugin.protocol = "MsgPack:1";
+  return registry.add(std::move(plugin));
+}
+
+}  // namespace
+
+Registry discover(const std::vector<ServerConfig>& servers, const std::vector<std::string>& enabled,
+                  const std::vector<std::string>& native) {
+  Registry registry;
+  spdlog::info("[pluginserver] loading external plugins info");
+  for (const auto& server : servers) {
+    registry.add_server(server);
+    if (server.query_cmd) query_server(server, registry);
+  }
+  for (const auto& name : enabled) {
+    if (registry.find(name) || std::find(native.begin(), native.end(), name) != native.end()) continue;
+    for (const auto& server : servers)
+      if (server.legacy_go && query_legacy_plugin(server, name, registry)) break;
+    if (!registry.find(name)) throw std::runtime_error(name + " plugin is enabled but not installed");
+  }
+  spdlog::info("[pluginserver] loaded #{} external plugins info", registry.all().size());
+  return registry;
+}
+
+namespace {
+
+std::string describe_entity(const conf::Plugin& plugin) {
+  std::vector<std::string> parts;
+  if (!plugin.id.empty()) parts.push_back("id " + plugin.id);
+  if (!plugin.route_id.empty()) parts.push_back("route " + plugin.route_id);
+  if (!plugin.service_id.empty()) parts.push_back("service " + plugin.service_id);
+  if (!plugin.consumer_id.empty()) parts.push_back("consumer " + plugin.consumer_id);
+  if (plugin.is_global()) parts.push_back("global");
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : ", ") + part;
+  return text;
+}
+
+}  // namespace
+
+std::vector<std::string> validate_plugins(const Registry& registry, std::vector<conf::Plugin>& plugins) {
+  std::vector<std::string> errors;
+  for (auto& plugin : plugins) {
+    const PluginInfo* info = registry.find(plugin.name);
+    if (!info) continue;
+    for (const auto& error : validate_config(info->schema, plugin.config))
+      errors.push_back("plugin '" + plugin.name + "' (" + describe_entity(plugin) + "): " + error);
+  }
+  return errors;
+}
+
+}  // namespace gh::pluginserver

@@ -1,0 +1,19 @@
+// Validation of plugin configurations against the Kong schema a plugin server reports
+// (kong-gateway-side.md §3.4). Supports the field types string, number, integer, boolean, array,
+// set, map, record and the validators required, default, one_of, between, len_min, len_max,
+// match (a Lua pattern), with nested fields, elements, keys and values.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gh::pluginserver {
+
+// Validates `config` against the `config` record of a plugin `schema` ({"name", "fields":
+// [{"config": {...}}, ...]}) and fills defaults in place. Returns the errors, each
+// "config.<field.path>: message" with Kong's messages ("required field missing", "expected a
+// string", "unknown field", ...). Array elements are addressed 1-based as in Kong: config.list[1].
+std::vector<std::string> validate_config(const nlohmann::json& schema, nlohmann::json& config);
+
+}  // namespace gh::pluginserver

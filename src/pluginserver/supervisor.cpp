@@ -1,0 +1,497 @@
+#include "pluginserver/supervisor.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "pluginserver/process.h"
+
+namespace gh::pluginserver {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxLine = 64 * 1024;
+
+// Can we connect to the Unix socket right now? (a blocking connect on AF_UNIX returns at once)
+bool socket_accepts(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A socket file left by a dead server would make the readiness probe (and the server's own
+// bind) fail; only sockets are removed, never a regular file someone mistyped as the path.
+void remove_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+}
+
+// Signals the server's process group (and the server itself, should the group be gone).
+void signal_server(pid_t pid, int sig) {
+  if (pid <= 0) return;
+  if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+}
+
+// Level for a server's stderr line: most servers log everything there, so only lines that look
+// like errors are errors, lines that say info/debug are info, the rest is a warning.
+spdlog::level::level_enum stderr_level(const std::string& line) {
+  std::string head = to_lower(std::string_view(line).substr(0, 80));
+  for (auto word : {"error", "fatal", "panic", "critical", "traceback", "exception"})
+    if (head.find(word) != std::string::npos) return spdlog::level::err;
+  for (auto word : {"info", "debug", "notice", "listening"})
+    if (head.find(word) != std::string::npos) return spdlog::level::info;
+  return spdlog::level::warn;
+}
+
+}  // namespace
+
+struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
+  enum class State { stopped, starting, running, restarting, stopping, external };
+
+  struct Server {
+    explicit Server(asio::io_context& io, ServerConfig c) : config(std::move(c)), timer(io), kill_timer(io) {}
+    ServerConfig config;
+    // Read by other threads under Impl::mutex:
+    State state = State::stopped;
+    pid_t pid = -1;
+    int restarts = 0;
+    std::string last_exit;
+    bool ready = false;
+    bool loop_running = false;
+    bool removed = false;  // reload dropped it: forget it once its process is gone
+    // io thread only:
+    bool stopping = false;
+    unsigned generation = 0;  // bumped per spawn/exit so stale probes end
+    std::chrono::milliseconds backoff{0};
+    Clock::time_point started_at;
+    asio::steady_timer timer;             // backoff delay
+    asio::steady_timer kill_timer;        // SIGTERM grace
+    std::shared_ptr<Server> replacement;  // reload: start this once the old process is gone
+  };
+  using ServerPtr = std::shared_ptr<Server>;
+
+  Impl(asio::io_context& io_, SupervisorTiming t) : io(io_), timing(t) {}
+
+  asio::io_context& io;
+  SupervisorTiming timing;
+  mutable std::mutex mutex;
+  std::condition_variable changed;  // readiness and loop ends
+  std::map<std::string, ServerPtr, std::less<>> servers;
+
+  static const char* state_name(State s) {
+    switch (s) {
+      case State::stopped:
+        return "stopped";
+      case State::starting:
+        return "starting";
+      case State::running:
+        return "running";
+      case State::restarting:
+        return "restarting";
+      case State::stopping:
+        return "stopping";
+      case State::external:
+        return "external";
+    }
+    return "unknown";
+  }
+
+  template <class F>
+  void update(F&& f) {
+    {
+      std::lock_guard lock(mutex);
+      f();
+    }
+    changed.notify_all();
+  }
+
+  // ---- io thread ----
+
+  void launch(const ServerPtr& s) {
+    if (!s->config.start_cmd) {
+      update([&] { s->state = State::external; });
+      asio::co_spawn(io, probe(s, s->generation), asio::detached);
+      return;
+    }
+    update([&] { s->loop_running = true; });
+    s->stopping = false;
+    s->backoff = timing.backoff_initial;
+    asio::co_spawn(io, supervise(s), [self = shared_from_this(), s](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("[pluginserver] supervision of '{}' failed: {}", s->config.name, ex.what());
+        }
+      }
+      self->loop_ended(s);
+    });
+  }
+
+  void loop_ended(const ServerPtr& s) {
+    update([&] {
+      s->loop_running = false;
+      s->state = State::stopped;
+      s->ready = false;
+      s->pid = -1;
+      auto it = servers.find(s->config.name);
+      if (s->removed && it != servers.end() && it->second == s) servers.erase(it);
+    });
+    if (auto next = std::move(s->replacement)) {
+      update([&] { servers[next->config.name] = next; });
+      launch(next);
+    }
+  }
+
+  asio::awaitable<void> supervise(ServerPtr s) {
+    const auto& name = s->config.name;
+    while (!s->stopping) {
+      remove_stale_socket(s->config.socket);
+      spdlog::info("[pluginserver] starting pluginserver process for {}", name);
+      Spawned child;
+      try {
+        child = spawn_process(split_command(*s->config.start_cmd));
+      } catch (const std::exception& e) {
+        spdlog::error("[pluginserver] cannot start pluginserver '{}': {}", name, e.what());
+        update([&] { s->last_exit = std::string("spawn failed: ") + e.what(); });
+      }
+      if (child.pid > 0) co_await run_child(s, child);
+      if (s->stopping) break;
+      co_await wait_backoff(s);
+    }
+  }
+
+  // Runs one process of a server until it has exited and been reaped.
+  asio::awaitable<void> run_child(ServerPtr s, Spawned child) {
+    const auto& name = s->config.name;
+    s->started_at = Clock::now();
+    ++s->generation;
+    update([&] {
+      s->pid = child.pid;
+      s->state = State::starting;
+      s->ready = false;
+    });
+    spdlog::info("[pluginserver] started {}, pid {}", name, child.pid);
+    asio::co_spawn(io, relay(s, child.stdout_fd, child.pid, false), asio::detached);
+    asio::co_spawn(io, relay(s, child.stderr_fd, child.pid, true), asio::detached);
+    asio::co_spawn(io, probe(s, s->generation), asio::detached);
+
+    int status = 0;
+    int pidfd = open_pidfd(child.pid);
+    if (pidfd >= 0) {
+      asio::posix::stream_descriptor exit_watch(io, pidfd);
+      co_await exit_watch.async_wait(asio::posix::stream_descriptor::wait_read, kAwaitable);
+    }
+    while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    signal_server(child.pid, SIGKILL);  // whatever the server left running in its group
+    s->kill_timer.cancel();
+    ++s->generation;
+    std::string exit_text = describe_exit(status);
+    update([&] {
+      s->pid = -1;
+      s->ready = false;
+      s->last_exit = exit_text;
+    });
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+      spdlog::error(
+          "[pluginserver] external pluginserver \"{}\" start command \"{}\" exited with \"command not "
+          "found\"",
+          name, *s->config.start_cmd);
+    else if (s->stopping)
+      spdlog::info("[pluginserver] successfully stopped pluginserver '{}', pid {} ({})", name, child.pid,
+                   exit_text);
+    else
+      spdlog::error("[pluginserver] external pluginserver '{}' (pid {}) terminated: {}", name, child.pid,
+                    exit_text);
+  }
+
+  asio::awaitable<void> wait_backoff(ServerPtr s) {
+    if (Clock::now() - s->started_at >= timing.stable_after) s->backoff = timing.backoff_initial;
+    auto delay = s->backoff;
+    s->backoff = std::min(s->backoff * 2, timing.backoff_cap);
+    update([&] {
+      s->state = State::restarting;
+      ++s->restarts;
+    });
+    spdlog::warn("[pluginserver] restarting pluginserver '{}' in {}ms (restart #{})", s->config.name,
+                 delay.count(), s->restarts);
+    s->timer.expires_after(delay);
+    co_await s->timer.async_wait(kAwaitable);  // cancelled by stop
+  }
+
+  // Connects to the socket until it accepts; logs once if it takes longer than ready_timeout.
+  asio::awaitable<void> probe(ServerPtr s, unsigned generation) {
+    asio::steady_timer timer(io);
+    const auto deadline = Clock::now() + s->config.ready_timeout;
+    bool late = false;
+    while (s->generation == generation && !s->stopping) {
+      if (socket_accepts(s->config.socket)) {
+        update([&] {
+          s->ready = true;
+          if (s->state == State::starting) s->state = State::running;
+        });
+        spdlog::info("[pluginserver] pluginserver '{}' is ready: {} accepts connections", s->config.name,
+                     s->config.socket);
+        co_return;
+      }
+      if (!late && Clock::now() > deadline) {
+        late = true;
+        spdlog::error("[pluginserver] pluginserver '{}' did not open its socket {} within {}ms",
+                      s->config.name, s->config.socket, s->config.ready_timeout.count());
+      }
+      timer.expires_after(late ? std::max(timing.probe_interval, std::chrono::milliseconds(1000))
+                               : timing.probe_interval);
+      co_await timer.async_wait(kAwaitable);
+    }
+  }
+
+  // Re-logs a server's output line by line as "[<name>:<pid>] <line>".
+  asio::awaitable<void> relay(ServerPtr s, int fd, pid_t pid, bool is_stderr) {
+    asio::posix::stream_descriptor pipe(io, fd);
+    std::string buffer;
+    auto emit = [&](std::string_view raw) {
+      std::string line = strip_ansi(raw);
+      while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+      if (line.empty()) return;
+      auto level = is_stderr ? stderr_level(line) : spdlog::level::info;
+      spdlog::log(level, "[{}:{}] {}", s->config.name, pid, line);
+    };
+    while (true) {
+      auto [ec, n] =
+          co_await asio::async_read_until(pipe, asio::dynamic_buffer(buffer, kMaxLine), '\n', kAwaitable);
+      if (!ec) {
+        emit(std::string_view(buffer).substr(0, n));
+        buffer.erase(0, n);
+      } else if (ec == asio::error::not_found) {  // line longer than kMaxLine: log it in pieces
+        emit(buffer);
+        buffer.clear();
+      } else {
+        emit(buffer);  // partial last line
+        co_return;
+      }
+    }
+  }
+
+  void begin_stop(const ServerPtr& s) {
+    s->stopping = true;
+    s->timer.cancel();
+    pid_t pid;
+    {
+      std::lock_guard lock(mutex);
+      pid = s->pid;
+      if (s->loop_running) s->state = State::stopping;
+    }
+    changed.notify_all();
+    if (pid <= 0) return;
+    signal_server(pid, SIGTERM);
+    s->kill_timer.expires_after(timing.stop_grace);
+    s->kill_timer.async_wait([s, pid, grace = timing.stop_grace](boost::system::error_code ec) {
+      if (ec) return;
+      spdlog::warn("[pluginserver] pluginserver '{}' (pid {}) still running {}ms after SIGTERM: SIGKILL",
+                   s->config.name, pid, grace.count());
+      signal_server(pid, SIGKILL);
+    });
+  }
+
+  ServerPtr find(std::string_view name) const {
+    std::lock_guard lock(mutex);
+    auto it = servers.find(name);
+    return it == servers.end() ? nullptr : it->second;
+  }
+
+  bool any_loop_running() const {
+    for (const auto& [name, s] : servers)
+      if (s->loop_running) return true;
+    return false;
+  }
+};
+
+Supervisor::Supervisor(asio::io_context& io, std::vector<ServerConfig> servers, SupervisorTiming timing)
+    : impl_(std::make_shared<Impl>(io, timing)) {
+  for (auto& config : servers) {
+    auto name = config.name;
+    impl_->servers.emplace(name, std::make_shared<Impl::Server>(io, std::move(config)));
+  }
+}
+
+Supervisor::~Supervisor() {
+  // Last resort if stop() was not called: no server may outlive its supervisor.
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [name, s] : impl_->servers) signal_server(s->pid, SIGKILL);
+}
+
+void Supervisor::start() {
+  asio::post(impl_->io, [impl = impl_] {
+    std::vector<Impl::ServerPtr> to_launch;
+    {
+      std::lock_guard lock(impl->mutex);
+      for (const auto& [name, s] : impl->servers)
+        if (!s->loop_running && s->state != Impl::State::external) to_launch.push_back(s);
+    }
+    for (const auto& s : to_launch) impl->launch(s);
+  });
+}
+
+bool Supervisor::wait_ready(std::chrono::milliseconds timeout) {
+  if (impl_->io.get_executor().running_in_this_thread())
+    throw std::logic_error("Supervisor::wait_ready called on the supervisor's io thread");
+  std::unique_lock lock(impl_->mutex);
+  auto all_ready = [&] {
+    for (const auto& [name, s] : impl_->servers)
+      if (!s->ready) return false;
+    return true;
+  };
+  if (impl_->changed.wait_for(lock, timeout, all_ready)) return true;
+  for (const auto& [name, s] : impl_->servers)
+    if (!s->ready)
+      spdlog::error(
+          "[pluginserver] pluginserver '{}' is not ready after {}ms: socket {} does not accept connections "
+          "(state {}, pid {}, restarts {}, last exit: {})",
+          name, timeout.count(), s->config.socket, Impl::state_name(s->state), s->pid, s->restarts,
+          s->last_exit.empty() ? "none" : s->last_exit);
+  return false;
+}
+
+void Supervisor::stop() {
+  if (impl_->io.get_executor().running_in_this_thread())
+    throw std::logic_error("Supervisor::stop called on the supervisor's io thread");
+  asio::post(impl_->io, [impl = impl_] {
+    std::vector<Impl::ServerPtr> all;
+    {
+      std::lock_guard lock(impl->mutex);
+      for (const auto& [name, s] : impl->servers) all.push_back(s);
+    }
+    for (const auto& s : all) {
+      s->replacement.reset();
+      impl->begin_stop(s);
+    }
+  });
+  std::unique_lock lock(impl_->mutex);
+  // The grace, plus time to reap; if the io thread is not running, kill directly.
+  if (!impl_->changed.wait_for(lock, impl_->timing.stop_grace + 5s,
+                               [&] { return !impl_->any_loop_running(); })) {
+    spdlog::error("[pluginserver] stop: supervisor did not finish in time; killing the remaining servers");
+    for (const auto& [name, s] : impl_->servers) {
+      signal_server(s->pid, SIGKILL);
+      if (s->pid > 0) ::waitpid(s->pid, nullptr, 0);
+    }
+  }
+}
+
+void Supervisor::apply(std::vector<ServerConfig> configs) {
+  asio::post(impl_->io, [impl = impl_, configs = std::move(configs)]() mutable {
+    std::map<std::string, Impl::ServerPtr, std::less<>> current;
+    {
+      std::lock_guard lock(impl->mutex);
+      current = impl->servers;
+    }
+    for (auto& [name, s] : current) {
+      auto same_name = [&](const ServerConfig& c) { return c.name == name; };
+      if (std::none_of(configs.begin(), configs.end(), same_name)) {
+        spdlog::info("[pluginserver] reload: pluginserver '{}' removed", name);
+        s->removed = true;
+        impl->begin_stop(s);
+        if (!s->loop_running) impl->update([&] { impl->servers.erase(name); });
+      }
+    }
+    for (auto& config : configs) {
+      auto it = current.find(config.name);
+      if (it != current.end() && it->second->config.same_process(config)) {
+        impl->update([&] { it->second->config = config; });  // timeouts, policy: no restart needed
+        continue;
+      }
+      auto fresh = std::make_shared<Impl::Server>(impl->io, config);
+      if (it == current.end()) {
+        spdlog::info("[pluginserver] reload: new pluginserver '{}'", config.name);
+        impl->update([&] { impl->servers[config.name] = fresh; });
+        impl->launch(fresh);
+      } else if (it->second->loop_running) {
+        spdlog::info("[pluginserver] reload: commands of pluginserver '{}' changed, restarting it",
+                     config.name);
+        it->second->replacement = fresh;
+        impl->begin_stop(it->second);
+      } else {
+        impl->update([&] { impl->servers[config.name] = fresh; });
+        impl->launch(fresh);
+      }
+    }
+  });
+}
+
+nlohmann::json Supervisor::status() const {
+  nlohmann::json out = nlohmann::json::array();
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [name, s] : impl_->servers) {
+    out.push_back(
+        {{"name", name},
+         {"state", Impl::state_name(s->state)},
+         {"pid", s->pid > 0 ? nlohmann::json(s->pid) : nlohmann::json()},
+         {"restarts", s->restarts},
+         {"last_exit", s->last_exit.empty() ? nlohmann::json() : nlohmann::json(s->last_exit)},
+         {"socket", s->config.socket},
+         {"ready", s->ready},
+         {"managed", s->config.start_cmd.has_value()},
+         {"start_cmd", s->config.start_cmd ? nlohmann::json(*s->config.start_cmd) : nlohmann::json()}});
+  }
+  return out;
+}
+
+bool Supervisor::is_ready(std::string_view server) const {
+  auto s = impl_->find(server);
+  std::lock_guard lock(impl_->mutex);
+  return s && s->ready;
+}
+
+void Supervisor::report_unresponsive(std::string_view server) {
+  asio::post(impl_->io, [impl = impl_, name = std::string(server)] {
+    auto s = impl->find(name);
+    if (!s) return;
+    if (!s->config.start_cmd) {  // external: we can only wait for it to answer again
+      impl->update([&] { s->ready = false; });
+      asio::co_spawn(impl->io, impl->probe(s, ++s->generation), asio::detached);
+      return;
+    }
+    pid_t pid;
+    {
+      std::lock_guard lock(impl->mutex);
+      pid = s->pid;
+      s->ready = false;
+    }
+    if (pid <= 0) return;
+    spdlog::error("[pluginserver] pluginserver '{}' (pid {}) is unresponsive: killing it", name, pid);
+    signal_server(pid, SIGKILL);
+  });
+}
+
+}  // namespace gh::pluginserver

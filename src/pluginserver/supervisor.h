@@ -1,0 +1,53 @@
+// Supervision of plugin-server processes (kong-gateway-side.md §2, done better than Kong):
+// exec semantics, own process group, parent-death signal, output re-logged per line as
+// "[<name>:<pid>] <line>", readiness = the Unix socket accepts, restarts with exponential
+// backoff, SIGTERM → grace → SIGKILL on stop, reloads that restart only changed servers.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
+
+#include "pluginserver/config.h"
+
+namespace gh::pluginserver {
+
+struct SupervisorTiming {
+  std::chrono::milliseconds backoff_initial{1000};  // first restart delay; doubles per crash
+  std::chrono::milliseconds backoff_cap{30000};     // ... up to this
+  std::chrono::milliseconds stable_after{60000};    // a run this long resets the delay
+  std::chrono::milliseconds stop_grace{5000};       // SIGTERM → SIGKILL
+  std::chrono::milliseconds probe_interval{100};    // socket connect attempts while starting
+};
+
+// Every child-process operation runs on `io` (which must be run by one thread that lives as long
+// as the servers: the parent-death signal is tied to the thread that forked). The public methods
+// are thread-safe; the blocking ones (wait_ready, stop) must not be called on that thread.
+class Supervisor {
+ public:
+  Supervisor(boost::asio::io_context& io, std::vector<ServerConfig> servers, SupervisorTiming timing = {});
+  ~Supervisor();  // kills what is still running (call stop() first for a graceful stop)
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  void start();  // spawns every server that has a start_cmd; probes every socket
+  // Blocks until every server's socket accepts connections; false (and an error log naming each
+  // server that is not ready, with its state and last exit) if `timeout` passes first.
+  bool wait_ready(std::chrono::milliseconds timeout);
+  void stop();  // SIGTERM to each process group, SIGKILL after the grace; blocks until all reaped
+  void apply(std::vector<ServerConfig> servers);  // reload: restarts only servers whose commands changed
+  // [{name, state, pid, restarts, last_exit, socket, ready, managed, start_cmd}]; state is one of
+  // starting, running, restarting, stopping, stopped, external.
+  nlohmann::json status() const;
+  bool is_ready(std::string_view server) const;
+  void report_unresponsive(std::string_view server);  // hung server: kill it (it is then restarted)
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace gh::pluginserver
