@@ -1,5 +1,6 @@
 #include "pluginserver/msgpack/connection.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -30,8 +31,16 @@ std::string_view to_string(ErrorKind kind) {
   return "?";
 }
 
+void write_request_head(Writer& w, uint32_t msgid, std::string_view method) {
+  w.array_header(4);
+  w.unsigned_integer(0);
+  w.unsigned_integer(msgid);
+  w.str(method);
+  w.array_header(1);
+}
+
 Connection::Connection(asio::any_io_executor ex, std::string path, DecodeLimits limits)
-    : socket_(ex), timer_(ex), path_(std::move(path)), decoder_(limits) {}
+    : socket_(ex), deadline_(ex), path_(std::move(path)), decoder_(limits) {}
 
 Connection::~Connection() {
   close();
@@ -41,7 +50,7 @@ void Connection::close() {
   open_ = false;
   error_code ignored;
   socket_.close(ignored);
-  if (timer_waiting_) timer_.cancel();
+  deadline_.stop();
 }
 
 void Connection::fail(ErrorKind kind, const std::string& what) {
@@ -50,7 +59,7 @@ void Connection::fail(ErrorKind kind, const std::string& what) {
 }
 
 void Connection::fail_io(const error_code& ec, std::string_view during) {
-  if (timed_out_) fail(ErrorKind::timeout, std::string(during) + " timed out");
+  if (deadline_.expired()) fail(ErrorKind::timeout, std::string(during) + " timed out");
   const bool peer = ec == asio::error::eof || ec == asio::error::connection_reset ||
                     ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
   if (peer) {
@@ -60,28 +69,12 @@ void Connection::fail_io(const error_code& ec, std::string_view during) {
   fail(ErrorKind::transport, std::string(during) + ": " + ec.message());
 }
 
-// ---- deadline watchdog
-
 void Connection::watch(Clock::time_point deadline) {
-  deadline_ = deadline;
-  watching_ = true;
-  timed_out_ = false;
-  if (timer_waiting_ && timer_.expiry() <= deadline) return;  // on_timer re-arms for the later one
-  timer_.expires_at(deadline);  // cancels an earlier wait: its handler sees an old generation
-  timer_waiting_ = true;
-  timer_.async_wait([self = shared_from_this(), gen = ++timer_generation_](const error_code& ec) {
-    self->on_timer(ec, gen);
-  });
-}
-
-void Connection::on_timer(const error_code& ec, unsigned generation) {
-  if (generation != timer_generation_) return;
-  timer_waiting_ = false;
-  if (ec || !watching_ || !open_) return;
-  if (Clock::now() < deadline_) return watch(deadline_);
-  timed_out_ = true;
-  error_code ignored;
-  socket_.cancel(ignored);
+  // net::Deadline takes a duration; a day stands for "no deadline" without overflowing the clock.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  deadline_.arm(
+      std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(std::chrono::hours(24))),
+      socket_);
 }
 
 // ---- requests
@@ -91,9 +84,9 @@ asio::awaitable<void> Connection::connect(Clock::time_point deadline) {
   open_ = true;
   auto [ec] = co_await socket_.async_connect(asio::local::stream_protocol::endpoint(path_),
                                              asio::as_tuple(asio::use_awaitable));
-  unwatch();
+  deadline_.disarm();
   if (ec) {
-    if (timed_out_) fail(ErrorKind::timeout, "connect timed out");
+    if (deadline_.expired()) fail(ErrorKind::timeout, "connect timed out");
     fail(ErrorKind::transport, "connect: " + ec.message());
   }
 }
@@ -101,11 +94,7 @@ asio::awaitable<void> Connection::connect(Clock::time_point deadline) {
 Writer Connection::begin_request(uint32_t msgid, std::string_view method) {
   out_.clear();
   Writer w(out_);
-  w.array_header(4);
-  w.unsigned_integer(0);
-  w.unsigned_integer(msgid);
-  w.str(method);
-  w.array_header(1);
+  write_request_head(w, msgid, method);
   return w;
 }
 
@@ -113,10 +102,10 @@ asio::awaitable<Reader> Connection::round_trip(uint32_t msgid, Clock::time_point
   if (!reusable()) fail(ErrorKind::transport, "connection not usable");
   busy_ = true;
   watch(deadline);
-  struct Unwatch {
-    Connection* c;
-    ~Unwatch() { c->unwatch(); }
-  } unwatch_on_exit{this};
+  struct Disarm {
+    net::Deadline& d;
+    ~Disarm() { d.disarm(); }
+  } disarm_on_exit{deadline_};
   auto [wec, written] =
       co_await asio::async_write(socket_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
   if (wec) fail_io(wec, "write");

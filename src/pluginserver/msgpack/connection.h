@@ -11,7 +11,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -22,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/deadline.h"
 #include "pluginserver/msgpack/codec.h"
 
 namespace gh::pluginserver::msgpack {
@@ -51,6 +51,9 @@ class RpcError : public std::runtime_error {
   ErrorKind kind_;
 };
 
+// `[0, msgid, method, [` — a request up to its one parameter (Kong always sends exactly one).
+void write_request_head(Writer& w, uint32_t msgid, std::string_view method);
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(boost::asio::any_io_executor ex, std::string path, DecodeLimits limits);
@@ -79,22 +82,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[noreturn]] void fail(ErrorKind kind, const std::string& what);
   [[noreturn]] void fail_io(const boost::system::error_code& ec, std::string_view during);
 
-  // Deadline watchdog: one timer per connection, armed lazily (an assignment when a later
-  // deadline replaces an earlier one), cancelling the socket on expiry.
-  // TODO(msgpack): switch to gh::net::Deadline once it accepts Unix sockets (.requests-msgpack).
+  // Arms the connection's deadline: the pending socket operation is cancelled when it passes.
   void watch(Clock::time_point deadline);
-  void unwatch() { watching_ = false; }
-  void on_timer(const boost::system::error_code& ec, unsigned generation);
 
   boost::asio::local::stream_protocol::socket socket_;
-  boost::asio::steady_timer timer_;
+  net::Deadline deadline_;
   std::string path_;
   StreamDecoder decoder_;
   std::string out_;  // request bytes, reused
   std::optional<int64_t> server_pid_;
-  Clock::time_point deadline_ = Clock::time_point::max();
-  unsigned timer_generation_ = 0;
-  bool timer_waiting_ = false, watching_ = false, timed_out_ = false;
   bool open_ = false, busy_ = false, broken_ = false, peer_gone_ = false;
 };
 
