@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -69,9 +70,10 @@ class Loader {
       Field item = list->item(i);
       if (!item.node.IsMap()) item.fail("expected a mapping");
       // Name the entity in later messages: "routes[2] (name 'api')".
-      if (auto name = item.node["name"]; name && name.IsScalar())
+      const YAML::Node& node = item.node;  // const: lookups must not insert keys
+      if (auto name = node["name"]; name && name.IsScalar())
         item.path += " (name '" + name.Scalar() + "')";
-      else if (auto user = item.node["username"]; user && user.IsScalar())
+      else if (auto user = node["username"]; user && user.IsScalar())
         item.path += " (username '" + user.Scalar() + "')";
       fn(item, i);
     }
@@ -316,13 +318,20 @@ class Loader {
   // Kong: one '*' at most, as the whole leftmost or rightmost label; an optional :port.
   static std::optional<std::string> host_problem(const std::string& host) {
     std::string name = host;
-    if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(']') == std::string::npos) {
+    auto colon = name.rfind(':');
+    bool bracketed = name.starts_with("[");
+    if (colon != std::string::npos && (!bracketed || name[colon - 1] == ']')) {
       auto port = parse_int_text(name.substr(colon + 1));
       if (!port || *port < 0 || *port > 65535) return "invalid port in host '" + host + "'";
       name = name.substr(0, colon);
     }
     if (name.empty()) return std::string("host must not be empty");
-    if (name.starts_with("[")) return std::nullopt;  // IPv6 literal
+    if (bracketed) {  // IPv6 literal
+      boost::system::error_code ec;
+      if (!name.ends_with("]") || (boost::asio::ip::make_address_v6(name.substr(1, name.size() - 2), ec), ec))
+        return "invalid IPv6 host '" + host + "'";
+      return std::nullopt;
+    }
     auto stars = std::count(name.begin(), name.end(), '*');
     if (stars > 1) return "invalid wildcard host '" + host + "': only one wildcard is allowed";
     if (stars == 1 && !name.starts_with("*.") && !name.ends_with(".*"))
@@ -569,7 +578,11 @@ class Loader {
       if (config->node.IsMap()) p.config = yaml_to_json(config->node);
     }
     p.enabled = f.bool_or("enabled", true);
-    if (f.child("protocols")) p.protocols = f.string_list("protocols");
+    if (auto protocols = f.child("protocols")) {
+      p.protocols = f.string_list("protocols");
+      for (size_t i = 0; i < p.protocols.size(); ++i)
+        if (!kRouteProtocols.count(p.protocols[i])) protocols->item(i).fail(expected_one_of(kRouteProtocols));
+    }
     p.tags = f.string_list("tags");
     pending_plugins_.push_back(std::move(pending));
   }

@@ -85,7 +85,10 @@ HostRule compile_host(const std::string& host) {
   HostRule rule;
   rule.original = host;
   std::string name = host;
-  if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(']') == std::string::npos) {
+  // "host:port" or "[v6]:port"; a bare "[v6]" has no port.
+  auto colon = name.rfind(':');
+  bool has_port = colon != std::string::npos && (name.starts_with("[") ? name[colon - 1] == ']' : true);
+  if (has_port) {
     rule.port = std::stoi(name.substr(colon + 1));
     name = name.substr(0, colon);
   }

@@ -281,6 +281,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "allowed"},
         ErrorCase{V3 "routes:\n  - name: api\n    hosts: [\"a.com:http\"]\n",
                   "kong.yml:4: routes[0] (name 'api').hosts[0]: invalid port in host 'a.com:http'"},
+        ErrorCase{V3 "routes:\n  - name: api\n    hosts: [\"[::1]:x\"]\n",
+                  "kong.yml:4: routes[0] (name 'api').hosts[0]: invalid port in host '[::1]:x'"},
+        ErrorCase{V3 "routes:\n  - name: api\n    hosts: [\"[::zz]\"]\n",
+                  "kong.yml:4: routes[0] (name 'api').hosts[0]: invalid IPv6 host '[::zz]'"},
         ErrorCase{V3 "routes:\n  - name: api\n    paths: [/]\n    protocols: [http, smtp]\n",
                   "kong.yml:5: routes[0] (name 'api').protocols[1]: expected one of: grpc, grpcs, http, "
                   "https, tcp, "
@@ -317,6 +321,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{V3 "plugins:\n  - config: {}\n", "kong.yml:3: plugins[0]: a plugin needs a 'name'"},
         ErrorCase{V3 "plugins:\n  - name: p\n    config: [1]\n",
                   "kong.yml:4: plugins[0] (name 'p').config: expected a mapping"},
+        ErrorCase{
+            V3 "plugins:\n  - name: p\n    protocols: [http, ftp]\n",
+            "kong.yml:4: plugins[0] (name 'p').protocols[1]: expected one of: grpc, grpcs, http, https, tcp, "
+            "tls, tls_passthrough, udp, ws, wss"},
         ErrorCase{V3 "plugins:\n  - name: p\n    route: nowhere\n",
                   "kong.yml:4: plugins[0] (name 'p').route: references unknown route 'nowhere'"},
         ErrorCase{V3 "plugins:\n  - name: p\n    consumer: nobody\n",

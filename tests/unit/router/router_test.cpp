@@ -149,6 +149,7 @@ routes:
   - {name: suffix, hosts: ["*.example.com"]}
   - {name: prefix, hosts: ["example.*"]}
   - {name: with-port, hosts: ["ports.test:8080"]}
+  - {name: v6, hosts: ["[::1]", "[fe80::1]:81"]}
 )Y");
   Router router(c);
   EXPECT_EQ(matched_name(router, {.host = "a.example.com"}), "suffix");
@@ -160,6 +161,9 @@ routes:
   EXPECT_EQ(matched_name(router, {.host = "ports.test:8080"}), "with-port");
   EXPECT_EQ(matched_name(router, {.host = "ports.test:8081"}), "(none)");
   EXPECT_EQ(matched_name(router, {.host = "ports.test", .port = 8080}), "with-port") << "local port";
+  EXPECT_EQ(matched_name(router, {.host = "[::1]:8000"}), "v6");
+  EXPECT_EQ(matched_name(router, {.host = "[fe80::1]:81"}), "v6");
+  EXPECT_EQ(matched_name(router, {.host = "[fe80::1]:82"}), "(none)");
   auto m = router.match(Request{.host = "api.example.com"}.view());
   ASSERT_TRUE(m);
   EXPECT_EQ(m->matched_host, "*.example.com");
