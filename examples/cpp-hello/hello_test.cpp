@@ -1,0 +1,28 @@
+#include "hello.h"
+
+#include <gatehouse/pdk/testkit.h>
+#include <gtest/gtest.h>
+
+namespace pdk = gatehouse::pdk;
+
+TEST(CppHello, GreetsTheHostWithTheConfiguredMessage) {
+  cpp_hello::Plugin plugin(pdk::testing::config<cpp_hello::Config>({{"message", "Kong!"}}));
+  pdk::testing::Gateway gw;
+  gw.request.headers["host"] = {"example.com"};
+  gw.service_response.status = 200;
+  gw.run_request(plugin);
+  EXPECT_EQ(gw.response.status, 200);
+  EXPECT_EQ(gw.response.header("x-hello-from-cpp"), "C++ says Kong! to example.com");
+  EXPECT_EQ(gw.calls, (std::vector<std::string>{"kong.request.get_header", "kong.response.set_header"}));
+}
+
+TEST(CppHello, DefaultMessageAndSchema) {
+  cpp_hello::Plugin plugin(pdk::testing::config<cpp_hello::Config>());
+  pdk::testing::Gateway gw;
+  gw.request.headers["host"] = {"a.test"};
+  gw.run(plugin, "access");
+  EXPECT_EQ(gw.response.header("x-hello-from-cpp"), "C++ says hello to a.test");
+  EXPECT_EQ(pdk::config_schema<cpp_hello::Config>().dump(),
+            R"({"type":"record","fields":[{"message":{"type":"string","default":"hello"}}]})");
+  EXPECT_EQ(pdk::phases_of<cpp_hello::Plugin>(), std::vector<std::string>{"access"});
+}
