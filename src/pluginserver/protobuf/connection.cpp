@@ -40,12 +40,14 @@ void Connection::begin_wait() {
 void Connection::arm_watchdog() {
   armed_ = true;
   watchdog_.expires_at(deadline_);
-  watchdog_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-    if (auto self = weak.lock()) self->on_watchdog(ec);
+  const unsigned generation = ++watchdog_generation_;
+  watchdog_.async_wait([weak = weak_from_this(), generation](const boost::system::error_code& ec) {
+    if (auto self = weak.lock()) self->on_watchdog(generation, ec);
   });
 }
 
-void Connection::on_watchdog(const boost::system::error_code& ec) {
+void Connection::on_watchdog(unsigned generation, const boost::system::error_code& ec) {
+  if (generation != watchdog_generation_) return;  // a wait cancelled by park()
   armed_ = false;
   if (ec || !waiting_) return;  // cancelled (closing), or no wait in progress: stay disarmed
   if (clock::now() < deadline_) {
@@ -119,6 +121,13 @@ bool Connection::peer_still_there() {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+void Connection::park() {
+  if (!armed_) return;
+  armed_ = false;
+  ++watchdog_generation_;
+  watchdog_.cancel();
+}
+
 void Connection::close() {
   broken_ = true;
   boost::system::error_code ignored;
@@ -160,6 +169,7 @@ void ConnectionPool::give_back(std::shared_ptr<Connection> connection) {
     connection->close();
     return;
   }
+  connection->park();
   connections.push_back(std::move(connection));
 }
 

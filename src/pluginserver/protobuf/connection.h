@@ -58,12 +58,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // sat idle: one non-blocking peek, done when a pooled connection is taken out.
   bool peer_still_there();
   void close();
+  // Stops the watchdog while the connection sits in the pool, so that an idle connection keeps
+  // no timer pending (an io_context with nothing else to do can then return from run()).
+  void park();
 
  private:
   void begin_wait();
   void end_wait() { waiting_ = false; }
   void arm_watchdog();
-  void on_watchdog(const boost::system::error_code& ec);
+  void on_watchdog(unsigned generation, const boost::system::error_code& ec);
   Error failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing);
 
   boost::asio::local::stream_protocol::socket socket_;
@@ -71,8 +74,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string socket_path_;
   std::chrono::milliseconds timeout_{60000};
   clock::time_point deadline_{};
-  bool waiting_ = false;    // a wait on the server is in progress
-  bool armed_ = false;      // the watchdog timer has a pending wait
+  bool waiting_ = false;  // a wait on the server is in progress
+  bool armed_ = false;    // the watchdog timer has a pending wait
+  unsigned watchdog_generation_ = 0;
   bool timed_out_ = false;  // the watchdog cancelled the socket
   bool broken_ = false;     // an error happened: never reuse
   FrameReader reader_;
