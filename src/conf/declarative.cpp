@@ -43,7 +43,7 @@ class Loader {
 
   Declarative load(const YAML::Node& root) {
     Field top{file_, root, ""};
-    if (!root.IsMap()) top.fail("the top level must be a mapping");
+    if (!root.IsMap()) top.fail("the top level must be a mapping (is the file empty?)");
     read_format_version(top);
     warn_unknown_top_level(top);
     for_each_item(top, "services", [&](const Field& f, size_t) { read_service(f); });

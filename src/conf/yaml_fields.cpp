@@ -9,7 +9,7 @@ namespace gh::conf {
 
 std::string Field::location() const {
   std::string out = file;
-  if (node.IsDefined()) out += ":" + std::to_string(node.Mark().line + 1);
+  if (node.IsDefined() && node.Mark().line >= 0) out += ":" + std::to_string(node.Mark().line + 1);
   if (!path.empty()) out += ": " + path;
   return out;
 }

@@ -216,6 +216,9 @@ TEST_P(DeclarativeErrors, NameFileLineEntityAndField) {
 INSTANTIATE_TEST_SUITE_P(
     Kong, DeclarativeErrors,
     ::testing::Values(
+        ErrorCase{"", "kong.yml: the top level must be a mapping (is the file empty?)"},
+        ErrorCase{"- a\n", "kong.yml:1: the top level must be a mapping (is the file empty?)"},
+        ErrorCase{V3 "services:\n  - just-a-string\n", "kong.yml:3: services[0]: expected a mapping"},
         ErrorCase{"services: []\n",
                   "kong.yml:1: missing _format_version (expected \"3.0\", \"2.1\" or \"1.1\")"},
         ErrorCase{
