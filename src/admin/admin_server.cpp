@@ -1,0 +1,180 @@
+#include "admin/admin_server.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/log.h"
+#include "http/parser.h"
+#include "net/buffer.h"
+#include "net/listener.h"
+#include "proxy/kong_responses.h"
+
+namespace gh::admin {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+template <typename T, typename F>
+nlohmann::json list_of(const std::vector<T>& items, F&& render) {
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& item : items) data.push_back(render(item));
+  return {{"data", data}, {"next", nullptr}};
+}
+
+}  // namespace
+
+AdminServer::AdminServer(proxy::Gateway& gateway, asio::io_context& io) : gateway_(gateway), io_(io) {}
+
+void AdminServer::listen(const std::vector<conf::ListenAddress>& addresses) {
+  for (const auto& address : addresses) {
+    if (address.ssl) {
+      spdlog::warn("admin_listen {}: TLS listeners are not supported yet; skipped", address.to_string());
+      continue;
+    }
+    net::ListenOptions options{address.host, address.port, address.backlog, false};
+    acceptors_.push_back(std::make_unique<tcp::acceptor>(net::open_listener(io_.get_executor(), options)));
+  }
+}
+
+void AdminServer::start() {
+  for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
+}
+
+void AdminServer::stop() {
+  asio::post(io_, [this] {
+    for (auto& acceptor : acceptors_) {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+    }
+  });
+}
+
+asio::awaitable<void> AdminServer::accept_loop(tcp::acceptor& acceptor) {
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (!acceptor.is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std::string_view path) const {
+  if (method != "GET" && method != "HEAD") return {405, {{"message", "Method not allowed"}}};
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  auto snap = gateway_.snapshot();
+  const auto& config = snap->config;
+  if (path == "/") {
+    nlohmann::json enabled = nlohmann::json::array();
+    for (const auto& p : snap->properties.plugins) enabled.push_back(p);
+    return {200,
+            {{"version", "0.1.0"},
+             {"tagline", "Welcome to gatehouse"},
+             {"hostname", hostname()},
+             {"pid", ::getpid()},
+             {"configuration", {{"prefix", snap->properties.prefix}, {"generation", snap->generation}}},
+             {"plugins", {{"enabled_in_cluster", enabled}}}}};
+  }
+  if (path == "/status") {
+    int connections = 0, requests = 0;
+    for (const auto& w : gateway_.workers()) {
+      connections += w->active_connections.load();
+      requests += w->active_requests.load();
+    }
+    return {200,
+            {{"server", {{"connections_active", connections}, {"requests_active", requests}}},
+             {"configuration_generation", snap->generation},
+             {"draining", gateway_.draining()}}};
+  }
+  if (path == "/services")
+    return {200, list_of(config.services, [](const conf::Service& s) {
+              return nlohmann::json{{"id", s.id},          {"name", s.name}, {"protocol", s.protocol},
+                                    {"host", s.host},      {"port", s.port}, {"path", s.path},
+                                    {"retries", s.retries}};
+            })};
+  if (path == "/routes")
+    return {200, list_of(config.routes, [](const conf::Route& r) {
+              return nlohmann::json{{"id", r.id},
+                                    {"name", r.name},
+                                    {"hosts", r.hosts},
+                                    {"paths", r.paths},
+                                    {"methods", r.methods},
+                                    {"service", {{"id", r.service_id}}},
+                                    {"strip_path", r.strip_path},
+                                    {"preserve_host", r.preserve_host}};
+            })};
+  if (path == "/consumers")
+    return {200, list_of(config.consumers, [](const conf::Consumer& c) {
+              return nlohmann::json{{"id", c.id}, {"username", c.username}, {"custom_id", c.custom_id}};
+            })};
+  if (path == "/plugins")
+    return {
+        200, list_of(config.plugins, [](const conf::Plugin& p) {
+          return nlohmann::json{{"id", p.id}, {"name", p.name}, {"enabled", p.enabled}, {"config", p.config}};
+        })};
+  if (path == "/upstreams")
+    return {200, list_of(config.upstreams, [](const conf::Upstream& u) {
+              nlohmann::json targets = nlohmann::json::array();
+              for (const auto& t : u.targets) targets.push_back({{"target", t.target}, {"weight", t.weight}});
+              return nlohmann::json{{"id", u.id}, {"name", u.name}, {"targets", targets}};
+            })};
+  if (auto it = endpoints_.find(path); it != endpoints_.end()) return {200, it->second()};
+  return {404, {{"message", "Not found"}}};
+}
+
+asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+  http::Parser parser(http::Parser::Kind::request);
+  net::Buffer in;
+  while (true) {
+    parser.reset();
+    bool complete = false;
+    while (!complete) {
+      if (!in.empty()) {
+        size_t consumed = 0;
+        auto status = parser.feed(in.readable(), consumed);
+        in.consume(consumed);
+        if (status == http::Parser::Status::error) co_return;
+        if (status == http::Parser::Status::message_complete) {
+          complete = true;
+          break;
+        }
+        if (status == http::Parser::Status::headers_complete) continue;
+      }
+      size_t available = 0;
+      char* space = in.prepare(4096, available);
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(space, available), use_tuple);
+      if (ec) co_return;
+      in.commit(n);
+    }
+    auto& req = parser.request();
+    auto [status, body] = route(req.method, req.path());
+    std::string text = body.dump();
+    std::string head = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
+        "Server: gatehouse/0.1.0\r\n{}\r\n",
+        status, proxy::reason_phrase(status), text.size(), req.keep_alive ? "" : "Connection: close\r\n");
+    std::array<asio::const_buffer, 2> out{asio::buffer(head),
+                                          asio::buffer(req.method == "HEAD" ? std::string_view() : text)};
+    auto [ec, n] = co_await asio::async_write(socket, out, use_tuple);
+    if (ec || !req.keep_alive) co_return;
+  }
+}
+
+}  // namespace gh::admin

@@ -1,0 +1,180 @@
+#include "app/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "admin/admin_server.h"
+#include "common/log.h"
+#include "conf/error.h"
+#include "conf/properties.h"
+#include "proxy/gateway.h"
+
+namespace gh::app {
+
+namespace {
+
+conf::Properties load(const Options& opts) {
+  auto env = conf::current_environment();
+  if (!opts.prefix.empty()) env["KONG_PREFIX"] = std::filesystem::absolute(opts.prefix).string();
+  return conf::load_properties(opts.conf, env);
+}
+
+std::string pid_file(const conf::Properties& props) {
+  return (std::filesystem::path(props.prefix) / "pids" / "gatehouse.pid").string();
+}
+
+// The pid of the running gateway for this prefix, or 0.
+pid_t running_pid(const conf::Properties& props) {
+  std::ifstream in(pid_file(props));
+  pid_t pid = 0;
+  if (!(in >> pid) || pid <= 0) return 0;
+  return ::kill(pid, 0) == 0 ? pid : 0;
+}
+
+// Runs `body`, turning configuration errors into one clear line on stderr and exit code 1.
+template <typename F>
+int guarded(F&& body) {
+  try {
+    return body();
+  } catch (const conf::ConfigError& e) {
+    std::cerr << "Error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "Error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+// GET `path` on the first plain admin listener; returns the status code (0 if unreachable).
+int admin_get(const conf::Properties& props, const std::string& path, std::string* body = nullptr) {
+  for (const auto& l : props.admin_listen) {
+    if (l.ssl) continue;
+    try {
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket socket(io);
+      std::string host =
+          (l.host == "0.0.0.0" || l.host == "*") ? "127.0.0.1" : (l.host == "::" ? "::1" : l.host);
+      socket.connect({boost::asio::ip::make_address(host), l.port});
+      std::string req = "GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
+      boost::asio::write(socket, boost::asio::buffer(req));
+      std::string response;
+      boost::system::error_code ec;
+      boost::asio::read(socket, boost::asio::dynamic_buffer(response), ec);
+      if (response.size() < 12) return 0;
+      if (body) *body = response.substr(response.find("\r\n\r\n") + 4);
+      return std::stoi(response.substr(9, 3));
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return -1;  // no admin listener configured
+}
+
+}  // namespace
+
+int cmd_start(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    log::init(props.log_level, props.proxy_error_log);
+    if (pid_t pid = running_pid(props)) {
+      std::cerr << "Error: gatehouse is already running in " << props.prefix << " (pid " << pid << ")\n";
+      return 1;
+    }
+    auto initial = proxy::build_snapshot(props, 1);
+    auto loader = [opts](uint64_t generation) { return proxy::build_snapshot(load(opts), generation); };
+    proxy::Gateway gateway(loader, initial);
+    gateway.start();
+    admin::AdminServer admin(gateway, gateway.control());
+    admin.listen(props.admin_listen);
+    admin.start();
+    gateway.on_stop.push_back([&admin] { admin.stop(); });
+    return gateway.run();
+  });
+}
+
+int cmd_stop(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    pid_t pid = running_pid(props);
+    if (!pid) {
+      std::cerr << "Error: gatehouse is not running in " << props.prefix << "\n";
+      return 1;
+    }
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 300 && ::kill(pid, 0) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (::kill(pid, 0) == 0) {
+      std::cerr << "Error: gatehouse (pid " << pid << ") did not stop within 30 s\n";
+      return 1;
+    }
+    std::cout << "gatehouse stopped\n";
+    return 0;
+  });
+}
+
+int cmd_reload(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    pid_t pid = running_pid(props);
+    if (!pid) {
+      std::cerr << "Error: gatehouse is not running in " << props.prefix << "\n";
+      return 1;
+    }
+    ::kill(pid, SIGHUP);
+    std::cout << "gatehouse reload signalled (pid " << pid << "); see the error log for the outcome\n";
+    return 0;
+  });
+}
+
+int cmd_health(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    pid_t pid = running_pid(props);
+    if (!pid) {
+      std::cerr << "gatehouse is not running in " << props.prefix << "\n";
+      return 1;
+    }
+    int status = admin_get(props, "/status");
+    if (status == 0 || (status > 0 && status != 200)) {
+      std::cerr << "gatehouse (pid " << pid << ") is not answering on its admin listener\n";
+      return 1;
+    }
+    std::cout << "gatehouse is healthy at " << props.prefix << " (pid " << pid << ")\n";
+    return 0;
+  });
+}
+
+int cmd_config_check(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    log::init("warn", "stderr");
+    auto snapshot = proxy::build_snapshot(props, 1);
+    std::cout << "configuration at " << (opts.conf.empty() ? "<defaults>" : opts.conf) << " is valid";
+    if (!snapshot->properties.declarative_config.empty())
+      std::cout << " (" << snapshot->config.services.size() << " services, " << snapshot->config.routes.size()
+                << " routes, " << snapshot->config.plugins.size() << " plugins)";
+    std::cout << "\n";
+    return 0;
+  });
+}
+
+int cmd_plugins(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    log::init("warn", "stderr");
+    std::cerr << "Error: plugin servers are not wired yet\n";
+    return 1;
+  });
+}
+
+}  // namespace gh::app

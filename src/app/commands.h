@@ -1,0 +1,25 @@
+// The bodies of the `gatehouse` subcommands. Each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace gh::app {
+
+inline constexpr std::string_view kVersion = "0.1.0";
+
+struct Options {
+  std::string conf;    // -c: kong.conf-format file ("" = defaults + KONG_* environment)
+  std::string prefix;  // -p: overrides the `prefix` property
+  bool json = false;
+  bool running = false;
+};
+
+int cmd_start(const Options& opts);
+int cmd_stop(const Options& opts);
+int cmd_reload(const Options& opts);
+int cmd_health(const Options& opts);
+int cmd_config_check(const Options& opts);
+int cmd_plugins(const Options& opts);
+
+}  // namespace gh::app

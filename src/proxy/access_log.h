@@ -1,0 +1,28 @@
+// The proxy access log. Two formats (docs/logging.md):
+//   combined  nginx's combined format plus Kong's latencies, route and service:
+//     1.2.3.4 - - [26/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 12 "-" "curl/7.88" 5 3 2 "route"
+//     "service" id (request_time_ms upstream_latency_ms gateway_latency_ms "route" "service" request_id)
+//   json      one JSON object per line with the same fields, named.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/request_context.h"
+
+namespace gh::proxy {
+
+class AccessLog {
+ public:
+  // `target`: a file path, "stdout", "stderr" or "off".
+  AccessLog(const std::string& target, const std::string& format);
+  void write(const RequestContext& ctx);
+
+ private:
+  std::shared_ptr<spdlog::logger> logger_;
+  bool json_ = false;
+};
+
+}  // namespace gh::proxy

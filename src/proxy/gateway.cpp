@@ -1,0 +1,125 @@
+#include "proxy/gateway.h"
+
+#include <unistd.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/log.h"
+#include "conf/error.h"
+
+namespace gh::proxy {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto kDrainTimeout = 10s;  // Kong's nginx_main_worker_shutdown_timeout default
+}
+
+Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial)
+    : loader_(std::move(loader)), snapshot_(std::move(initial)) {
+  const auto& props = snapshot_->properties;
+  generation_ = snapshot_->generation;
+  access_log_ = std::make_unique<AccessLog>(props.proxy_access_log, props.access_log_format);
+}
+
+Gateway::~Gateway() {
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  remove_pid_file();
+}
+
+void Gateway::start() {
+  const auto& props = snapshot_->properties;
+  std::filesystem::create_directories(props.prefix);
+  std::filesystem::create_directories(std::filesystem::path(props.prefix) / "logs");
+  const int n = std::max(1, props.worker_threads);
+  for (int i = 0; i < n; ++i) {
+    auto worker = std::make_unique<Worker>(i, *this);
+    worker->listen(props.proxy_listen);
+    workers_.push_back(std::move(worker));
+  }
+  for (auto& w : workers_) w->start();
+  write_pid_file();
+  std::string listens;
+  for (const auto& l : props.proxy_listen) listens += (listens.empty() ? "" : ", ") + l.to_string();
+  spdlog::info("gatehouse started: {} worker(s), proxy on {}, pid {}", n, listens, ::getpid());
+}
+
+void Gateway::write_pid_file() {
+  pid_file_ = (std::filesystem::path(snapshot_->properties.prefix) / "pids" / "gatehouse.pid").string();
+  std::filesystem::create_directories(std::filesystem::path(pid_file_).parent_path());
+  std::ofstream(pid_file_) << ::getpid() << "\n";
+}
+
+void Gateway::remove_pid_file() {
+  if (pid_file_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(pid_file_, ec);
+  pid_file_.clear();
+}
+
+bool Gateway::reload() {
+  std::lock_guard lock(reload_mutex_);
+  try {
+    auto fresh = loader_(generation_ + 1);
+    generation_ = fresh->generation;
+    std::atomic_store(&snapshot_, fresh);
+    for (auto& hook : on_reload) hook(*fresh);
+    spdlog::info("configuration reloaded (generation {})", generation_);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused, the previous configuration keeps serving: {}", e.what());
+    return false;
+  }
+}
+
+void Gateway::shutdown() {
+  if (draining_.exchange(true)) return;
+  spdlog::info("gatehouse stopping: draining in-flight requests");
+  for (auto& w : workers_) w->stop_accepting();
+  const auto until = std::chrono::steady_clock::now() + kDrainTimeout;
+  auto busy = [this] {
+    int n = 0;
+    for (auto& w : workers_) n += w->active_requests.load();
+    return n;
+  };
+  while (busy() > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  if (int left = busy(); left > 0)
+    spdlog::warn("{} request(s) still in flight after the drain timeout", left);
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  for (auto& hook : on_stop) hook();
+  remove_pid_file();
+  control_.stop();
+  spdlog::info("gatehouse stopped");
+}
+
+void Gateway::await_signals() {
+  signals_->async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      reload();
+      await_signals();
+      return;
+    }
+    // Drain on another thread so the control loop (plugin-server supervision) keeps running.
+    if (!shutdown_thread_.joinable()) shutdown_thread_ = std::thread([this] { shutdown(); });
+  });
+}
+
+int Gateway::run() {
+  signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGQUIT, SIGINT);
+  signals_->add(SIGHUP);
+  await_signals();
+  auto guard = asio::make_work_guard(control_);
+  control_.run();
+  if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  return 0;
+}
+
+}  // namespace gh::proxy

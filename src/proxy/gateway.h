@@ -1,0 +1,69 @@
+// The gateway process: configuration snapshots, worker threads, signals, reload and draining.
+// Owns everything `gatehouse start` runs; main() only parses the command line.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conf/properties.h"
+#include "proxy/access_log.h"
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+namespace gh::proxy {
+
+// How to produce a new configuration: re-reads kong.conf + kong.yml (+ plugin schemas).
+// Throws conf::ConfigError with a message naming file, line/entity and field.
+using SnapshotLoader = std::function<std::shared_ptr<const Snapshot>(uint64_t generation)>;
+
+class Gateway final : public WorkerHost {
+ public:
+  Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial);
+  ~Gateway() override;
+
+  // Binds listeners, writes the pid file, starts the workers. Throws on failure.
+  void start();
+  // Runs the control loop (signals) until the gateway has stopped. Returns the exit code.
+  int run();
+
+  // Re-reads the configuration; on failure the old one keeps serving. Returns success.
+  bool reload();
+  // Stops accepting, lets in-flight requests finish (bounded), then stops the workers.
+  void shutdown();
+
+  std::shared_ptr<const Snapshot> snapshot() const override { return std::atomic_load(&snapshot_); }
+  bool draining() const override { return draining_.load(); }
+  AccessLog& access_log() override { return *access_log_; }
+  boost::asio::io_context& control() { return control_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+
+  // Hooks for the layers above (plugin servers, admin API) to join the process lifecycle.
+  std::vector<std::function<void()>> on_stop;
+  std::vector<std::function<void(const Snapshot&)>> on_reload;
+
+ private:
+  void write_pid_file();
+  void remove_pid_file();
+  void await_signals();
+
+  SnapshotLoader loader_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<AccessLog> access_log_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::io_context control_{1};
+  std::atomic<bool> draining_{false};
+  uint64_t generation_ = 1;
+  std::string pid_file_;
+  std::mutex reload_mutex_;
+  std::unique_ptr<boost::asio::signal_set> signals_;
+  std::thread shutdown_thread_;
+};
+
+}  // namespace gh::proxy

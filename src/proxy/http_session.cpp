@@ -1,0 +1,772 @@
+#include "proxy/http_session.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "proxy/access_log.h"
+#include "proxy/kong_responses.h"
+
+namespace gh::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::string_view kVersion = "gatehouse/0.1.0";
+constexpr auto kClientHeaderTimeout = 60s;  // nginx client_header_timeout
+constexpr auto kKeepaliveTimeout = 60s;     // nginx keepalive_timeout
+constexpr auto kClientBodyTimeout = 60s;    // nginx client_body_timeout
+constexpr auto kSendTimeout = 60s;          // nginx send_timeout
+
+// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the framing headers
+// gatehouse recomputes itself.
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kHop[] = {"connection", "keep-alive",     "proxy-connection",
+                                              "te",         "trailer",        "transfer-encoding",
+                                              "upgrade",    "content-length", "expect"};
+  for (auto h : kHop)
+    if (iequals(name, h)) return true;
+  return false;
+}
+
+// Headers the client named in Connection: are hop-by-hop too.
+bool listed_in_connection(const http::Headers& headers, std::string_view name) {
+  return headers.has_token("connection", name);
+}
+
+std::string host_without_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') return std::string(host.substr(0, host.find(']') + 1));
+  auto colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(':') == colon) host = host.substr(0, colon);
+  return to_lower(host);
+}
+
+long millis_between(Clock::time_point a, Clock::time_point b) {
+  if (a == Clock::time_point{} || b == Clock::time_point{} || b < a) return 0;
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
+}
+
+bool status_has_no_body(int status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+}  // namespace
+
+HttpSession::HttpSession(Worker& worker, tcp::socket socket, uint16_t server_port)
+    : worker_(worker),
+      client_(std::move(socket)),
+      server_port_(server_port),
+      deadline_(client_.get_executor()),
+      parser_(http::Parser::Kind::request) {
+  boost::system::error_code ec;
+  auto peer = client_.remote_endpoint(ec);
+  if (!ec) {
+    remote_ip_ = peer.address().to_string();
+    remote_port_ = peer.port();
+  }
+  client_.set_option(tcp::no_delay(true), ec);
+}
+
+asio::awaitable<void> HttpSession::run() {
+  while (true) {
+    if (!co_await read_request_head()) break;
+    RequestContext ctx;
+    worker_.active_requests++;
+    Outcome outcome = co_await handle_request(ctx);
+    // The next request starts where this one's body ends: read past whatever was not consumed.
+    if (outcome == Outcome::keep_alive && !request_body_done_ && !co_await discard_request_body())
+      outcome = Outcome::close;
+    worker_.active_requests--;
+    finish(ctx);
+    first_request_ = false;
+    if (outcome == Outcome::close || worker_.host().draining()) break;
+  }
+  deadline_.stop();
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  client_.close(ec);
+}
+
+// Reads until a complete request head is parsed. Malformed heads are answered here (400, 414,
+// 431) and end the connection. Returns false when the connection is over.
+asio::awaitable<bool> HttpSession::read_request_head() {
+  parser_.reset();
+  request_body_done_ = false;
+  deadline_.arm(first_request_ ? kClientHeaderTimeout : kKeepaliveTimeout, client_);
+  while (true) {
+    if (!in_.empty()) {
+      size_t consumed = 0;
+      auto status = parser_.feed(in_.readable(), consumed);
+      in_.consume(consumed);
+      if (status == http::Parser::Status::headers_complete) break;
+      if (status == http::Parser::Status::message_complete) {
+        request_body_done_ = true;
+        break;
+      }
+      if (status == http::Parser::Status::error) {
+        RequestContext ctx;
+        prepare_context(ctx);
+        int code = 400;
+        if (parser_.error() == http::ParseError::headers_too_large ||
+            parser_.error() == http::ParseError::too_many_headers)
+          code = 431;
+        if (parser_.error() == http::ParseError::target_too_long) code = 414;
+        spdlog::info("client {}:{} sent a malformed request: {}", remote_ip_, remote_port_,
+                     parser_.error_reason());
+        co_await respond(ctx, code, kong_default_message(code));
+        finish(ctx);
+        co_return false;
+      }
+    }
+    size_t available = 0;
+    char* space = in_.prepare(4096, available);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    if (ec) {
+      if (parser_.in_message() && deadline_.expired()) {
+        RequestContext ctx;
+        prepare_context(ctx);
+        co_await respond(ctx, 408, kong_default_message(408));
+        finish(ctx);
+      }
+      co_return false;
+    }
+    in_.commit(n);
+  }
+  deadline_.disarm();
+  co_return true;
+}
+
+void HttpSession::prepare_context(RequestContext& ctx) {
+  ctx.snapshot = worker_.host().snapshot();
+  ctx.request = &parser_.request();
+  ctx.remote_ip = remote_ip_;
+  ctx.remote_port = remote_port_;
+  ctx.client_ip = remote_ip_;
+  ctx.client_port = remote_port_;
+  ctx.server_port = server_port_;
+  ctx.request_id = worker_.new_request_id();
+}
+
+std::string HttpSession::real_client_ip(const http::RequestHead& req) const {
+  const auto& props = worker_.host().snapshot()->properties;
+  boost::system::error_code ec;
+  auto peer = asio::ip::make_address(remote_ip_, ec);
+  auto trusted = [&](const asio::ip::address& a) {
+    for (const auto& cidr : props.trusted_ips)
+      if (cidr.contains(a)) return true;
+    return false;
+  };
+  if (ec || !trusted(peer)) return remote_ip_;
+  auto header = req.headers.get(props.real_ip_header);
+  if (!header) return remote_ip_;
+  // X-Forwarded-For style lists: walk from the right, skipping trusted proxies when recursive.
+  auto hops = split_list(*header, ',');
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    auto candidate = asio::ip::make_address(*it, ec);
+    if (ec) break;
+    if (!props.real_ip_recursive || !trusted(candidate)) return candidate.to_string();
+  }
+  return remote_ip_;
+}
+
+asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext& ctx) {
+  prepare_context(ctx);
+  auto& req = parser_.request();
+  ctx.client_ip = real_client_ip(req);
+  client_wants_continue_ = req.version_minor >= 1 && req.headers.has_token("expect", "100-continue");
+
+  if (req.version_minor >= 1 && !req.headers.has("host")) co_return co_await respond(ctx, 400, "Bad request");
+  if (req.headers.get_all("host").size() > 1) co_return co_await respond(ctx, 400, "Bad request");
+  if (req.upgrade) co_return co_await respond(ctx, 501, "Protocol upgrades are not supported");
+
+  router::RouteRequest route_request;
+  route_request.method = req.method;
+  route_request.host = req.headers.get("host").value_or("");
+  route_request.path = req.path();
+  route_request.scheme = ctx.scheme;
+  route_request.header_values = [&req](std::string_view name) { return req.headers.get_all(name); };
+  ctx.match = ctx.snapshot->router->match(route_request);
+  if (!ctx.match) co_return co_await respond(ctx, 404, "no Route matched with those values");
+
+  const auto& route = *ctx.match->route;
+  bool allows_http = false;
+  for (const auto& p : route.protocols) allows_http |= (p == ctx.scheme);
+  if (!allows_http) {
+    // Kong: https-only routes reached over http answer https_redirect_status_code.
+    int code = route.https_redirect_status_code;
+    if (code == 426) co_return co_await respond(ctx, 426, "Please use HTTPS protocol");
+    ctx.response.status = code;
+    ctx.response.produced_by_gateway = true;
+    ctx.response.headers.set("Location", "https://" + host_without_port(route_request.host) + req.target);
+    co_return co_await send_gateway_response(ctx);
+  }
+  if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
+
+  const size_t limit = ctx.snapshot->properties.client_max_body_size;
+  if (limit > 0 && req.content_length && *req.content_length > limit)
+    co_return co_await respond(ctx, 413, kong_default_message(413));
+
+  prepare_upstream_request(ctx);
+  // Plugin phases (access, ...) plug in here and may produce the response themselves.
+  if (ctx.response.produced_by_gateway) co_return co_await send_gateway_response(ctx);
+  co_return co_await proxy(ctx);
+}
+
+// Builds what goes upstream: Kong's path rewriting (done by the router), the client's headers
+// minus hop-by-hop ones, and the X-Forwarded-* / X-Real-IP / Via headers Kong sets.
+void HttpSession::prepare_upstream_request(RequestContext& ctx) {
+  const auto& req = *ctx.request;
+  const auto& match = *ctx.match;
+  const auto& service = *match.service;
+  auto& up = ctx.upstream;
+  up.scheme = service.protocol;
+  up.method = req.method;
+  up.path = match.upstream_path;
+  up.query = std::string(req.query());
+  up.host = service.host;
+  up.port = service.port;
+
+  for (const auto& h : req.headers) {
+    if (is_hop_by_hop(h.name) || listed_in_connection(req.headers, h.name)) continue;
+    if (iequals(h.name, "host") && !match.route->preserve_host) continue;
+    up.headers.add(h.name, h.value);
+  }
+  if (!match.route->preserve_host) {
+    bool default_port = (service.port == 80 && service.protocol == "http") ||
+                        (service.port == 443 && service.protocol == "https");
+    up.headers.set("Host", default_port ? service.host : service.host + ":" + std::to_string(service.port));
+  }
+
+  const auto& props = ctx.snapshot->properties;
+  boost::system::error_code ec;
+  auto peer = asio::ip::make_address(remote_ip_, ec);
+  bool trusted = false;
+  if (!ec)
+    for (const auto& cidr : props.trusted_ips) trusted |= cidr.contains(peer);
+  auto forwarded = [&](std::string_view name, std::string ours) {
+    auto theirs = req.headers.get(name);
+    up.headers.set(name, trusted && theirs ? std::string(*theirs) : std::move(ours));
+  };
+  const std::string host_header(req.headers.get("host").value_or(""));
+  up.headers.set("X-Real-IP", ctx.client_ip);
+  if (auto xff = req.headers.get("x-forwarded-for"))
+    up.headers.set("X-Forwarded-For", std::string(*xff) + ", " + remote_ip_);
+  else
+    up.headers.set("X-Forwarded-For", remote_ip_);
+  forwarded("X-Forwarded-Proto", ctx.scheme);
+  forwarded("X-Forwarded-Host", host_without_port(host_header));
+  forwarded("X-Forwarded-Port", std::to_string(server_port_));
+  forwarded("X-Forwarded-Path", std::string(req.path()));
+  if (match.route->strip_path && !match.matched_path.empty() && match.matched_path.front() != '~') {
+    std::string prefix = match.matched_path;
+    if (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    forwarded("X-Forwarded-Prefix", prefix);
+  } else if (trusted) {
+    if (auto p = req.headers.get("x-forwarded-prefix")) up.headers.set("X-Forwarded-Prefix", std::string(*p));
+  }
+  if (ctx.snapshot->server_tokens) {
+    auto via = req.headers.get("via");
+    up.headers.set(
+        "Via", via ? std::string(*via) + ", 1.1 " + std::string(kVersion) : "1.1 " + std::string(kVersion));
+  }
+  if (ctx.snapshot->request_id_header) up.headers.set("X-Kong-Request-Id", ctx.request_id);
+}
+
+std::string HttpSession::serialize_upstream_head(const RequestContext& ctx, bool chunked,
+                                                 size_t content_length) const {
+  const auto& up = ctx.upstream;
+  std::string out;
+  out.reserve(512);
+  out += up.method;
+  out += ' ';
+  out += up.path.empty() ? "/" : up.path;
+  if (!up.query.empty()) {
+    out += '?';
+    out += up.query;
+  }
+  out += " HTTP/1.1\r\n";
+  for (const auto& h : up.headers) {
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  if (chunked)
+    out += "Transfer-Encoding: chunked\r\n";
+  else if (content_length > 0 || !(up.method == "GET" || up.method == "HEAD"))
+    fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", content_length);
+  out += "\r\n";
+  return out;
+}
+
+// Moves whatever body bytes already arrived into `body`. True when the whole body is there.
+asio::awaitable<bool> HttpSession::collect_available_body(std::string& body) {
+  while (!request_body_done_) {
+    size_t consumed = 0;
+    auto status = parser_.feed(in_.readable(), consumed);
+    for (auto piece : parser_.body()) body.append(piece);
+    in_.consume(consumed);
+    if (status == http::Parser::Status::message_complete) request_body_done_ = true;
+    if (status != http::Parser::Status::headers_complete || consumed == 0) break;
+  }
+  co_return request_body_done_;
+}
+
+asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
+    RequestContext& ctx, const std::string& host, uint16_t port,
+    std::unique_ptr<net::UpstreamConnection>& out) {
+  std::string error;
+  auto addresses = co_await worker_.resolver().resolve(host, error);
+  if (addresses.empty()) {
+    spdlog::error("upstream name resolution failed for '{}': {}", host, error);
+    co_return UpstreamError::resolve;
+  }
+  const auto& service = *ctx.match->service;
+  // Prefer a pooled connection to any of the addresses (first address first).
+  for (const auto& address : addresses) {
+    auto key = tcp::endpoint(address, port);
+    std::string key_text = fmt::format("{}", key.address().to_string()) + ":" + std::to_string(port);
+    if (auto pooled = worker_.pool().take(key_text)) {
+      out = std::move(pooled);
+      ctx.upstream_addr = key_text;
+      co_return UpstreamError::none;
+    }
+  }
+  auto conn = std::make_unique<net::UpstreamConnection>(client_.get_executor());
+  const auto& address = addresses[static_cast<size_t>(ctx.tries) % addresses.size()];
+  tcp::endpoint endpoint(address, port);
+  conn->key = address.to_string() + ":" + std::to_string(port);
+  ctx.upstream_addr = conn->key;
+  conn->socket.open(endpoint.protocol());
+  deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), conn->socket);
+  auto [ec] = co_await conn->socket.async_connect(endpoint, use_tuple);
+  deadline_.disarm();
+  if (ec) {
+    bool timed_out = deadline_.expired();
+    spdlog::error("connect() to {} failed: {} while connecting to upstream", conn->key,
+                  timed_out ? "timed out" : ec.message());
+    co_return timed_out ? UpstreamError::connect_timeout : UpstreamError::connect_refused;
+  }
+  boost::system::error_code ignored;
+  conn->socket.set_option(tcp::no_delay(true), ignored);
+  out = std::move(conn);
+  co_return UpstreamError::none;
+}
+
+asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
+  const auto& service = *ctx.match->service;
+  const auto& req = *ctx.request;
+
+  // The body: a plugin's replacement, or the client's. A body that arrived whole with the head
+  // is kept in memory, so the request can be retried; a larger one is streamed once.
+  std::string body;
+  bool body_complete = true;
+  bool chunked = false;
+  if (ctx.upstream.body) {
+    if (!co_await discard_request_body()) co_return Outcome::close;
+    body = *ctx.upstream.body;
+  } else if (req.has_body()) {
+    if (client_wants_continue_ && in_.empty()) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      deadline_.arm(kSendTimeout, client_);
+      auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), use_tuple);
+      deadline_.disarm();
+      if (ec) co_return Outcome::close;
+    }
+    body_complete = co_await collect_available_body(body);
+    const size_t limit = ctx.snapshot->properties.client_max_body_size;
+    if (limit > 0 && body.size() > limit) co_return co_await respond(ctx, 413, kong_default_message(413));
+    chunked = !body_complete && !req.content_length;
+  }
+  const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
+  head_out_ = serialize_upstream_head(ctx, chunked, content_length);
+
+  const int max_tries = service.retries + 1;
+  const conf::Upstream* upstream_entity = ctx.snapshot->config.find_upstream_by_name(ctx.upstream.host);
+  std::vector<std::string> failed_targets;
+  UpstreamError last_error = UpstreamError::none;
+  ctx.upstream_start = Clock::now();
+
+  while (ctx.tries < max_tries) {
+    std::string host = ctx.upstream.host;
+    uint16_t port = ctx.upstream.port;
+    if (upstream_entity) {
+      const conf::Target* target = nullptr;
+      if (!worker_.balancer().pick(*upstream_entity, ctx.snapshot->generation, failed_targets, target)) {
+        if (failed_targets.empty())
+          co_return co_await respond(ctx, 503, "failure to get a peer from the ring-balancer");
+        break;
+      }
+      auto parsed = parse_target(target->target);
+      host = parsed.host;
+      port = parsed.port;
+      failed_targets.push_back(target->target);
+      if (upstream_entity->targets.size() == failed_targets.size()) failed_targets.clear();  // wrap around
+    }
+    ctx.tries++;
+    std::unique_ptr<net::UpstreamConnection> conn;
+    last_error = co_await connect(ctx, host, port, conn);
+    if (last_error == UpstreamError::resolve) co_return co_await respond(ctx, 503, "name resolution failed");
+    if (last_error != UpstreamError::none) continue;
+
+    const bool reused = conn->requests > 0;
+    // Head and the body bytes we hold go out in one write.
+    std::string chunk_head;
+    out_.clear();
+    out_.emplace_back(asio::buffer(head_out_));
+    if (!body.empty()) {
+      if (chunked) {
+        chunk_head = fmt::format("{:x}\r\n", body.size());
+        out_.emplace_back(asio::buffer(chunk_head));
+      }
+      out_.emplace_back(asio::buffer(body));
+      if (chunked) out_.emplace_back(asio::buffer("\r\n", 2));
+    }
+    deadline_.arm(std::chrono::milliseconds(service.write_timeout_ms), conn->socket);
+    auto [wec, written] = co_await asio::async_write(conn->socket, out_, use_tuple);
+    deadline_.disarm();
+    if (wec) {
+      last_error = UpstreamError::write;
+      if (reused) ctx.tries--;  // a stale pooled connection is not a real try
+      continue;
+    }
+    if (!body_complete) {
+      auto err = co_await stream_rest_of_body(*conn, ctx, chunked);
+      if (err != UpstreamError::none) {
+        if (err == UpstreamError::closed_early) co_return Outcome::close;  // the client went away
+        co_return co_await respond(ctx, 502, kong_default_message(502));
+      }
+    }
+    conn->requests++;
+
+    http::Parser response_parser(http::Parser::Kind::response);
+    response_parser.expect_no_body(req.method == "HEAD");
+    upstream_in_.clear();
+    // Read the response head (skipping 1xx interim responses).
+    while (true) {
+      bool head_done = false;
+      bool failed = false;
+      while (!head_done) {
+        if (!upstream_in_.empty()) {
+          size_t consumed = 0;
+          auto status = response_parser.feed(upstream_in_.readable(), consumed);
+          upstream_in_.consume(consumed);
+          if (status == http::Parser::Status::error) {
+            failed = true;
+            last_error = UpstreamError::bad_response;
+            break;
+          }
+          if (response_parser.headers_done()) {
+            head_done = true;
+            break;
+          }
+        }
+        size_t available = 0;
+        char* space = upstream_in_.prepare(4096, available);
+        deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
+        auto [rec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
+        deadline_.disarm();
+        if (rec) {
+          failed = true;
+          if (deadline_.expired())
+            last_error = UpstreamError::read_timeout;
+          else if (reused && !response_parser.in_message())
+            last_error = UpstreamError::closed_early;
+          else
+            last_error = UpstreamError::bad_response;
+          break;
+        }
+        if (ctx.upstream_first_byte == Clock::time_point{}) ctx.upstream_first_byte = Clock::now();
+        upstream_in_.commit(n);
+      }
+      if (failed) break;
+      const int status = response_parser.response().status;
+      if (status >= 100 && status < 200 && status != 101) {
+        // Interim response: wait for the final one.
+        if (response_parser.headers_done()) {
+          size_t consumed = 0;
+          response_parser.feed(upstream_in_.readable(), consumed);
+          upstream_in_.consume(consumed);
+        }
+        response_parser.reset();
+        response_parser.expect_no_body(req.method == "HEAD");
+        continue;
+      }
+      co_return co_await forward_response(std::move(conn), ctx, response_parser);
+    }
+    if (last_error == UpstreamError::closed_early && body_complete) {
+      ctx.tries--;  // the pooled connection had been closed by the upstream: retry for free
+      continue;
+    }
+    if (last_error == UpstreamError::read_timeout)
+      co_return co_await respond(ctx, 504, kong_default_message(504));
+    if (!body_complete) break;  // the body is gone: cannot retry
+    // Kong retries only failures to connect; a bad response is final.
+    break;
+  }
+  if (last_error == UpstreamError::connect_timeout || last_error == UpstreamError::read_timeout)
+    co_return co_await respond(ctx, 504, kong_default_message(504));
+  co_return co_await respond(ctx, 502, kong_default_message(502));
+}
+
+// Streams the request body bytes still on the client socket to the upstream.
+asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net::UpstreamConnection& conn,
+                                                                             RequestContext& ctx,
+                                                                             bool chunked) {
+  const auto& service = *ctx.match->service;
+  const size_t limit = ctx.snapshot->properties.client_max_body_size;
+  uint64_t total = 0;
+  std::string chunk_head;
+  while (!request_body_done_) {
+    size_t available = 0;
+    char* space = in_.prepare(16 * 1024, available);
+    deadline_.arm(kClientBodyTimeout, client_);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    deadline_.disarm();
+    if (ec) co_return UpstreamError::closed_early;
+    in_.commit(n);
+    ctx.request_bytes += n;
+    size_t consumed = 0;
+    auto status = parser_.feed(in_.readable(), consumed);
+    if (status == http::Parser::Status::error) co_return UpstreamError::closed_early;
+    if (status == http::Parser::Status::message_complete) request_body_done_ = true;
+    out_.clear();
+    for (auto piece : parser_.body()) {
+      total += piece.size();
+      if (chunked) {
+        chunk_head = fmt::format("{:x}\r\n", piece.size());
+        out_.emplace_back(asio::buffer(chunk_prefixes_.emplace_back(chunk_head)));
+      }
+      out_.emplace_back(asio::buffer(piece));
+      if (chunked) out_.emplace_back(asio::buffer("\r\n", 2));
+    }
+    if (chunked && request_body_done_) out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
+    if (limit > 0 && total > limit) co_return UpstreamError::write;
+    if (!out_.empty()) {
+      deadline_.arm(std::chrono::milliseconds(service.write_timeout_ms), conn.socket);
+      auto [wec, written] = co_await asio::async_write(conn.socket, out_, use_tuple);
+      deadline_.disarm();
+      if (wec) co_return UpstreamError::write;
+    }
+    chunk_prefixes_.clear();
+    in_.consume(consumed);
+  }
+  co_return UpstreamError::none;
+}
+
+asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
+    std::unique_ptr<net::UpstreamConnection> conn, RequestContext& ctx, http::Parser& parser) {
+  const auto& service = *ctx.match->service;
+  const auto& req = *ctx.request;
+  auto& resp = parser.response();
+  ctx.upstream_status = resp.status;
+  ctx.response.status = resp.status;
+
+  const bool no_body = req.method == "HEAD" || status_has_no_body(resp.status);
+  const bool client_http11 = req.version_minor >= 1;
+  const bool known_length = resp.content_length.has_value();
+  const bool chunk_to_client = !no_body && !known_length && client_http11;
+  bool keep_client =
+      req.keep_alive && (no_body || known_length || client_http11) && !worker_.host().draining();
+
+  head_out_.clear();
+  fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", resp.status,
+                 resp.reason.empty() ? reason_phrase(resp.status) : std::string_view(resp.reason));
+  for (const auto& h : resp.headers) {
+    if (is_hop_by_hop(h.name) || listed_in_connection(resp.headers, h.name)) continue;
+    head_out_ += h.name;
+    head_out_ += ": ";
+    head_out_ += h.value;
+    head_out_ += "\r\n";
+  }
+  if (known_length && (!no_body || req.method == "HEAD"))
+    fmt::format_to(std::back_inserter(head_out_), "Content-Length: {}\r\n", *resp.content_length);
+  if (chunk_to_client) head_out_ += "Transfer-Encoding: chunked\r\n";
+  add_gateway_headers(head_out_, ctx, true);
+  if (!keep_client) head_out_ += "Connection: close\r\n";
+  head_out_ += "\r\n";
+
+  // Body: forward what we have, then read-and-forward until the message is complete.
+  bool upstream_reusable = true;
+  bool first = true;
+  std::string chunk_head;
+  while (true) {
+    out_.clear();
+    if (first) out_.emplace_back(asio::buffer(head_out_));
+    bool done = parser.headers_done() && no_body;
+    if (!done && !upstream_in_.empty()) {
+      size_t consumed = 0;
+      auto status = parser.feed(upstream_in_.readable(), consumed);
+      if (status == http::Parser::Status::error) co_return Outcome::close;
+      done = status == http::Parser::Status::message_complete;
+      for (auto piece : parser.body()) {
+        if (piece.empty()) continue;
+        if (chunk_to_client) {
+          chunk_head = fmt::format("{:x}\r\n", piece.size());
+          out_.emplace_back(asio::buffer(chunk_prefixes_.emplace_back(chunk_head)));
+        }
+        out_.emplace_back(asio::buffer(piece));
+        if (chunk_to_client) out_.emplace_back(asio::buffer("\r\n", 2));
+      }
+      upstream_in_.consume(consumed);  // the views stay valid: consume() never moves bytes
+    }
+    if (done && chunk_to_client) out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
+    if (!out_.empty()) {
+      if (!co_await write_client(out_, ctx)) co_return Outcome::close;
+    }
+    chunk_prefixes_.clear();
+    first = false;
+    if (done) break;
+    size_t available = 0;
+    char* space = upstream_in_.prepare(16 * 1024, available);
+    deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
+    auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
+    deadline_.disarm();
+    if (ec) {
+      if (ec == asio::error::eof && parser.needs_eof() &&
+          parser.finish() == http::Parser::Status::message_complete) {
+        upstream_reusable = false;
+        if (chunk_to_client) {
+          out_.clear();
+          out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
+          if (!co_await write_client(out_, ctx)) co_return Outcome::close;
+        }
+        break;
+      }
+      spdlog::error("upstream {} failed while sending the response body: {}", ctx.upstream_addr,
+                    deadline_.expired() ? "timed out" : ec.message());
+      co_return Outcome::close;  // the head is gone already: all we can do is cut the connection
+    }
+    upstream_in_.commit(n);
+  }
+  ctx.end = Clock::now();
+  if (upstream_reusable && resp.keep_alive && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
+  if (!known_length && !client_http11) keep_client = false;
+  co_return keep_client ? Outcome::keep_alive : Outcome::close;
+}
+
+asio::awaitable<bool> HttpSession::write_client(std::vector<asio::const_buffer>& buffers,
+                                                RequestContext& ctx) {
+  deadline_.arm(kSendTimeout, client_);
+  auto [ec, n] = co_await asio::async_write(client_, buffers, use_tuple);
+  deadline_.disarm();
+  ctx.response_bytes += n;
+  co_return !ec;
+}
+
+// Reads and drops the rest of the request body so the connection can serve the next request.
+asio::awaitable<bool> HttpSession::discard_request_body() {
+  while (!request_body_done_) {
+    // Feed even when nothing is buffered: a body-less request completes on an empty feed.
+    size_t consumed = 0;
+    auto status = parser_.feed(in_.readable(), consumed);
+    in_.consume(consumed);
+    if (status == http::Parser::Status::error) co_return false;
+    if (status == http::Parser::Status::message_complete) {
+      request_body_done_ = true;
+      break;
+    }
+    if (status == http::Parser::Status::headers_complete && consumed > 0) continue;
+    size_t available = 0;
+    char* space = in_.prepare(16 * 1024, available);
+    deadline_.arm(kClientBodyTimeout, client_);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    deadline_.disarm();
+    if (ec) co_return false;
+    in_.commit(n);
+  }
+  co_return true;
+}
+
+void HttpSession::add_gateway_headers(std::string& out, const RequestContext& ctx, bool proxied) const {
+  const auto& snap = *ctx.snapshot;
+  if (snap.latency_tokens && proxied) {
+    fmt::format_to(std::back_inserter(out), "X-Kong-Upstream-Latency: {}\r\nX-Kong-Proxy-Latency: {}\r\n",
+                   millis_between(ctx.upstream_start, ctx.upstream_first_byte),
+                   millis_between(ctx.start, ctx.upstream_start));
+  }
+  if (snap.server_tokens) {
+    out += "Via: 1.1 ";
+    out += kVersion;
+    out += "\r\n";
+  }
+  if (snap.request_id_header) {
+    out += "X-Kong-Request-Id: ";
+    out += ctx.request_id;
+    out += "\r\n";
+  }
+}
+
+asio::awaitable<HttpSession::Outcome> HttpSession::respond(RequestContext& ctx, int status,
+                                                           std::string_view message) {
+  ctx.response.status = status;
+  ctx.response.produced_by_gateway = true;
+  ctx.response.source = "error";
+  ctx.response.headers.set("Content-Type", "application/json; charset=utf-8");
+  ctx.response.body = json_message_body(message);
+  co_return co_await send_gateway_response(ctx);
+}
+
+asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(RequestContext& ctx) {
+  auto& response = ctx.response;
+  // The request body was not read: unless it is already here, closing is the only safe way to
+  // stay in sync with the client.
+  // After a malformed or timed-out request the connection's framing can't be trusted.
+  bool keep = ctx.request && ctx.request->keep_alive && !worker_.host().draining() &&
+              parser_.headers_done() && response.status != 400 && response.status != 408;
+  if (keep && !request_body_done_) {
+    std::string ignored;
+    keep = co_await collect_available_body(ignored);
+  }
+  head_out_.clear();
+  fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", response.status,
+                 reason_phrase(response.status));
+  fmt::format_to(std::back_inserter(head_out_), "Date: {:%a, %d %b %Y %H:%M:%S} GMT\r\n",
+                 fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
+  for (const auto& h : response.headers) {
+    if (iequals(h.name, "content-length") || iequals(h.name, "connection")) continue;
+    head_out_ += h.name;
+    head_out_ += ": ";
+    head_out_ += h.value;
+    head_out_ += "\r\n";
+  }
+  const bool head_request = ctx.request && ctx.request->method == "HEAD";
+  if (!status_has_no_body(response.status))
+    fmt::format_to(std::back_inserter(head_out_), "Content-Length: {}\r\n", response.body.size());
+  if (ctx.snapshot->server_tokens) {
+    head_out_ += "Server: ";
+    head_out_ += kVersion;
+    head_out_ += "\r\n";
+  }
+  if (ctx.snapshot->request_id_header) {
+    head_out_ += "X-Kong-Request-Id: ";
+    head_out_ += ctx.request_id;
+    head_out_ += "\r\n";
+  }
+  if (!keep) head_out_ += "Connection: close\r\n";
+  head_out_ += "\r\n";
+  out_.clear();
+  out_.emplace_back(asio::buffer(head_out_));
+  if (!head_request && !status_has_no_body(response.status)) out_.emplace_back(asio::buffer(response.body));
+  bool ok = co_await write_client(out_, ctx);
+  ctx.end = Clock::now();
+  co_return ok&& keep ? Outcome::keep_alive : Outcome::close;
+}
+
+void HttpSession::finish(RequestContext& ctx) {
+  if (ctx.end == Clock::time_point{}) ctx.end = Clock::now();
+  worker_.host().access_log().write(ctx);
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,85 @@
+// One client connection: reads requests (keep-alive, pipelined), routes them, proxies them to
+// the upstream with streaming bodies in both directions, and logs them. Runs as one coroutine
+// on its worker's io_context; nothing in here is shared with other threads.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/parser.h"
+#include "net/buffer.h"
+#include "net/deadline.h"
+#include "net/upstream_pool.h"
+#include "proxy/request_context.h"
+#include "proxy/worker.h"
+
+namespace gh::proxy {
+
+class HttpSession {
+ public:
+  HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, uint16_t server_port);
+  boost::asio::awaitable<void> run();
+
+ private:
+  enum class Outcome { keep_alive, close };
+  // Why talking to the upstream failed, for status codes and retries.
+  enum class UpstreamError {
+    none,
+    connect_refused,
+    connect_timeout,
+    resolve,
+    write,
+    read_timeout,
+    bad_response,
+    closed_early
+  };
+
+  boost::asio::awaitable<bool> read_request_head();
+  boost::asio::awaitable<Outcome> handle_request(RequestContext& ctx);
+  void prepare_context(RequestContext& ctx);
+  void prepare_upstream_request(RequestContext& ctx);
+  std::string real_client_ip(const http::RequestHead& req) const;
+
+  // Upstream side.
+  boost::asio::awaitable<Outcome> proxy(RequestContext& ctx);
+  boost::asio::awaitable<UpstreamError> connect(RequestContext& ctx, const std::string& host, uint16_t port,
+                                                std::unique_ptr<net::UpstreamConnection>& out);
+  boost::asio::awaitable<bool> collect_available_body(std::string& body);
+  std::string serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length) const;
+  boost::asio::awaitable<UpstreamError> stream_rest_of_body(net::UpstreamConnection& conn,
+                                                            RequestContext& ctx, bool chunked);
+  boost::asio::awaitable<Outcome> forward_response(std::unique_ptr<net::UpstreamConnection> conn,
+                                                   RequestContext& ctx, http::Parser& parser);
+
+  // Client side.
+  boost::asio::awaitable<Outcome> respond(RequestContext& ctx, int status, std::string_view message);
+  boost::asio::awaitable<Outcome> send_gateway_response(RequestContext& ctx);
+  boost::asio::awaitable<bool> write_client(std::vector<boost::asio::const_buffer>& buffers,
+                                            RequestContext& ctx);
+  boost::asio::awaitable<bool> discard_request_body();
+  void add_gateway_headers(std::string& out, const RequestContext& ctx, bool proxied) const;
+  void finish(RequestContext& ctx);
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket client_;
+  uint16_t server_port_;
+  std::string remote_ip_;
+  uint16_t remote_port_ = 0;
+  net::Deadline deadline_;
+  http::Parser parser_;
+  net::Buffer in_;
+  net::Buffer upstream_in_;
+  std::string head_out_;
+  std::vector<boost::asio::const_buffer> out_;
+  std::deque<std::string> chunk_prefixes_;  // deque: growing it never moves the strings out_ points at
+  bool first_request_ = true;
+  bool request_body_done_ = false;
+  bool client_wants_continue_ = false;
+};
+
+}  // namespace gh::proxy

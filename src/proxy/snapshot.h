@@ -1,0 +1,30 @@
+// One immutable, self-consistent view of the configuration: properties, declarative entities,
+// the router built from them, and (later) the plugin chain. Workers take a shared_ptr per
+// request, so a reload swaps snapshots without disturbing requests in flight.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "conf/entities.h"
+#include "conf/properties.h"
+#include "router/router.h"
+
+namespace gh::proxy {
+
+struct Snapshot {
+  conf::Properties properties;
+  conf::Declarative config;
+  std::unique_ptr<router::Router> router;  // points into `config`
+  uint64_t generation = 0;                 // increases with every successful (re)load
+
+  // Derived once so the hot path doesn't re-parse properties.
+  bool server_tokens = true;
+  bool latency_tokens = true;
+  bool request_id_header = true;
+};
+
+// Loads `properties.declarative_config` and builds the router. Throws conf::ConfigError.
+std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties, uint64_t generation);
+
+}  // namespace gh::proxy

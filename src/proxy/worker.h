@@ -1,0 +1,72 @@
+// A worker: one thread, one io_context, its own listening sockets (SO_REUSEPORT) and its own
+// upstream connection pool, resolver cache and balancer state. Nothing here is shared with
+// other workers except the configuration snapshot, which is read through the Gateway.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "net/resolver.h"
+#include "net/upstream_pool.h"
+#include "proxy/balancer.h"
+#include "proxy/snapshot.h"
+
+namespace gh::proxy {
+
+class AccessLog;
+
+// What workers need from the process: the current snapshot and the shutdown state.
+class WorkerHost {
+ public:
+  virtual ~WorkerHost() = default;
+  virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
+  virtual bool draining() const = 0;
+  virtual AccessLog& access_log() = 0;
+};
+
+class Worker {
+ public:
+  Worker(int index, WorkerHost& host);
+  ~Worker();
+
+  // Binds this worker's proxy listeners; throws on failure (before any thread starts).
+  void listen(const std::vector<conf::ListenAddress>& addresses);
+  void start();  // runs the event loop on a new thread
+  void stop_accepting();
+  void stop();  // stops the event loop (after draining)
+  void join();
+
+  int index() const { return index_; }
+  boost::asio::io_context& io() { return io_; }
+  WorkerHost& host() { return host_; }
+  net::UpstreamPool& pool() { return pool_; }
+  net::Resolver& resolver() { return resolver_; }
+  Balancer& balancer() { return balancer_; }
+  std::string new_request_id();
+
+  std::atomic<int> active_connections{0};
+  std::atomic<int> active_requests{0};
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, uint16_t port);
+
+  int index_;
+  WorkerHost& host_;
+  boost::asio::io_context io_{1};
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  net::UpstreamPool pool_;
+  net::Resolver resolver_;
+  Balancer balancer_;
+  std::mt19937_64 random_;
+  std::thread thread_;
+  bool pool_configured_ = false;
+  friend class HttpSession;
+};
+
+}  // namespace gh::proxy
