@@ -23,45 +23,15 @@ bool is_disconnect(const boost::system::error_code& ec) {
 }  // namespace
 
 Connection::Connection(asio::any_io_executor executor, std::string socket_path, std::size_t max_frame_size)
-    : socket_(executor), watchdog_(executor), socket_path_(std::move(socket_path)), reader_(max_frame_size) {}
+    : socket_(executor), deadline_(executor), socket_path_(std::move(socket_path)), reader_(max_frame_size) {}
 
 Connection::~Connection() {
   close();
 }
 
-void Connection::begin_wait() {
-  deadline_ = clock::now() + timeout_;
-  waiting_ = true;
-  timed_out_ = false;
-  // The pending timer (if any) expires at an earlier deadline and re-arms itself on expiry.
-  if (!armed_) arm_watchdog();
-}
-
-void Connection::arm_watchdog() {
-  armed_ = true;
-  watchdog_.expires_at(deadline_);
-  const unsigned generation = ++watchdog_generation_;
-  watchdog_.async_wait([weak = weak_from_this(), generation](const boost::system::error_code& ec) {
-    if (auto self = weak.lock()) self->on_watchdog(generation, ec);
-  });
-}
-
-void Connection::on_watchdog(unsigned generation, const boost::system::error_code& ec) {
-  if (generation != watchdog_generation_) return;  // a wait cancelled by park()
-  armed_ = false;
-  if (ec || !waiting_) return;  // cancelled (closing), or no wait in progress: stay disarmed
-  if (clock::now() < deadline_) {
-    arm_watchdog();  // the deadline moved on since the timer was set
-    return;
-  }
-  timed_out_ = true;
-  boost::system::error_code ignored;
-  socket_.cancel(ignored);
-}
-
 Error Connection::failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing) {
   broken_ = true;
-  if (timed_out_)
+  if (deadline_.expired())
     return Error(ErrorKind::timeout,
                  fmt::format("{}: no answer within {} ms while {}", socket_path_, timeout_.count(), doing));
   if (is_disconnect(ec) && reader_.buffered() > 0)
@@ -79,7 +49,7 @@ asio::awaitable<void> Connection::connect() {
   end_wait();
   if (ec) {
     broken_ = true;
-    if (timed_out_) throw Error(ErrorKind::timeout, socket_path_ + ": connect timed out");
+    if (deadline_.expired()) throw Error(ErrorKind::timeout, socket_path_ + ": connect timed out");
     throw Error(ErrorKind::connect, socket_path_ + ": " + ec.message());
   }
 }
@@ -121,17 +91,10 @@ bool Connection::peer_still_there() {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-void Connection::park() {
-  if (!armed_) return;
-  armed_ = false;
-  ++watchdog_generation_;
-  watchdog_.cancel();
-}
-
 void Connection::close() {
   broken_ = true;
   boost::system::error_code ignored;
-  watchdog_.cancel();
+  deadline_.stop();
   socket_.close(ignored);
 }
 
@@ -169,7 +132,6 @@ void ConnectionPool::give_back(std::shared_ptr<Connection> connection) {
     connection->close();
     return;
   }
-  connection->park();
   connections.push_back(std::move(connection));
 }
 

@@ -7,7 +7,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -16,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/deadline.h"
 #include "pluginserver/protobuf/errors.h"
 #include "pluginserver/protobuf/framing.h"
 #include "pluginserver/protobuf/pdk_codec.h"
@@ -24,14 +24,11 @@
 namespace gh::pluginserver::protobuf {
 
 // Deadlines: every wait on the server (connect, write, next frame) must end within the timeout
-// set by the user of the connection. A watchdog timer, re-armed lazily (no timer syscall per
-// operation), cancels the socket when a wait overruns; the wait then throws Error(timeout).
-// Time spent outside those waits (in the PDK handler) is not counted.
+// set by the user of the connection (net::Deadline: no timer syscall per operation; it cancels
+// the socket when a wait overruns, and the wait then throws Error(timeout)). Time spent outside
+// those waits (in the PDK handler) is not counted.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  using clock = std::chrono::steady_clock;
-
-  // Create with std::make_shared (the watchdog holds a weak_ptr).
   Connection(boost::asio::any_io_executor executor, std::string socket_path, std::size_t max_frame_size);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -58,27 +55,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // sat idle: one non-blocking peek, done when a pooled connection is taken out.
   bool peer_still_there();
   void close();
-  // Stops the watchdog while the connection sits in the pool, so that an idle connection keeps
-  // no timer pending (an io_context with nothing else to do can then return from run()).
-  void park();
 
  private:
-  void begin_wait();
-  void end_wait() { waiting_ = false; }
-  void arm_watchdog();
-  void on_watchdog(unsigned generation, const boost::system::error_code& ec);
+  void begin_wait() { deadline_.arm(timeout_, socket_); }
+  void end_wait() { deadline_.disarm(); }
   Error failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing);
 
   boost::asio::local::stream_protocol::socket socket_;
-  boost::asio::steady_timer watchdog_;
+  net::Deadline deadline_;
   std::string socket_path_;
   std::chrono::milliseconds timeout_{60000};
-  clock::time_point deadline_{};
-  bool waiting_ = false;  // a wait on the server is in progress
-  bool armed_ = false;    // the watchdog timer has a pending wait
-  unsigned watchdog_generation_ = 0;
-  bool timed_out_ = false;  // the watchdog cancelled the socket
-  bool broken_ = false;     // an error happened: never reuse
+  bool broken_ = false;  // an error happened: never reuse
   FrameReader reader_;
   std::string outbox_;
   PdkCodec codec_;

@@ -95,12 +95,14 @@ class ScriptServer {
 
 // ---- coroutines ---------------------------------------------------------------------------------
 
-// Runs `op` on `io` until it completes; rethrows its exception.
+// Runs `op` on `io` until it completes (not until `io` is out of work: idle pooled connections
+// may keep a deadline timer pending); rethrows its exception.
 template <typename T>
 T run(boost::asio::io_context& io, boost::asio::awaitable<T> op) {
   auto future = boost::asio::co_spawn(io, std::move(op), boost::asio::use_future);
   io.restart();
-  io.run();
+  while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && io.run_one() > 0) {
+  }
   return future.get();
 }
 
