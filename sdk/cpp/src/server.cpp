@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -235,13 +236,15 @@ bool Server::handle_event(const pb::CmdHandleEvent& cmd, std::int64_t sequence, 
     log_line("no plugin instance ", std::to_string(cmd.instance_id()));
     return false;
   }
+  const auto& phases = spec_.phases;
+  if (std::find(phases.begin(), phases.end(), cmd.event_name()) == phases.end()) {
+    log_line("undefined method ", cmd.event_name());  // go-pdk's error; the connection is dropped
+    return false;
+  }
   WireChannel channel(socket);
   try {
     Kong kong(channel);
     entry->instance->handle(cmd.event_name(), kong);
-  } catch (const std::invalid_argument& e) {  // a phase this plugin does not implement
-    log_line(e.what());
-    return false;
   } catch (const PdkError& e) {
     log_line(cmd.event_name(), ": ", e.what());
     if (!socket.is_open()) return false;

@@ -205,3 +205,15 @@ TEST_F(ServerTest, SigtermEndsTheServerWithOpenConnections) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ServerTest, AnUndefinedPhaseClosesTheConnection) {
+  start();
+  int id = start_instance(R"({"__seq__":4})");
+  GatewayConn conn(socket);
+  conn.write_frame(event_call(2, id, "log"));  // the test plugin only has access
+  EXPECT_EQ(conn.read_frame(), std::nullopt);
+}
+
+}  // namespace
