@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -44,6 +45,15 @@ struct ResponseState {
   std::string source = "service";    // Kong's kong.response.get_source(): exit | error | service
 };
 
+// The upstream's response as received, when buffered for the `response` phase
+// (kong.service.response.*).
+struct ServiceResponse {
+  bool available = false;
+  int status = 0;
+  http::Headers headers;
+  std::string body;
+};
+
 struct RequestContext {
   // client side
   std::string client_ip;  // after real_ip_header/trusted_ips processing
@@ -77,7 +87,22 @@ struct RequestContext {
   uint64_t request_bytes = 0;   // received from the client (head + body)
   uint64_t response_bytes = 0;  // sent to the client (head + body)
 
+  ServiceResponse service_response;
+
+  // Reads the rest of the client's request body into memory (once; later calls return the
+  // same bytes) so kong.request.get_raw_body works before proxying; the proxy then sends the
+  // buffered body. nullopt when it exceeds client_max_body_size or the client went away.
+  // Set by the HTTP session.
+  std::function<boost::asio::awaitable<std::optional<std::string>>()> read_request_body;
+  std::optional<std::string> buffered_request_body;
+
+  // Plugin-visible state.
+  std::string phase;                                     // the phase running now
   nlohmann::json ctx_shared = nlohmann::json::object();  // kong.ctx.shared
+  nlohmann::json nginx_ctx = nlohmann::json::object();   // kong.nginx.get_ctx / set_ctx
+  nlohmann::json authenticated_consumer;                 // kong.client.authenticate (null if none)
+  nlohmann::json authenticated_credential;
+  nlohmann::json serialize_overrides = nlohmann::json::object();  // kong.log.set_serialize_value
 };
 
 }  // namespace gh::proxy
