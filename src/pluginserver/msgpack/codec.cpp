@@ -488,7 +488,10 @@ json decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
 
 std::span<uint8_t> StreamDecoder::prepare(size_t min_free) {
   if (begin_ == end_) begin_ = end_ = 0;
-  const size_t want = std::max(min_free, need_ > buffered() ? need_ - buffered() : 0);
+  // Room for the rest of the object being received, but growing at most by doubling what has
+  // actually arrived: an announced length alone never makes us allocate (or zero) much memory.
+  const size_t missing = need_ > buffered() ? need_ - buffered() : 0;
+  const size_t want = std::max(min_free, std::min(missing, std::max(buffered(), size_t{64 * 1024})));
   if (buf_.size() - end_ < want) {
     if (begin_ > 0) {  // compact first: the live bytes are usually few
       std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
@@ -501,6 +504,7 @@ std::span<uint8_t> StreamDecoder::prepare(size_t min_free) {
 }
 
 void StreamDecoder::feed(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return;
   auto space = prepare(bytes.size());
   std::memcpy(space.data(), bytes.data(), bytes.size());
   commit(bytes.size());

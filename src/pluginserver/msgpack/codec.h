@@ -133,8 +133,8 @@ class StreamDecoder {
  public:
   explicit StreamDecoder(DecodeLimits limits = {}) : limits_(limits) {}
 
-  // Writable space at the end of the buffer: at least `min_free` bytes, more when the object being
-  // received is known to need more (so big bodies arrive in few reads).
+  // Writable space at the end of the buffer: at least `min_free` bytes, more while a big object
+  // is arriving (doubling with the bytes received, never pre-sized from an announced length).
   std::span<uint8_t> prepare(size_t min_free = 4096);
   void commit(size_t n) { end_ += n; }
   void feed(std::span<const uint8_t> bytes);  // prepare + copy + commit

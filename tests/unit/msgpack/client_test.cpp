@@ -160,13 +160,13 @@ TEST(HostileServer, GarbageBytesAreAProtocolError) {
 
 TEST(HostileServer, HugeStr32LengthFailsAtOnceWithoutAllocating) {
   Harness h;
-  Client c = h.client(5s);
+  Client c = h.client(30s);
   auto server = [&]() -> asio::awaitable<void> {
     auto s = co_await h.acceptor.async_accept(asio::use_awaitable);
     StreamDecoder dec;
     co_await read_request(s, dec);
     co_await send(s, test::from_hex("940101c0dbfffffff0"));  // result: a 4 GiB string follows...
-    co_await sleep(3s);
+    co_await sleep(40s);
   };
   std::chrono::milliseconds took{};
   auto gateway = [&]() -> asio::awaitable<void> {
@@ -174,7 +174,7 @@ TEST(HostileServer, HugeStr32LengthFailsAtOnceWithoutAllocating) {
                                  [&]() -> asio::awaitable<void> { co_await c.start_instance("p", "{}"); });
   };
   h.run(server(), gateway());
-  EXPECT_LT(took, 1s);  // refused from the header, not after a timeout
+  EXPECT_LT(took, 10s);  // refused from the header, not after the 30 s timeout
 }
 
 TEST(HostileServer, ServerClosingMidEventIsInstanceLost) {
@@ -224,7 +224,7 @@ TEST(HostileServer, SilentServerTimesOut) {
   };
   h.run(server(), gateway());
   EXPECT_GE(took, 190ms);
-  EXPECT_LT(took, 1500ms);
+  EXPECT_LT(took, 5s);                        // generous: the machine may be loaded
   EXPECT_EQ(h.pool->idle_count(h.path), 0u);  // its late answer must not reach the next caller
 }
 

@@ -176,7 +176,12 @@ TEST(StreamDecoder, HostileLengthsFailBeforeTheBytesArrive) {
   StreamDecoder d(limits);
   d.feed(bytes_of(from_hex("db00001000")));
   EXPECT_FALSE(d.next());
-  EXPECT_GE(d.prepare(1).size(), 4096u);  // buffer sized for the announced object
+  EXPECT_GE(d.prepare(1).size(), 4096u - 5);  // buffer sized for the rest of the announced object
+  // ...but a big announced object does not make the buffer big before its bytes arrive.
+  StreamDecoder d2;                           // default limit 64 MiB
+  d2.feed(bytes_of(from_hex("db03c00000")));  // a 60 MiB string follows
+  EXPECT_FALSE(d2.next());
+  EXPECT_LE(d2.prepare(1).size(), 128u * 1024);
 }
 
 TEST(StreamDecoder, DepthLimit) {

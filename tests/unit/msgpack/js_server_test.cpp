@@ -130,7 +130,7 @@ TEST(RealJsServer, InstancesEventsExitAndRecovery) {
   test::TempDir dir;
   JsServer server(dir.path);
   asio::io_context io;
-  Client client(io.get_executor(), server.socket(), 5000ms);
+  Client client(io.get_executor(), server.socket(), 20000ms);
   ScriptedPdk with_header, without_header, third;
   with_header.header = "x";
   EventOutcome normal, exiting, after_exit;
@@ -189,7 +189,7 @@ TEST(RealJsServer, KilledMidEventIsInstanceLost) {
   test::TempDir dir;
   JsServer server(dir.path);
   asio::io_context io;
-  Client client(io.get_executor(), server.socket(), 5000ms);
+  Client client(io.get_executor(), server.socket(), 20000ms);
   ScriptedPdk pdk;
   pdk.on_first_call = [&] { server.stop(SIGKILL); };
   std::optional<ErrorKind> kind;
