@@ -309,6 +309,33 @@ def check_response(url: str, expect_body: bytes = b"ok"):
         raise RuntimeError(f"{url} answered unexpectedly:\n{reply[:600].decode(errors='replace')}")
 
 
+def profile(target: str, server_pid: int, url: str, settings: WrkSettings, out_dir: Path) -> Path:
+    """One extra wrk run under `perf record` (cpu-clock, call graphs) of the server's process tree.
+
+    Not part of the measured rounds: sampling costs the server CPU. Writes <target>.perf.data and a flat
+    <target>.perf.txt (self time by DSO, then by DSO and symbol) into out_dir, returns the text file.
+    """
+    require_tools("perf")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data, report = out_dir / f"{target}.perf.data", out_dir / f"{target}.perf.txt"
+    pids = ",".join(str(p) for p in process_tree(server_pid))
+    recorder = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-g", "-p", pids,
+                                 "-o", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # let perf attach before load starts
+    try:
+        run_wrk(url, settings)
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
+    sections = []
+    for sort_key in ("dso", "dso,sym"):  # kernel vs user split first, then the hot symbols
+        flat = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio", "-g", "none",
+                               "--percent-limit", "0.4", "--sort", sort_key], capture_output=True, text=True)
+        sections.append(flat.stdout)
+    report.write_text("\n".join(sections))
+    return report
+
+
 # --------------------------------------------------------------------------------------------------
 # Output
 
