@@ -300,7 +300,6 @@ std::string_view sanitize_postfix(std::string_view postfix) {
 
 std::string upstream_path_v0(bool strip, std::string_view base, std::string_view postfix,
                              std::string_view req) {
-  std::string out;
   if (base.ends_with("/")) {
     if (!strip) return std::string(base) + std::string(req.substr(1));
     if (postfix.empty()) {
@@ -328,9 +327,9 @@ std::string upstream_path_v1(bool strip, std::string_view base, std::string_view
 std::string upstream_path(const conf::Route& route, const conf::Service* service, std::string_view req,
                           const RouteMatch& m, bool path_matched) {
   std::string_view base = service && !service->path.empty() ? std::string_view(service->path) : "/";
-  bool strip = route.strip_path && path_matched;
-  std::string_view postfix =
-      sanitize_postfix(strip ? req.substr(std::min(m.matched_path.size(), req.size())) : req.substr(1));
+  bool strip_matched = route.strip_path && path_matched;
+  std::string_view postfix = sanitize_postfix(
+      strip_matched ? req.substr(std::min(m.matched_path.size(), req.size())) : req.substr(1));
   return route.path_handling == "v1" ? upstream_path_v1(route.strip_path, base, postfix, req)
                                      : upstream_path_v0(route.strip_path, base, postfix, req);
 }
