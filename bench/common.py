@@ -242,7 +242,7 @@ def _latency_ms(text: str) -> float:
 
 def parse_wrk(output: str) -> WrkResult:
     """Reads the numbers out of `wrk --latency` text output (wrk 4.1)."""
-    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M))
     requests = re.search(r"^\s+(\d+) requests in", output, re.M)
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
     if not (requests and rate and "50" in percentiles and "99" in percentiles):
