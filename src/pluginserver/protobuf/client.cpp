@@ -25,7 +25,8 @@ std::int32_t wire_instance_id(std::int64_t id) {
 void check_method_name(std::string_view name) {
   bool printable = name.size() <= kMaxMethodName;
   for (char c : name) printable = printable && c > ' ' && c < 0x7f;
-  if (!printable) throw Error(ErrorKind::protocol, "the server sent a frame that is not a PDK method name");
+  if (!printable)
+    throw RpcError(ErrorKind::protocol, "the server sent a frame that is not a PDK method name");
 }
 
 }  // namespace
@@ -81,10 +82,11 @@ asio::awaitable<void> Client::read_return(Connection& conn, std::int64_t sequenc
   const std::string_view frame = co_await conn.read_frame(on_close);
   auto& ret = conn.rpc_return();
   if (!ret.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
-    throw Error(ErrorKind::protocol, socket_path_ + ": undecodable RpcReturn");
+    throw RpcError(ErrorKind::protocol, socket_path_ + ": undecodable RpcReturn");
   if (ret.sequence() != sequence)
-    throw Error(ErrorKind::protocol, fmt::format("{}: RpcReturn sequence {} answers a call with sequence {}",
-                                                 socket_path_, ret.sequence(), sequence));
+    throw RpcError(ErrorKind::protocol,
+                   fmt::format("{}: RpcReturn sequence {} answers a call with sequence {}", socket_path_,
+                               ret.sequence(), sequence));
 }
 
 asio::awaitable<InstanceStatus> Client::start_instance(std::string name, std::string config_json) {
@@ -99,7 +101,7 @@ asio::awaitable<InstanceStatus> Client::start_instance(std::string name, std::st
   co_await read_return(*conn, sequence, ErrorKind::rejected);
   const auto& ret = (*conn).rpc_return();
   if (!ret.has_instance_status())
-    throw Error(ErrorKind::protocol, socket_path_ + ": StartInstance answered without instance_status");
+    throw RpcError(ErrorKind::protocol, socket_path_ + ": StartInstance answered without instance_status");
   InstanceStatus status{ret.instance_status().name(), ret.instance_status().instance_id(),
                         ret.instance_status().started_at()};
   conn.keep();
@@ -129,12 +131,7 @@ asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string
     co_return true;
   }
   nlohmann::json arguments = conn.codec().decode_args(*spec, args);
-  PdkResult result;
-  try {
-    result = co_await pdk.call(spec->name, std::move(arguments));
-  } catch (const std::exception& e) {
-    throw Error(ErrorKind::pdk, fmt::format("{} failed: {}", spec->name, e.what()));
-  }
+  const PdkResult result = co_await pdk.call(spec->name, std::move(arguments));
   if (result.status == PdkResult::Status::terminal) co_return false;
   if (result.status == PdkResult::Status::error)
     spdlog::debug("ProtoBuf:1 {}: {} failed: {} (answered as nil)", socket_path_, spec->name, result.error);
@@ -165,13 +162,13 @@ asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std
     if (!co_await serve_pdk_call(*conn, method, pdk)) {
       // kong.response.exit: go-pdk waits for a reply it will not get, then closes; closing our
       // end (the Lease does) ends its handler. Kong does the same at the end of the request.
-      outcome.end = EventOutcome::End::terminated;
+      outcome.terminated = true;
       co_return outcome;
     }
   }
   try {
     co_await read_return(*conn, sequence, ErrorKind::rejected);
-  } catch (const Error& e) {
+  } catch (const RpcError& e) {
     // The handler did run to its end; re-running it (as Kong's "closed" → retry would) could
     // duplicate its effects. Report it done; the connection is dropped.
     if (e.kind() != ErrorKind::rejected) throw;

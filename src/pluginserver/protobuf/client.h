@@ -3,14 +3,14 @@
 // worker thread; it is cheap, shares the io_context's pool of idle connections, and may run
 // many operations concurrently (each on its own connection).
 //
-// Errors: every operation throws protobuf::Error (errors.h) with a kind:
-//   connect        socket missing / refused                       → server not ready or down
+// Errors: every operation throws protobuf::RpcError (errors.h) with a kind:
+//   transport      socket missing / refused                       → server not ready or down
 //   timeout        a wait on the server exceeded `timeout`          → restart the server
 //   instance_gone  handle_event: the server closed the connection   → start the instance again,
 //                  (go-pdk's answer to an unknown/purged instance)    retry the event (bounded)
 //   rejected       start/close_instance: closed without a reply     → the command failed
 //   protocol       malformed frame/message, wrong sequence          → restart the server
-//   pdk            the PdkHandler threw                             → the event failed
+// Exceptions thrown by the PdkHandler propagate unchanged (as in msgpack::Client).
 // After any error the connection is closed, never reused.
 #pragma once
 
@@ -32,18 +32,15 @@ class Connection;
 
 struct InstanceStatus {
   std::string name;
-  std::int64_t instance_id = 0;  // go-pdk: the config's __seq__
-  std::int64_t started_at = 0;   // Unix seconds
+  std::int64_t id = 0;          // go-pdk: the config's __seq__
+  std::int64_t started_at = 0;  // Unix seconds
 };
 
 struct EventOutcome {
-  enum class End {
-    completed,   // the handler returned (zero-length frame + RpcReturn)
-    terminated,  // a PDK call answered PdkResult::terminal (kong.response.exit): nothing was
-                 // replied and the connection was closed, which ends go-pdk's handler
-  };
-  End end = End::completed;
-  std::size_t pdk_calls = 0;
+  // A PDK call answered PdkResult::terminal (kong.response.exit): nothing was replied and the
+  // connection was closed, which ends go-pdk's handler. Otherwise the handler returned.
+  bool terminated = false;
+  unsigned pdk_calls = 0;
 };
 
 class Client {

@@ -29,18 +29,19 @@ Connection::~Connection() {
   close();
 }
 
-Error Connection::failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing) {
+RpcError Connection::failure(const boost::system::error_code& ec, ErrorKind on_close,
+                             std::string_view doing) {
   broken_ = true;
   if (deadline_.expired())
-    return Error(ErrorKind::timeout,
-                 fmt::format("{}: no answer within {} ms while {}", socket_path_, timeout_.count(), doing));
+    return RpcError(ErrorKind::timeout, fmt::format("{}: no answer within {} ms while {}", socket_path_,
+                                                    timeout_.count(), doing));
   if (is_disconnect(ec) && reader_.buffered() > 0)
-    return Error(ErrorKind::protocol,
-                 fmt::format("{}: connection closed inside a frame ({} bytes of it read)", socket_path_,
-                             reader_.buffered()));
+    return RpcError(ErrorKind::protocol,
+                    fmt::format("{}: connection closed inside a frame ({} bytes of it read)", socket_path_,
+                                reader_.buffered()));
   if (is_disconnect(ec))
-    return Error(on_close, fmt::format("{}: closed by the server while {}", socket_path_, doing));
-  return Error(on_close, fmt::format("{}: {} while {}", socket_path_, ec.message(), doing));
+    return RpcError(on_close, fmt::format("{}: closed by the server while {}", socket_path_, doing));
+  return RpcError(on_close, fmt::format("{}: {} while {}", socket_path_, ec.message(), doing));
 }
 
 asio::awaitable<void> Connection::connect() {
@@ -49,8 +50,8 @@ asio::awaitable<void> Connection::connect() {
   end_wait();
   if (ec) {
     broken_ = true;
-    if (deadline_.expired()) throw Error(ErrorKind::timeout, socket_path_ + ": connect timed out");
-    throw Error(ErrorKind::connect, socket_path_ + ": " + ec.message());
+    if (deadline_.expired()) throw RpcError(ErrorKind::timeout, socket_path_ + ": connect timed out");
+    throw RpcError(ErrorKind::transport, socket_path_ + ": " + ec.message());
   }
 }
 
@@ -58,7 +59,7 @@ asio::awaitable<std::string_view> Connection::read_frame(ErrorKind on_close) {
   for (;;) {
     try {
       if (auto frame = reader_.next()) co_return *frame;
-    } catch (const Error&) {
+    } catch (const RpcError&) {
       broken_ = true;
       throw;
     }

@@ -25,7 +25,7 @@ namespace gh::pluginserver::protobuf {
 
 // Deadlines: every wait on the server (connect, write, next frame) must end within the timeout
 // set by the user of the connection (net::Deadline: no timer syscall per operation; it cancels
-// the socket when a wait overruns, and the wait then throws Error(timeout)). Time spent outside
+// the socket when a wait overruns, and the wait then throws RpcError(timeout)). Time spent outside
 // those waits (in the PDK handler) is not counted.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -34,12 +34,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Throws Error(connect) or Error(timeout).
+  // Throws RpcError(connect) or RpcError(timeout).
   boost::asio::awaitable<void> connect();
   // The next frame (empty view = zero-length frame), valid until the next read. When the server
-  // closes the connection between frames: Error(on_close); inside a frame: Error(protocol).
+  // closes the connection between frames: RpcError(on_close); inside a frame: RpcError(protocol).
   boost::asio::awaitable<std::string_view> read_frame(ErrorKind on_close);
-  // Writes everything appended to outbox() and empties it. Error(on_close) if the peer is gone.
+  // Writes everything appended to outbox() and empties it. RpcError(on_close) if the peer is gone.
   boost::asio::awaitable<void> flush(ErrorKind on_close);
 
   std::string& outbox() { return outbox_; }
@@ -59,7 +59,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void begin_wait() { deadline_.arm(timeout_, socket_); }
   void end_wait() { deadline_.disarm(); }
-  Error failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing);
+  RpcError failure(const boost::system::error_code& ec, ErrorKind on_close, std::string_view doing);
 
   boost::asio::local::stream_protocol::socket socket_;
   net::Deadline deadline_;

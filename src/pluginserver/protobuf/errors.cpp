@@ -6,8 +6,8 @@ namespace gh::pluginserver::protobuf {
 
 std::string_view to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::connect:
-      return "connect";
+    case ErrorKind::transport:
+      return "transport";
     case ErrorKind::timeout:
       return "timeout";
     case ErrorKind::instance_gone:
@@ -16,13 +16,11 @@ std::string_view to_string(ErrorKind kind) {
       return "rejected";
     case ErrorKind::protocol:
       return "protocol";
-    case ErrorKind::pdk:
-      return "pdk";
   }
   return "unknown";
 }
 
-Error::Error(ErrorKind kind, const std::string& message)
+RpcError::RpcError(ErrorKind kind, const std::string& message)
     : std::runtime_error(fmt::format("ProtoBuf:1 {}: {}", to_string(kind), message)), kind_(kind) {}
 
 }  // namespace gh::pluginserver::protobuf

@@ -16,8 +16,8 @@ constexpr std::size_t kShrinkAbove = 1024 * 1024;
 
 void check_size(std::size_t size, std::size_t max_size) {
   if (size > max_size)
-    throw Error(ErrorKind::protocol, "frame of " + std::to_string(size) + " bytes exceeds the maximum of " +
-                                         std::to_string(max_size));
+    throw RpcError(ErrorKind::protocol, "frame of " + std::to_string(size) +
+                                            " bytes exceeds the maximum of " + std::to_string(max_size));
 }
 
 void write_length(char* at, std::uint32_t length) {

@@ -22,7 +22,7 @@ inline constexpr std::size_t kFrameHeaderSize = 4;
 // (RawBodyResult, ByteString), so this is the largest body a plugin can read or set.
 inline constexpr std::size_t kDefaultMaxFrameSize = 64u * 1024 * 1024;
 
-// Appends one frame holding `payload` to `out`. Throws Error(protocol) if it exceeds `max_size`.
+// Appends one frame holding `payload` to `out`. Throws RpcError(protocol) if it exceeds `max_size`.
 void append_frame(std::string& out, std::string_view payload, std::size_t max_size = kDefaultMaxFrameSize);
 // Appends one frame holding the serialized `message`, serializing straight into `out`.
 void append_frame(std::string& out, const google::protobuf::MessageLite& message,
@@ -40,7 +40,7 @@ class FrameReader {
   void commit(std::size_t received);
 
   // The next complete frame's payload (empty for a zero-length frame), valid until prepare(),
-  // or nullopt when more bytes are needed. Throws Error(protocol) for a length over the maximum.
+  // or nullopt when more bytes are needed. Throws RpcError(protocol) for a length over the maximum.
   std::optional<std::string_view> next();
 
   // Bytes received but not yet returned as frames (a truncated frame when the peer closes).

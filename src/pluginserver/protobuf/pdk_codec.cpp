@@ -56,8 +56,8 @@ google::protobuf::Message& PdkCodec::scratch(const google::protobuf::Descriptor*
 
 void PdkCodec::parse(const PdkMethod& method, std::string_view payload, google::protobuf::Message& into) {
   if (!into.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
-    throw Error(ErrorKind::protocol,
-                "arguments of " + method.name + " are not a valid " + std::string(method.input->full_name()));
+    throw RpcError(ErrorKind::protocol, "arguments of " + method.name + " are not a valid " +
+                                            std::string(method.input->full_name()));
 }
 
 json PdkCodec::decode_value(const google::protobuf::Message& message) const {

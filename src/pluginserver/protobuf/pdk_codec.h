@@ -22,7 +22,7 @@ namespace gh::pluginserver::protobuf {
 class PdkCodec {
  public:
   // The positional Lua-call arguments as a JSON array. Bytes fields (ByteString, ExitArgs.body)
-  // become JSON binary. Throws Error(protocol) if `payload` is not a valid `method.input`.
+  // become JSON binary. Throws RpcError(protocol) if `payload` is not a valid `method.input`.
   nlohmann::json decode_args(const PdkMethod& method, std::string_view payload);
 
   // Appends the reply frame to `out`. Kong's rules: nil → zero-length frame (a Value: null_value

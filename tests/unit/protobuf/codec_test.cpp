@@ -118,7 +118,7 @@ TEST(CodecArgs, GarbageIsAProtocolError) {
   try {
     decode("kong.request.get_header", std::string("\x0a\xff\xff\xff", 4));
     FAIL();
-  } catch (const Error& e) {
+  } catch (const RpcError& e) {
     EXPECT_EQ(e.kind(), ErrorKind::protocol);
   }
 }

@@ -87,11 +87,11 @@ TEST(Framing, OversizedLengthIsRefusedBeforeAllocating) {
   try {
     reader.next();
     FAIL() << "no error for a 4 GiB frame";
-  } catch (const Error& e) {
+  } catch (const RpcError& e) {
     EXPECT_EQ(e.kind(), ErrorKind::protocol);
     EXPECT_NE(std::string(e.what()).find("exceeds"), std::string::npos);
   }
-  EXPECT_THROW(reader.prepare(), Error);  // never grows the buffer towards the hostile size
+  EXPECT_THROW(reader.prepare(), RpcError);  // never grows the buffer towards the hostile size
 }
 
 TEST(Framing, LimitIsInclusive) {
@@ -101,7 +101,7 @@ TEST(Framing, LimitIsInclusive) {
   auto frames = feed(reader, stream, 100);
   ASSERT_EQ(frames.size(), 1u);
   std::string too_big;
-  EXPECT_THROW(append_frame(too_big, "123456789", 8), Error);
+  EXPECT_THROW(append_frame(too_big, "123456789", 8), RpcError);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The Client against misbehaving servers on a real Unix socket: every failure is a clean Error
+// The Client against misbehaving servers on a real Unix socket: every failure is a clean RpcError
 // of the right kind, promptly, and the connection is never reused afterwards.
 #include <gtest/gtest.h>
 
@@ -73,14 +73,14 @@ struct Fixture : testing::Test {
 
   Client client() { return Client(io.get_executor(), server.path(), timeout); }
 
-  // Runs `op`, expecting an Error of `kind`; returns how long it took.
+  // Runs `op`, expecting an RpcError of `kind`; returns how long it took.
   template <typename T>
   std::chrono::milliseconds expect_error(asio::awaitable<T> op, ErrorKind kind) {
     const auto start = std::chrono::steady_clock::now();
     try {
       test::run(io, std::move(op));
       ADD_FAILURE() << "no error, expected " << to_string(kind);
-    } catch (const Error& e) {
+    } catch (const RpcError& e) {
       EXPECT_EQ(e.kind(), kind) << e.what();
     }
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
@@ -93,7 +93,7 @@ struct Fixture : testing::Test {
 
 TEST_F(Fixture, MissingSocketIsAConnectError) {
   Client c(io.get_executor(), "/tmp/gh-pb-no-such.sock", timeout);
-  expect_error(c.start_instance("p", "{}"), ErrorKind::connect);
+  expect_error(c.start_instance("p", "{}"), ErrorKind::transport);
 }
 
 TEST_F(Fixture, OversizedLengthIsAProtocolErrorWithoutAllocating) {
@@ -210,7 +210,7 @@ TEST_F(Fixture, TimeSpentInThePdkIsNotTheServersTimeout) {
   RecordingPdk pdk;
   pdk.delay = 400ms;
   auto outcome = test::run(io, c.handle_event(5, "access", pdk));
-  EXPECT_EQ(outcome.end, EventOutcome::End::completed);
+  EXPECT_FALSE(outcome.terminated);
   EXPECT_EQ(outcome.pdk_calls, 1u);
 }
 
@@ -237,11 +237,11 @@ TEST_F(Fixture, UnknownMethodIsAnsweredWithNilAndTheEventGoesOn) {
   auto c = client();
   RecordingPdk pdk;
   auto outcome = test::run(io, c.handle_event(5, "access", pdk));
-  EXPECT_EQ(outcome.end, EventOutcome::End::completed);
+  EXPECT_FALSE(outcome.terminated);
   EXPECT_TRUE(pdk.calls.empty());
 }
 
-TEST_F(Fixture, ThrowingPdkFailsTheEventAndDropsTheConnection) {
+TEST_F(Fixture, ThrowingPdkPropagatesAndDropsTheConnection) {
   server.run([](test::ScriptServer& s) {
     int fd = s.accept();
     read_call(s, fd);
@@ -251,7 +251,7 @@ TEST_F(Fixture, ThrowingPdkFailsTheEventAndDropsTheConnection) {
   auto c = client();
   RecordingPdk pdk;
   pdk.throws = true;
-  expect_error(c.handle_event(5, "log", pdk), ErrorKind::pdk);
+  EXPECT_THROW(test::run(io, c.handle_event(5, "log", pdk)), std::runtime_error);
   EXPECT_EQ(ConnectionPool::of(io.get_executor()).idle(server.path()), 0u);
 }
 
@@ -269,7 +269,7 @@ TEST_F(Fixture, ExitIsTerminalNoReplyAndTheConnectionIsClosed) {
   RecordingPdk pdk;
   pdk.answer.status = PdkResult::Status::terminal;
   auto outcome = test::run(io, c.handle_event(5, "access", pdk));
-  EXPECT_EQ(outcome.end, EventOutcome::End::terminated);
+  EXPECT_TRUE(outcome.terminated);
   ASSERT_EQ(pdk.calls.size(), 1u);
   EXPECT_EQ(pdk.calls[0].second[0], 403);
 }
@@ -283,7 +283,7 @@ TEST_F(Fixture, IdleConnectionIsReusedForTheNextCommand) {
     }
   });
   auto c = client();
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(test::run(io, c.start_instance("p", "{}")).instance_id, 7 + i);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(test::run(io, c.start_instance("p", "{}")).id, 7 + i);
   EXPECT_EQ(ConnectionPool::of(io.get_executor()).idle(server.path()), 1u);
   server.join();
   EXPECT_EQ(server.accepts(), 1);
@@ -300,9 +300,9 @@ TEST_F(Fixture, IdleConnectionClosedByTheServerIsReplacedNotAnError) {
     s.write_all(fd, instance_status_frame(call.sequence(), 2));
   });
   auto c = client();
-  EXPECT_EQ(test::run(io, c.start_instance("p", "{}")).instance_id, 1);
+  EXPECT_EQ(test::run(io, c.start_instance("p", "{}")).id, 1);
   std::this_thread::sleep_for(50ms);  // let the close arrive
-  EXPECT_EQ(test::run(io, c.start_instance("p", "{}")).instance_id, 2);
+  EXPECT_EQ(test::run(io, c.start_instance("p", "{}")).id, 2);
 }
 
 TEST_F(Fixture, ConcurrentEventsUseSeparateConnections) {

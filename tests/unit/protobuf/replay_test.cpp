@@ -198,7 +198,7 @@ asio::awaitable<void> play_gateway_side(Client& client, std::vector<Operation> o
     if (op.call.has_cmd_start_instance()) {
       const auto& start = op.call.cmd_start_instance();
       auto status = co_await client.start_instance(start.name(), start.config());
-      EXPECT_EQ(status.instance_id, op.reply->instance_status().instance_id());
+      EXPECT_EQ(status.id, op.reply->instance_status().instance_id());
       EXPECT_EQ(status.name, op.reply->instance_status().name());
     } else if (op.call.has_cmd_close_instance()) {
       co_await client.close_instance(op.call.cmd_close_instance().instance_id());
@@ -210,9 +210,9 @@ asio::awaitable<void> play_gateway_side(Client& client, std::vector<Operation> o
       try {
         auto outcome = co_await client.handle_event(event.instance_id(), event.event_name(), pdk);
         EXPECT_FALSE(op.server_closes) << "the server closed the connection: expected InstanceGone";
-        EXPECT_EQ(outcome.end == EventOutcome::End::terminated, op.gateway_closes);
+        EXPECT_EQ(outcome.terminated, op.gateway_closes);
         EXPECT_EQ(outcome.pdk_calls, expected_calls);
-      } catch (const Error& e) {
+      } catch (const RpcError& e) {
         EXPECT_TRUE(op.server_closes) << e.what();
         EXPECT_EQ(e.kind(), ErrorKind::instance_gone) << e.what();
       }
