@@ -78,10 +78,11 @@ int print_plugins(const std::map<std::string, std::string>& props, const std::st
   try {
     auto servers = servers_from_properties(props, prefix);
     // Listing is for finding out what is installed: do not fail on enabled-but-missing plugins.
-    Registry registry = discover(servers, {});
+    const auto enabled = enabled_plugins(props);
+    Registry registry = query_servers(servers, enabled);
     json document = plugin_servers_json(registry, nullptr);
     std::vector<std::string> missing;
-    for (const auto& name : enabled_plugins(props))
+    for (const auto& name : enabled)
       if (!registry.find(name)) missing.push_back(name);
     if (as_json) {
       document["enabled_but_not_provided"] = missing;

@@ -226,21 +226,36 @@ bool query_legacy_plugin(const ServerConfig& server, const std::string& name, Re
 
 }  // namespace
 
-Registry discover(const std::vector<ServerConfig>& servers, const std::vector<std::string>& enabled,
-                  const std::vector<std::string>& native) {
+Registry query_servers(const std::vector<ServerConfig>& servers, const std::vector<std::string>& names) {
   Registry registry;
   spdlog::info("[pluginserver] loading external plugins info");
   for (const auto& server : servers) {
     registry.add_server(server);
     if (server.query_cmd) query_server(server, registry);
   }
-  for (const auto& name : enabled) {
-    if (registry.find(name) || std::find(native.begin(), native.end(), name) != native.end()) continue;
+  for (const auto& name : names) {
+    if (registry.find(name)) continue;
     for (const auto& server : servers)
       if (server.legacy_go && query_legacy_plugin(server, name, registry)) break;
-    if (!registry.find(name)) throw std::runtime_error(name + " plugin is enabled but not installed");
   }
   spdlog::info("[pluginserver] loaded #{} external plugins info", registry.all().size());
+  return registry;
+}
+
+void check_enabled(const Registry& registry, const std::vector<std::string>& enabled,
+                   const std::vector<std::string>& native) {
+  for (const auto& name : enabled)
+    if (!registry.find(name) && std::find(native.begin(), native.end(), name) == native.end())
+      throw std::runtime_error(name + " plugin is enabled but not installed");
+}
+
+Registry discover(const std::vector<ServerConfig>& servers, const std::vector<std::string>& enabled,
+                  const std::vector<std::string>& native) {
+  std::vector<std::string> external;
+  for (const auto& name : enabled)
+    if (std::find(native.begin(), native.end(), name) == native.end()) external.push_back(name);
+  Registry registry = query_servers(servers, external);
+  check_enabled(registry, enabled, native);
   return registry;
 }
 

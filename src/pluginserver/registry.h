@@ -62,6 +62,13 @@ class Registry {
 Registry discover(const std::vector<ServerConfig>& servers, const std::vector<std::string>& enabled,
                   const std::vector<std::string>& native = {});
 
+// discover's two steps. query_servers runs the query commands (and asks legacy go-pluginservers
+// for each of `names`) without judging what is missing; check_enabled throws for the first
+// enabled name that is neither native nor registered.
+Registry query_servers(const std::vector<ServerConfig>& servers, const std::vector<std::string>& names);
+void check_enabled(const Registry& registry, const std::vector<std::string>& enabled,
+                   const std::vector<std::string>& native);
+
 // Validates (and fills defaults of) every plugin entity served by a plugin server, against the
 // schema its server reported; entities of other plugins are left alone. Each error names the
 // plugin, the entity and the field: "plugin 'js-hello' (id 1f.., route r1): config.message:
