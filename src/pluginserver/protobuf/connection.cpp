@@ -48,6 +48,7 @@ asio::awaitable<void> Connection::connect() {
   begin_wait();
   auto [ec] = co_await socket_.async_connect(asio::local::stream_protocol::endpoint(socket_path_), nothrow);
   end_wait();
+  if (!ec) socket_.non_blocking(true, ec);  // flush() sends directly, never blocking the thread
   if (ec) {
     broken_ = true;
     if (deadline_.expired()) throw RpcError(ErrorKind::timeout, socket_path_ + ": connect timed out");
@@ -73,9 +74,21 @@ asio::awaitable<std::string_view> Connection::read_frame(ErrorKind on_close) {
 }
 
 asio::awaitable<void> Connection::flush(ErrorKind on_close) {
-  begin_wait();
-  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(outbox_), nothrow);
-  end_wait();
+  // A reply is small and the socket buffer nearly always has room: a direct non-blocking send
+  // avoids the async operation's trip through the scheduler (one epoll_wait per PDK call).
+  boost::system::error_code ec;
+  std::size_t written = socket_.write_some(asio::buffer(outbox_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec.clear();
+    written = 0;
+  }
+  if (!ec && written < outbox_.size()) {
+    begin_wait();
+    auto [async_ec, rest] = co_await asio::async_write(
+        socket_, asio::buffer(outbox_.data() + written, outbox_.size() - written), nothrow);
+    end_wait();
+    ec = async_ec;
+  }
   outbox_.clear();
   if (ec) throw failure(ec, on_close, "writing");
 }
