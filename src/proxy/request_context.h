@@ -33,6 +33,13 @@ struct UpstreamRequest {
   std::optional<std::string> body;  // set by a plugin: replaces the client's body
   std::string host;                 // target host (service host, or upstream name)
   uint16_t port = 0;
+  // Plugin overrides of the service's settings (kong.service.set_retries / set_timeouts /
+  // set_tls_verify); unset = the service's value.
+  std::optional<int> retries;
+  std::optional<int> connect_timeout_ms;
+  std::optional<int> write_timeout_ms;
+  std::optional<int> read_timeout_ms;
+  std::optional<bool> tls_verify;
 };
 
 // What the client will receive when gatehouse (not the upstream) produces the response, or

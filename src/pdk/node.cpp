@@ -1,0 +1,244 @@
+// kong.node, kong.nginx, kong.ctx.shared, kong.log, kong.ip, kong.plugin, kong.cluster.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "pdk/request_pdk.h"
+#include "pdk/serialize.h"
+#include "pdk/shapes.h"
+#include "proxy/snapshot.h"
+#include "router/router.h"
+
+namespace gh::pdk {
+
+namespace {
+
+PdkResult nil_or(const json& value) {
+  return value.is_null() ? PdkResult::nil() : PdkResult::ok(value);
+}
+
+// ---- kong.node ----
+
+// kong.conf's node_id (Kong 3.x property) when set, else one UUID for the process.
+PdkResult node_get_id(PdkCall& c) {
+  if (c.ctx.snapshot) {
+    auto it = c.ctx.snapshot->properties.values.find("node_id");
+    if (it != c.ctx.snapshot->properties.values.end() && !it->second.empty())
+      return PdkResult::ok(it->second);
+  }
+  return PdkResult::ok(process_node_id());
+}
+
+PdkResult node_get_hostname(PdkCall&) {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) throw PdkError("gethostname failed");
+  return PdkResult::ok(std::string(name));
+}
+
+// Kong's shape; there are no Lua VMs or shared dicts here, so the one "worker" reports the
+// process's resident memory and the dictionaries are empty.
+PdkResult node_get_memory_stats(PdkCall&) {
+  long pages = 0, resident = 0;
+  std::ifstream("/proc/self/statm") >> pages >> resident;
+  json worker = {{"pid", static_cast<int64_t>(getpid())},
+                 {"http_allocated_gc", static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE)}};
+  return PdkResult::ok({{"lua_shared_dicts", json::object()}, {"workers_lua_vms", json::array({worker})}});
+}
+
+// ---- kong.nginx ----
+
+std::optional<std::string> header_var(const proxy::RequestContext& ctx, std::string name) {
+  std::replace(name.begin(), name.end(), '_', '-');
+  auto v = ctx.request ? ctx.request->headers.get(name) : std::nullopt;
+  return v ? std::optional<std::string>(*v) : std::nullopt;
+}
+
+std::optional<std::string> arg_var(const proxy::RequestContext& ctx, const std::string& name) {
+  if (!ctx.request) return std::nullopt;
+  json args = parse_query(ctx.request->query(), 100);
+  auto it = args.find(name);
+  if (it == args.end()) return std::nullopt;
+  const json& v = it->is_array() ? it->front() : *it;
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+std::string upstream_uri(const proxy::RequestContext& ctx) {
+  return ctx.upstream.query.empty() ? ctx.upstream.path : ctx.upstream.path + "?" + ctx.upstream.query;
+}
+
+// The nginx variables plugins commonly read, computed from the request context.
+std::optional<std::string> nginx_var(const proxy::RequestContext& ctx, const std::string& name) {
+  const auto* req = ctx.request;
+  if (name.starts_with("http_")) return header_var(ctx, name.substr(5));
+  if (name.starts_with("arg_")) return arg_var(ctx, name.substr(4));
+  if (name == "request_id") return ctx.request_id;
+  if (name == "remote_addr" || name == "binary_remote_addr") return ctx.client_ip;
+  if (name == "remote_port") return std::to_string(ctx.client_port);
+  if (name == "realip_remote_addr") return ctx.remote_ip;
+  if (name == "realip_remote_port") return std::to_string(ctx.remote_port);
+  if (name == "scheme") return ctx.scheme;
+  if (name == "https") return std::string(ctx.scheme == "https" ? "on" : "");
+  if (name == "server_port") return std::to_string(ctx.server_port);
+  if (name == "host") return request_host(ctx);
+  if (name == "hostname") return std::string();
+  if (name == "upstream_uri") return upstream_uri(ctx);
+  if (name == "upstream_scheme") return ctx.upstream.scheme;
+  if (name == "upstream_addr") return ctx.upstream_addr;
+  if (name == "upstream_status")
+    return ctx.upstream_status ? std::to_string(ctx.upstream_status) : std::string();
+  if (name == "status") return std::to_string(ctx.response.status);
+  if (!req) return std::nullopt;
+  if (name == "uri") return router::normalize_path(req->path());
+  if (name == "request_uri") return req->target;
+  if (name == "request_method") return req->method;
+  if (name == "server_protocol") return fmt::format("HTTP/1.{}", req->version_minor);
+  if (name == "args" || name == "query_string") {
+    return req->query().empty() ? std::nullopt : std::optional<std::string>(req->query());
+  }
+  if (name == "is_args") return std::string(req->query().empty() ? "" : "?");
+  if (name == "content_type") return header_var(ctx, "content-type");
+  if (name == "content_length") return header_var(ctx, "content-length");
+  if (name == "request_length") return std::to_string(ctx.request_bytes);
+  return std::nullopt;
+}
+
+PdkResult get_var(PdkCall& c) {
+  auto v = nginx_var(c.ctx, c.string_arg(0, "variable name"));
+  return v ? PdkResult::ok(*v) : PdkResult::nil();
+}
+
+PdkResult get_ctx(PdkCall& c) {
+  auto key = c.string_arg(0, "key");
+  auto it = c.ctx.nginx_ctx.find(key);
+  return it == c.ctx.nginx_ctx.end() ? PdkResult::nil() : nil_or(*it);
+}
+
+PdkResult set_ctx(PdkCall& c) {
+  auto key = c.string_arg(0, "key");
+  if (c.has(1)) {
+    c.ctx.nginx_ctx[key] = c.arg(1);
+  } else {
+    c.ctx.nginx_ctx.erase(key);
+  }
+  return PdkResult::nil();
+}
+
+PdkResult get_subsystem(PdkCall&) {
+  return PdkResult::ok("http");
+}
+// The TLS version is not recorded in the request context yet: nil, as Kong for plain HTTP.
+PdkResult get_tls1_version_str(PdkCall&) {
+  return PdkResult::nil();
+}
+
+PdkResult req_start_time(PdkCall& c) {
+  using namespace std::chrono;
+  return PdkResult::ok(duration_cast<duration<double>>(c.ctx.started_at.time_since_epoch()).count());
+}
+
+// ---- kong.ctx.shared ----
+
+PdkResult shared_get(PdkCall& c) {
+  auto key = c.string_arg(0, "key");
+  auto it = c.ctx.ctx_shared.find(key);
+  return it == c.ctx.ctx_shared.end() ? PdkResult::nil() : nil_or(*it);
+}
+
+PdkResult shared_set(PdkCall& c) {
+  auto key = c.string_arg(0, "key");
+  if (c.has(1)) {
+    c.ctx.ctx_shared[key] = c.arg(1);
+  } else {
+    c.ctx.ctx_shared.erase(key);  // setting nil removes the key, as in Lua
+  }
+  return PdkResult::nil();
+}
+
+// ---- kong.log ----
+
+std::string log_message(const PdkCall& c) {
+  std::string message;
+  if (c.args.is_array()) {
+    for (const auto& a : c.args) message += lua_tostring(a);
+  } else if (!c.args.is_null()) {
+    message = lua_tostring(c.args);
+  }
+  return message;
+}
+
+// "[<plugin>] message", as Kong namespaces kong.log for each plugin.
+template <spdlog::level::level_enum Level>
+PdkResult log_at(PdkCall& c) {
+  spdlog::log(Level, "[{}] {}", c.plugin.name, log_message(c));
+  return PdkResult::nil();
+}
+
+PdkResult serialize(PdkCall& c) {
+  return PdkResult::ok(serialize_log(c.ctx).dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+// set_serialize_value(key, value, {mode = "set" | "add" | "replace"}): recorded here, applied by
+// serialize_log (so `add`/`replace` see the final structure).
+PdkResult set_serialize_value(PdkCall& c) {
+  auto key = c.string_arg(0, "key");
+  std::string mode = "set";
+  if (c.arg(2).is_object() && c.arg(2).contains("mode"))
+    mode = c.arg(2)["mode"].is_string() ? c.arg(2)["mode"] : "";
+  if (mode != "set" && mode != "add" && mode != "replace")
+    throw PdkError("mode must be 'set', 'add' or 'replace'");
+  c.ctx.serialize_overrides[key] = {{"mode", mode}, {"value", c.arg(1)}};
+  return PdkResult::nil();
+}
+
+// ---- kong.ip, kong.plugin, kong.cluster ----
+
+PdkResult ip_is_trusted(PdkCall& c) {
+  return PdkResult::ok(is_trusted_ip(c.ctx, c.string_arg(0, "address")));
+}
+PdkResult plugin_get_id(PdkCall& c) {
+  return PdkResult::ok(c.plugin.id);
+}
+// No cluster (no control plane): Kong's DB-less nodes answer nil too.
+PdkResult cluster_get_id(PdkCall&) {
+  return PdkResult::nil();
+}
+
+constexpr PdkFunction kNode[] = {
+    {"kong.node.get_id", kAnyPhase, kStep, node_get_id},
+    {"kong.node.get_hostname", kAnyPhase, kStep, node_get_hostname},
+    {"kong.node.get_memory_stats", kAnyPhase, kStepMemoryStats, node_get_memory_stats},
+    {"kong.nginx.get_var", kAnyPhase, kStep, get_var},
+    {"kong.nginx.get_ctx", kAnyPhase, kStep, get_ctx},
+    {"kong.nginx.set_ctx", kAnyPhase, kStep, set_ctx},
+    {"kong.nginx.get_subsystem", kAnyPhase, kStep, get_subsystem},
+    {"kong.nginx.get_tls1_version_str", kAnyPhase, kStep, get_tls1_version_str},
+    {"kong.nginx.req_start_time", kAnyPhase, kStep, req_start_time},
+    {"kong.ctx.shared.get", kAnyPhase, kStep, shared_get},
+    {"kong.ctx.shared.set", kAnyPhase, kStep, shared_set},
+    {"kong.log", kAnyPhase, kStep, log_at<spdlog::level::info>},  // kong.log(...) is notice
+    {"kong.log.alert", kAnyPhase, kStep, log_at<spdlog::level::critical>},
+    {"kong.log.crit", kAnyPhase, kStep, log_at<spdlog::level::critical>},
+    {"kong.log.err", kAnyPhase, kStep, log_at<spdlog::level::err>},
+    {"kong.log.warn", kAnyPhase, kStep, log_at<spdlog::level::warn>},
+    {"kong.log.notice", kAnyPhase, kStep, log_at<spdlog::level::info>},
+    {"kong.log.info", kAnyPhase, kStep, log_at<spdlog::level::info>},
+    {"kong.log.debug", kAnyPhase, kStep, log_at<spdlog::level::debug>},
+    {"kong.log.deprecation", kAnyPhase, kStep, log_at<spdlog::level::warn>},
+    {"kong.log.serialize", kAnyPhase, kStep, serialize},
+    {"kong.log.set_serialize_value", kAnyPhase, kStep, set_serialize_value},
+    {"kong.ip.is_trusted", kAnyPhase, kStep, ip_is_trusted},
+    {"kong.plugin.get_id", kAnyPhase, kStep, plugin_get_id},
+    {"kong.cluster.get_id", kAnyPhase, kStep, cluster_get_id},
+};
+
+}  // namespace
+
+std::span<const PdkFunction> node_functions() {
+  return kNode;
+}
+
+}  // namespace gh::pdk

@@ -1,0 +1,205 @@
+// kong.request.*: the client's request as received (Kong's pdk/request.lua).
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+
+#include "common/strings.h"
+#include "pdk/shapes.h"
+#include "router/router.h"
+
+namespace gh::pdk {
+
+namespace {
+
+// Kong's message when the body is not in memory (plugins may match on it).
+constexpr std::string_view kBodyUnavailable =
+    "request body did not fit into client body buffer, consider raising 'client_body_buffer_size'";
+
+json binary(std::string_view bytes) {
+  return json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()));
+}
+
+std::optional<std::string> trusted_forwarded_header(const PdkCall& c, std::string_view name) {
+  if (!c.ctx.request || !peer_is_trusted(c.ctx)) return std::nullopt;
+  auto v = c.ctx.request->headers.get(name);
+  if (!v) return std::nullopt;
+  return std::string(trim(v->substr(0, v->find(','))));  // the first (client-most) entry
+}
+
+std::string normalized_path(const PdkCall& c) {
+  return router::normalize_path(c.request().path());
+}
+
+PdkResult get_scheme(PdkCall& c) {
+  return PdkResult::ok(c.ctx.scheme);
+}
+PdkResult get_host(PdkCall& c) {
+  return PdkResult::ok(request_host(c.ctx));
+}
+PdkResult get_port(PdkCall& c) {
+  return PdkResult::ok(c.ctx.server_port);
+}
+
+PdkResult get_forwarded_scheme(PdkCall& c) {
+  auto proto = trusted_forwarded_header(c, "x-forwarded-proto");
+  return PdkResult::ok(proto ? to_lower(*proto) : c.ctx.scheme);
+}
+
+PdkResult get_forwarded_host(PdkCall& c) {
+  auto host = trusted_forwarded_header(c, "x-forwarded-host");
+  if (!host) return get_host(c);
+  return PdkResult::ok(host_without_port(*host));
+}
+
+PdkResult get_forwarded_port(PdkCall& c) {
+  if (auto port = trusted_forwarded_header(c, "x-forwarded-port")) {
+    int n = 0;
+    auto [end, ec] = std::from_chars(port->data(), port->data() + port->size(), n);
+    if (ec == std::errc{} && end == port->data() + port->size() && n > 0 && n < 65536)
+      return PdkResult::ok(n);
+  }
+  return get_port(c);
+}
+
+PdkResult get_forwarded_path(PdkCall& c) {
+  if (auto path = trusted_forwarded_header(c, "x-forwarded-path")) return PdkResult::ok(*path);
+  return PdkResult::ok(normalized_path(c));
+}
+
+// X-Forwarded-Prefix from a trusted proxy, else the prefix this route stripped (what Kong sends
+// upstream as X-Forwarded-Prefix), else nil.
+PdkResult get_forwarded_prefix(PdkCall& c) {
+  if (auto prefix = trusted_forwarded_header(c, "x-forwarded-prefix")) return PdkResult::ok(*prefix);
+  const auto& m = c.ctx.match;
+  if (m && m->route && m->route->strip_path && !m->matched_path.empty() && m->matched_path != "/") {
+    return PdkResult::ok(m->matched_path);
+  }
+  return PdkResult::nil();
+}
+
+PdkResult get_http_version(PdkCall& c) {
+  return PdkResult::ok(1.0 + c.request().version_minor / 10.0);
+}
+PdkResult get_method(PdkCall& c) {
+  return PdkResult::ok(c.request().method);
+}
+PdkResult get_path(PdkCall& c) {
+  return PdkResult::ok(normalized_path(c));
+}
+PdkResult get_raw_path(PdkCall& c) {
+  return PdkResult::ok(c.request().path());
+}
+PdkResult get_raw_query(PdkCall& c) {
+  return PdkResult::ok(c.request().query());
+}
+
+PdkResult get_path_with_query(PdkCall& c) {
+  auto query = c.request().query();
+  return PdkResult::ok(query.empty() ? normalized_path(c) : normalized_path(c) + "?" + std::string(query));
+}
+
+PdkResult get_query(PdkCall& c) {
+  return PdkResult::ok(parse_query(c.request().query(), max_count_arg(c, 0, "max_args")));
+}
+
+// The first value of a repeated arg, `true` for a flag, nil when absent.
+PdkResult get_query_arg(PdkCall& c) {
+  auto name = c.string_arg(0, "query argument name");
+  json args = parse_query(c.request().query(), 100);
+  auto it = args.find(name);
+  if (it == args.end()) return PdkResult::nil();
+  return PdkResult::ok(it->is_array() ? it->front() : *it);
+}
+
+// ngx.var.http_<name>: '_' and '-' are the same, the first value of repeated headers.
+PdkResult get_header(PdkCall& c) {
+  auto name = c.string_arg(0, "header name");
+  std::replace(name.begin(), name.end(), '_', '-');
+  auto v = c.request().headers.get(name);
+  return v ? PdkResult::ok(*v) : PdkResult::nil();
+}
+
+PdkResult get_headers(PdkCall& c) {
+  return PdkResult::ok(headers_multimap(c.request().headers, max_count_arg(c, 0, "max_headers")));
+}
+
+// The whole body ("" when the request has none); Kong's error when it could not be buffered.
+boost::asio::awaitable<std::optional<std::string>> request_body(PdkCall& c) {
+  if (c.ctx.buffered_request_body) co_return c.ctx.buffered_request_body;
+  if (!c.request().has_body()) co_return std::string();
+  if (!c.ctx.read_request_body) co_return std::nullopt;
+  co_return co_await c.ctx.read_request_body();
+}
+
+boost::asio::awaitable<PdkResult> get_raw_body(PdkCall& c) {
+  auto body = co_await request_body(c);
+  if (!body) co_return PdkResult::fail(std::string(kBodyUnavailable));
+  co_return PdkResult::ok(binary(*body));
+}
+
+// JSON and form bodies only (multipart is not parsed); nil when the body has another type or does
+// not parse, as Kong's first return value is then nil.
+boost::asio::awaitable<PdkResult> get_body(PdkCall& c) {
+  auto mimetype = c.optional_string(0, "mimetype");
+  size_t max_args = max_count_arg(c, 1, "max_args");
+  auto type =
+      to_lower(mimetype ? *mimetype : std::string(c.request().headers.get("content-type").value_or("")));
+  auto body = co_await request_body(c);
+  if (!body) co_return PdkResult::fail(std::string(kBodyUnavailable));
+  if (type.starts_with("application/json")) {
+    json parsed = json::parse(*body, nullptr, false);
+    co_return parsed.is_discarded() ? PdkResult::nil() : PdkResult::ok(std::move(parsed));
+  }
+  if (type.starts_with("application/x-www-form-urlencoded"))
+    co_return PdkResult::ok(parse_query(*body, max_args));
+  co_return PdkResult::nil();
+}
+
+PdkResult get_uri_captures(PdkCall& c) {
+  json unnamed = json::array();
+  json named = json::object();
+  if (c.ctx.match) {
+    for (const auto& cap : c.ctx.match->captures_unnamed) unnamed.push_back(cap);
+    for (const auto& [k, v] : c.ctx.match->captures_named) named[k] = v;
+  }
+  return PdkResult::ok({{"unnamed", std::move(unnamed)}, {"named", std::move(named)}});
+}
+
+PdkResult get_start_time(PdkCall& c) {
+  using namespace std::chrono;
+  return PdkResult::ok(duration_cast<milliseconds>(c.ctx.started_at.time_since_epoch()).count());
+}
+
+constexpr PdkFunction kRequest[] = {
+    {"kong.request.get_scheme", kHttpPhases, kStep, get_scheme},
+    {"kong.request.get_host", kHttpPhases, kStep, get_host},
+    {"kong.request.get_port", kHttpPhases, kStep, get_port},
+    {"kong.request.get_forwarded_scheme", kHttpPhases, kStep, get_forwarded_scheme},
+    {"kong.request.get_forwarded_host", kHttpPhases, kStep, get_forwarded_host},
+    {"kong.request.get_forwarded_port", kHttpPhases, kStep, get_forwarded_port},
+    {"kong.request.get_forwarded_path", kHttpPhases, kStep, get_forwarded_path},
+    {"kong.request.get_forwarded_prefix", kHttpPhases, kStep, get_forwarded_prefix},
+    {"kong.request.get_http_version", kHttpPhases, kStep, get_http_version},
+    {"kong.request.get_method", kHttpPhases, kStep, get_method},
+    {"kong.request.get_path", kHttpPhases, kStep, get_path},
+    {"kong.request.get_raw_path", kHttpPhases, kStep, get_raw_path},
+    {"kong.request.get_path_with_query", kHttpPhases, kStep, get_path_with_query},
+    {"kong.request.get_raw_query", kHttpPhases, kStep, get_raw_query},
+    {"kong.request.get_query", kHttpPhases, kStepMultiMap, get_query},
+    {"kong.request.get_query_arg", kHttpPhases, kStep, get_query_arg},
+    {"kong.request.get_header", kHttpPhases, kStep, get_header},
+    {"kong.request.get_headers", kHttpPhases, kStepMultiMap, get_headers},
+    {"kong.request.get_raw_body", kResponseWritable, kStep, nullptr, get_raw_body},
+    {"kong.request.get_body", kResponseWritable, kStep, nullptr, get_body},
+    {"kong.request.get_uri_captures", kHttpPhases, kStep, get_uri_captures},
+    {"kong.request.get_start_time", kHttpPhases, kStep, get_start_time},
+};
+
+}  // namespace
+
+std::span<const PdkFunction> request_functions() {
+  return kRequest;
+}
+
+}  // namespace gh::pdk

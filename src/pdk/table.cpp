@@ -1,0 +1,176 @@
+#include "pdk/table.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <random>
+#include <vector>
+
+#include "pdk/request_pdk.h"
+#include "pdk/shapes.h"
+
+namespace gh::pdk {
+
+namespace {
+
+constexpr std::array<std::pair<std::string_view, Phase>, 6> kPhaseOrder{{
+    {"certificate", kCertificate},
+    {"rewrite", kRewrite},
+    {"access", kAccess},
+    {"response", kResponse},
+    {"preread", kPreread},
+    {"log", kLog},
+}};
+
+// The JS PDK mangles names with digits (kong-plugin-servers.md §2.1.6): accept its spelling.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 1> kAliases{{
+    {"kong.nginx.get_tls1Version_str", "kong.nginx.get_tls1_version_str"},
+}};
+
+// All entries, sorted by name once (static init of a function-local: thread-safe).
+const std::vector<PdkFunction>& table() {
+  static const std::vector<PdkFunction> all = [] {
+    std::vector<PdkFunction> v;
+    for (auto part : {request_functions(), response_functions(), service_functions(), client_functions(),
+                      node_functions()}) {
+      v.insert(v.end(), part.begin(), part.end());
+    }
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return v;
+  }();
+  return all;
+}
+
+std::string_view canonical_name(std::string_view name) {
+  for (const auto& [alias, real] : kAliases) {
+    if (name == alias) return real;
+  }
+  return name;
+}
+
+std::string type_error(std::string_view what, std::string_view expected, const json& got) {
+  return fmt::format("{} must be {} (got {})", what, expected, got.type_name());
+}
+
+PhaseMask current_phase(const proxy::RequestContext& ctx, const PluginCall& plugin) {
+  return phase_bit(plugin.phase.empty() ? std::string_view(ctx.phase) : std::string_view(plugin.phase));
+}
+
+}  // namespace
+
+PhaseMask phase_bit(std::string_view phase) {
+  for (const auto& [name, bit] : kPhaseOrder) {
+    if (name == phase) return bit;
+  }
+  return 0;
+}
+
+std::string phase_names(PhaseMask mask) {
+  std::string out;
+  for (const auto& [name, bit] : kPhaseOrder) {
+    if (!(mask & bit)) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+const PdkFunction* find_pdk_function(std::string_view name) {
+  name = canonical_name(name);
+  const auto& all = table();
+  auto it = std::lower_bound(all.begin(), all.end(), name,
+                             [](const auto& f, std::string_view n) { return f.name < n; });
+  return it != all.end() && it->name == name ? &*it : nullptr;
+}
+
+std::vector<std::string_view> supported_methods() {
+  std::vector<std::string_view> names;
+  for (const auto& f : table()) names.push_back(f.name);
+  return names;
+}
+
+const std::string& process_node_id() {
+  static const std::string id = [] {
+    std::random_device rd;
+    std::array<uint8_t, 16> b{};
+    for (auto& x : b) x = static_cast<uint8_t>(rd());
+    b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+    b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    return fmt::format(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:"
+        "02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  }();
+  return id;
+}
+
+// ---- PdkCall argument readers ----
+
+const json& PdkCall::arg(size_t i) const {
+  static const json null_value;
+  return args.is_array() && i < args.size() ? args[i] : null_value;
+}
+
+std::string PdkCall::string_arg(size_t i, std::string_view what) const {
+  const json& v = arg(i);
+  if (!v.is_string()) throw PdkError(type_error(what, "a string", v));
+  return v.get<std::string>();
+}
+
+std::optional<std::string> PdkCall::optional_string(size_t i, std::string_view what) const {
+  if (!has(i)) return std::nullopt;
+  return string_arg(i, what);
+}
+
+int64_t PdkCall::int_arg(size_t i, std::string_view what) const {
+  const json& v = arg(i);
+  if (v.is_number_integer()) return v.get<int64_t>();
+  // Lua has one number type: 3.0 is an integer there.
+  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
+    return static_cast<int64_t>(v.get<double>());
+  }
+  throw PdkError(type_error(what, "an integer", v));
+}
+
+std::optional<int64_t> PdkCall::optional_int(size_t i, std::string_view what) const {
+  if (!has(i)) return std::nullopt;
+  return int_arg(i, what);
+}
+
+bool PdkCall::bool_arg(size_t i, std::string_view what) const {
+  const json& v = arg(i);
+  if (!v.is_boolean()) throw PdkError(type_error(what, "a boolean", v));
+  return v.get<bool>();
+}
+
+const http::RequestHead& PdkCall::request() const {
+  if (!ctx.request) throw PdkError("no client request in this context");
+  return *ctx.request;
+}
+
+// ---- dispatch ----
+
+boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nlohmann::json args) {
+  const PdkFunction* f = find_pdk_function(method);
+  if (!f) co_return PdkResult::fail(fmt::format("method '{}' is not supported", method));
+  PhaseMask phase = current_phase(ctx_, plugin_);
+  if (!(f->phases & phase)) {
+    co_return PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,
+                                          plugin_.phase.empty() ? ctx_.phase : plugin_.phase,
+                                          phase_names(f->phases)));
+  }
+  PdkCall call{ctx_, plugin_, args};
+  PdkResult result;
+  try {
+    result = f->sync ? f->sync(call) : co_await f->async(call);
+  } catch (const PdkError& e) {
+    co_return PdkResult::fail(e.what());
+  } catch (const std::exception& e) {  // a json type error or similar: the plugin's fault, not a crash
+    co_return PdkResult::fail(fmt::format("{} failed: {}", f->name, e.what()));
+  }
+  if (result.status != PdkResult::Status::error) result.step = f->step;
+  co_return result;
+}
+
+}  // namespace gh::pdk

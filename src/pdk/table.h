@@ -1,0 +1,92 @@
+// The PDK table: one entry per Kong wire name → the phases it may run in, the MsgPack Step variant
+// its result travels in, and its handler. Adding a PDK function is adding one entry in table.cpp
+// (and its handler in the file of its namespace: request.cpp, response.cpp, service.cpp, ...).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "pdk/plugin_call.h"
+#include "pluginserver/pdk_handler.h"
+#include "proxy/request_context.h"
+
+namespace gh::pdk {
+
+using json = nlohmann::json;
+using pluginserver::PdkResult;
+
+// A PDK function refusing its call (bad argument, not available, ...). Handlers throw it; the
+// table turns it into PdkResult::fail(message), so the plugin sees the error and nothing crashes.
+class PdkError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Phases as a bitmask (Kong's phase checker, restricted to the phases external plugins get).
+enum Phase : uint8_t {
+  kRewrite = 1,
+  kAccess = 2,
+  kResponse = 4,
+  kLog = 8,
+  kCertificate = 16,
+  kPreread = 32,
+};
+using PhaseMask = uint8_t;
+inline constexpr PhaseMask kAnyPhase = kRewrite | kAccess | kResponse | kLog | kCertificate | kPreread;
+inline constexpr PhaseMask kHttpPhases = kRewrite | kAccess | kResponse | kLog;
+inline constexpr PhaseMask kBeforeProxy = kRewrite | kAccess;
+inline constexpr PhaseMask kRoutedPhases = kAccess | kResponse | kLog;  // need the route
+inline constexpr PhaseMask kResponseWritable = kRewrite | kAccess | kResponse;
+inline constexpr PhaseMask kUpstreamResponse = kResponse | kLog;
+
+// Bit of a phase name; 0 for names that are not phases.
+PhaseMask phase_bit(std::string_view phase);
+// "rewrite, access" for a mask, in Kong's phase order.
+std::string phase_names(PhaseMask mask);
+
+// One PDK call in progress: the request, the calling plugin and the positional arguments, with
+// argument readers that throw PdkError with Kong-style messages.
+struct PdkCall {
+  proxy::RequestContext& ctx;
+  const PluginCall& plugin;
+  const json& args;
+
+  const json& arg(size_t i) const;  // null when absent
+  bool has(size_t i) const { return !arg(i).is_null(); }
+  std::string string_arg(size_t i, std::string_view what) const;
+  std::optional<std::string> optional_string(size_t i, std::string_view what) const;
+  int64_t int_arg(size_t i, std::string_view what) const;
+  std::optional<int64_t> optional_int(size_t i, std::string_view what) const;
+  bool bool_arg(size_t i, std::string_view what) const;
+  const http::RequestHead& request() const;  // throws PdkError when there is no client request
+};
+
+using SyncHandler = PdkResult (*)(PdkCall&);
+using AsyncHandler = boost::asio::awaitable<PdkResult> (*)(PdkCall&);
+
+struct PdkFunction {
+  std::string_view name;  // the wire name, e.g. "kong.request.get_header"
+  PhaseMask phases;
+  std::string_view step;         // MsgPack Step variant of the result
+  SyncHandler sync = nullptr;    // exactly one of sync/async is set
+  AsyncHandler async = nullptr;  // for functions that may wait (request body)
+};
+
+// The entry for a wire name (aliases included), or nullptr.
+const PdkFunction* find_pdk_function(std::string_view name);
+
+// Step names (kong-gateway-side.md §5.6).
+inline constexpr std::string_view kStep = "plugin.Step";
+inline constexpr std::string_view kStepMultiMap = "plugin.StepMultiMap";
+inline constexpr std::string_view kStepConsumer = "plugin.StepConsumer";
+inline constexpr std::string_view kStepCredential = "plugin.StepCredential";
+inline constexpr std::string_view kStepRoute = "plugin.StepRoute";
+inline constexpr std::string_view kStepService = "plugin.StepService";
+inline constexpr std::string_view kStepMemoryStats = "plugin.StepMemoryStats";
+
+}  // namespace gh::pdk
