@@ -89,6 +89,25 @@ asio::awaitable<void> Connection::connect(Clock::time_point deadline) {
     if (deadline_.expired()) fail(ErrorKind::timeout, "connect timed out");
     fail(ErrorKind::transport, "connect: " + ec.message());
   }
+  socket_.non_blocking(true, ec);  // for send_request()'s immediate write
+  if (ec) fail(ErrorKind::transport, "non-blocking mode: " + ec.message());
+}
+
+// A request is small and the socket is non-blocking: one immediate send() nearly always takes it
+// all, which spares a trip through the event loop per call (an epoll_wait). The rest, if any, is
+// written asynchronously.
+asio::awaitable<void> Connection::send_request() {
+  error_code ec;
+  size_t sent = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    sent = 0;
+  } else if (ec) {
+    fail_io(ec, "write");
+  }
+  if (sent == out_.size()) co_return;
+  auto [wec, n] = co_await asio::async_write(socket_, asio::buffer(out_.data() + sent, out_.size() - sent),
+                                             asio::as_tuple(asio::use_awaitable));
+  if (wec) fail_io(wec, "write");
 }
 
 Writer Connection::begin_request(uint32_t msgid, std::string_view method) {
@@ -106,9 +125,7 @@ asio::awaitable<Reader> Connection::round_trip(uint32_t msgid, Clock::time_point
     net::Deadline& d;
     ~Disarm() { d.disarm(); }
   } disarm_on_exit{deadline_};
-  auto [wec, written] =
-      co_await asio::async_write(socket_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
-  if (wec) fail_io(wec, "write");
+  co_await send_request();
   Reader result({});
   while (true) {
     std::optional<std::span<const uint8_t>> obj;

@@ -78,6 +78,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close();
 
  private:
+  boost::asio::awaitable<void> send_request();
   bool handle_object(std::span<const uint8_t> obj, uint32_t msgid, Reader& result);
   [[noreturn]] void fail(ErrorKind kind, const std::string& what);
   [[noreturn]] void fail_io(const boost::system::error_code& ec, std::string_view during);
