@@ -120,7 +120,8 @@ asio::awaitable<void> Client::close_instance(std::int64_t instance_id) {
 }
 
 asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string& method, PdkHandler& pdk) {
-  const std::string_view args = co_await conn.read_frame(ErrorKind::instance_gone);
+  auto buffered = conn.buffered_frame();
+  const std::string_view args = buffered ? *buffered : co_await conn.read_frame(ErrorKind::instance_gone);
   const PdkMethod* spec = find_pdk_method(method);
   if (spec == nullptr) {
     // Kong aborts the event (`method "<m>" not found`); an empty reply is the zero value every
@@ -136,7 +137,7 @@ asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string
   if (result.status == PdkResult::Status::error)
     spdlog::debug("ProtoBuf:1 {}: {} failed: {} (answered as nil)", socket_path_, spec->name, result.error);
   conn.codec().encode_result(*spec, result, conn.outbox());
-  co_await conn.flush(ErrorKind::instance_gone);
+  if (!conn.send_now(ErrorKind::instance_gone)) co_await conn.flush(ErrorKind::instance_gone);
   co_return true;
 }
 

@@ -56,14 +56,18 @@ asio::awaitable<void> Connection::connect() {
   }
 }
 
+std::optional<std::string_view> Connection::buffered_frame() {
+  try {
+    return reader_.next();
+  } catch (const RpcError&) {
+    broken_ = true;
+    throw;
+  }
+}
+
 asio::awaitable<std::string_view> Connection::read_frame(ErrorKind on_close) {
   for (;;) {
-    try {
-      if (auto frame = reader_.next()) co_return *frame;
-    } catch (const RpcError&) {
-      broken_ = true;
-      throw;
-    }
+    if (auto frame = buffered_frame()) co_return *frame;
     auto space = reader_.prepare();
     begin_wait();
     auto [ec, received] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), nothrow);
@@ -73,22 +77,25 @@ asio::awaitable<std::string_view> Connection::read_frame(ErrorKind on_close) {
   }
 }
 
-asio::awaitable<void> Connection::flush(ErrorKind on_close) {
-  // A reply is small and the socket buffer nearly always has room: a direct non-blocking send
-  // avoids the async operation's trip through the scheduler (one epoll_wait per PDK call).
+bool Connection::send_now(ErrorKind on_close) {
+  // Replies are small and the socket buffer nearly always has room: a direct non-blocking send
+  // avoids an async operation's trip through the scheduler (one epoll_wait per PDK call).
   boost::system::error_code ec;
-  std::size_t written = socket_.write_some(asio::buffer(outbox_), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec.clear();
-    written = 0;
+  const std::size_t written = socket_.write_some(asio::buffer(outbox_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
+  if (ec) {
+    outbox_.clear();
+    throw failure(ec, on_close, "writing");
   }
-  if (!ec && written < outbox_.size()) {
-    begin_wait();
-    auto [async_ec, rest] = co_await asio::async_write(
-        socket_, asio::buffer(outbox_.data() + written, outbox_.size() - written), nothrow);
-    end_wait();
-    ec = async_ec;
-  }
+  outbox_.erase(0, written);  // usually everything
+  return outbox_.empty();
+}
+
+asio::awaitable<void> Connection::flush(ErrorKind on_close) {
+  if (send_now(on_close)) co_return;
+  begin_wait();
+  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(outbox_), nothrow);
+  end_wait();
   outbox_.clear();
   if (ec) throw failure(ec, on_close, "writing");
 }

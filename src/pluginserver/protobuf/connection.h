@@ -42,6 +42,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Writes everything appended to outbox() and empties it. RpcError(on_close) if the peer is gone.
   boost::asio::awaitable<void> flush(ErrorKind on_close);
 
+  // Fast paths that need no coroutine (most PDK calls): the next frame if it is already
+  // buffered, else nullopt (then co_await read_frame()); send the outbox now, false if the
+  // socket did not take it all (then co_await flush()). Same errors as their async forms.
+  std::optional<std::string_view> buffered_frame();
+  bool send_now(ErrorKind on_close);
+
   std::string& outbox() { return outbox_; }
   PdkCodec& codec() { return codec_; }
   kong_plugin_protocol::RpcCall& rpc_call() { return rpc_call_; }

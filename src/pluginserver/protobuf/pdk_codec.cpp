@@ -61,19 +61,13 @@ void PdkCodec::parse(const PdkMethod& method, std::string_view payload, google::
 }
 
 json PdkCodec::decode_value(const google::protobuf::Message& message) const {
-  // String/Int/Number/Bool all have their value in field 1 `v` (proto3: absent = default).
-  const auto* field = message.GetDescriptor()->FindFieldByNumber(1);
-  const auto* r = message.GetReflection();
-  switch (field->cpp_type()) {
-    case google::protobuf::FieldDescriptor::CPPTYPE_STRING:
-      return r->GetString(message, field);
-    case google::protobuf::FieldDescriptor::CPPTYPE_INT32:
-      return r->GetInt32(message, field);
-    case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
-      return r->GetBool(message, field);
-    default:
-      return lua_number(r->GetDouble(message, field));
-  }
+  // The scalar wrappers: value in field 1 `v` (proto3: absent = default). Typed access, no
+  // reflection: this runs for most PDK calls.
+  const auto* type = message.GetDescriptor();
+  if (type == kp::String::descriptor()) return static_cast<const kp::String&>(message).v();
+  if (type == kp::Int::descriptor()) return static_cast<const kp::Int&>(message).v();
+  if (type == kp::Bool::descriptor()) return static_cast<const kp::Bool&>(message).v();
+  return lua_number(static_cast<const kp::Number&>(message).v());
 }
 
 json PdkCodec::decode_args(const PdkMethod& method, std::string_view payload) {
