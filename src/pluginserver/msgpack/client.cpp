@@ -201,7 +201,7 @@ void Client::note_server_pid(const Connection& conn) {
   if (conn.server_pid()) server_pid_ = conn.server_pid();
 }
 
-asio::awaitable<InstanceStatus> Client::start_instance(std::string name, std::string config_json) {
+asio::awaitable<InstanceStatus> Client::start_instance_impl(std::string name, std::string config_json) {
   const auto deadline = call_deadline(Clock::time_point::max());
   Lease conn(*pool_, co_await pool_->acquire(path_, deadline));
   const uint32_t id = next_msgid();
@@ -221,8 +221,8 @@ asio::awaitable<void> Client::close_instance(int64_t instance_id) {
   note_server_pid(*conn);
 }
 
-asio::awaitable<EventOutcome> Client::handle_event(int64_t instance_id, std::string event_name,
-                                                   PdkHandler& pdk) {
+asio::awaitable<EventOutcome> Client::handle_event_impl(int64_t instance_id, std::string event_name,
+                                                        PdkHandler& pdk) {
   const auto event_deadline =
       options_.event_timeout.count() > 0 ? Clock::now() + options_.event_timeout : Clock::time_point::max();
   Lease conn(*pool_, co_await pool_->acquire(path_, call_deadline(event_deadline)));

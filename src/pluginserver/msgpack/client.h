@@ -62,15 +62,20 @@ class Client {
   Client(std::shared_ptr<ConnectionPool> pool, std::string socket_path, ClientOptions options);
 
   // plugin.StartInstance [{Name, Config}]; `config_json` is the JSON text Kong would send (§4.2).
-  boost::asio::awaitable<InstanceStatus> start_instance(std::string name, std::string config_json);
+  boost::asio::awaitable<InstanceStatus> start_instance(std::string_view name, std::string_view config_json) {
+    return start_instance_impl(std::string(name), std::string(config_json));
+  }
   // plugin.CloseInstance [id]; the server's status reply is ignored (as Kong does).
   boost::asio::awaitable<void> close_instance(int64_t id);
   // plugin.HandleEvent [{InstanceId, EventName}] then one Step per PDK call until "ret" or a
   // terminal PDK result. The whole event stays on one pooled connection. The method name given to
   // PdkHandler::call points into the connection's buffer: valid until that call completes.
-  // (Arguments are taken by value: these coroutines may run after the caller's temporaries die.)
-  boost::asio::awaitable<EventOutcome> handle_event(int64_t instance_id, std::string event_name,
-                                                    PdkHandler& pdk);
+  // (String arguments are copied when called: the coroutine may run after the caller's
+  // temporaries are gone, e.g. under co_spawn.)
+  boost::asio::awaitable<EventOutcome> handle_event(int64_t instance_id, std::string_view event_name,
+                                                    PdkHandler& pdk) {
+    return handle_event_impl(instance_id, std::string(event_name), pdk);
+  }
 
   const std::string& socket_path() const { return path_; }
   ConnectionPool& pool() { return *pool_; }
@@ -78,6 +83,9 @@ class Client {
   std::optional<int64_t> server_pid() const { return server_pid_; }
 
  private:
+  boost::asio::awaitable<InstanceStatus> start_instance_impl(std::string name, std::string config_json);
+  boost::asio::awaitable<EventOutcome> handle_event_impl(int64_t instance_id, std::string event_name,
+                                                         PdkHandler& pdk);
   uint32_t next_msgid();
   Clock::time_point call_deadline(Clock::time_point event_deadline) const;
   void note_server_pid(const Connection& conn);
