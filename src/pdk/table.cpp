@@ -163,7 +163,12 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
   PdkCall call{ctx_, plugin_, args};
   PdkResult result;
   try {
-    result = f->sync ? f->sync(call) : co_await f->async(call);
+    // An if, not `?:`: GCC 12 miscompiles co_await inside a conditional expression.
+    if (f->sync) {
+      result = f->sync(call);
+    } else {
+      result = co_await f->async(call);
+    }
   } catch (const PdkError& e) {
     co_return PdkResult::fail(e.what());
   } catch (const std::exception& e) {  // a json type error or similar: the plugin's fault, not a crash
