@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -17,6 +19,9 @@
 #include "common/log.h"
 #include "conf/error.h"
 #include "conf/properties.h"
+#include "plugins/runtime.h"
+#include "pluginserver/cli.h"
+#include "pluginserver/config.h"
 #include "proxy/gateway.h"
 
 namespace gh::app {
@@ -82,6 +87,24 @@ int admin_get(const conf::Properties& props, const std::string& path, std::strin
 
 }  // namespace
 
+// The control thread: signals, reloads and the plugin-server supervisor run on it. It lives as
+// long as the gateway (the servers' parent-death signal is tied to it).
+class ControlThread {
+ public:
+  ControlThread() : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~ControlThread() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
 int cmd_start(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
@@ -90,12 +113,33 @@ int cmd_start(const Options& opts) {
       std::cerr << "Error: gatehouse is already running in " << props.prefix << " (pid " << pid << ")\n";
       return 1;
     }
-    auto initial = proxy::build_snapshot(props, 1);
+    auto initial = proxy::build_snapshot(props, 1);     // discovery and plugin validation included
+    std::filesystem::create_directories(props.prefix);  // plugin servers put their sockets there
+    ControlThread control;
+    auto servers = pluginserver::servers_from_properties(props.values, props.prefix);
+    std::unique_ptr<plugins::PluginRuntime> runtime;
+    if (!servers.empty()) {
+      runtime = std::make_unique<plugins::PluginRuntime>(control.io());
+      runtime->start(servers);
+    }
     auto loader = [opts](uint64_t generation) { return proxy::build_snapshot(load(opts), generation); };
-    proxy::Gateway gateway(loader, initial);
+    proxy::Gateway gateway(loader, initial, control.io(), runtime.get());
+    if (runtime) {
+      gateway.on_reload.push_back([&runtime](const proxy::Snapshot& snapshot) {
+        runtime->apply(
+            pluginserver::servers_from_properties(snapshot.properties.values, snapshot.properties.prefix));
+      });
+    }
     gateway.start();
-    admin::AdminServer admin(gateway, gateway.control());
+    admin::AdminServer admin(gateway, control.io());
     admin.listen(props.admin_listen);
+    admin.add_endpoint("/plugin-servers", [&gateway, &runtime] {
+      auto snapshot = gateway.snapshot();
+      static const pluginserver::Registry kEmpty;
+      const auto* registry =
+          snapshot->plugins && snapshot->plugins->registry() ? snapshot->plugins->registry() : &kEmpty;
+      return pluginserver::plugin_servers_json(*registry, runtime ? runtime->supervisor() : nullptr);
+    });
     admin.start();
     gateway.on_stop.push_back([&admin] { admin.stop(); });
     return gateway.run();
@@ -172,8 +216,16 @@ int cmd_plugins(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
     log::init("warn", "stderr");
-    std::cerr << "Error: plugin servers are not wired yet\n";
-    return 1;
+    if (!opts.running) return pluginserver::print_plugins(props.values, props.prefix, std::cout, opts.json);
+    std::string body;
+    int status = admin_get(props, "/plugin-servers", &body);
+    if (status != 200) {
+      std::cerr << "Error: cannot reach the running gateway's admin API (status " << status << ")\n";
+      return 1;
+    }
+    auto document = nlohmann::json::parse(body);
+    std::cout << (opts.json ? document.dump(2) + "\n" : pluginserver::plugin_servers_text(document));
+    return 0;
   });
 }
 

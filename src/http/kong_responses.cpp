@@ -1,8 +1,8 @@
-#include "proxy/kong_responses.h"
+#include "http/kong_responses.h"
 
 #include <nlohmann/json.hpp>
 
-namespace gh::proxy {
+namespace gh::http {
 
 std::string_view kong_default_message(int status) {
   switch (status) {
@@ -126,4 +126,4 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-}  // namespace gh::proxy
+}  // namespace gh::http

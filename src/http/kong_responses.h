@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace gh::proxy {
+namespace gh::http {
 
 // Kong's default message for a status code ("An invalid response was received from the
 // upstream server" for 502, ...); "" for codes Kong has none for.
@@ -14,4 +14,4 @@ std::string_view kong_default_message(int status);
 std::string json_message_body(std::string_view message);
 std::string_view reason_phrase(int status);
 
-}  // namespace gh::proxy
+}  // namespace gh::http

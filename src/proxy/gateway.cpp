@@ -20,8 +20,9 @@ namespace {
 constexpr auto kDrainTimeout = 10s;  // Kong's nginx_main_worker_shutdown_timeout default
 }
 
-Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial)
-    : loader_(std::move(loader)), snapshot_(std::move(initial)) {
+Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial, asio::io_context& control,
+                 plugins::PluginRuntime* plugins)
+    : loader_(std::move(loader)), snapshot_(std::move(initial)), control_(control), plugins_(plugins) {
   const auto& props = snapshot_->properties;
   generation_ = snapshot_->generation;
   access_log_ = std::make_unique<AccessLog>(props.proxy_access_log, props.access_log_format);
@@ -94,9 +95,10 @@ void Gateway::shutdown() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   for (auto& hook : on_stop) hook();
+  if (plugins_) plugins_->stop();
   remove_pid_file();
-  control_.stop();
   spdlog::info("gatehouse stopped");
+  stopped_.set_value();
 }
 
 void Gateway::await_signals() {
@@ -113,12 +115,14 @@ void Gateway::await_signals() {
 }
 
 int Gateway::run() {
-  signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGQUIT, SIGINT);
-  signals_->add(SIGHUP);
-  await_signals();
-  auto guard = asio::make_work_guard(control_);
-  control_.run();
+  asio::post(control_, [this] {
+    signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGQUIT, SIGINT);
+    signals_->add(SIGHUP);
+    await_signals();
+  });
+  stopped_.get_future().wait();
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  asio::post(control_, [this] { signals_.reset(); });
   return 0;
 }
 

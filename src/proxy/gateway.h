@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "conf/properties.h"
+#include "plugins/runtime.h"
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
@@ -25,12 +27,15 @@ using SnapshotLoader = std::function<std::shared_ptr<const Snapshot>(uint64_t ge
 
 class Gateway final : public WorkerHost {
  public:
-  Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial);
+  // `control` runs on a thread of its own (owned by the caller) for signals, reloads and the
+  // plugin-server supervisor; `plugins` may be null when no plugin server is configured.
+  Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial, boost::asio::io_context& control,
+          plugins::PluginRuntime* plugins);
   ~Gateway() override;
 
   // Binds listeners, writes the pid file, starts the workers. Throws on failure.
   void start();
-  // Runs the control loop (signals) until the gateway has stopped. Returns the exit code.
+  // Handles signals until the gateway has stopped (blocks the calling thread). Returns the exit code.
   int run();
 
   // Re-reads the configuration; on failure the old one keeps serving. Returns success.
@@ -41,6 +46,7 @@ class Gateway final : public WorkerHost {
   std::shared_ptr<const Snapshot> snapshot() const override { return std::atomic_load(&snapshot_); }
   bool draining() const override { return draining_.load(); }
   AccessLog& access_log() override { return *access_log_; }
+  plugins::PluginRuntime* plugin_runtime() override { return plugins_; }
   boost::asio::io_context& control() { return control_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 
@@ -57,7 +63,9 @@ class Gateway final : public WorkerHost {
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  boost::asio::io_context control_{1};
+  boost::asio::io_context& control_;
+  plugins::PluginRuntime* plugins_;
+  std::promise<void> stopped_;
   std::atomic<bool> draining_{false};
   uint64_t generation_ = 1;
   std::string pid_file_;

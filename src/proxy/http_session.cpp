@@ -4,13 +4,16 @@
 #include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "plugins/runner.h"
 #include "proxy/access_log.h"
 #include "proxy/kong_responses.h"
 
@@ -89,6 +92,7 @@ asio::awaitable<void> HttpSession::run() {
       outcome = Outcome::close;
     worker_.active_requests--;
     finish(ctx);
+    start_log_phase(ctx);
     first_request_ = false;
     if (outcome == Outcome::close || worker_.host().draining()) break;
   }
@@ -190,11 +194,19 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (req.headers.get_all("host").size() > 1) co_return co_await respond(ctx, 400, "Bad request");
   if (req.upgrade) co_return co_await respond(ctx, 501, "Protocol upgrades are not supported");
 
+  ctx.read_request_body = [this, &ctx]() { return read_whole_request_body(ctx); };
+  const auto* plugin_set = ctx.snapshot->plugins.get();
+  response_plugins_.clear();
+  if (plugin_set &&
+      co_await run_phase(ctx, plugins::Phase::rewrite, plugin_set->globals(plugins::Phase::rewrite)))
+    co_return co_await send_gateway_response(ctx);
+
   router::RouteRequest route_request;
   route_request.method = req.method;
   route_request.host = req.headers.get("host").value_or("");
   route_request.path = req.path();
   route_request.scheme = ctx.scheme;
+  route_request.port = server_port_;
   route_request.header_values = [&req](std::string_view name) { return req.headers.get_all(name); };
   ctx.match = ctx.snapshot->router->match(route_request);
   if (!ctx.match) co_return co_await respond(ctx, 404, "no Route matched with those values");
@@ -211,15 +223,21 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
     ctx.response.headers.set("Location", "https://" + host_without_port(route_request.host) + req.target);
     co_return co_await send_gateway_response(ctx);
   }
-  if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
-
   const size_t limit = ctx.snapshot->properties.client_max_body_size;
   if (limit > 0 && req.content_length && *req.content_length > limit)
     co_return co_await respond(ctx, 413, kong_default_message(413));
 
-  prepare_upstream_request(ctx);
-  // Plugin phases (access, ...) plug in here and may produce the response themselves.
-  if (ctx.response.produced_by_gateway) co_return co_await send_gateway_response(ctx);
+  if (ctx.match->service) prepare_upstream_request(ctx);
+  if (plugin_set) {
+    const std::string& route_id = ctx.match->route->id;
+    const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
+    if (co_await run_phase(
+            ctx, plugins::Phase::access,
+            plugin_set->collect(plugins::Phase::access, route_id, service_id, consumer_id(ctx))))
+      co_return co_await send_gateway_response(ctx);
+    response_plugins_ = plugin_set->collect(plugins::Phase::response, route_id, service_id, consumer_id(ctx));
+  }
+  if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
   co_return co_await proxy(ctx);
 }
 
@@ -376,6 +394,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   if (ctx.upstream.body) {
     if (!co_await discard_request_body()) co_return Outcome::close;
     body = *ctx.upstream.body;
+  } else if (ctx.buffered_request_body) {
+    body = *ctx.buffered_request_body;
   } else if (req.has_body()) {
     if (client_wants_continue_ && in_.empty()) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -503,6 +523,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
         response_parser.expect_no_body(req.method == "HEAD");
         continue;
       }
+      if (!response_plugins_.empty())
+        co_return co_await buffer_response(std::move(conn), ctx, response_parser);
       co_return co_await forward_response(std::move(conn), ctx, response_parser);
     }
     if (last_error == UpstreamError::closed_early && body_complete) {
@@ -583,8 +605,18 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   head_out_.clear();
   fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", resp.status,
                  resp.reason.empty() ? reason_phrase(resp.status) : std::string_view(resp.reason));
+  // Headers plugins set with kong.response.* before the upstream answered replace the upstream's.
+  const auto& overrides = ctx.response.headers;
   for (const auto& h : resp.headers) {
-    if (is_hop_by_hop(h.name) || listed_in_connection(resp.headers, h.name)) continue;
+    if (is_hop_by_hop(h.name) || listed_in_connection(resp.headers, h.name) || overrides.has(h.name))
+      continue;
+    head_out_ += h.name;
+    head_out_ += ": ";
+    head_out_ += h.value;
+    head_out_ += "\r\n";
+  }
+  for (const auto& h : overrides) {
+    if (is_hop_by_hop(h.name)) continue;
     head_out_ += h.name;
     head_out_ += ": ";
     head_out_ += h.value;
@@ -718,7 +750,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::respond(RequestContext& ctx, 
   co_return co_await send_gateway_response(ctx);
 }
 
-asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(RequestContext& ctx) {
+asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(RequestContext& ctx, bool proxied) {
   auto& response = ctx.response;
   // The request body was not read: unless it is already here, closing is the only safe way to
   // stay in sync with the client.
@@ -735,7 +767,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   fmt::format_to(std::back_inserter(head_out_), "Date: {:%a, %d %b %Y %H:%M:%S} GMT\r\n",
                  fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   for (const auto& h : response.headers) {
-    if (iequals(h.name, "content-length") || iequals(h.name, "connection")) continue;
+    if (is_hop_by_hop(h.name) || iequals(h.name, "date")) continue;
     head_out_ += h.name;
     head_out_ += ": ";
     head_out_ += h.value;
@@ -744,15 +776,19 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   const bool head_request = ctx.request && ctx.request->method == "HEAD";
   if (!status_has_no_body(response.status))
     fmt::format_to(std::back_inserter(head_out_), "Content-Length: {}\r\n", response.body.size());
-  if (ctx.snapshot->server_tokens) {
-    head_out_ += "Server: ";
-    head_out_ += kVersion;
-    head_out_ += "\r\n";
-  }
-  if (ctx.snapshot->request_id_header) {
-    head_out_ += "X-Kong-Request-Id: ";
-    head_out_ += ctx.request_id;
-    head_out_ += "\r\n";
+  if (proxied) {
+    add_gateway_headers(head_out_, ctx, true);
+  } else {
+    if (ctx.snapshot->server_tokens && !response.headers.has("server")) {
+      head_out_ += "Server: ";
+      head_out_ += kVersion;
+      head_out_ += "\r\n";
+    }
+    if (ctx.snapshot->request_id_header) {
+      head_out_ += "X-Kong-Request-Id: ";
+      head_out_ += ctx.request_id;
+      head_out_ += "\r\n";
+    }
   }
   if (!keep) head_out_ += "Connection: close\r\n";
   head_out_ += "\r\n";
@@ -762,6 +798,122 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   bool ok = co_await write_client(out_, ctx);
   ctx.end = Clock::now();
   co_return ok&& keep ? Outcome::keep_alive : Outcome::close;
+}
+
+std::string HttpSession::consumer_id(const RequestContext& ctx) {
+  const auto& consumer = ctx.authenticated_consumer;
+  if (consumer.is_object() && consumer.contains("id") && consumer["id"].is_string()) return consumer["id"];
+  return {};
+}
+
+asio::awaitable<bool> HttpSession::run_phase(RequestContext& ctx, plugins::Phase phase,
+                                             const std::vector<const plugins::ConfiguredPlugin*>& list) {
+  auto* runner = worker_.runner();
+  if (list.empty() || !runner) co_return false;
+  co_await runner->run(ctx, phase, list);
+  co_return ctx.response.produced_by_gateway;
+}
+
+// The `log` phase runs after the response went out, off the request's path, on the request's
+// own (now final) context: every getter keeps working, unlike Kong's snapshot.
+void HttpSession::start_log_phase(RequestContext& ctx) {
+  const auto* plugin_set = ctx.snapshot ? ctx.snapshot->plugins.get() : nullptr;
+  if (!plugin_set || !worker_.runner() || !ctx.request) return;
+  std::vector<const plugins::ConfiguredPlugin*> list;
+  if (ctx.match)
+    list = plugin_set->collect(plugins::Phase::log, ctx.match->route->id,
+                               ctx.match->service ? ctx.match->service->id : std::string(), consumer_id(ctx));
+  else
+    list = plugin_set->globals(plugins::Phase::log);
+  if (list.empty()) return;
+  auto log_ctx = std::make_shared<RequestContext>(std::move(ctx));
+  log_ctx->request_copy = std::make_shared<http::RequestHead>(*log_ctx->request);
+  log_ctx->request = log_ctx->request_copy.get();
+  log_ctx->read_request_body = nullptr;
+  auto* runner = worker_.runner();
+  asio::co_spawn(
+      client_.get_executor(),
+      [runner, log_ctx, list = std::move(list)]() -> asio::awaitable<void> {
+        co_await runner->run(*log_ctx, plugins::Phase::log, list);
+      },
+      asio::detached);
+}
+
+// Reads the whole request body into memory for the PDK (kong.request.get_raw_body), once.
+asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body(RequestContext& ctx) {
+  if (ctx.buffered_request_body) co_return ctx.buffered_request_body;
+  const size_t limit = ctx.snapshot->properties.client_max_body_size;
+  std::string body;
+  while (true) {
+    if (co_await collect_available_body(body)) break;
+    if (limit > 0 && body.size() > limit) co_return std::nullopt;
+    size_t available = 0;
+    char* space = in_.prepare(16 * 1024, available);
+    deadline_.arm(kClientBodyTimeout, client_);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    deadline_.disarm();
+    if (ec) co_return std::nullopt;
+    in_.commit(n);
+    ctx.request_bytes += n;
+  }
+  if (limit > 0 && body.size() > limit) co_return std::nullopt;
+  ctx.buffered_request_body = std::move(body);
+  co_return ctx.buffered_request_body;
+}
+
+// Buffered proxying, for requests with `response`-phase plugins: read the whole upstream
+// response, let the plugins read and reshape it, then send it.
+asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
+    std::unique_ptr<net::UpstreamConnection> conn, RequestContext& ctx, http::Parser& parser) {
+  const auto& service = *ctx.match->service;
+  auto& resp = parser.response();
+  auto& sr = ctx.service_response;
+  sr.status = resp.status;
+  for (const auto& h : resp.headers)
+    if (!is_hop_by_hop(h.name) && !listed_in_connection(resp.headers, h.name))
+      sr.headers.add(h.name, h.value);
+  bool reusable = resp.keep_alive;
+  bool done = parser.headers_done() && (ctx.request->method == "HEAD" || status_has_no_body(resp.status));
+  while (!done) {
+    if (!upstream_in_.empty()) {
+      size_t consumed = 0;
+      auto status = parser.feed(upstream_in_.readable(), consumed);
+      if (status == http::Parser::Status::error)
+        co_return co_await respond(ctx, 502, kong_default_message(502));
+      for (auto piece : parser.body()) sr.body.append(piece);
+      upstream_in_.consume(consumed);
+      if (status == http::Parser::Status::message_complete) break;
+    }
+    size_t available = 0;
+    char* space = upstream_in_.prepare(16 * 1024, available);
+    deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
+    auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
+    deadline_.disarm();
+    if (ec) {
+      if (ec == asio::error::eof && parser.needs_eof() &&
+          parser.finish() == http::Parser::Status::message_complete) {
+        reusable = false;
+        break;
+      }
+      co_return co_await respond(ctx, deadline_.expired() ? 504 : 502,
+                                 kong_default_message(deadline_.expired() ? 504 : 502));
+    }
+    upstream_in_.commit(n);
+  }
+  if (reusable && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
+  sr.available = true;
+  ctx.upstream_status = sr.status;
+
+  // The client response starts as the upstream's, with the headers plugins already set applied.
+  http::Headers headers = sr.headers;
+  for (const auto& h : ctx.response.headers) headers.set(h.name, h.value);
+  ctx.response.status = sr.status;
+  ctx.response.headers = std::move(headers);
+  ctx.response.body = sr.body;
+  auto response_plugins = std::move(response_plugins_);
+  co_await run_phase(ctx, plugins::Phase::response, response_plugins);
+  const bool produced = ctx.response.produced_by_gateway;
+  co_return co_await send_gateway_response(ctx, !produced);
 }
 
 void HttpSession::finish(RequestContext& ctx) {

@@ -15,6 +15,7 @@
 #include "net/buffer.h"
 #include "net/deadline.h"
 #include "net/upstream_pool.h"
+#include "plugins/plugin_set.h"
 #include "proxy/request_context.h"
 #include "proxy/worker.h"
 
@@ -53,12 +54,20 @@ class HttpSession {
   std::string serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length) const;
   boost::asio::awaitable<UpstreamError> stream_rest_of_body(net::UpstreamConnection& conn,
                                                             RequestContext& ctx, bool chunked);
+  boost::asio::awaitable<Outcome> buffer_response(std::unique_ptr<net::UpstreamConnection> conn,
+                                                  RequestContext& ctx, http::Parser& parser);
   boost::asio::awaitable<Outcome> forward_response(std::unique_ptr<net::UpstreamConnection> conn,
                                                    RequestContext& ctx, http::Parser& parser);
 
   // Client side.
   boost::asio::awaitable<Outcome> respond(RequestContext& ctx, int status, std::string_view message);
-  boost::asio::awaitable<Outcome> send_gateway_response(RequestContext& ctx);
+  boost::asio::awaitable<Outcome> send_gateway_response(RequestContext& ctx, bool proxied = false);
+  boost::asio::awaitable<std::optional<std::string>> read_whole_request_body(RequestContext& ctx);
+  // Plugins: run a phase; true when a plugin (or a plugin failure) produced the response.
+  boost::asio::awaitable<bool> run_phase(RequestContext& ctx, plugins::Phase phase,
+                                         const std::vector<const plugins::ConfiguredPlugin*>& list);
+  void start_log_phase(RequestContext& ctx);
+  static std::string consumer_id(const RequestContext& ctx);
   boost::asio::awaitable<bool> write_client(std::vector<boost::asio::const_buffer>& buffers,
                                             RequestContext& ctx);
   boost::asio::awaitable<bool> discard_request_body();
@@ -77,6 +86,7 @@ class HttpSession {
   std::string head_out_;
   std::vector<boost::asio::const_buffer> out_;
   std::deque<std::string> chunk_prefixes_;  // deque: growing it never moves the strings out_ points at
+  std::vector<const plugins::ConfiguredPlugin*> response_plugins_;  // non-empty: buffer the response
   bool first_request_ = true;
   bool request_body_done_ = false;
   bool client_wants_continue_ = false;

@@ -1,17 +1,10 @@
-// Responses gatehouse produces itself, with Kong's status texts and JSON bodies, so that clients
-// written against Kong see the same errors.
+// Moved to http/kong_responses.h (the PDK and plugin layers below the proxy need it too).
 #pragma once
 
-#include <string>
-#include <string_view>
+#include "http/kong_responses.h"
 
 namespace gh::proxy {
-
-// Kong's default message for a status code ("An invalid response was received from the
-// upstream server" for 502, ...); "" for codes Kong has none for.
-std::string_view kong_default_message(int status);
-// {"message":"..."}
-std::string json_message_body(std::string_view message);
-std::string_view reason_phrase(int status);
-
+using http::json_message_body;
+using http::kong_default_message;
+using http::reason_phrase;
 }  // namespace gh::proxy

@@ -4,10 +4,10 @@
 // writes `upstream`, kong.response.* writes `response`, ...).
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -70,6 +70,8 @@ struct RequestContext {
   std::string scheme = "http";
   uint16_t server_port = 0;  // the port the client connected to
   http::RequestHead* request = nullptr;
+  // Owns a copy of the head when the context outlives the connection's parser (the log phase).
+  std::shared_ptr<http::RequestHead> request_copy;
   std::string request_id;
 
   // routing

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "conf/declarative.h"
+#include "plugins/runtime.h"
 
 namespace gh::proxy {
 
@@ -18,6 +19,7 @@ std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties, uint
   auto snapshot = std::make_shared<Snapshot>();
   if (!properties.declarative_config.empty())
     snapshot->config = conf::load_declarative(properties.declarative_config);
+  snapshot->plugins = plugins::load_plugins(properties, snapshot->config);
   snapshot->properties = std::move(properties);
   snapshot->router = std::make_unique<router::Router>(snapshot->config);
   snapshot->generation = generation;

@@ -8,6 +8,7 @@
 
 #include "conf/entities.h"
 #include "conf/properties.h"
+#include "plugins/plugin_set.h"
 #include "router/router.h"
 
 namespace gh::proxy {
@@ -15,8 +16,9 @@ namespace gh::proxy {
 struct Snapshot {
   conf::Properties properties;
   conf::Declarative config;
-  std::unique_ptr<router::Router> router;  // points into `config`
-  uint64_t generation = 0;                 // increases with every successful (re)load
+  std::unique_ptr<router::Router> router;             // points into `config`
+  std::shared_ptr<const plugins::PluginSet> plugins;  // points into `config`
+  uint64_t generation = 0;                            // increases with every successful (re)load
 
   // Derived once so the hot path doesn't re-parse properties.
   bool server_tokens = true;
@@ -24,7 +26,8 @@ struct Snapshot {
   bool request_id_header = true;
 };
 
-// Loads `properties.declarative_config` and builds the router. Throws conf::ConfigError.
+// Loads `properties.declarative_config`, discovers and validates the external plugins (runs the
+// plugin servers' query commands) and builds the router. Throws conf::ConfigError.
 std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties, uint64_t generation);
 
 }  // namespace gh::proxy

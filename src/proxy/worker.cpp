@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "net/listener.h"
+#include "plugins/runner.h"
 #include "proxy/http_session.h"
 
 namespace gh::proxy {
@@ -16,7 +17,10 @@ namespace gh::proxy {
 namespace asio = boost::asio;
 
 Worker::Worker(int index, WorkerHost& host)
-    : index_(index), host_(host), resolver_(io_.get_executor()), random_(std::random_device{}() + index) {}
+    : index_(index), host_(host), resolver_(io_.get_executor()), random_(std::random_device{}() + index) {
+  if (auto* runtime = host_.plugin_runtime())
+    runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), *runtime);
+}
 
 Worker::~Worker() {
   stop();

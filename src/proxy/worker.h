@@ -20,6 +20,12 @@
 namespace gh::proxy {
 
 class AccessLog;
+}  // namespace gh::proxy
+namespace gh::plugins {
+class PluginRuntime;
+class PhaseRunner;
+}  // namespace gh::plugins
+namespace gh::proxy {
 
 // What workers need from the process: the current snapshot and the shutdown state.
 class WorkerHost {
@@ -28,6 +34,7 @@ class WorkerHost {
   virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
   virtual bool draining() const = 0;
   virtual AccessLog& access_log() = 0;
+  virtual plugins::PluginRuntime* plugin_runtime() = 0;  // null: no plugin servers
 };
 
 class Worker {
@@ -49,6 +56,7 @@ class Worker {
   net::Resolver& resolver() { return resolver_; }
   Balancer& balancer() { return balancer_; }
   std::string new_request_id();
+  plugins::PhaseRunner* runner() { return runner_.get(); }
 
   std::atomic<int> active_connections{0};
   std::atomic<int> active_requests{0};
@@ -65,6 +73,7 @@ class Worker {
   Balancer balancer_;
   std::mt19937_64 random_;
   std::thread thread_;
+  std::unique_ptr<plugins::PhaseRunner> runner_;
   bool pool_configured_ = false;
   friend class HttpSession;
 };

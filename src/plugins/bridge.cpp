@@ -1,0 +1,79 @@
+#include "plugins/bridge.h"
+
+#include "pluginserver/msgpack/client.h"
+#include "pluginserver/msgpack/connection.h"
+#include "pluginserver/protobuf/client.h"
+#include "pluginserver/protobuf/errors.h"
+
+namespace gh::plugins {
+
+namespace {
+
+class MsgpackBridge final : public Bridge {
+ public:
+  MsgpackBridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server)
+      : client_(ex, server.socket, server.timeout) {}
+  boost::asio::awaitable<int64_t> start_instance(const std::string& name,
+                                                 const std::string& config_json) override {
+    auto status = co_await client_.start_instance(name, config_json);
+    co_return status.id;
+  }
+  boost::asio::awaitable<void> close_instance(int64_t id) override { co_await client_.close_instance(id); }
+  boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
+                                            pluginserver::PdkHandler& pdk) override {
+    auto outcome = co_await client_.handle_event(id, phase, pdk);
+    co_return outcome.terminated;
+  }
+
+ private:
+  pluginserver::msgpack::Client client_;
+};
+
+class ProtobufBridge final : public Bridge {
+ public:
+  ProtobufBridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server)
+      : client_(ex, server.socket, server.timeout) {}
+  boost::asio::awaitable<int64_t> start_instance(const std::string& name,
+                                                 const std::string& config_json) override {
+    auto status = co_await client_.start_instance(name, config_json);
+    co_return status.id;
+  }
+  boost::asio::awaitable<void> close_instance(int64_t id) override { co_await client_.close_instance(id); }
+  boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
+                                            pluginserver::PdkHandler& pdk) override {
+    auto outcome = co_await client_.handle_event(id, phase, pdk);
+    co_return outcome.terminated;
+  }
+
+ private:
+  pluginserver::protobuf::Client client_;
+};
+
+}  // namespace
+
+Failure classify(const std::exception& e) {
+  if (auto* mp = dynamic_cast<const pluginserver::msgpack::RpcError*>(&e)) {
+    using K = pluginserver::msgpack::ErrorKind;
+    if (mp->instance_lost()) return Failure::instance_lost;
+    if (mp->kind() == K::timeout) return Failure::timeout;
+    if (mp->kind() == K::transport) return Failure::unavailable;
+    return Failure::error;
+  }
+  if (auto* pb = dynamic_cast<const pluginserver::protobuf::RpcError*>(&e)) {
+    using K = pluginserver::protobuf::ErrorKind;
+    if (pb->instance_lost()) return Failure::instance_lost;
+    if (pb->kind() == K::timeout) return Failure::timeout;
+    if (pb->kind() == K::transport) return Failure::unavailable;
+    return Failure::error;
+  }
+  return Failure::error;
+}
+
+std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
+                                    std::string_view protocol) {
+  if (protocol == "MsgPack:1") return std::make_unique<MsgpackBridge>(ex, server);
+  if (protocol == "ProtoBuf:1") return std::make_unique<ProtobufBridge>(ex, server);
+  return nullptr;
+}
+
+}  // namespace gh::plugins

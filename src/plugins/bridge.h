@@ -1,0 +1,42 @@
+// One interface over the plugin-server protocols (MsgPack:1, ProtoBuf:1), so the phase runner
+// and the instance cache never branch on the protocol. One Bridge per worker and server.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "pluginserver/config.h"
+#include "pluginserver/pdk_handler.h"
+
+namespace gh::plugins {
+
+class Bridge {
+ public:
+  virtual ~Bridge() = default;
+  virtual boost::asio::awaitable<int64_t> start_instance(const std::string& name,
+                                                         const std::string& config_json) = 0;
+  virtual boost::asio::awaitable<void> close_instance(int64_t id) = 0;
+  // Runs one event; true if the plugin ended it with kong.response.exit (terminal).
+  virtual boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
+                                                    pluginserver::PdkHandler& pdk) = 0;
+};
+
+// What went wrong, in the terms the runner acts on.
+enum class Failure {
+  instance_lost,  // restart the instance and retry the event (bounded)
+  timeout,        // the server did not answer in time: 504 / fail_open, and restart the server
+  unavailable,    // cannot connect (not running, restarting)
+  error,          // anything else (protocol violation, server error)
+};
+Failure classify(const std::exception& e);
+
+// A bridge for `protocol` ("MsgPack:1" or "ProtoBuf:1"); null for an unknown protocol.
+std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
+                                    std::string_view protocol);
+
+}  // namespace gh::plugins

@@ -1,0 +1,48 @@
+#include "plugins/instance_cache.h"
+
+namespace gh::plugins {
+
+InstanceCache::Claim InstanceCache::lookup(const std::string& server, int64_t seq, int64_t& id) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = entries_.try_emplace({server, seq});
+  if (inserted) return Claim::claimed;
+  if (!it->second.id) return Claim::busy;
+  id = *it->second.id;
+  return Claim::started;
+}
+
+void InstanceCache::store(const std::string& server, int64_t seq, int64_t id) {
+  std::lock_guard lock(mutex_);
+  entries_[{server, seq}].id = id;
+}
+
+void InstanceCache::release(const std::string& server, int64_t seq) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find({server, seq});
+  if (it != entries_.end() && !it->second.id) entries_.erase(it);
+}
+
+void InstanceCache::forget(const std::string& server, int64_t seq, int64_t id) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find({server, seq});
+  if (it != entries_.end() && it->second.id == id) entries_.erase(it);
+}
+
+std::map<std::pair<std::string, int64_t>, int64_t> InstanceCache::take_unused(
+    const std::map<std::string, std::set<int64_t>>& live) {
+  std::lock_guard lock(mutex_);
+  std::map<std::pair<std::string, int64_t>, int64_t> unused;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto server = live.find(it->first.first);
+    bool in_use = server != live.end() && server->second.count(it->first.second) > 0;
+    if (!in_use && it->second.id) {
+      unused[it->first] = *it->second.id;
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return unused;
+}
+
+}  // namespace gh::plugins

@@ -1,0 +1,76 @@
+// The plugins of one configuration snapshot, ready to run: every enabled plugin entity bound to
+// the plugin server that provides it (or to a native plugin), its phases and priority, and the
+// exact config JSON its instance is started with. Kong's plugin precedence and ordering live
+// here (collect()).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "conf/entities.h"
+#include "plugins/phase.h"
+#include "pluginserver/registry.h"
+
+namespace gh::plugins {
+
+struct ConfiguredPlugin {
+  const conf::Plugin* entity = nullptr;                // in the snapshot's Declarative
+  const pluginserver::PluginInfo* info = nullptr;      // the server's description of the plugin
+  const pluginserver::ServerConfig* server = nullptr;  // where its instances live
+  std::string name;
+  int priority = 0;
+  unsigned phases = 0;      // phase_bit()s
+  int64_t seq = 0;          // Kong's __seq__: unique per config version, process-wide, never 0
+  std::string config_json;  // what StartInstance sends (config + __seq__, __plugin_id, __key__, scope ids)
+
+  bool has(Phase p) const { return (phases & phase_bit(p)) != 0; }
+};
+
+// Hands out __seq__ numbers: the same plugin entity with the same config keeps its number across
+// reloads (so its running instance is reused); any change gets a new one. Process-wide.
+class SeqAllocator {
+ public:
+  int64_t seq_for(const std::string& plugin_id, const std::string& config_text);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::pair<std::string, std::string>, int64_t> seqs_;
+  int64_t next_ = 1;
+};
+
+class PluginSet {
+ public:
+  PluginSet() = default;
+  // Binds every enabled plugin entity of `config` to its server. Entities of plugins that no
+  // server provides are skipped here (discovery already refused disabled/unknown ones).
+  PluginSet(const conf::Declarative& config, std::shared_ptr<const pluginserver::Registry> registry,
+            SeqAllocator& seqs);
+
+  // Kong's collection: for each plugin name, the most specific entity for this request
+  // (consumer+route+service > consumer+route > consumer+service > route+service > consumer >
+  // route > service > global), ordered by priority descending, ties by name descending.
+  // `route_id`/`service_id`/`consumer_id` may be empty. Only plugins implementing `phase`.
+  std::vector<const ConfiguredPlugin*> collect(Phase phase, const std::string& route_id,
+                                               const std::string& service_id,
+                                               const std::string& consumer_id) const;
+  // Global plugins implementing `phase` (rewrite, certificate: Kong runs only those).
+  std::vector<const ConfiguredPlugin*> globals(Phase phase) const;
+
+  bool empty() const { return plugins_.empty(); }
+  const std::vector<std::unique_ptr<ConfiguredPlugin>>& all() const { return plugins_; }
+  const pluginserver::Registry* registry() const { return registry_.get(); }
+
+ private:
+  std::shared_ptr<const pluginserver::Registry> registry_;
+  std::vector<std::unique_ptr<ConfiguredPlugin>> plugins_;
+  std::vector<std::string> names_;  // distinct plugin names, in execution order
+};
+
+// Kong's plugin ordering: priority descending, then name descending.
+bool runs_before(const ConfiguredPlugin& a, const ConfiguredPlugin& b);
+
+}  // namespace gh::plugins

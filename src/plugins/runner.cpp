@@ -1,0 +1,123 @@
+#include "plugins/runner.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/log.h"
+#include "http/kong_responses.h"
+#include "pdk/plugin_call.h"
+#include "pdk/request_pdk.h"
+
+namespace gh::plugins {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr int kEventAttempts = 2;  // the first try and one retry after restarting a lost instance
+}
+
+Bridge* PhaseRunner::bridge_for(const ConfiguredPlugin& plugin) {
+  auto& slot = bridges_[plugin.server->name];
+  if (!slot) slot = make_bridge(executor_, *plugin.server, plugin.info->protocol);
+  return slot.get();
+}
+
+// The running instance for this plugin config, started on first use. Another worker may be
+// starting it at the same moment: wait for it (bounded by the server's timeout).
+asio::awaitable<int64_t> PhaseRunner::instance_for(Bridge& bridge, const ConfiguredPlugin& plugin) {
+  auto& cache = runtime_.instances();
+  const auto& server = plugin.server->name;
+  const auto give_up = std::chrono::steady_clock::now() + plugin.server->timeout;
+  asio::steady_timer timer(executor_);
+  while (true) {
+    int64_t id = 0;
+    switch (cache.lookup(server, plugin.seq, id)) {
+      case InstanceCache::Claim::started:
+        co_return id;
+      case InstanceCache::Claim::claimed:
+        try {
+          id = co_await bridge.start_instance(plugin.name, plugin.config_json);
+        } catch (...) {
+          cache.release(server, plugin.seq);
+          throw;
+        }
+        cache.store(server, plugin.seq, id);
+        spdlog::debug("started instance {} of plugin '{}' (seq {}) on server '{}'", id, plugin.name,
+                      plugin.seq, server);
+        co_return id;
+      case InstanceCache::Claim::busy:
+        if (std::chrono::steady_clock::now() > give_up)
+          throw std::runtime_error("could not claim an instance of plugin '" + plugin.name + "'");
+        timer.expires_after(2ms);
+        co_await timer.async_wait(asio::use_awaitable);
+        break;
+    }
+  }
+}
+
+asio::awaitable<void> PhaseRunner::run(proxy::RequestContext& ctx, Phase phase,
+                                       const std::vector<const ConfiguredPlugin*>& plugins) {
+  for (const auto* plugin : plugins) {
+    if (!co_await run_plugin(ctx, phase, *plugin)) co_return;
+    if (ctx.response.produced_by_gateway && phase != Phase::log) co_return;
+  }
+}
+
+asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase phase,
+                                              const ConfiguredPlugin& plugin) {
+  Bridge* bridge = bridge_for(plugin);
+  if (!bridge) {
+    fail(ctx, plugin, Failure::error, "unsupported protocol '" + plugin.info->protocol + "'");
+    co_return !ctx.response.produced_by_gateway;
+  }
+  if (!runtime_.ready(plugin.server->name)) {
+    fail(ctx, plugin, Failure::unavailable, "plugin server '" + plugin.server->name + "' is not running");
+    co_return !ctx.response.produced_by_gateway;
+  }
+  ctx.phase = std::string(phase_name(phase));
+  pdk::PluginCall call{plugin.name, plugin.entity->id, ctx.phase, &plugin.entity->config};
+  for (int attempt = 1; attempt <= kEventAttempts; ++attempt) {
+    int64_t instance = -1;
+    Failure failure = Failure::error;
+    std::string why;
+    try {
+      instance = co_await instance_for(*bridge, plugin);
+      pdk::RequestPdk pdk(ctx, call);
+      co_await bridge->handle_event(instance, ctx.phase, pdk);
+      co_return true;
+    } catch (const std::exception& e) {
+      failure = classify(e);
+      why = e.what();
+    }
+    if (failure == Failure::instance_lost && attempt < kEventAttempts) {
+      spdlog::info("plugin '{}': instance {} lost ({}); starting a new one and retrying", plugin.name,
+                   instance, why);
+      if (instance >= 0) runtime_.instances().forget(plugin.server->name, plugin.seq, instance);
+      continue;
+    }
+    if (failure == Failure::timeout) runtime_.report_unresponsive(plugin.server->name);
+    fail(ctx, plugin, failure, why);
+    co_return !ctx.response.produced_by_gateway;
+  }
+  co_return true;
+}
+
+void PhaseRunner::fail(proxy::RequestContext& ctx, const ConfiguredPlugin& plugin, Failure failure,
+                       const std::string& why) {
+  const bool fail_open = plugin.server && plugin.server->on_error == "fail_open";
+  spdlog::error("plugin '{}' failed in phase {} ({}): {}{}", plugin.name, ctx.phase,
+                failure == Failure::timeout ? "timeout" : "error", why,
+                fail_open ? " — skipped (fail_open)" : "");
+  if (fail_open || ctx.phase == "log") return;
+  const int status = failure == Failure::timeout ? 504 : 500;
+  ctx.response = {};
+  ctx.response.status = status;
+  ctx.response.produced_by_gateway = true;
+  ctx.response.source = "error";
+  ctx.response.headers.set("Content-Type", "application/json; charset=utf-8");
+  ctx.response.body = http::json_message_body(status == 504 ? "The plugin server is timing out"
+                                                            : http::kong_default_message(500));
+}
+
+}  // namespace gh::plugins

@@ -1,0 +1,52 @@
+// The process-wide side of external plugins: discovery and config validation while loading a
+// snapshot, the supervised plugin-server processes, and the shared instance cache.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
+
+#include "conf/entities.h"
+#include "conf/properties.h"
+#include "plugins/instance_cache.h"
+#include "plugins/plugin_set.h"
+#include "pluginserver/supervisor.h"
+
+namespace gh::plugins {
+
+// Discovers the servers' plugins (runs every query command), checks `plugins = ...`, validates
+// and default-fills every plugin entity of `config` against its server's schema, and binds them.
+// Throws conf::ConfigError with every problem found.
+std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config);
+
+// __seq__ numbers are unique in the process (go-pdk uses them as instance ids).
+SeqAllocator& process_seqs();
+
+class PluginRuntime {
+ public:
+  // `control` must be run by one long-lived thread (the parent-death signal of the servers is
+  // tied to the thread that spawns them).
+  explicit PluginRuntime(boost::asio::io_context& control);
+  ~PluginRuntime();
+
+  // Spawns the servers that have a start command and waits until every socket accepts.
+  // Throws std::runtime_error naming the servers that did not become ready.
+  void start(std::vector<pluginserver::ServerConfig> servers);
+  void apply(std::vector<pluginserver::ServerConfig> servers);  // reload: restarts changed servers only
+  void stop();
+
+  bool ready(std::string_view server) const;
+  void report_unresponsive(std::string_view server);
+  nlohmann::json status() const;
+  InstanceCache& instances() { return instances_; }
+  const pluginserver::Supervisor* supervisor() const { return supervisor_.get(); }
+
+ private:
+  boost::asio::io_context& control_;
+  std::unique_ptr<pluginserver::Supervisor> supervisor_;
+  InstanceCache instances_;
+};
+
+}  // namespace gh::plugins
