@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -138,13 +139,13 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
   // ---- io thread ----
 
   void launch(const ServerPtr& s) {
+    s->stopping = false;
     if (!s->config.start_cmd) {
       update([&] { s->state = State::external; });
       asio::co_spawn(io, probe(s, s->generation), asio::detached);
       return;
     }
     update([&] { s->loop_running = true; });
-    s->stopping = false;
     s->backoff = timing.backoff_initial;
     asio::co_spawn(io, supervise(s), [self = shared_from_this(), s](std::exception_ptr e) {
       if (e) {
@@ -310,7 +311,12 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
     {
       std::lock_guard lock(mutex);
       pid = s->pid;
-      if (s->loop_running) s->state = State::stopping;
+      if (s->loop_running) {
+        s->state = State::stopping;
+      } else if (s->state == State::external) {  // not ours to signal: just stop watching it
+        s->state = State::stopped;
+        s->ready = false;
+      }
     }
     changed.notify_all();
     if (pid <= 0) return;
@@ -386,7 +392,9 @@ bool Supervisor::wait_ready(std::chrono::milliseconds timeout) {
 void Supervisor::stop() {
   if (impl_->io.get_executor().running_in_this_thread())
     throw std::logic_error("Supervisor::stop called on the supervisor's io thread");
-  asio::post(impl_->io, [impl = impl_] {
+  auto signalled = std::make_shared<std::promise<void>>();
+  auto signalled_future = signalled->get_future();
+  asio::post(impl_->io, [impl = impl_, signalled] {
     std::vector<Impl::ServerPtr> all;
     {
       std::lock_guard lock(impl->mutex);
@@ -396,11 +404,13 @@ void Supervisor::stop() {
       s->replacement.reset();
       impl->begin_stop(s);
     }
+    signalled->set_value();
   });
-  std::unique_lock lock(impl_->mutex);
   // The grace, plus time to reap; if the io thread is not running, kill directly.
-  if (!impl_->changed.wait_for(lock, impl_->timing.stop_grace + 5s,
-                               [&] { return !impl_->any_loop_running(); })) {
+  const auto deadline = Clock::now() + impl_->timing.stop_grace + 5s;
+  const bool posted_ran = signalled_future.wait_until(deadline) == std::future_status::ready;
+  std::unique_lock lock(impl_->mutex);
+  if (!posted_ran || !impl_->changed.wait_until(lock, deadline, [&] { return !impl_->any_loop_running(); })) {
     spdlog::error("[pluginserver] stop: supervisor did not finish in time; killing the remaining servers");
     for (const auto& [name, s] : impl_->servers) {
       signal_server(s->pid, SIGKILL);
@@ -442,6 +452,7 @@ void Supervisor::apply(std::vector<ServerConfig> configs) {
         it->second->replacement = fresh;
         impl->begin_stop(it->second);
       } else {
+        it->second->stopping = true;  // ends the old object's socket probe
         impl->update([&] { impl->servers[config.name] = fresh; });
         impl->launch(fresh);
       }

@@ -382,6 +382,7 @@ TEST(Supervisor, ExternallyManagedServerIsOnlyProbed) {
   EXPECT_TRUE(supervisor.wait_ready(10s));
   EXPECT_TRUE(status_of(supervisor, "ext")["pid"].is_null());
   supervisor.stop();
+  EXPECT_EQ(status_of(supervisor, "ext")["state"], "stopped");
   EXPECT_TRUE(process_alive(other.pid));  // not ours to stop
   ::kill(other.pid, SIGKILL);
   ::waitpid(other.pid, nullptr, 0);
