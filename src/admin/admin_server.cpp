@@ -146,17 +146,16 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     parser.reset();
     bool complete = false;
     while (!complete) {
-      if (!in.empty()) {
-        size_t consumed = 0;
-        auto status = parser.feed(in.readable(), consumed);
-        in.consume(consumed);
-        if (status == http::Parser::Status::error) co_return;
-        if (status == http::Parser::Status::message_complete) {
-          complete = true;
-          break;
-        }
-        if (status == http::Parser::Status::headers_complete) continue;
+      // Feed even when nothing is buffered: a body-less request completes on an empty feed.
+      size_t consumed = 0;
+      auto status = parser.feed(in.readable(), consumed);
+      in.consume(consumed);
+      if (status == http::Parser::Status::error) co_return;
+      if (status == http::Parser::Status::message_complete) {
+        complete = true;
+        break;
       }
+      if (status == http::Parser::Status::headers_complete) continue;
       size_t available = 0;
       char* space = in.prepare(4096, available);
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(space, available), use_tuple);

@@ -100,7 +100,7 @@ class ControlThread {
   boost::asio::io_context& io() { return io_; }
 
  private:
-  boost::asio::io_context io_{1};
+  boost::asio::io_context io_;  // other threads post to it: no single-thread concurrency hint
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
 };

@@ -152,8 +152,8 @@ def test_many_requests_reuse_one_instance(js_gateway):
     gw = js_gateway()
     for _ in range(30):
         assert get(gw, "/gated/x")[0].status == 200
-    starts = gw.logs().count("started instance")
-    assert 1 <= starts <= 1, gw.logs()
+    # one instance for the whole process, although two workers served the requests
+    assert gw.logs().count("of plugin 'js-gate'") == 1, gw.logs()
 
 
 def find_server_pid(gw):
