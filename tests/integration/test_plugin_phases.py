@@ -197,7 +197,10 @@ def test_fail_open_skips_a_dead_server(js_gateway):
         resp, body = get(gw, "/gated/x")
         assert resp.status == 200  # the plugin was skipped
     finally:
-        os.kill(pid, signal.SIGCONT)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass  # the supervisor killed the hung server (and restarts it)
 
 
 def test_hung_server_gives_504_not_a_hang(js_gateway):
