@@ -82,8 +82,15 @@ ListenAddress ListenAddress::parse(std::string_view entry) {
 }
 
 std::string ListenAddress::to_string() const {
-  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  out += ":" + std::to_string(port);
+  // Appends rather than `"[" + host + "]"`: g++ 12 -O3 reports a false -Wrestrict on the latter
+  // (GCC bug 105329).
+  std::string out;
+  if (host.find(':') != std::string::npos) {
+    out.append("[").append(host).append("]");
+  } else {
+    out = host;
+  }
+  out.append(":").append(std::to_string(port));
   if (ssl) out += " ssl";
   if (http2) out += " http2";
   if (proxy_protocol) out += " proxy_protocol";
