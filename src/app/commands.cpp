@@ -38,12 +38,23 @@ std::string pid_file(const conf::Properties& props) {
   return (std::filesystem::path(props.prefix) / "pids" / "gatehouse.pid").string();
 }
 
+// Alive and not a zombie: a gateway that exited but was not yet reaped by its parent (a shell,
+// a test runner) has stopped serving.
+bool process_running(pid_t pid) {
+  if (::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
 // The pid of the running gateway for this prefix, or 0.
 pid_t running_pid(const conf::Properties& props) {
   std::ifstream in(pid_file(props));
   pid_t pid = 0;
   if (!(in >> pid) || pid <= 0) return 0;
-  return ::kill(pid, 0) == 0 ? pid : 0;
+  return process_running(pid) ? pid : 0;
 }
 
 // Runs `body`, turning configuration errors into one clear line on stderr and exit code 1.
@@ -155,9 +166,9 @@ int cmd_stop(const Options& opts) {
       return 1;
     }
     ::kill(pid, SIGTERM);
-    for (int i = 0; i < 300 && ::kill(pid, 0) == 0; ++i)
+    for (int i = 0; i < 300 && process_running(pid); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (::kill(pid, 0) == 0) {
+    if (process_running(pid)) {
       std::cerr << "Error: gatehouse (pid " << pid << ") did not stop within 30 s\n";
       return 1;
     }

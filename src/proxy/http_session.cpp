@@ -79,6 +79,11 @@ HttpSession::HttpSession(Worker& worker, tcp::socket socket, uint16_t server_por
     remote_port_ = peer.port();
   }
   client_.set_option(tcp::no_delay(true), ec);
+  worker_.track(&client_);
+}
+
+HttpSession::~HttpSession() {
+  worker_.untrack(&client_);
 }
 
 asio::awaitable<void> HttpSession::run() {

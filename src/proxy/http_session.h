@@ -24,6 +24,9 @@ namespace gh::proxy {
 class HttpSession {
  public:
   HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, uint16_t server_port);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
   boost::asio::awaitable<void> run();
 
  private:

@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "net/resolver.h"
@@ -46,6 +47,11 @@ class Worker {
   void listen(const std::vector<conf::ListenAddress>& addresses);
   void start();  // runs the event loop on a new thread
   void stop_accepting();
+  // Shuts every client connection (after draining, idle keep-alive ones remain): their
+  // coroutines end normally instead of being destroyed with the io_context.
+  void close_connections();
+  void track(boost::asio::ip::tcp::socket* client) { clients_.insert(client); }
+  void untrack(boost::asio::ip::tcp::socket* client) { clients_.erase(client); }
   void stop();  // stops the event loop (after draining)
   void join();
 
@@ -74,6 +80,7 @@ class Worker {
   std::mt19937_64 random_;
   std::thread thread_;
   std::unique_ptr<plugins::PhaseRunner> runner_;
+  std::unordered_set<boost::asio::ip::tcp::socket*> clients_;  // touched only on this worker's thread
   bool pool_configured_ = false;
   friend class HttpSession;
 };

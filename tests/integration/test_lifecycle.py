@@ -1,0 +1,74 @@
+"""Process lifecycle through the CLI: health, reload (under traffic, and a bad config refused), stop."""
+import http.client
+import json
+import threading
+import time
+
+from test_proxy import kong_yml, get
+
+
+def test_health_reload_and_stop(make_gateway, upstream):
+    gw = make_gateway(kong_yml(upstream.server_port)).start()
+    health = gw.cli("health")
+    assert health.returncode == 0, health.stderr
+    assert "healthy" in health.stdout
+
+    # Traffic on keep-alive connections while the configuration is reloaded several times.
+    failures, done = [], threading.Event()
+    count = [0]
+
+    def traffic():
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        while not done.is_set():
+            try:
+                conn.request("GET", "/api/x")
+                resp = conn.getresponse()
+                resp.read()
+                count[0] += 1
+                if resp.status not in (200,):
+                    failures.append(resp.status)
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                failures.append(repr(e))
+                conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+
+    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    for t in threads:
+        t.start()
+    # A new route appears through reload.
+    gw.kong_yml.write_text(kong_yml(upstream.server_port, extra_routes="""      - name: added
+        paths: ["/added"]
+"""))
+    for _ in range(3):
+        assert gw.cli("reload").returncode == 0
+        time.sleep(0.5)
+    deadline = time.time() + 10
+    while time.time() < deadline and get(gw, "/added/x")[0].status != 200:
+        time.sleep(0.1)
+    assert get(gw, "/added/x")[0].status == 200
+
+    # A broken kong.yml is refused; the previous configuration keeps serving.
+    gw.kong_yml.write_text("_format_version: \"3.0\"\nservices:\n  - name: bad\n    url: not a url\n")
+    assert gw.cli("reload").returncode == 0
+    time.sleep(1.0)
+    done.set()
+    for t in threads:
+        t.join()
+    assert failures == [], failures[:5]
+    assert count[0] > 50
+    assert get(gw, "/added/x")[0].status == 200
+    assert "reload refused" in gw.logs()
+
+    stop = gw.cli("stop")
+    assert stop.returncode == 0, stop.stderr
+    assert gw.proc.wait(timeout=10) == 0
+    assert gw.cli("health").returncode != 0
+
+
+def test_bad_config_refuses_to_start_with_file_and_field(make_gateway, upstream):
+    gw = make_gateway("_format_version: \"3.0\"\nroutes:\n  - name: r\n    paths: [\"nope\"]\n")
+    gw.start(expect_ok=False)
+    assert gw.proc.wait(timeout=20) != 0
+    out = gw.logs()
+    assert "kong.yml:4" in out and "paths[0]" in out, out
+    check = gw.cli("config", "check")
+    assert check.returncode == 1 and "paths[0]" in check.stderr
