@@ -57,6 +57,13 @@ pid_t running_pid(const conf::Properties& props) {
   return process_running(pid) ? pid : 0;
 }
 
+// The running gateway's pid, or 0 after telling the user nothing runs in this prefix.
+pid_t require_running(const conf::Properties& props) {
+  pid_t pid = running_pid(props);
+  if (!pid) std::cerr << "Error: gatehouse is not running in " << props.prefix << "\n";
+  return pid;
+}
+
 // Runs `body`, turning configuration errors into one clear line on stderr and exit code 1.
 template <typename F>
 int guarded(F&& body) {
@@ -160,11 +167,8 @@ int cmd_start(const Options& opts) {
 int cmd_stop(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
-    pid_t pid = running_pid(props);
-    if (!pid) {
-      std::cerr << "Error: gatehouse is not running in " << props.prefix << "\n";
-      return 1;
-    }
+    pid_t pid = require_running(props);
+    if (!pid) return 1;
     ::kill(pid, SIGTERM);
     for (int i = 0; i < 300 && process_running(pid); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -180,11 +184,8 @@ int cmd_stop(const Options& opts) {
 int cmd_reload(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
-    pid_t pid = running_pid(props);
-    if (!pid) {
-      std::cerr << "Error: gatehouse is not running in " << props.prefix << "\n";
-      return 1;
-    }
+    pid_t pid = require_running(props);
+    if (!pid) return 1;
     ::kill(pid, SIGHUP);
     std::cout << "gatehouse reload signalled (pid " << pid << "); see the error log for the outcome\n";
     return 0;
@@ -194,11 +195,8 @@ int cmd_reload(const Options& opts) {
 int cmd_health(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
-    pid_t pid = running_pid(props);
-    if (!pid) {
-      std::cerr << "gatehouse is not running in " << props.prefix << "\n";
-      return 1;
-    }
+    pid_t pid = require_running(props);
+    if (!pid) return 1;
     int status = admin_get(props, "/status");
     if (status == 0 || (status > 0 && status != 200)) {
       std::cerr << "gatehouse (pid " << pid << ") is not answering on its admin listener\n";

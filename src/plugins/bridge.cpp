@@ -9,9 +9,11 @@ namespace gh::plugins {
 
 namespace {
 
-class MsgpackBridge final : public Bridge {
+// Both protocol clients have the same instance/event interface; only the wire differs.
+template <typename Client>
+class ClientBridge final : public Bridge {
  public:
-  MsgpackBridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server)
+  ClientBridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server)
       : client_(ex, server.socket, server.timeout) {}
   boost::asio::awaitable<int64_t> start_instance(const std::string& name,
                                                  const std::string& config_json) override {
@@ -26,27 +28,7 @@ class MsgpackBridge final : public Bridge {
   }
 
  private:
-  pluginserver::msgpack::Client client_;
-};
-
-class ProtobufBridge final : public Bridge {
- public:
-  ProtobufBridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server)
-      : client_(ex, server.socket, server.timeout) {}
-  boost::asio::awaitable<int64_t> start_instance(const std::string& name,
-                                                 const std::string& config_json) override {
-    auto status = co_await client_.start_instance(name, config_json);
-    co_return status.id;
-  }
-  boost::asio::awaitable<void> close_instance(int64_t id) override { co_await client_.close_instance(id); }
-  boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
-                                            pluginserver::PdkHandler& pdk) override {
-    auto outcome = co_await client_.handle_event(id, phase, pdk);
-    co_return outcome.terminated;
-  }
-
- private:
-  pluginserver::protobuf::Client client_;
+  Client client_;
 };
 
 }  // namespace
@@ -71,8 +53,10 @@ Failure classify(const std::exception& e) {
 
 std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
                                     std::string_view protocol) {
-  if (protocol == "MsgPack:1") return std::make_unique<MsgpackBridge>(ex, server);
-  if (protocol == "ProtoBuf:1") return std::make_unique<ProtobufBridge>(ex, server);
+  if (protocol == "MsgPack:1")
+    return std::make_unique<ClientBridge<pluginserver::msgpack::Client>>(ex, server);
+  if (protocol == "ProtoBuf:1")
+    return std::make_unique<ClientBridge<pluginserver::protobuf::Client>>(ex, server);
   return nullptr;
 }
 
