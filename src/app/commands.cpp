@@ -110,7 +110,10 @@ int admin_get(const conf::Properties& props, const std::string& path, std::strin
 class ControlThread {
  public:
   ControlThread() : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ~ControlThread() {
+  ~ControlThread() { stop(); }
+  // After this no handler runs any more: objects the loop served may then be destroyed.
+  void stop() {
+    if (!thread_.joinable()) return;
     work_.reset();
     io_.stop();
     thread_.join();
@@ -148,7 +151,7 @@ int cmd_start(const Options& opts) {
             pluginserver::servers_from_properties(snapshot.properties.values, snapshot.properties.prefix));
       });
     }
-    gateway.start();
+    // The admin listener first: once the proxy port accepts, `gatehouse health` can answer.
     admin::AdminServer admin(gateway, control.io());
     admin.listen(props.admin_listen);
     admin.add_endpoint("/plugin-servers", [&gateway, &runtime] {
@@ -160,7 +163,11 @@ int cmd_start(const Options& opts) {
     });
     admin.start();
     gateway.on_stop.push_back([&admin] { admin.stop(); });
-    return gateway.run();
+    gateway.start();
+    int rc = gateway.run();
+    runtime.reset();  // its servers were stopped by the drain; the supervisor goes while its loop runs
+    control.stop();   // then nothing runs on the control loop while admin and gateway are destroyed
+    return rc;
   });
 }
 
