@@ -64,22 +64,6 @@ bool status_has_no_body(int status) {
   return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
-// Waits until `socket` is readable, then reads what is there. For reads that usually have to wait
-// (the next request on a keep-alive connection, an upstream's response head) this saves the
-// speculative recv() Asio would make first, which almost always fails with EAGAIN: one syscall
-// per read, a measurable share of a request's CPU on this kind of machine (docs/performance.md).
-asio::awaitable<std::tuple<boost::system::error_code, size_t>> wait_then_read(tcp::socket& socket,
-                                                                              asio::mutable_buffer buffer) {
-  while (true) {
-    auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-    if (wait_ec) co_return std::tuple{wait_ec, size_t{0}};
-    boost::system::error_code ec;
-    socket.non_blocking(true, ec);
-    size_t n = socket.read_some(buffer, ec);
-    if (ec != asio::error::would_block) co_return std::tuple{ec, n};
-  }
-}
-
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, tcp::socket socket, uint16_t server_port)
@@ -156,7 +140,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
     }
     size_t available = 0;
     char* space = in_.prepare(4096, available);
-    auto [ec, n] = co_await wait_then_read(client_, asio::buffer(space, available));
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
     if (ec) {
       if (parser_.in_message() && deadline_.expired()) {
         RequestContext ctx;
@@ -516,7 +500,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
         size_t available = 0;
         char* space = upstream_in_.prepare(4096, available);
         deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
-        auto [rec, n] = co_await wait_then_read(conn->socket, asio::buffer(space, available));
+        auto [rec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
         deadline_.disarm();
         if (rec) {
           failed = true;
