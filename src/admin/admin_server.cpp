@@ -10,10 +10,10 @@
 #include <boost/asio/write.hpp>
 
 #include "common/log.h"
+#include "http/kong_responses.h"
 #include "http/parser.h"
 #include "net/buffer.h"
 #include "net/listener.h"
-#include "proxy/kong_responses.h"
 
 namespace gh::admin {
 
@@ -168,7 +168,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     std::string head = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
         "Server: gatehouse/0.1.0\r\n{}\r\n",
-        status, proxy::reason_phrase(status), text.size(), req.keep_alive ? "" : "Connection: close\r\n");
+        status, http::reason_phrase(status), text.size(), req.keep_alive ? "" : "Connection: close\r\n");
     std::array<asio::const_buffer, 2> out{asio::buffer(head),
                                           asio::buffer(req.method == "HEAD" ? std::string_view() : text)};
     auto [ec, n] = co_await asio::async_write(socket, out, use_tuple);

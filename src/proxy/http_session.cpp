@@ -13,9 +13,9 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "http/kong_responses.h"
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
-#include "proxy/kong_responses.h"
 
 namespace gh::proxy {
 
@@ -133,7 +133,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
         if (parser_.error() == http::ParseError::target_too_long) code = 414;
         spdlog::info("client {}:{} sent a malformed request: {}", remote_ip_, remote_port_,
                      parser_.error_reason());
-        co_await respond(ctx, code, kong_default_message(code));
+        co_await respond(ctx, code, http::kong_default_message(code));
         finish(ctx);
         co_return false;
       }
@@ -145,7 +145,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
       if (parser_.in_message() && deadline_.expired()) {
         RequestContext ctx;
         prepare_context(ctx);
-        co_await respond(ctx, 408, kong_default_message(408));
+        co_await respond(ctx, 408, http::kong_default_message(408));
         finish(ctx);
       }
       co_return false;
@@ -230,7 +230,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   }
   const size_t limit = ctx.snapshot->properties.client_max_body_size;
   if (limit > 0 && req.content_length && *req.content_length > limit)
-    co_return co_await respond(ctx, 413, kong_default_message(413));
+    co_return co_await respond(ctx, 413, http::kong_default_message(413));
 
   if (ctx.match->service) prepare_upstream_request(ctx);
   if (plugin_set) {
@@ -411,7 +411,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     }
     body_complete = co_await collect_available_body(body);
     const size_t limit = ctx.snapshot->properties.client_max_body_size;
-    if (limit > 0 && body.size() > limit) co_return co_await respond(ctx, 413, kong_default_message(413));
+    if (limit > 0 && body.size() > limit)
+      co_return co_await respond(ctx, 413, http::kong_default_message(413));
     chunked = !body_complete && !req.content_length;
   }
   const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
@@ -470,7 +471,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       auto err = co_await stream_rest_of_body(*conn, ctx, chunked);
       if (err != UpstreamError::none) {
         if (err == UpstreamError::closed_early) co_return Outcome::close;  // the client went away
-        co_return co_await respond(ctx, 502, kong_default_message(502));
+        co_return co_await respond(ctx, 502, http::kong_default_message(502));
       }
     }
     conn->requests++;
@@ -537,14 +538,14 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       continue;
     }
     if (last_error == UpstreamError::read_timeout)
-      co_return co_await respond(ctx, 504, kong_default_message(504));
+      co_return co_await respond(ctx, 504, http::kong_default_message(504));
     if (!body_complete) break;  // the body is gone: cannot retry
     // Kong retries only failures to connect; a bad response is final.
     break;
   }
   if (last_error == UpstreamError::connect_timeout || last_error == UpstreamError::read_timeout)
-    co_return co_await respond(ctx, 504, kong_default_message(504));
-  co_return co_await respond(ctx, 502, kong_default_message(502));
+    co_return co_await respond(ctx, 504, http::kong_default_message(504));
+  co_return co_await respond(ctx, 502, http::kong_default_message(502));
 }
 
 // Streams the request body bytes still on the client socket to the upstream.
@@ -609,7 +610,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
 
   head_out_.clear();
   fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", resp.status,
-                 resp.reason.empty() ? reason_phrase(resp.status) : std::string_view(resp.reason));
+                 resp.reason.empty() ? http::reason_phrase(resp.status) : std::string_view(resp.reason));
   // Headers plugins set with kong.response.* before the upstream answered replace the upstream's.
   const auto& overrides = ctx.response.headers;
   for (const auto& h : resp.headers) {
@@ -751,7 +752,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::respond(RequestContext& ctx, 
   ctx.response.produced_by_gateway = true;
   ctx.response.source = "error";
   ctx.response.headers.set("Content-Type", "application/json; charset=utf-8");
-  ctx.response.body = json_message_body(message);
+  ctx.response.body = http::json_message_body(message);
   co_return co_await send_gateway_response(ctx);
 }
 
@@ -768,7 +769,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   }
   head_out_.clear();
   fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", response.status,
-                 reason_phrase(response.status));
+                 http::reason_phrase(response.status));
   fmt::format_to(std::back_inserter(head_out_), "Date: {:%a, %d %b %Y %H:%M:%S} GMT\r\n",
                  fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   for (const auto& h : response.headers) {
@@ -884,7 +885,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
       size_t consumed = 0;
       auto status = parser.feed(upstream_in_.readable(), consumed);
       if (status == http::Parser::Status::error)
-        co_return co_await respond(ctx, 502, kong_default_message(502));
+        co_return co_await respond(ctx, 502, http::kong_default_message(502));
       for (auto piece : parser.body()) sr.body.append(piece);
       upstream_in_.consume(consumed);
       if (status == http::Parser::Status::message_complete) break;
@@ -901,7 +902,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
         break;
       }
       co_return co_await respond(ctx, deadline_.expired() ? 504 : 502,
-                                 kong_default_message(deadline_.expired() ? 504 : 502));
+                                 http::kong_default_message(deadline_.expired() ? 504 : 502));
     }
     upstream_in_.commit(n);
   }
