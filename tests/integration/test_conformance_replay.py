@@ -240,6 +240,85 @@ class Replay:
                 yield e["cmd_start_instance"]["config"]
 
 
+def headers_named(response, name):
+    return [v for k, v in response.getheaders() if k.lower() == name]
+
+
+def client_view_problems(replay, response, body, upstream):
+    """What the client and the upstream saw, against what the recorded plugin calls must produce.
+    Returns {check: what was seen} for every check that failed."""
+    problems = {}
+
+    def check(name, ok, seen):
+        if not ok:
+            problems[name] = seen
+
+    up = upstream.requests[0] if upstream.requests else None
+    if replay.scenario == "exit":
+        # kong.response.exit(401, body, {WWW-Authenticate, Content-Type}): the upstream is never reached;
+        # a map body (JS) is JSON-encoded by the gateway, bytes (Python bin, Go) go as they are.
+        plugin = plugin_of(replay.transcript)
+        check("exit status", response.status == 401, response.status)
+        check("exit body", json.loads(body) == {"message": f"{plugin}: credentials required"}, body)
+        check("exit headers", headers_named(response, "www-authenticate") == ['Basic realm="conform"']
+              and headers_named(response, "content-type") == ["application/json"], response.getheaders())
+        check("upstream not reached", upstream.requests == [], upstream.requests)
+        return problems
+    check("status", response.status == 201, response.status)
+    check("body", body == UPSTREAM_BODY, body)
+    check("one upstream request", len(upstream.requests) == 1, upstream.requests)
+    if up is None:
+        return problems
+    if replay.scenario == "rewrite":
+        # service.request.set_header in rewrite reaches the upstream (the request id is the recorded one).
+        check("rewrite headers", upstream.header(up, "x-conform-request-id") == ["4f6c1e2d9a8b7c6d5e4f3a2b1c0d9e8f"]
+              and upstream.header(up, "x-conform-origin")[0].startswith("https://public.example.test:443"),
+              up["headers"])
+        # set_method/set_path/set_raw_query answered nil (success): the upstream request must show them.
+        seen = f'{up["method"]} {up["target"]}'
+        check("rewrite method/path/query", seen == "PUT /internal/api/v1/items?color=blue&size=10&tag=a&tag=b&debug"
+              "&via=conform", seen)
+    if replay.scenario == "access":
+        check("upstream query", up["target"] == "/api/v1/items?color=red&page=1&page=2", up["target"])
+        check("upstream body", up["body"] == b'{"ITEM":"WIDGET","QTY":2}', up["body"])
+        check("upstream consumer header", upstream.header(up, "x-conform-consumer") == ["alice"], up["headers"])
+        check("node header", headers_named(response, "x-conform-node") == [NODE_ID], response.getheaders())
+        check("add_header twice", headers_named(response, "x-conform-multi") == ["one", "two"],
+              headers_named(response, "x-conform-multi"))
+        check("set_headers multi-value", headers_named(response, "x-conform-service") == ["items-svc", "upstream.internal"],
+              headers_named(response, "x-conform-service"))
+        check("summary header", len(headers_named(response, "x-conform-summary")) == 1, response.getheaders())
+    if replay.scenario == "response":
+        check("cleared header", headers_named(response, "x-upstream-secret") == [], response.getheaders())
+        check("response headers", headers_named(response, "x-conform-seen") == ["alice"]
+              and headers_named(response, "x-conform-cookies") == ["a=1; Path=/", "b=2; Path=/"]
+              and headers_named(response, "x-conform-upstream") == ["201 application/json 25 bytes via items-v2"],
+              response.getheaders())
+    if replay.scenario == "error":
+        check("errors header", len(headers_named(response, "x-conform-errors")) == 1, response.getheaders())
+        # The request body did not fit (get_raw_body failed): Kong/nginx answer 413 to a body over
+        # client_max_body_size; it must never be forwarded truncated.
+        check("oversized body not forwarded empty", up["body"] != b"", up["body"])
+    return problems
+
+
+# (scenario, protocol) → {check: what gatehouse delivers today}. Gateway bugs in src/proxy found by the
+# replay (outside this test's scope to fix); each entry goes when the gateway is fixed.
+KNOWN_CLIENT_GAPS = {
+    # Response headers set by plugins in access are merged into the upstream response with a per-value
+    # set(): a header given several values (add_header twice, set_headers with a list) keeps only its last.
+    **{("access", p): {"add_header twice": ["two"], "set_headers multi-value": ["upstream.internal"]}
+       for p in ("msgpack", "protobuf")},
+    # service.request.set_method/set_path/set_raw_query called in rewrite succeed, but the request sent
+    # upstream is rebuilt from the client's after routing: the changes are lost.
+    **{("rewrite", p): {"rewrite method/path/query": "POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug"}
+       for p in ("msgpack", "protobuf")},
+    # A chunked request body over client_max_body_size is forwarded as an empty body (Content-Length: 0)
+    # instead of being refused with 413.
+    **{("error", p): {"oversized body not forwarded empty": b""} for p in ("msgpack", "protobuf")},
+}
+
+
 def test_all_transcripts_are_replayed():
     assert len(TRANSCRIPTS) == 21
     assert {scenario_of(t) for t in TRANSCRIPTS} == set(SCENARIOS)
@@ -447,3 +526,8 @@ def test_replay(transcript, tmp_path, make_gateway):
         upstream.close()
     assert report.get("mismatches") == [], "\n".join(report.get("mismatches", [])) + "\n" + gw.logs()[-3000:]
     assert report["consumed"] == report["total"], json.dumps(report["trace"][-10:], indent=1)
+    problems = client_view_problems(replay, response, body, upstream)
+    gaps = KNOWN_CLIENT_GAPS.get((replay.scenario, replay.protocol), {})
+    assert {k: v for k, v in problems.items() if k not in gaps} == {}
+    # Known gateway gaps stay visible: when one is fixed, its entry must go.
+    assert {k: problems.get(k) for k in gaps} == gaps
