@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <fstream>
 #include <set>
@@ -10,6 +11,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "conf/error.h"
+#include "conf/pem.h"
 #include "conf/regex.h"
 #include "conf/yaml_fields.h"
 
@@ -36,6 +38,19 @@ struct PendingPlugin {
   Field where;  // the plugin entity, for errors
   std::optional<Field> service_ref, route_ref, consumer_ref;
 };
+
+// Kong's wildcard_host rule for SNI names: host name characters, at most one '*', and only as
+// the whole leftmost or rightmost label ("*.example.com", "example.*"); "*" alone is the
+// catch-all certificate. Returns "" when valid.
+std::string sni_name_problem(const std::string& name) {
+  if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_*") != std::string::npos)
+    return "only letters, digits, '.', '-', '_' and one '*' are allowed (no port, no IPv6)";
+  auto stars = std::count(name.begin(), name.end(), '*');
+  if (stars > 1) return "only one wildcard is allowed";
+  if (stars == 1 && name != "*" && !name.starts_with("*.") && !name.ends_with(".*"))
+    return "the wildcard must be the leftmost or rightmost label";
+  return "";
+}
 
 class Loader {
  public:
@@ -521,6 +536,10 @@ class Loader {
       *target = field->scalar();
       if (target->find("-----BEGIN") == std::string::npos) field->fail("expected a PEM block");
     }
+    auto cert_alt = f.child("cert_alt");
+    auto key_alt = f.child("key_alt");
+    if (cert_alt.has_value() != key_alt.has_value()) f.fail("'cert_alt' and 'key_alt' must be set together");
+    if (cert_alt) c.cert_alt = cert_alt->scalar(), c.key_alt = key_alt->scalar();
     c.id = entity_id(f, "certificate:" + c.cert);
     c.tags = f.string_list("tags");
     out_.certificates.push_back(c);
@@ -533,6 +552,17 @@ class Loader {
                 out_.certificates.back());
       }
     }
+    check_pem(f, "cert", "key");
+    if (cert_alt) check_pem(f, "cert_alt", "key_alt");
+  }
+
+  // The TLS layer trusts what passed here: certificates that load and the keys that sign for them.
+  void check_pem(const Field& f, const char* cert_name, const char* key_name) {
+    Field cert = *f.child(cert_name);
+    Field key = *f.child(key_name);
+    if (auto error = check_certificates(cert.scalar()); !error.empty()) cert.fail(error);
+    if (auto error = check_private_key(key.scalar()); !error.empty()) key.fail(error);
+    if (auto error = check_key_matches(cert.scalar(), key.scalar()); !error.empty()) key.fail(error);
   }
 
   void read_top_level_sni(const Field& f) {
@@ -547,6 +577,7 @@ class Loader {
   void add_sni(const Field& f, const std::string& raw_name, Certificate& c) {
     std::string name = to_lower(raw_name);
     if (name.empty()) f.fail("an SNI needs a 'name'");
+    if (auto error = sni_name_problem(name); !error.empty()) f.fail("invalid SNI '" + name + "': " + error);
     if (!sni_names_.insert(name).second) f.fail("duplicate SNI '" + name + "'");
     c.snis.push_back(name);
   }

@@ -90,9 +90,11 @@ struct Upstream {
 
 struct Certificate {
   std::string id;
-  std::string cert;  // PEM
-  std::string key;   // PEM
-  std::vector<std::string> snis;
+  std::string cert;      // PEM
+  std::string key;       // PEM
+  std::string cert_alt;  // optional second pair (e.g. ECDSA next to RSA); OpenSSL picks per client
+  std::string key_alt;
+  std::vector<std::string> snis;  // lower-case; may hold one leading or trailing '*', or "*" alone
   std::vector<std::string> tags;
 };
 

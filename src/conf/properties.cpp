@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "conf/error.h"
+#include "conf/tls_properties.h"
 
 extern char** environ;
 
@@ -57,6 +58,12 @@ const std::map<std::string, std::string>& default_values() {
       {"ssl_cert_key", ""},
       {"admin_ssl_cert", ""},
       {"admin_ssl_cert_key", ""},
+      {"ssl_cipher_suite", "intermediate"},
+      {"ssl_ciphers", ""},
+      {"ssl_protocols", "TLSv1.2 TLSv1.3"},
+      {"ssl_prefer_server_ciphers", "on"},
+      {"ssl_session_tickets", "on"},
+      {"ssl_session_timeout", "1d"},
   };
   return defaults;
 }
@@ -77,10 +84,9 @@ const std::set<std::string>& accepted_kong_keys() {
                                              "dns_resolver",
                                              "dns_order",
                                              "dns_hostsfile",
-                                             "ssl_cipher_suite",
-                                             "ssl_protocols",
-                                             "ssl_prefer_server_ciphers",
                                              "client_ssl",
+                                             "ssl_session_cache_size",
+                                             "ssl_dhparam",
                                              "proxy_stream_access_log",
                                              "proxy_stream_error_log",
                                              "status_access_log",
@@ -341,6 +347,10 @@ void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
       parse_int(raw("upstream_keepalive_max_requests"), where("upstream_keepalive_max_requests"), 0, 1 << 30);
   p.upstream_keepalive_idle_timeout =
       parse_int(raw("upstream_keepalive_idle_timeout"), where("upstream_keepalive_idle_timeout"), 0, 1 << 30);
+
+  fill_tls_settings(p, raw, where, [&](const std::string& key, const std::string& path) {
+    return resolve_path(path, origin_of(key), p.source_file);
+  });
 }
 
 }  // namespace

@@ -35,6 +35,22 @@ struct Cidr {
   static Cidr parse(std::string_view text);  // throws ConfigError (message without location)
 };
 
+// The TLS settings of `proxy_listen ... ssl` (docs/tls.md), from Kong's ssl_* properties.
+struct TlsSettings {
+  // The default certificate(s): the PEM text of each ssl_cert / ssl_cert_key pair (files are
+  // read and checked at load). Several pairs, e.g. RSA and ECDSA, as Kong allows. Empty: a
+  // self-signed pair generated in the prefix is used.
+  std::vector<std::string> certs;
+  std::vector<std::string> keys;
+  std::string cipher_suite = "intermediate";  // modern | intermediate | old | custom
+  std::string ciphers;                        // OpenSSL TLS <= 1.2 list (from the suite, or ssl_ciphers)
+  std::string min_version = "TLSv1.2";        // from ssl_protocols (and TLSv1.3 for "modern")
+  std::string max_version = "TLSv1.3";
+  bool prefer_server_ciphers = false;
+  bool session_tickets = true;
+  long session_timeout_seconds = 86400;  // ssl_session_timeout (1d)
+};
+
 struct Properties {
   std::map<std::string, std::string>
       values;               // every key (lower-case) → final raw string (defaults < file < env)
@@ -63,6 +79,7 @@ struct Properties {
   int upstream_keepalive_pool_size = 512;
   int upstream_keepalive_max_requests = 10000;
   int upstream_keepalive_idle_timeout = 60;  // seconds
+  TlsSettings ssl;
 };
 
 // Reads `path` ("" = defaults only), then applies KONG_* entries of `env`

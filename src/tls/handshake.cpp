@@ -1,0 +1,43 @@
+#include "tls/handshake.h"
+
+#include <openssl/err.h>
+
+namespace gh::tls {
+
+namespace asio = boost::asio;
+
+asio::awaitable<boost::system::error_code> accept_handshake(ByteStream& stream, HandshakeState& state,
+                                                            net::Deadline& deadline,
+                                                            std::chrono::milliseconds timeout,
+                                                            const CertificatePhase& phase) {
+  auto& tls = *stream.tls_stream();
+  ServerTls::attach(tls.native_handle(), &state);
+  state.run_certificate_phase = static_cast<bool>(phase);
+  deadline.arm(timeout, stream);
+  boost::system::error_code result;
+  while (true) {
+    auto [ec] =
+        co_await tls.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+    // The certificate callback paused the handshake: Asio reports the unexpected
+    // SSL_ERROR_WANT_X509_LOOKUP as an error, and calling the handshake again resumes it
+    // where it stopped (the ClientHello is already inside OpenSSL).
+    if (ec && state.paused && !deadline.expired()) {
+      state.paused = false;
+      ERR_clear_error();
+      co_await phase(state);
+      continue;
+    }
+    result = ec;
+    break;
+  }
+  deadline.disarm();
+  ServerTls::attach(tls.native_handle(), nullptr);
+  co_return result;
+}
+
+std::string protocol_name(ByteStream& stream) {
+  auto* tls = stream.tls_stream();
+  return tls ? SSL_get_version(tls->native_handle()) : "";
+}
+
+}  // namespace gh::tls
