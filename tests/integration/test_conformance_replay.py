@@ -119,7 +119,8 @@ def kong_yml(plugin, plugin_id, seq, scope, config, upstream_port):
   - name: filler-{i}
     paths: ["/filler-{i}"]
     plugins:
-      - name: {plugin}
+      - id: 00000000-0000-4000-8000-{i:012d}
+        name: {plugin}
         config: {{mode: normal, tag: filler-{i}}}""" for i in range(1, seq))
     target_scope = f"\n    route: {ROUTE_ID}" if scope == "route" else ""
     return f"""
@@ -160,6 +161,82 @@ plugins:
 """
 
 
+def conf_extra(replay, work):
+    sock = work / "replay.sock"
+    pb = f" --pb-dir {replay.pb_dir}" if replay.protocol == "protobuf" else ""
+    start = (f"{sys.executable} {SERVER} --protocol {replay.protocol} --socket {sock} "
+             f"--script {work / 'script.jsonl'} --report {work / 'report.json'}{pb}")
+    return (f"plugins = bundled, {plugin_of(replay.transcript)}\n"
+            "pluginserver_names = replay\n"
+            f"pluginserver_replay_socket = {sock}\n"
+            f"pluginserver_replay_start_cmd = {start}\n"
+            f"pluginserver_replay_query_cmd = /bin/cat {dump_of(replay.transcript)}\n"
+            "pluginserver_replay_timeout = 5000\n"
+            "trusted_ips = 127.0.0.1, 198.51.100.7\n"
+            "real_ip_header = X-Forwarded-For\n"
+            f"node_id = {NODE_ID}\n"
+            + ("client_max_body_size = 10\n" if replay.scenario == "error" else ""))
+
+
+def client_socket():
+    """A client socket bound to the recorded client port when it is free (else to any port)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", RECORDED_CLIENT_PORT))
+    except OSError:
+        s.bind(("127.0.0.1", 0))
+    s.settimeout(15)
+    return s
+
+
+def send_request(sock, port, scenario):
+    """README §3's request: POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug with its headers
+    and body, from a trusted proxy that forwarded it for 198.51.100.7."""
+    headers = [("Host", "api.example.test"), ("User-Agent", "conform-client/1.0"), ("Accept", "application/json"),
+               ("Content-Type", "application/json"), ("X-Multi", "one"), ("X-Multi", "two"),
+               ("X-Forwarded-For", "198.51.100.7")]
+    if scenario == "rewrite":  # the forwarded_* values; only the rewrite event reads them
+        headers += [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "public.example.test"),
+                    ("X-Forwarded-Port", "443"), ("X-Forwarded-Path", "/public/api/v1/items"),
+                    ("X-Forwarded-Prefix", "/public")]
+    body = REQUEST_BODY
+    if scenario == "error":
+        # kong.request.get_raw_body must fail with Kong's message: the body is chunked (so the
+        # announced-size check cannot refuse it first) and larger than client_max_body_size.
+        headers.append(("Transfer-Encoding", "chunked"))
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(REQUEST_BODY), REQUEST_BODY)
+    else:
+        headers.append(("Content-Length", str(len(REQUEST_BODY))))
+    head = "POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug HTTP/1.1\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    with sock:
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(head.encode() + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+    return response, body
+
+
+def wait_report(path, timeout=15.0, until=None):
+    """The replay server's report once the script is played (or `until` lines of it), or once it
+    found a mismatch; what it has after `timeout` otherwise."""
+    deadline = time.time() + timeout
+    report = {}
+    while time.time() < deadline:
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+        reached = report.get("done") or (until is not None and report.get("consumed", 0) >= until)
+        if reached or report.get("mismatches"):
+            time.sleep(0.3)  # anything the gateway sends after the script is a mismatch too
+            return json.loads(path.read_text())
+        time.sleep(0.05)
+    return report
+
+
 def recorded_start(lines, protocol):
     """(config dict, instance id) of the transcript's first StartInstance and its reply."""
     for i, line in enumerate(lines):
@@ -195,11 +272,12 @@ class Replay:
 
     # -- harness events: the phases of the same request the recording does not contain
 
-    def event(self, name, calls=(), what=""):
+    def event(self, name, calls=(), what="", instance_id=None):
+        iid = self.instance_id if instance_id is None else instance_id
         if self.protocol == "msgpack":
             mp_calls = [(m, a, r) for m, a, r, _ in calls]
-            return scripts.mp_harness_event(self.instance_id, name, 100 + len(name), mp_calls, what)
-        return scripts.pb_harness_event(self.pbform, self.instance_id, name, [c[3] for c in calls], what)
+            return scripts.mp_harness_event(iid, name, 100 + len(name), mp_calls, what)
+        return scripts.pb_harness_event(self.pbform, iid, name, [c[3] for c in calls], what)
 
     def set_shared(self, key, value):
         """kong.ctx.shared.set(key, value) as the test plugin's earlier phase would call it."""
@@ -238,6 +316,159 @@ class Replay:
                 yield e[3][0]["Config"]
             elif isinstance(e, dict) and "cmd_start_instance" in e:
                 yield e["cmd_start_instance"]["config"]
+
+
+HARNESS_USER = [("conform.user", "alice"), ("conform.score", 7.5)]  # README §3: set by an earlier access
+
+
+def arrange(replay):
+    """Harness events of the real request around the recorded event (README §3 'kong.ctx.shared at
+    event start' names the state an earlier phase must have produced)."""
+    shared_user = [replay.set_shared(k, v) for k, v in HARNESS_USER]
+    before, after = {
+        "rewrite": ([], [("access",), ("response",), ("log",)]),
+        "access": ([], [("response",), ("log",)]),
+        "response": ([("access", shared_user)], [("log",)]),
+        "log": ([("access", shared_user), ("response",)], []),
+        "exit": ([], [("log",)]),
+        "error": ([("rewrite", [replay.set_shared("conform.count", 3)])], [("response",), ("log",)]),
+    }[replay.scenario]
+    first = scripts.first_event_index(replay.lines)
+    prelude = [line for e in before for line in replay.event(*e)]
+    postlude = [line for e in after for line in replay.event(*e)]
+    replay.lines[first:first] = prelude
+    replay.lines += postlude
+
+
+def close_restart_script(replay):
+    """close-restart (README §4) through real requests. Request 1: start, the log event. The recording
+    then closes the instance and sends an event to the closed id; gatehouse closes only instances of
+    superseded configs (never one still in use), so the recorded CloseInstance of the live instance is
+    left out and the server loses the instance instead, which is the case this scenario exercises.
+    Request 2: its first event (access, not the recorded log: a real request starts with access) hits
+    the lost instance, the server answers "no plugin instance" (MsgPack) or closes the connection
+    (ProtoBuf), and gatehouse starts the instance again and retries. ProtoBuf also records a config
+    change: after a reload with tag t-close-v2, request 3 starts __seq__ 25, and 24 is closed; that
+    CloseInstance floats (Kong closes after starting the new one, gatehouse when it retires the old
+    config). Returns the script and, per request, the script index its events must reach."""
+    t = {int(line["origin"].rsplit(":", 1)[1]): line for line in replay.lines}
+    mp = replay.protocol == "msgpack"
+
+    def span(a, b):
+        return [t[n] for n in range(a, b + 1)]
+
+    def harness(instance_id):  # the access (sets kong.ctx.shared) and response events of a request
+        shared = [replay.set_shared(k, v) for k, v in HARNESS_USER]
+        what = f" (instance {instance_id})"
+        return (replay.event("access", shared, what, instance_id) + replay.event("response", (), what, instance_id))
+
+    def first_event_as_access(line):
+        line = json.loads(json.dumps(line))
+        if mp:
+            line["expect"][3][0]["EventName"] = "access"
+        else:
+            line["expect"]["cmd_handle_event"]["event_name"] = "access"
+        line["origin"] += " (event name: access)"
+        return line
+
+    if mp:  # 1-2 start 0, 3-16 log, [17-18 close 0], 19-20 event on 0 → error, 21-22 start 1, 23-36 log
+        requests = [span(1, 2) + harness(0) + span(3, 16),
+                    [first_event_as_access(t[19])] + span(20, 22) + harness(1) + span(23, 36)]
+        return requests, []
+    # 1-2 start 24, 3-23 log, [24-25 close 24], 26-27 event → server closes, 28-29 start 24 (conn 2),
+    # 30-50 log, 51-52 start 25, 53-54 close 24, 55-75 log on 25
+    requests = [span(1, 2) + harness(24) + span(3, 23),
+                [first_event_as_access(t[26])] + span(27, 29) + harness(24) + span(30, 50),
+                span(51, 52) + harness(25) + span(55, 75)]
+    floating = span(53, 54)
+    return requests, floating
+
+
+def substitute(replay, proxy_port, client_port):
+    """Every recorded value a real request through gatehouse cannot reproduce, replaced by the value
+    it must have instead. Each entry says why; everything else is compared as recorded."""
+    mp = replay.protocol == "msgpack"
+    for config in replay.start_configs():
+        # Kong-internal keys (README §5: "may differ"). gatehouse has no workspaces: no __ws_id, and
+        # __key__ ends with an empty workspace field; a global plugin has no route in either.
+        config["__ws_id"] = {"$optional": config["__ws_id"]}
+        route = ROUTE_ID if replay.scope == "route" else ""
+        config["__key__"] = f"plugins:{plugin_of(replay.transcript)}:{route}::::"
+        if replay.scope == "global":
+            del config["route_id"]
+    calls = {line.get("answers") for line in replay.lines}
+
+    def has(method):
+        return method in calls
+
+    # The TCP peer of a local test is 127.0.0.1, not 192.0.2.10 (adding that address needs root and a
+    # network namespace); the forwarded ip (198.51.100.7, from X-Forwarded-For) is reproduced.
+    if has("kong.client.get_ip"):
+        replay.set_reply("kong.client.get_ip", "127.0.0.1")
+    # The client port is the recorded 53211 when that port was free to bind, else the one used.
+    if has("kong.client.get_port") and client_port not in (None, RECORDED_CLIENT_PORT):
+        replay.set_reply("kong.client.get_port", client_port)
+    # The proxy listens on a free port, not 8443, and plain HTTP: gatehouse has no TLS listener yet.
+    # The forwarded scheme/host/port/path/prefix come from X-Forwarded-* and are reproduced.
+    if has("kong.request.get_port"):
+        replay.set_reply("kong.request.get_port", proxy_port)
+    if has("kong.request.get_scheme"):
+        replay.set_reply("kong.request.get_scheme", "http")
+    # The recorded header set has no content-length although the request has a 25-byte body, which a
+    # real HTTP/1.1 request must announce.
+    if has("kong.request.get_headers"):
+        replay.edit_reply("kong.request.get_headers",
+                          lambda d: d.__setitem__("content-length", ["25"] if mp else "25"))
+    # $request_id is random per request (32 hex digits, as nginx's).
+    if has("kong.nginx.get_var"):
+        replay.set_reply("kong.nginx.get_var", {"$match": "[0-9a-f]{32}"}, pb_form={"v": {"$match": "[0-9a-f]{32}"}})
+
+
+    # kong.log.serialize: the recording's gateway returned a fixed JSON text (with latencies and sizes
+    # of its own); gatehouse returns Kong's structure for this request, as JSON text too. Compared:
+    # what this request determines. client_ip is Kong's remote_addr, i.e. after real_ip processing.
+    if has("kong.log.serialize"):
+        shape = {"client_ip": "198.51.100.7",
+                 "request": {"method": "POST", "uri": "/api/v1/items?color=blue&size=10&tag=a&tag=b&debug",
+                             "size": {"$type": "int"}},
+                 "response": {"status": 201, "size": {"$type": "int"}},
+                 "route": {"name": "items-route"}, "service": {"name": "items-svc"},
+                 "started_at": {"$type": "int"},
+                 "latencies": {"kong": {"$type": "int"}, "proxy": {"$type": "int"}, "request": {"$type": "int"}}}
+        replay.set_reply("kong.log.serialize", {"$json": shape}, pb_form={"v": {"$json": shape}})
+    # Kong's route and service tables carry path_handling, request_buffering, response_buffering and
+    # enabled (schema defaults); README §3's tables leave them out.
+    if has("kong.router.get_route") and mp:  # ProtoBuf's Route message has no such fields
+        replay.edit_reply("kong.router.get_route", lambda d: d.update(
+            path_handling="v0", request_buffering=True, response_buffering=True))
+    if has("kong.router.get_service") and mp:
+        replay.edit_reply("kong.router.get_service", lambda d: d.update(enabled=True))
+
+
+def known_differences(replay):
+    """Where gatehouse differs from Kong: the value gatehouse sends now, so that the rest is still
+    compared. Each is either a deviation docs/pdk.md documents or a gateway bug the replay found; a
+    change in the gateway makes the replay fail here, and the entry goes."""
+    mp = replay.protocol == "msgpack"
+    calls = {line.get("answers") for line in replay.lines}
+    # Deviation (docs/pdk.md): route/service entities carry no created_at/updated_at (kong.yml's are
+    # accepted, not kept).
+    for method in ("kong.router.get_route", "kong.router.get_service"):
+        if method in calls:
+            replay.edit_reply(method, lambda d: [d.pop(k) for k in ("created_at", "updated_at")])
+    # Bug: the upstream's Content-Length is dropped with the hop-by-hop headers before the response
+    # phase: kong.service.response.get_headers and kong.response.get_headers lack it (Kong has it).
+    for method in ("kong.service.response.get_headers", "kong.response.get_headers"):
+        if method in calls and replay.scenario == "response":
+            replay.edit_reply(method, lambda d: d.pop("content-length"))
+
+
+    # Deviation (docs/pdk.md): an unknown PDK method gets StepError; Kong logs "could not find pdk
+    # method" and answers nil (kong-gateway-side.md §5.6).
+    if mp and "kong.request.get_nonexistent_thing" in calls:
+        for line in replay.replies("kong.request.get_nonexistent_thing"):
+            scripts.mp_set_result(line, "method 'kong.request.get_nonexistent_thing' is not supported",
+                                  step="plugin.StepError")
 
 
 def headers_named(response, name):
@@ -324,185 +555,24 @@ def test_all_transcripts_are_replayed():
     assert {scenario_of(t) for t in TRANSCRIPTS} == set(SCENARIOS)
 
 
-HARNESS_USER = [("conform.user", "alice"), ("conform.score", 7.5)]  # README §3: set by an earlier access
+def start_gateway(make_gateway, replay, work, upstream, client_port):
+    """gatehouse with the replay server as its plugin server; the script is written first (the server
+    reads it when gatehouse starts it)."""
+    config = {"mode": replay.config["mode"], "tag": replay.config["tag"]}
+    yml = kong_yml(plugin_of(replay.transcript), replay.config["__plugin_id"], replay.config["__seq__"],
+                   replay.scope, config, upstream.port)
+    gw = make_gateway(yml, conf_extra=conf_extra(replay, work), workers=1)
+    substitute(replay, gw.port, client_port)
+    known_differences(replay)
+    scripts.write(replay.lines, work / "script.jsonl")
+    return gw.start()
 
 
-def arrange(replay):
-    """Harness events of the real request around the recorded event (README §3 'kong.ctx.shared at
-    event start' names the state an earlier phase must have produced)."""
-    shared_user = [replay.set_shared(k, v) for k, v in HARNESS_USER]
-    before, after = {
-        "rewrite": ([], [("access",), ("response",), ("log",)]),
-        "access": ([], [("response",), ("log",)]),
-        "response": ([("access", shared_user)], [("log",)]),
-        "log": ([("access", shared_user), ("response",)], []),
-        "exit": ([], [("log",)]),
-        "error": ([("rewrite", [replay.set_shared("conform.count", 3)])], [("response",), ("log",)]),
-    }[replay.scenario]
-    first = scripts.first_event_index(replay.lines)
-    prelude = [line for e in before for line in replay.event(*e)]
-    postlude = [line for e in after for line in replay.event(*e)]
-    replay.lines[first:first] = prelude
-    replay.lines += postlude
-
-
-def substitute(replay, proxy_port, client_port):
-    """Every recorded value a real request through gatehouse cannot reproduce, replaced by the value
-    it must have instead. Each entry says why; everything else is compared as recorded."""
-    mp = replay.protocol == "msgpack"
-    for config in replay.start_configs():
-        # Kong-internal keys (README §5: "may differ"). gatehouse has no workspaces: no __ws_id, and
-        # __key__ ends with an empty workspace field; a global plugin has no route in either.
-        config["__ws_id"] = {"$optional": config["__ws_id"]}
-        route = ROUTE_ID if replay.scope == "route" else ""
-        config["__key__"] = f"plugins:{plugin_of(replay.transcript)}:{route}::::"
-        if replay.scope == "global":
-            del config["route_id"]
-    calls = {line.get("answers") for line in replay.lines}
-
-    def has(method):
-        return method in calls
-
-    # The TCP peer of a local test is 127.0.0.1, not 192.0.2.10 (adding that address needs root and a
-    # network namespace); the forwarded ip (198.51.100.7, from X-Forwarded-For) is reproduced.
-    if has("kong.client.get_ip"):
-        replay.set_reply("kong.client.get_ip", "127.0.0.1")
-    # The client port is the recorded 53211 when that port was free to bind, else the one used.
-    if has("kong.client.get_port") and client_port != RECORDED_CLIENT_PORT:
-        replay.set_reply("kong.client.get_port", client_port)
-    # The proxy listens on a free port, not 8443, and plain HTTP: gatehouse has no TLS listener yet.
-    # The forwarded scheme/host/port/path/prefix come from X-Forwarded-* and are reproduced.
-    if has("kong.request.get_port"):
-        replay.set_reply("kong.request.get_port", proxy_port)
-    if has("kong.request.get_scheme"):
-        replay.set_reply("kong.request.get_scheme", "http")
-    # The recorded header set has no content-length although the request has a 25-byte body, which a
-    # real HTTP/1.1 request must announce.
-    if has("kong.request.get_headers"):
-        replay.edit_reply("kong.request.get_headers",
-                          lambda d: d.__setitem__("content-length", ["25"] if mp else "25"))
-    # $request_id is random per request (32 hex digits, as nginx's).
-    if has("kong.nginx.get_var"):
-        replay.set_reply("kong.nginx.get_var", {"$match": "[0-9a-f]{32}"}, pb_form={"v": {"$match": "[0-9a-f]{32}"}})
-
-
-    # kong.log.serialize: the recording's gateway returned a fixed JSON text (with latencies and sizes
-    # of its own); gatehouse returns Kong's structure for this request, as JSON text too. Compared:
-    # what this request determines. client_ip is Kong's remote_addr, i.e. after real_ip processing.
-    if has("kong.log.serialize"):
-        shape = {"client_ip": "198.51.100.7",
-                 "request": {"method": "POST", "uri": "/api/v1/items?color=blue&size=10&tag=a&tag=b&debug",
-                             "size": {"$type": "int"}},
-                 "response": {"status": 201, "size": {"$type": "int"}},
-                 "route": {"name": "items-route"}, "service": {"name": "items-svc"},
-                 "started_at": {"$type": "int"},
-                 "latencies": {"kong": {"$type": "int"}, "proxy": {"$type": "int"}, "request": {"$type": "int"}}}
-        replay.set_reply("kong.log.serialize", {"$json": shape}, pb_form={"v": {"$json": shape}})
-    # Kong's route and service tables carry path_handling, request_buffering, response_buffering and
-    # enabled (schema defaults); README §3's tables leave them out.
-    if has("kong.router.get_route") and mp:  # ProtoBuf's Route message has no such fields
-        replay.edit_reply("kong.router.get_route", lambda d: d.update(
-            path_handling="v0", request_buffering=True, response_buffering=True))
-    if has("kong.router.get_service") and mp:
-        replay.edit_reply("kong.router.get_service", lambda d: d.update(enabled=True))
-
-
-def known_gaps(replay):
-    """Where gatehouse differs from Kong (to be fixed in the gateway): the value gatehouse sends now.
-    A fix makes the replay fail here, and the entry goes."""
-    mp = replay.protocol == "msgpack"
-    calls = {line.get("answers") for line in replay.lines}
-    # kong.yml's created_at/updated_at are accepted but not kept: kong.router.get_route/get_service
-    # lack them (Kong returns them).
-    for method in ("kong.router.get_route", "kong.router.get_service"):
-        if method in calls:
-            replay.edit_reply(method, lambda d: [d.pop(k) for k in ("created_at", "updated_at")])
-    # The upstream's Content-Length is dropped with the hop-by-hop headers before the response phase:
-    # kong.service.response.get_headers and kong.response.get_headers lack it (Kong has it).
-    for method in ("kong.service.response.get_headers", "kong.response.get_headers"):
-        if method in calls and replay.scenario == "response":
-            replay.edit_reply(method, lambda d: d.pop("content-length"))
-
-
-    # An unknown MsgPack PDK method: Kong logs "could not find pdk method" and answers nil
-    # (kong-gateway-side.md §5.6); gatehouse answers StepError.
-    if mp and "kong.request.get_nonexistent_thing" in calls:
-        for line in replay.replies("kong.request.get_nonexistent_thing"):
-            scripts.mp_set_result(line, "method 'kong.request.get_nonexistent_thing' is not supported",
-                                  step="plugin.StepError")
-
-
-def conf_extra(replay, work):
-    sock = work / "replay.sock"
-    pb = f" --pb-dir {replay.pb_dir}" if replay.protocol == "protobuf" else ""
-    start = (f"{sys.executable} {SERVER} --protocol {replay.protocol} --socket {sock} "
-             f"--script {work / 'script.jsonl'} --report {work / 'report.json'}{pb}")
-    return (f"plugins = bundled, {plugin_of(replay.transcript)}\n"
-            "pluginserver_names = replay\n"
-            f"pluginserver_replay_socket = {sock}\n"
-            f"pluginserver_replay_start_cmd = {start}\n"
-            f"pluginserver_replay_query_cmd = /bin/cat {dump_of(replay.transcript)}\n"
-            "pluginserver_replay_timeout = 5000\n"
-            "trusted_ips = 127.0.0.1, 198.51.100.7\n"
-            "real_ip_header = X-Forwarded-For\n"
-            f"node_id = {NODE_ID}\n"
-            + ("client_max_body_size = 10\n" if replay.scenario == "error" else ""))
-
-
-def client_socket():
-    """A client socket bound to the recorded client port when it is free (else to any port)."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", RECORDED_CLIENT_PORT))
-    except OSError:
-        s.bind(("127.0.0.1", 0))
-    s.settimeout(15)
-    return s
-
-
-def send_request(sock, port, scenario):
-    """README §3's request: POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug with its headers
-    and body, from a trusted proxy that forwarded it for 198.51.100.7."""
-    headers = [("Host", "api.example.test"), ("User-Agent", "conform-client/1.0"), ("Accept", "application/json"),
-               ("Content-Type", "application/json"), ("X-Multi", "one"), ("X-Multi", "two"),
-               ("X-Forwarded-For", "198.51.100.7")]
-    if scenario == "rewrite":  # the forwarded_* values; only the rewrite event reads them
-        headers += [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "public.example.test"),
-                    ("X-Forwarded-Port", "443"), ("X-Forwarded-Path", "/public/api/v1/items"),
-                    ("X-Forwarded-Prefix", "/public")]
-    body = REQUEST_BODY
-    if scenario == "error":
-        # kong.request.get_raw_body must fail with Kong's message: the body is chunked (so the
-        # announced-size check cannot refuse it first) and larger than client_max_body_size.
-        headers.append(("Transfer-Encoding", "chunked"))
-        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(REQUEST_BODY), REQUEST_BODY)
-    else:
-        headers.append(("Content-Length", str(len(REQUEST_BODY))))
-    head = "POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug HTTP/1.1\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-    with sock:
-        sock.connect(("127.0.0.1", port))
-        sock.sendall(head.encode() + body)
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        body = response.read()
-    return response, body
-
-
-def wait_report(path, timeout=15.0):
-    deadline = time.time() + timeout
-    report = {}
-    while time.time() < deadline:
-        try:
-            report = json.loads(path.read_text())
-        except (OSError, ValueError):
-            pass
-        if report.get("done") or report.get("mismatches"):
-            time.sleep(0.3)  # anything the gateway sends after the script is a mismatch too
-            return json.loads(path.read_text())
-        time.sleep(0.05)
-    return report
+def assert_played(report, gw, until=None):
+    mismatches = report.get("mismatches")
+    assert mismatches == [], "\n".join(mismatches or ["no report"]) + "\n" + gw.logs()[-3000:]
+    played = report["consumed"] >= until if until is not None else report["done"]
+    assert played, "the gateway stopped early; last steps:\n" + "\n".join(report["trace"][-10:])
 
 
 @pytest.mark.parametrize("transcript", [t for t in TRANSCRIPTS if scenario_of(t) != "close-restart"])
@@ -510,24 +580,58 @@ def test_replay(transcript, tmp_path, make_gateway):
     replay = Replay(transcript, tmp_path)
     arrange(replay)
     upstream = RecordedUpstream()
-    seq = replay.config["__seq__"]
-    config = {"mode": replay.config["mode"], "tag": replay.config["tag"]}
-    gw = make_gateway(kong_yml(plugin_of(transcript), replay.config["__plugin_id"], seq, replay.scope, config,
-                               upstream.port), conf_extra=conf_extra(replay, tmp_path), workers=1)
     client = client_socket()
-    substitute(replay, gw.port, client.getsockname()[1])
-    known_gaps(replay)
-    scripts.write(replay.lines, tmp_path / "script.jsonl")
-    gw.start()
+    gw = start_gateway(make_gateway, replay, tmp_path, upstream, client.getsockname()[1])
     try:
         response, body = send_request(client, gw.port, replay.scenario)
         report = wait_report(tmp_path / "report.json")
     finally:
         upstream.close()
-    assert report.get("mismatches") == [], "\n".join(report.get("mismatches", [])) + "\n" + gw.logs()[-3000:]
-    assert report["consumed"] == report["total"], json.dumps(report["trace"][-10:], indent=1)
+    assert_played(report, gw)
     problems = client_view_problems(replay, response, body, upstream)
     gaps = KNOWN_CLIENT_GAPS.get((replay.scenario, replay.protocol), {})
     assert {k: v for k, v in problems.items() if k not in gaps} == {}
-    # Known gateway gaps stay visible: when one is fixed, its entry must go.
+    # Known gateway bugs stay visible: when one is fixed, its entry must go.
     assert {k: problems.get(k) for k in gaps} == gaps
+
+
+@pytest.mark.parametrize("transcript", [t for t in TRANSCRIPTS if scenario_of(t) == "close-restart"])
+def test_replay_close_restart(transcript, tmp_path, make_gateway):
+    replay = Replay(transcript, tmp_path)
+    requests, floating = close_restart_script(replay)
+    replay.lines = [line for request in requests for line in request]
+    ends = [sum(len(r) for r in requests[:i + 1]) for i in range(len(requests))]
+    for line in floating:
+        line.update({"float": True, "float_from": ends[-2]})  # any time from the request after the reload
+    replay.lines += floating
+    upstream = RecordedUpstream()
+    gw = start_gateway(make_gateway, replay, tmp_path, upstream, None)
+    try:
+        for number, end in enumerate(ends):
+            if number == 2:
+                reload_with_config_v2(gw, replay, requests[2][0], upstream)
+            response, body = send_request(client_socket(), gw.port, "log")
+            assert (response.status, body) == (201, UPSTREAM_BODY)
+            assert_played(wait_report(tmp_path / "report.json", until=end), gw, until=end)
+    finally:
+        upstream.close()
+    time.sleep(0.3)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert_played(report, gw)
+    assert len(upstream.requests) == len(ends)
+    # The CloseInstance of the superseded __seq__ 24: gatehouse at this commit does not retire
+    # instances of old configs yet (known gap); once it does, the floating line must have matched
+    # (a CloseInstance that does not match is a mismatch above).
+    assert report["floating_pending"] in ([], [line["origin"] for line in floating[:1]])
+
+
+def reload_with_config_v2(gw, replay, start_line, upstream):
+    """The recorded config change (ProtoBuf): tag t-close-v2 and a new plugin id, so __seq__ 25."""
+    v2 = start_line["expect"]["cmd_start_instance"]["config"]
+    gw.kong_yml.write_text(kong_yml(plugin_of(replay.transcript), v2["__plugin_id"], replay.config["__seq__"],
+                                    "route", {"mode": v2["mode"], "tag": v2["tag"]}, upstream.port))
+    reload = gw.cli("reload")
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    deadline = time.time() + 10  # reload is asynchronous (a signal): wait for the new snapshot
+    while "configuration reloaded (generation 2)" not in gw.logs() and time.time() < deadline:
+        time.sleep(0.05)

@@ -12,9 +12,11 @@ the script in order:
                msgid (MsgPack) or RpcReturn.sequence (ProtoBuf) of that unit (README §5);
   srv>gw close close that connection (the server "loses" it: the gateway must recover);
   gw>srv close the gateway must close that connection without sending anything more.
-Connections that never send anything (gatehouse's readiness probes) are ignored; a MsgPack unit may
-arrive on any connection (Kong and gatehouse pool them). After every step the report file is
-rewritten: {"consumed", "total", "done", "mismatches", "trace"}.
+Lines marked "float" (a gw>srv line and its reply) have no fixed time: they are played whenever the
+gateway sends a unit matching them once the cursor reached their "float_from" index.
+Connections that never send anything (gatehouse's readiness probes) are ignored; a unit may arrive on
+any connection (Kong and gatehouse pool them). After every step the report file is rewritten:
+{"consumed", "total", "done", "floating_pending", "mismatches", "trace"}.
 """
 import argparse
 import json
@@ -32,7 +34,18 @@ import mpack  # noqa: E402
 class Replay:
     def __init__(self, args):
         self.protocol = args.protocol
-        self.lines = [json.loads(t) for t in Path(args.script).read_text().splitlines() if t.strip()]
+        lines = [json.loads(t) for t in Path(args.script).read_text().splitlines() if t.strip()]
+        # Floating groups (a gw>srv line and its srv>gw reply marked "float"): their time is not fixed
+        # (e.g. the CloseInstance of a superseded config, sent when the gateway retires it). They are
+        # played whenever the gateway sends a matching unit once the cursor reached "float_from".
+        self.lines = [line for line in lines if "float" not in line]
+        self.floating = []
+        for line in lines:
+            if "float" in line:
+                if line["dir"] == "gw>srv":
+                    self.floating.append([line])
+                else:
+                    self.floating[-1].append(line)
         self.cursor = 0
         self.report_path = Path(args.report)
         self.mismatches = []
@@ -57,6 +70,7 @@ class Replay:
 
     def write_report(self):
         report = {"consumed": self.cursor, "total": len(self.lines), "done": self.cursor == len(self.lines),
+                  "floating_pending": [group[0]["origin"] for group in self.floating],
                   "mismatches": self.mismatches, "trace": self.trace[-60:]}
         tmp = self.report_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(report, indent=1))
@@ -96,7 +110,32 @@ class Replay:
             self.last_id = int(form.get("sequence", 0))
         return form
 
+    def play_floating(self, conn, unit):
+        """Plays the armed floating group this unit matches, if any."""
+        for group in self.floating:
+            first = group[0]
+            if first["float_from"] > self.cursor:
+                continue
+            saved = self.last_id  # actual_form notes the unit's msgid/sequence: keep ours unless it matches
+            try:
+                matches = not compare.differences(first["expect"], self.actual_form(first, unit))
+            except Exception:
+                matches = False
+            if not matches:
+                self.last_id = saved
+                continue
+            self.floating.remove(group)
+            self.current = conn
+            self.trace.append(f"gw>srv {first['origin']} (floating)")
+            for line in group[1:]:
+                self.trace.append(f"srv>gw {line['origin']}")
+                self.current.sendall(self.patched(line))
+            return True
+        return False
+
     def on_unit(self, conn, unit):
+        if self.floating and self.play_floating(conn, unit):
+            return
         line = self.next_line()
         if line is None or line["dir"] != "gw>srv" or line.get("close"):
             shown = mpack.note_form(mpack.decode(unit)) if self.protocol == "msgpack" else unit.hex()
@@ -126,15 +165,18 @@ class Replay:
             if line.get("close"):
                 self.close(self.current)
                 continue
-            data = bytes.fromhex(line["hex"])
-            if line.get("patch") == "msgid":
-                data = self.with_msgid(data)
-            elif line.get("patch") == "sequence":
-                data = self.with_sequence(data)
             try:
-                self.current.sendall(data)
+                self.current.sendall(self.patched(line))
             except OSError as e:
                 self.fail(line, f"could not write to the gateway: {e}")
+
+    def patched(self, line):
+        data = bytes.fromhex(line["hex"])
+        if line.get("patch") == "msgid":
+            return self.with_msgid(data)
+        if line.get("patch") == "sequence":
+            return self.with_sequence(data)
+        return data
 
     def with_msgid(self, data):
         """[1, msgid, error, result]: only the msgid changes, the rest stays byte for byte."""
