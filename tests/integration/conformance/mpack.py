@@ -80,6 +80,42 @@ def _map(buf, pos, n):
     return out, pos
 
 
+def kong_encoding_problems(data):
+    """Byte choices lua-MessagePack (as Kong configures it) never makes: str8, float32, and integers
+    not in their shortest form (conformance README §2). Returns a list of descriptions."""
+    problems = []
+    pos = 0
+    while pos < len(data):
+        b = data[pos]
+        if b == 0xD9:
+            problems.append(f"str8 at byte {pos} (Kong writes fixstr or str16)")
+        elif b == 0xCA:
+            problems.append(f"float32 at byte {pos} (Kong writes float64)")
+        elif 0xCC <= b <= 0xD3:
+            value, _ = decode_one(data, pos)
+            if len(_int(value)) < 1 + struct.calcsize(">BHIQbhiq"[b - 0xCC]):
+                problems.append(f"integer {value} at byte {pos} not in its shortest form")
+        pos = _skip_head(data, pos)
+    return problems
+
+
+def _skip_head(data, pos):
+    """Position after the head of the object at pos (containers: their first element)."""
+    b = data[pos]
+    if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3) or 0x80 <= b <= 0x9F:
+        return pos + 1
+    if 0xA0 <= b <= 0xBF:
+        return pos + 1 + (b & 0x1F)
+    heads = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8, 0xCA: 4, 0xCB: 8,
+             0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4}
+    if b in heads:
+        return pos + 1 + heads[b]
+    length = {0xC4: ">B", 0xC5: ">H", 0xC6: ">I", 0xD9: ">B", 0xDA: ">H", 0xDB: ">I"}[b]
+    size = struct.calcsize(length)
+    (n,) = struct.unpack_from(length, data, pos + 1)
+    return pos + 1 + size + n
+
+
 def decode(data):
     value, end = decode_one(data)
     if end != len(data):

@@ -7,7 +7,9 @@ a transcript of ../shared/conformance) and checks every message the gateway send
 gatehouse starts it as a plugin server (pluginserver_<n>_start_cmd). It listens on PATH and walks
 the script in order:
   gw>srv line  read one unit (MsgPack: one object, ProtoBuf: one u32le-length frame), decode it and
-               compare it with the line's expected form (compare.py); a difference is a mismatch;
+               compare it with the line's expected form (compare.py); a difference is a mismatch, and
+               so are MsgPack byte choices Kong never makes (str8, float32, long integers) and a
+               unit sent before the server answered the previous one;
   srv>gw line  write the recorded bytes on the connection the last gateway unit came from, with the
                msgid (MsgPack) or RpcReturn.sequence (ProtoBuf) of that unit (README §5);
   srv>gw close close that connection (the server "loses" it: the gateway must recover);
@@ -154,6 +156,9 @@ class Replay:
             else:
                 for d in compare.differences(line["expect"], actual):
                     self.fail(line, d)
+            if self.protocol == "msgpack":
+                for problem in mpack.kong_encoding_problems(unit):
+                    self.fail(line, problem)
         self.trace.append(f"gw>srv {line['origin']}")
         self.cursor += 1
         self.play_server_lines()
@@ -249,6 +254,8 @@ def serve(args):
             buffers[sock] += data
             while (split := replay.split_unit(buffers[sock])) is not None:
                 unit, buffers[sock] = split[0], bytearray(split[1])
+                if buffers[sock]:  # Kong sends the next message only after the server's answer
+                    replay.fail(replay.next_line(), "the gateway sent more before the server answered (pipelining)")
                 replay.on_unit(sock, unit)
             replay.write_report()
 
