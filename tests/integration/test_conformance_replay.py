@@ -178,12 +178,12 @@ def conf_extra(replay, work):
             + ("client_max_body_size = 10\n" if replay.scenario == "error" else ""))
 
 
-def client_socket():
-    """A client socket bound to the recorded client port when it is free (else to any port)."""
+def client_socket(recorded_port=True):
+    """A client socket, bound to the recorded client port when asked and free (else to any port)."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        s.bind(("127.0.0.1", RECORDED_CLIENT_PORT))
+        s.bind(("127.0.0.1", RECORDED_CLIENT_PORT if recorded_port else 0))
     except OSError:
         s.bind(("127.0.0.1", 0))
     s.settimeout(15)
@@ -610,7 +610,7 @@ def test_replay_close_restart(transcript, tmp_path, make_gateway):
         for number, end in enumerate(ends):
             if number == 2:
                 reload_with_config_v2(gw, replay, requests[2][0], upstream)
-            response, body = send_request(client_socket(), gw.port, "log")
+            response, body = send_request(client_socket(recorded_port=False), gw.port, "log")
             assert (response.status, body) == (201, UPSTREAM_BODY)
             assert_played(wait_report(tmp_path / "report.json", until=end), gw, until=end)
     finally:
