@@ -334,6 +334,9 @@ def arrange(replay):
         "error": ([("rewrite", [replay.set_shared("conform.count", 3)])], [("response",), ("log",)]),
     }[replay.scenario]
     first = scripts.first_event_index(replay.lines)
+    expect = replay.lines[first]["expect"]
+    recorded_phase = expect[3][0]["EventName"] if isinstance(expect, list) else expect["cmd_handle_event"]["event_name"]
+    assert recorded_phase == replay.phase, f"{replay.transcript} records a {recorded_phase} event"
     prelude = [line for e in before for line in replay.event(*e)]
     postlude = [line for e in after for line in replay.event(*e)]
     replay.lines[first:first] = prelude
