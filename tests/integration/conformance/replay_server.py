@@ -54,6 +54,7 @@ class Replay:
         self.trace = []
         self.last_id = 0  # msgid / sequence of the last gateway request
         self.current = None  # connection of the last gateway unit
+        self.call_conn = None  # ProtoBuf: connection of the last RpcCall
         self.pbform = None
         if self.protocol == "protobuf":
             import pbform
@@ -143,6 +144,11 @@ class Replay:
             shown = mpack.note_form(mpack.decode(unit)) if self.protocol == "msgpack" else unit.hex()
             self.fail(line, f"unexpected message from the gateway: {json.dumps(shown)[:400]}")
             return
+        if self.protocol == "protobuf":  # README §6.4: a whole event stays on its RpcCall's connection
+            if line.get("pb_type") == "kong_plugin_protocol.RpcCall":
+                self.call_conn = conn
+            elif conn is not self.call_conn:
+                self.fail(line, "a reply frame on another connection than the event's RpcCall")
         self.current = conn
         try:
             actual = self.actual_form(line, unit)
