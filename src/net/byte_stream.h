@@ -1,7 +1,7 @@
-// A client connection's byte stream: a plain TCP socket, or TLS over one. The HTTP session is
-// written once against this; each operation is one branch and then the very Asio operation it
-// would use on the concrete stream (no extra coroutine frame, no virtual call), so plain HTTP
-// pays nothing measurable for TLS existing.
+// A connection's byte stream: a plain TCP socket, or TLS over one. Code that speaks a protocol
+// (the HTTP session) is written once against this; each operation is one branch and then the
+// very Asio operation it would use on the concrete stream (no extra coroutine frame, no virtual
+// call), so plain TCP pays nothing measurable for TLS existing.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,9 +12,7 @@
 #include <memory>
 #include <variant>
 
-#include "tls/server_tls.h"
-
-namespace gh::tls {
+namespace gh::net {
 
 class ByteStream {
  public:
@@ -22,9 +20,10 @@ class ByteStream {
   using TlsStream = boost::asio::ssl::stream<Socket>;
 
   explicit ByteStream(Socket socket) : stream_(std::in_place_type<Socket>, std::move(socket)) {}
-  // A TLS stream on `socket` with `tls`'s context; `tls` is kept alive as long as the stream.
-  ByteStream(Socket socket, std::shared_ptr<const ServerTls> tls)
-      : tls_(std::move(tls)), stream_(std::in_place_type<TlsStream>, std::move(socket), tls_->context()) {}
+  // TLS on `socket` with `context`; `owner` (whatever owns the context and the callbacks'
+  // state, e.g. a tls::ServerTls) is kept alive as long as the stream.
+  ByteStream(Socket socket, boost::asio::ssl::context& context, std::shared_ptr<const void> owner)
+      : owner_(std::move(owner)), stream_(std::in_place_type<TlsStream>, std::move(socket), context) {}
   ByteStream(ByteStream&&) = default;
   ByteStream& operator=(ByteStream&&) = delete;
 
@@ -52,8 +51,8 @@ class ByteStream {
 
  private:
   static constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
-  std::shared_ptr<const ServerTls> tls_;  // declared first: destroyed after the SSL object
+  std::shared_ptr<const void> owner_;  // declared first: destroyed after the SSL object
   std::variant<Socket, TlsStream> stream_;
 };
 
-}  // namespace gh::tls
+}  // namespace gh::net

@@ -6,7 +6,7 @@ namespace gh::tls {
 
 namespace asio = boost::asio;
 
-asio::awaitable<boost::system::error_code> accept_handshake(ByteStream& stream, HandshakeState& state,
+asio::awaitable<boost::system::error_code> accept_handshake(net::ByteStream& stream, HandshakeState& state,
                                                             net::Deadline& deadline,
                                                             std::chrono::milliseconds timeout,
                                                             const CertificatePhase& phase) {
@@ -35,7 +35,7 @@ asio::awaitable<boost::system::error_code> accept_handshake(ByteStream& stream, 
   co_return result;
 }
 
-std::string protocol_name(ByteStream& stream) {
+std::string protocol_name(net::ByteStream& stream) {
   auto* tls = stream.tls_stream();
   return tls ? SSL_get_version(tls->native_handle()) : "";
 }

@@ -13,6 +13,7 @@
 
 #include "conf/entities.h"
 #include "conf/properties.h"
+#include "net/byte_stream.h"
 #include "tls/certificate_store.h"
 #include "tls/self_signed.h"
 
@@ -44,6 +45,12 @@ class ServerTls {
 
   // Makes `state` reachable from the callbacks of `ssl` for the handshake (null detaches).
   static void attach(SSL* ssl, HandshakeState* state);
+
+  // A TLS server stream on `socket` using this context (kept alive by the stream).
+  static net::ByteStream stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<const ServerTls> tls) {
+    auto& context = tls->context();
+    return net::ByteStream(std::move(socket), context, std::move(tls));
+  }
 
  private:
   void configure(const conf::TlsSettings& settings, const ServerTls* previous);

@@ -56,7 +56,7 @@ Outcome handshake(std::shared_ptr<const ServerTls> server, const std::string& sn
       io,
       [&]() -> asio::awaitable<void> {
         auto socket = co_await acceptor.async_accept(asio::use_awaitable);
-        ByteStream stream(std::move(socket), server);
+        auto stream = ServerTls::stream(std::move(socket), server);
         net::Deadline deadline(io.get_executor());
         out.server_error = co_await accept_handshake(stream, out.state, deadline, 5s, phase);
         if (!out.server_error) out.protocol = protocol_name(stream);
