@@ -29,7 +29,7 @@ const std::set<std::string> kCredentialKeys = {"keyauth_credentials",  "basicaut
                                                "oauth2_credentials",   "acls",
                                                "mtls_auth_credentials"};
 const std::set<std::string> kUnsupportedTopLevel = {
-    "ca_certificates", "vaults", "keys", "key_sets", "filter_chains", "consumer_groups", "parameters"};
+    "vaults", "keys", "key_sets", "filter_chains", "consumer_groups", "parameters"};
 constexpr int kMaxTimeout = 2147483646;
 
 // A plugin whose service/route/consumer references are resolved after every entity is known.
@@ -68,8 +68,10 @@ class Loader {
     for_each_item(top, "targets", [&](const Field& f, size_t) { read_top_level_target(f); });
     for_each_item(top, "certificates", [&](const Field& f, size_t) { read_certificate(f); });
     for_each_item(top, "snis", [&](const Field& f, size_t) { read_top_level_sni(f); });
+    for_each_item(top, "ca_certificates", [&](const Field& f, size_t) { read_ca_certificate(f); });
     for_each_item(top, "plugins", [&](const Field& f, size_t) { read_plugin(f, {}); });
     resolve_plugins();
+    resolve_service_tls();
     return std::move(out_);
   }
 
@@ -123,8 +125,9 @@ class Loader {
 
   void warn_unknown_top_level(const Field& top) {
     static const std::set<std::string> known = {
-        "_format_version", "_transform", "_comment",  "_workspace", "_info",        "services", "routes",
-        "consumers",       "plugins",    "upstreams", "targets",    "certificates", "snis"};
+        "_format_version", "_transform",   "_comment",  "_workspace",     "_info",
+        "services",        "routes",       "consumers", "plugins",        "upstreams",
+        "targets",         "certificates", "snis",      "ca_certificates"};
     for (const auto& entry : top.node) {
       auto key = entry.first.Scalar();
       int line = entry.first.Mark().line + 1;
@@ -170,6 +173,9 @@ class Loader {
     s.read_timeout_ms = f.int_or("read_timeout", s.read_timeout_ms, 1, kMaxTimeout);
     s.enabled = f.bool_or("enabled", true);
     s.tls_verify = f.bool_or("tls_verify", false);
+    s.tls_verify_depth = f.int_or("tls_verify_depth", -1, 0, 64);
+    pending_service_tls_.push_back(
+        {out_.services.size(), f.child("client_certificate"), f.child("ca_certificates")});
     s.tags = f.string_list("tags");
     out_.services.push_back(s);
     if (!s.name.empty()) service_by_ref_[s.name] = s.id;
@@ -582,6 +588,39 @@ class Loader {
     c.snis.push_back(name);
   }
 
+  void read_ca_certificate(const Field& f) {
+    f.allow_only({"id", "cert", "cert_digest", "tags", "created_at", "updated_at"});
+    auto cert = f.child("cert");
+    if (!cert) f.fail("a CA certificate needs 'cert'");
+    CaCertificate ca;
+    ca.cert = cert->scalar();
+    if (auto error = check_certificates(ca.cert); !error.empty()) cert->fail(error);
+    ca.id = entity_id(f, "ca_certificate:" + ca.cert);
+    ca.tags = f.string_list("tags");
+    out_.ca_certificates.push_back(ca);
+  }
+
+  // A service's client_certificate and ca_certificates name entities that may come later in the
+  // file: resolved once everything is read.
+  struct PendingServiceTls {
+    size_t service_index;
+    std::optional<Field> client_certificate, ca_certificates;
+  };
+
+  void resolve_service_tls() {
+    std::map<std::string, std::string> ca_by_id;
+    for (const auto& ca : out_.ca_certificates) ca_by_id[ca.id] = ca.id;
+    for (const auto& pending : pending_service_tls_) {
+      Service& s = out_.services[pending.service_index];
+      if (pending.client_certificate)
+        s.client_certificate_id = resolve(*pending.client_certificate, certificate_by_ref_, "certificate");
+      if (!pending.ca_certificates) continue;
+      if (!pending.ca_certificates->node.IsSequence()) pending.ca_certificates->fail("expected a list");
+      for (size_t i = 0; i < pending.ca_certificates->node.size(); ++i)
+        s.ca_certificate_ids.push_back(resolve(pending.ca_certificates->item(i), ca_by_id, "CA certificate"));
+    }
+  }
+
   // --- plugins ---------------------------------------------------------------------------------
 
   struct Scope {
@@ -652,6 +691,7 @@ class Loader {
   Declarative out_;
   bool legacy_paths_ = false;
   std::set<std::string> ids_, service_names_, route_names_, upstream_names_, sni_names_;
+  std::vector<PendingServiceTls> pending_service_tls_;
   std::set<std::string> consumer_usernames_, consumer_custom_ids_;
   std::map<std::string, std::string> service_by_ref_, route_by_ref_, consumer_by_ref_, upstream_by_ref_,
       certificate_by_ref_;

@@ -25,6 +25,12 @@ const Route* Declarative::find_route(std::string_view id) const {
 const Upstream* Declarative::find_upstream_by_name(std::string_view name) const {
   return find_by(upstreams, &Upstream::name, name);
 }
+const Certificate* Declarative::find_certificate(std::string_view id) const {
+  return find_by(certificates, &Certificate::id, id);
+}
+const CaCertificate* Declarative::find_ca_certificate(std::string_view id) const {
+  return find_by(ca_certificates, &CaCertificate::id, id);
+}
 const Consumer* Declarative::find_consumer(std::string_view id) const {
   return find_by(consumers, &Consumer::id, id);
 }

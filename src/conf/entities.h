@@ -25,7 +25,10 @@ struct Service {
   int write_timeout_ms = 60000;
   int read_timeout_ms = 60000;
   bool enabled = true;
-  bool tls_verify = false;
+  bool tls_verify = false;                      // protocol https: verify the upstream's certificate and name
+  int tls_verify_depth = -1;                    // -1: OpenSSL's default
+  std::string client_certificate_id;            // a `certificates` entity presented to the upstream
+  std::vector<std::string> ca_certificate_ids;  // `ca_certificates` trusted instead of the system's
   std::vector<std::string> tags;
 };
 
@@ -98,6 +101,13 @@ struct Certificate {
   std::vector<std::string> tags;
 };
 
+// A trusted CA for verifying upstreams (kong.yml `ca_certificates`).
+struct CaCertificate {
+  std::string id;
+  std::string cert;  // PEM
+  std::vector<std::string> tags;
+};
+
 // Everything from one kong.yml, cross-references resolved (route.service_id and plugin scope
 // ids always point at existing entities).
 struct Declarative {
@@ -108,7 +118,10 @@ struct Declarative {
   std::vector<Plugin> plugins;
   std::vector<Upstream> upstreams;
   std::vector<Certificate> certificates;
+  std::vector<CaCertificate> ca_certificates;
 
+  const Certificate* find_certificate(std::string_view id) const;
+  const CaCertificate* find_ca_certificate(std::string_view id) const;
   const Service* find_service(std::string_view id) const;
   const Route* find_route(std::string_view id) const;
   const Upstream* find_upstream_by_name(std::string_view name) const;

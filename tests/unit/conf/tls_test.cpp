@@ -172,3 +172,44 @@ TEST(TlsDeclarative, TopLevelSniEntitiesJoinTheirCertificate) {
 
 }  // namespace
 }  // namespace gh::conf
+
+namespace gh::conf {
+namespace {
+
+TEST(TlsDeclarative, UpstreamTlsSettingsOfServices) {
+  auto yaml = yaml_certificate(read(kCert), read(kKey), "[a.test]");
+  yaml.insert(yaml.find("certificates:\n  - ") + 18, "id: 4f1b5f0e-2a5d-4c1e-9d1a-0e6a4f3c2b10\n    ");
+  yaml += "ca_certificates:\n  - id: 9a1b5f0e-2a5d-4c1e-9d1a-0e6a4f3c2b10\n    cert: |\n";
+  std::istringstream lines(read(kCert));
+  for (std::string line; std::getline(lines, line);) yaml += "      " + line + "\n";
+  yaml +=
+      "services:\n  - name: secure\n    url: https://backend.test\n    tls_verify: true\n"
+      "    tls_verify_depth: 2\n    client_certificate: {id: 4f1b5f0e-2a5d-4c1e-9d1a-0e6a4f3c2b10}\n"
+      "    ca_certificates: [9a1b5f0e-2a5d-4c1e-9d1a-0e6a4f3c2b10]\n";
+  auto d = parse_declarative(yaml, "kong.yml");
+  ASSERT_EQ(d.services.size(), 1u);
+  const auto& s = d.services[0];
+  EXPECT_TRUE(s.tls_verify);
+  EXPECT_EQ(s.tls_verify_depth, 2);
+  EXPECT_EQ(s.client_certificate_id, "4f1b5f0e-2a5d-4c1e-9d1a-0e6a4f3c2b10");
+  EXPECT_EQ(s.ca_certificate_ids, (std::vector<std::string>{"9a1b5f0e-2a5d-4c1e-9d1a-0e6a4f3c2b10"}));
+  ASSERT_NE(d.find_ca_certificate(s.ca_certificate_ids[0]), nullptr);
+  ASSERT_NE(d.find_certificate(s.client_certificate_id), nullptr);
+
+  auto bad_ref = yaml;
+  bad_ref.replace(bad_ref.find("[9a1b"), 5, "[0a1b");
+  EXPECT_NE(error_of([&] {
+              parse_declarative(bad_ref, "kong.yml");
+            }).find("services[0] (name 'secure').ca_certificates[0]: references unknown CA certificate"),
+            std::string::npos);
+}
+
+TEST(TlsDeclarative, CaCertificatesMustBeCertificates) {
+  EXPECT_EQ(error_of([] {
+              parse_declarative("_format_version: \"3.0\"\nca_certificates:\n  - cert: nope\n", "kong.yml");
+            }),
+            "kong.yml:3: ca_certificates[0].cert: not a PEM X.509 certificate (no start line)");
+}
+
+}  // namespace
+}  // namespace gh::conf
