@@ -11,9 +11,13 @@ mismatches, every recorded message consumed, and what the client and the upstrea
 What a real request cannot reproduce is substituted explicitly, each with its reason, in
 SUBSTITUTIONS below (and docs/protocol-msgpack.md / docs/protocol-protobuf.md, "Conformance").
 """
+import ctypes
 import http.client
 import json
+import os
+import pickle
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, Gateway
 
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "conformance"))
 import script as scripts  # noqa: E402
@@ -35,6 +39,19 @@ NODE_ID = "6a0e3f52-8d4b-4c1e-a7f9-0b1c2d3e4f50"
 REQUEST_BODY = b'{"item":"widget","qty":2}'
 UPSTREAM_BODY = b'{"id":42,"item":"widget"}'
 RECORDED_CLIENT_PORT = 53211
+
+
+class Network:
+    """Where the request comes from and goes to. RECORDED is README §3's (client 192.0.2.10:53211,
+    proxy port 8443), used inside a private network namespace when the test may create one (root);
+    LOCAL is this host's loopback, with the differences substituted (see substitute())."""
+
+    def __init__(self, client_ip, client_port, proxy_port):
+        self.client_ip, self.client_port, self.proxy_port = client_ip, client_port, proxy_port
+
+
+RECORDED = Network("192.0.2.10", RECORDED_CLIENT_PORT, 8443)
+LOCAL = Network("127.0.0.1", RECORDED_CLIENT_PORT, None)  # the client port when free, a free proxy port
 
 # scenario → (phase of the recorded event, plugin scope). rewrite runs for global plugins only (Kong),
 # and the error scenario needs kong.ctx.shared set before its access event, which only an earlier
@@ -104,9 +121,6 @@ class RecordedUpstream:
             body += conn.recv(65536)
         return {"method": method, "target": target, "headers": headers, "body": body}
 
-    def header(self, request, name):
-        return [v for k, v in request["headers"] if k.lower() == name]
-
     def close(self):
         self.sock.close()
 
@@ -161,7 +175,7 @@ plugins:
 """
 
 
-def conf_extra(replay, work):
+def conf_extra(replay, work, network=LOCAL):
     sock = work / "replay.sock"
     pb = f" --pb-dir {replay.pb_dir}" if replay.protocol == "protobuf" else ""
     start = (f"{sys.executable} {SERVER} --protocol {replay.protocol} --socket {sock} "
@@ -172,20 +186,20 @@ def conf_extra(replay, work):
             f"pluginserver_replay_start_cmd = {start}\n"
             f"pluginserver_replay_query_cmd = /bin/cat {dump_of(replay.transcript)}\n"
             "pluginserver_replay_timeout = 5000\n"
-            "trusted_ips = 127.0.0.1, 198.51.100.7\n"
+            f"trusted_ips = {network.client_ip}, 198.51.100.7\n"
             "real_ip_header = X-Forwarded-For\n"
             f"node_id = {NODE_ID}\n"
             + ("client_max_body_size = 10\n" if replay.scenario == "error" else ""))
 
 
-def client_socket(recorded_port=True):
-    """A client socket, bound to the recorded client port when asked and free (else to any port)."""
+def client_socket(ip="127.0.0.1", port=0):
+    """A client socket bound to ip:port when that is free (else to any port of ip)."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        s.bind(("127.0.0.1", RECORDED_CLIENT_PORT if recorded_port else 0))
+        s.bind((ip, port))
     except OSError:
-        s.bind(("127.0.0.1", 0))
+        s.bind((ip, 0))
     s.settimeout(15)
     return s
 
@@ -387,7 +401,7 @@ def close_restart_script(replay):
     return requests, floating
 
 
-def substitute(replay, proxy_port, client_port):
+def substitute(replay, proxy_port, client_port, client_ip="127.0.0.1"):
     """Every recorded value a real request through gatehouse cannot reproduce, replaced by the value
     it must have instead. Each entry says why; everything else is compared as recorded."""
     mp = replay.protocol == "msgpack"
@@ -404,17 +418,17 @@ def substitute(replay, proxy_port, client_port):
     def has(method):
         return method in calls
 
-    # The TCP peer of a local test is 127.0.0.1, not 192.0.2.10 (adding that address needs root and a
-    # network namespace); the forwarded ip (198.51.100.7, from X-Forwarded-For) is reproduced.
-    if has("kong.client.get_ip"):
-        replay.set_reply("kong.client.get_ip", "127.0.0.1")
-    # The client port is the recorded 53211 when that port was free to bind, else the one used.
-    if has("kong.client.get_port") and client_port not in (None, RECORDED_CLIENT_PORT):
+    # Outside a private network namespace (RECORDED needs root) the TCP peer is 127.0.0.1, not
+    # 192.0.2.10, the proxy port a free one, not 8443, and the client port 53211 only when free. The
+    # forwarded ip (198.51.100.7, from X-Forwarded-For) is reproduced either way.
+    if has("kong.client.get_ip") and client_ip != RECORDED.client_ip:
+        replay.set_reply("kong.client.get_ip", client_ip)
+    if has("kong.client.get_port") and client_port not in (None, RECORDED.client_port):
         replay.set_reply("kong.client.get_port", client_port)
-    # The proxy listens on a free port, not 8443, and plain HTTP: gatehouse has no TLS listener yet.
-    # The forwarded scheme/host/port/path/prefix come from X-Forwarded-* and are reproduced.
-    if has("kong.request.get_port"):
+    if has("kong.request.get_port") and proxy_port != RECORDED.proxy_port:
         replay.set_reply("kong.request.get_port", proxy_port)
+    # Plain HTTP: gatehouse has no TLS listener yet. The forwarded scheme/host/port/path/prefix come
+    # from X-Forwarded-* and are reproduced.
     if has("kong.request.get_scheme"):
         replay.set_reply("kong.request.get_scheme", "http")
     # The recorded header set has no content-length although the request has a 25-byte body, which a
@@ -474,11 +488,15 @@ def known_differences(replay):
                                   step="plugin.StepError")
 
 
-def headers_named(response, name):
-    return [v for k, v in response.getheaders() if k.lower() == name]
+def upstream_header(request, name):
+    return [v for k, v in request["headers"] if k.lower() == name]
 
 
-def client_view_problems(replay, response, body, upstream):
+def headers_named(headers, name):
+    return [v for k, v in headers if k.lower() == name]
+
+
+def client_view_problems(replay, status, headers, body, upstream_requests):
     """What the client and the upstream saw, against what the recorded plugin calls must produce.
     Returns {check: what was seen} for every check that failed."""
     problems = {}
@@ -487,26 +505,26 @@ def client_view_problems(replay, response, body, upstream):
         if not ok:
             problems[name] = seen
 
-    up = upstream.requests[0] if upstream.requests else None
+    up = upstream_requests[0] if upstream_requests else None
     if replay.scenario == "exit":
         # kong.response.exit(401, body, {WWW-Authenticate, Content-Type}): the upstream is never reached;
         # a map body (JS) is JSON-encoded by the gateway, bytes (Python bin, Go) go as they are.
         plugin = plugin_of(replay.transcript)
-        check("exit status", response.status == 401, response.status)
+        check("exit status", status == 401, status)
         check("exit body", json.loads(body) == {"message": f"{plugin}: credentials required"}, body)
-        check("exit headers", headers_named(response, "www-authenticate") == ['Basic realm="conform"']
-              and headers_named(response, "content-type") == ["application/json"], response.getheaders())
-        check("upstream not reached", upstream.requests == [], upstream.requests)
+        check("exit headers", headers_named(headers, "www-authenticate") == ['Basic realm="conform"']
+              and headers_named(headers, "content-type") == ["application/json"], headers)
+        check("upstream not reached", upstream_requests == [], upstream_requests)
         return problems
-    check("status", response.status == 201, response.status)
+    check("status", status == 201, status)
     check("body", body == UPSTREAM_BODY, body)
-    check("one upstream request", len(upstream.requests) == 1, upstream.requests)
+    check("one upstream request", len(upstream_requests) == 1, upstream_requests)
     if up is None:
         return problems
     if replay.scenario == "rewrite":
         # service.request.set_header in rewrite reaches the upstream (the request id is the recorded one).
-        check("rewrite headers", upstream.header(up, "x-conform-request-id") == ["4f6c1e2d9a8b7c6d5e4f3a2b1c0d9e8f"]
-              and upstream.header(up, "x-conform-origin")[0].startswith("https://public.example.test:443"),
+        check("rewrite headers", upstream_header(up, "x-conform-request-id") == ["4f6c1e2d9a8b7c6d5e4f3a2b1c0d9e8f"]
+              and upstream_header(up, "x-conform-origin")[0].startswith("https://public.example.test:443"),
               up["headers"])
         # set_method/set_path/set_raw_query answered nil (success): the upstream request must show them.
         seen = f'{up["method"]} {up["target"]}'
@@ -515,21 +533,21 @@ def client_view_problems(replay, response, body, upstream):
     if replay.scenario == "access":
         check("upstream query", up["target"] == "/api/v1/items?color=red&page=1&page=2", up["target"])
         check("upstream body", up["body"] == b'{"ITEM":"WIDGET","QTY":2}', up["body"])
-        check("upstream consumer header", upstream.header(up, "x-conform-consumer") == ["alice"], up["headers"])
-        check("node header", headers_named(response, "x-conform-node") == [NODE_ID], response.getheaders())
-        check("add_header twice", headers_named(response, "x-conform-multi") == ["one", "two"],
-              headers_named(response, "x-conform-multi"))
-        check("set_headers multi-value", headers_named(response, "x-conform-service") == ["items-svc", "upstream.internal"],
-              headers_named(response, "x-conform-service"))
-        check("summary header", len(headers_named(response, "x-conform-summary")) == 1, response.getheaders())
+        check("upstream consumer header", upstream_header(up, "x-conform-consumer") == ["alice"], up["headers"])
+        check("node header", headers_named(headers, "x-conform-node") == [NODE_ID], headers)
+        check("add_header twice", headers_named(headers, "x-conform-multi") == ["one", "two"],
+              headers_named(headers, "x-conform-multi"))
+        check("set_headers multi-value", headers_named(headers, "x-conform-service") == ["items-svc", "upstream.internal"],
+              headers_named(headers, "x-conform-service"))
+        check("summary header", len(headers_named(headers, "x-conform-summary")) == 1, headers)
     if replay.scenario == "response":
-        check("cleared header", headers_named(response, "x-upstream-secret") == [], response.getheaders())
-        check("response headers", headers_named(response, "x-conform-seen") == ["alice"]
-              and headers_named(response, "x-conform-cookies") == ["a=1; Path=/", "b=2; Path=/"]
-              and headers_named(response, "x-conform-upstream") == ["201 application/json 25 bytes via items-v2"],
-              response.getheaders())
+        check("cleared header", headers_named(headers, "x-upstream-secret") == [], headers)
+        check("response headers", headers_named(headers, "x-conform-seen") == ["alice"]
+              and headers_named(headers, "x-conform-cookies") == ["a=1; Path=/", "b=2; Path=/"]
+              and headers_named(headers, "x-conform-upstream") == ["201 application/json 25 bytes via items-v2"],
+              headers)
     if replay.scenario == "error":
-        check("errors header", len(headers_named(response, "x-conform-errors")) == 1, response.getheaders())
+        check("errors header", len(headers_named(headers, "x-conform-errors")) == 1, headers)
         # The request body did not fit (get_raw_body failed): Kong/nginx answer 413 to a body over
         # client_max_body_size; it must never be forwarded truncated.
         check("oversized body not forwarded empty", up["body"] != b"", up["body"])
@@ -571,31 +589,95 @@ def start_gateway(make_gateway, replay, work, upstream, client_port):
     return gw.start()
 
 
-def assert_played(report, gw, until=None):
+def assert_played(report, logs, until=None):
     mismatches = report.get("mismatches")
-    assert mismatches == [], "\n".join(mismatches or ["no report"]) + "\n" + gw.logs()[-3000:]
+    assert mismatches == [], "\n".join(mismatches or ["no report"]) + "\n" + logs
     played = report["consumed"] >= until if until is not None else report["done"]
     assert played, "the gateway stopped early; last steps:\n" + "\n".join(report["trace"][-10:])
 
 
-@pytest.mark.parametrize("transcript", [t for t in TRANSCRIPTS if scenario_of(t) != "close-restart"])
-def test_replay(transcript, tmp_path, make_gateway):
-    replay = Replay(transcript, tmp_path)
+def play(transcript, work, network):
+    """One real request replaying `transcript`: what the replay server, the client and the upstream
+    saw, as plain data (it may come back from a child process in its own network namespace)."""
+    replay = Replay(transcript, work)
     arrange(replay)
     upstream = RecordedUpstream()
-    client = client_socket()
-    gw = start_gateway(make_gateway, replay, tmp_path, upstream, client.getsockname()[1])
+    client = client_socket(network.client_ip, network.client_port)
+    config = {"mode": replay.config["mode"], "tag": replay.config["tag"]}
+    yml = kong_yml(plugin_of(transcript), replay.config["__plugin_id"], replay.config["__seq__"], replay.scope,
+                   config, upstream.port)
+    gw = Gateway(work / "gw", yml, conf_extra=conf_extra(replay, work, network), workers=1)
+    if network.proxy_port:
+        gw.conf.write_text(gw.conf.read_text().replace(f"proxy_listen = 127.0.0.1:{gw.port}\n",
+                                                       f"proxy_listen = 127.0.0.1:{network.proxy_port}\n"))
+        gw.port = network.proxy_port
+    substitute(replay, gw.port, client.getsockname()[1], network.client_ip)
+    known_differences(replay)
+    scripts.write(replay.lines, work / "script.jsonl")
     try:
+        gw.start()
         response, body = send_request(client, gw.port, replay.scenario)
-        report = wait_report(tmp_path / "report.json")
+        report = wait_report(work / "report.json")
     finally:
+        gw.stop()
         upstream.close()
-    assert_played(report, gw)
-    problems = client_view_problems(replay, response, body, upstream)
-    gaps = KNOWN_CLIENT_GAPS.get((replay.scenario, replay.protocol), {})
-    assert {k: v for k, v in problems.items() if k not in gaps} == {}
+    problems = client_view_problems(replay, response.status, response.getheaders(), body, upstream.requests)
+    return {"report": report, "problems": problems, "logs": gw.logs()[-3000:]}
+
+
+def private_network_available():
+    """Whether this test may create a network namespace with 192.0.2.10 on its loopback (root)."""
+    try:
+        return subprocess.run(["unshare", "--net", "ip", "addr", "add", "192.0.2.10/32", "dev", "lo"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def in_private_network(fn, *args):
+    """fn(*args) in a forked child that has its own network namespace, lo up and 192.0.2.10 on it:
+    the gateway, the upstream and the client it starts all live there. Returns fn's result."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        os.close(read_fd)
+        try:
+            if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:  # CLONE_NEWNET
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+            subprocess.run(["ip", "addr", "add", f"{RECORDED.client_ip}/32", "dev", "lo"], check=True)
+            result = ("ok", fn(*args))
+        except BaseException:  # noqa: B902 (reported to the parent, whatever it is)
+            import traceback
+            result = ("error", traceback.format_exc())
+        with os.fdopen(write_fd, "wb") as out:
+            pickle.dump(result, out)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    kind, value = pickle.loads(data)
+    assert kind == "ok", value
+    return value
+
+
+# GATEHOUSE_REPLAY_LOCAL=1 forces the loopback variant (what a non-root run gets).
+PRIVATE_NETWORK = not os.environ.get("GATEHOUSE_REPLAY_LOCAL") and private_network_available()
+
+
+@pytest.mark.parametrize("transcript", [t for t in TRANSCRIPTS if scenario_of(t) != "close-restart"])
+def test_replay(transcript, tmp_path):
+    if PRIVATE_NETWORK:
+        seen = in_private_network(play, transcript, tmp_path, RECORDED)
+    else:
+        seen = play(transcript, tmp_path, LOCAL)
+    assert_played(seen["report"], seen["logs"])
+    scenario, protocol = scenario_of(transcript), scripts.protocol_of(transcript)
+    gaps = KNOWN_CLIENT_GAPS.get((scenario, protocol), {})
+    assert {k: v for k, v in seen["problems"].items() if k not in gaps} == {}
     # Known gateway bugs stay visible: when one is fixed, its entry must go.
-    assert {k: problems.get(k) for k in gaps} == gaps
+    assert {k: seen["problems"].get(k) for k in gaps} == gaps
 
 
 @pytest.mark.parametrize("transcript", [t for t in TRANSCRIPTS if scenario_of(t) == "close-restart"])
@@ -613,14 +695,14 @@ def test_replay_close_restart(transcript, tmp_path, make_gateway):
         for number, end in enumerate(ends):
             if number == 2:
                 reload_with_config_v2(gw, replay, requests[2][0], upstream)
-            response, body = send_request(client_socket(recorded_port=False), gw.port, "log")
+            response, body = send_request(client_socket(), gw.port, "log")
             assert (response.status, body) == (201, UPSTREAM_BODY)
-            assert_played(wait_report(tmp_path / "report.json", until=end), gw, until=end)
+            assert_played(wait_report(tmp_path / "report.json", until=end), gw.logs()[-3000:], until=end)
     finally:
         upstream.close()
     time.sleep(0.3)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert_played(report, gw)
+    assert_played(report, gw.logs()[-3000:])
     assert len(upstream.requests) == len(ends)
     # The CloseInstance of the superseded __seq__ 24: gatehouse at this commit does not retire
     # instances of old configs yet (known gap); once it does, the floating line must have matched
