@@ -8,8 +8,11 @@ README §5 lists as varying. gatehouse is configured (kong.yml, kong.conf) and f
 an upstream reply that reproduce README §3's request context; the test then asserts zero
 mismatches, every recorded message consumed, and what the client and the upstream saw.
 
-What a real request cannot reproduce is substituted explicitly, each with its reason, in
-SUBSTITUTIONS below (and docs/protocol-msgpack.md / docs/protocol-protobuf.md, "Conformance").
+A real request runs more events than the recorded one: they are added to the script as harness
+events (arrange(), close_restart_script()) and checked too. What a real request cannot reproduce is
+substituted explicitly, each with its reason (substitute()); where gatehouse differs from Kong, the
+difference is kept visible (known_differences(), KNOWN_CLIENT_GAPS). docs/protocol-msgpack.md and
+docs/protocol-protobuf.md ("Conformance") summarise both.
 """
 import ctypes
 import http.client
@@ -367,7 +370,7 @@ def close_restart_script(replay):
     (ProtoBuf), and gatehouse starts the instance again and retries. ProtoBuf also records a config
     change: after a reload with tag t-close-v2, request 3 starts __seq__ 25, and 24 is closed; that
     CloseInstance floats (Kong closes after starting the new one, gatehouse when it retires the old
-    config). Returns the script and, per request, the script index its events must reach."""
+    config). Returns the script lines of each request, and the floating lines."""
     t = {int(line["origin"].rsplit(":", 1)[1]): line for line in replay.lines}
     mp = replay.protocol == "msgpack"
 
@@ -388,12 +391,17 @@ def close_restart_script(replay):
         line["origin"] += " (event name: access)"
         return line
 
+    def is_close(n):
+        return "CloseInstance" in t[n]["note"] or "cmd_close_instance" in t[n]["note"]
+
     if mp:  # 1-2 start 0, 3-16 log, [17-18 close 0], 19-20 event on 0 → error, 21-22 start 1, 23-36 log
+        assert is_close(17) and len(t) == 36, "the transcript's layout changed"
         requests = [span(1, 2) + harness(0) + span(3, 16),
                     [first_event_as_access(t[19])] + span(20, 22) + harness(1) + span(23, 36)]
         return requests, []
     # 1-2 start 24, 3-23 log, [24-25 close 24], 26-27 event → server closes, 28-29 start 24 (conn 2),
     # 30-50 log, 51-52 start 25, 53-54 close 24, 55-75 log on 25
+    assert is_close(24) and is_close(53) and t[27].get("close") and len(t) == 75, "the transcript's layout changed"
     requests = [span(1, 2) + harness(24) + span(3, 23),
                 [first_event_as_access(t[26])] + span(27, 29) + harness(24) + span(30, 50),
                 span(51, 52) + harness(25) + span(55, 75)]
