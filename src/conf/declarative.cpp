@@ -288,6 +288,8 @@ class Loader {
     read_route_headers(f, r);
     r.snis = f.string_list("snis");
     for (auto& sni : r.snis) sni = to_lower(sni);
+    r.sources = read_stream_endpoints(f, "sources");
+    r.destinations = read_stream_endpoints(f, "destinations");
 
     r.strip_path = f.bool_or("strip_path", true);
     r.preserve_host = f.bool_or("preserve_host", false);
@@ -411,7 +413,55 @@ class Loader {
     }
   }
 
+  // Stream routes' `sources` / `destinations`: [{ip: "10.0.0.0/8", port: 1234}, ...], each with
+  // an ip (address or CIDR), a port, or both.
+  std::vector<StreamEndpoint> read_stream_endpoints(const Field& f, const std::string& key) {
+    std::vector<StreamEndpoint> out;
+    auto list = f.child(key);
+    if (!list) return out;
+    if (!list->node.IsSequence()) list->fail("expected a list");
+    for (size_t i = 0; i < list->node.size(); ++i) {
+      Field item = list->item(i);
+      if (!item.node.IsMap()) item.fail("expected a mapping with 'ip' and/or 'port'");
+      item.allow_only({"ip", "port"});
+      StreamEndpoint e;
+      if (auto ip = item.child("ip")) {
+        try {
+          e.ip = Cidr::parse(ip->scalar());
+        } catch (const ConfigError& error) {
+          ip->fail(error.what());
+        }
+      }
+      e.port = static_cast<uint16_t>(item.int_or("port", 0, 1, 65535));
+      if (!e.ip && e.port == 0) item.fail("must set 'ip' or 'port'");
+      out.push_back(e);
+    }
+    return out;
+  }
+
+  void check_stream_route(const Field& f, const Route& r) {
+    static const std::set<std::string> stream = {"tcp", "tls", "udp", "tls_passthrough"};
+    bool is_stream = std::all_of(r.protocols.begin(), r.protocols.end(),
+                                 [](const std::string& p) { return stream.count(p) > 0; });
+    bool any_stream = std::any_of(r.protocols.begin(), r.protocols.end(),
+                                  [](const std::string& p) { return stream.count(p) > 0; });
+    if (any_stream && !is_stream)
+      f.child("protocols")
+          ->fail("stream protocols (tcp, tls, tls_passthrough, udp) cannot be mixed with http ones");
+    if (!is_stream && (!r.sources.empty() || !r.destinations.empty()))
+      f.fail(
+          "'sources' and 'destinations' can only be set when 'protocols' is 'tcp', 'tls', 'tls_passthrough' "
+          "or "
+          "'udp'");
+    if (!is_stream) return;
+    if (r.sources.empty() && r.destinations.empty() && r.snis.empty())
+      f.fail("must set one of 'sources', 'destinations', 'snis' when 'protocols' is a stream protocol");
+    bool passthrough = std::count(r.protocols.begin(), r.protocols.end(), "tls_passthrough") > 0;
+    if (passthrough && r.snis.empty()) f.fail("'tls_passthrough' routes need 'snis'");
+  }
+
   void check_route_has_criteria(const Field& f, const Route& r) {
+    check_stream_route(f, r);
     bool http = std::any_of(r.protocols.begin(), r.protocols.end(),
                             [](const std::string& p) { return kHttpRouteProtocols.count(p) > 0; });
     if (http && r.methods.empty() && r.hosts.empty() && r.paths.empty() && r.headers.empty() &&

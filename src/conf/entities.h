@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "conf/properties.h"
+
 namespace gh::conf {
 
 struct Service {
@@ -32,6 +34,12 @@ struct Service {
   std::vector<std::string> tags;
 };
 
+// One entry of a stream route's `sources` or `destinations`.
+struct StreamEndpoint {
+  std::optional<Cidr> ip;  // unset: any address
+  uint16_t port = 0;       // 0: any port
+};
+
 struct Route {
   std::string id;
   std::string name;
@@ -42,6 +50,8 @@ struct Route {
   std::vector<std::string> paths;    // prefix paths, or regex paths starting with '~'
   std::map<std::string, std::vector<std::string>> headers;  // lower-case name → accepted values
   std::vector<std::string> snis;
+  std::vector<StreamEndpoint> sources;       // stream routes (tcp, tls, tls_passthrough)
+  std::vector<StreamEndpoint> destinations;  // the client's and the listener's address/port
   bool strip_path = true;
   bool preserve_host = false;
   int regex_priority = 0;
