@@ -141,8 +141,11 @@ class Replay:
             return
         line = self.next_line()
         if line is None or line["dir"] != "gw>srv" or line.get("close"):
-            shown = mpack.note_form(mpack.decode(unit)) if self.protocol == "msgpack" else unit.hex()
-            self.fail(line, f"unexpected message from the gateway: {json.dumps(shown)[:400]}")
+            try:
+                shown = json.dumps(mpack.note_form(mpack.decode(unit))) if self.protocol == "msgpack" else unit.hex()
+            except ValueError:
+                shown = unit.hex()
+            self.fail(line, f"unexpected message from the gateway: {shown[:400]}")
             return
         if self.protocol == "protobuf":  # README §6.4: a whole event stays on its RpcCall's connection
             if line.get("pb_type") == "kong_plugin_protocol.RpcCall":
