@@ -1,0 +1,297 @@
+#include "stream/stream_session.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "common/log.h"
+#include "net/byte_stream.h"
+#include "net/deadline.h"
+#include "plugins/runner.h"
+#include "proxy/request_context.h"
+#include "tls/client_hello.h"
+
+namespace gh::stream {
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kPrereadTimeout = 30s;    // nginx preread_timeout
+constexpr auto kHandshakeTimeout = 60s;  // nginx ssl_handshake_timeout
+constexpr size_t kMaxHelloBytes = 16384 + 5;
+
+// Waits for the client's first TLS record and reads its SNI without consuming a byte: the bytes
+// go either to OpenSSL (terminated here) or, untouched, to the upstream (tls_passthrough).
+asio::awaitable<tls::ClientHelloPeek> peek_client_hello(tcp::socket& socket, net::Deadline& deadline) {
+  std::vector<char> buffer(kMaxHelloBytes);
+  asio::steady_timer pause(socket.get_executor());
+  deadline.arm(kPrereadTimeout, socket);
+  tls::ClientHelloPeek peek{tls::ClientHelloPeek::Status::not_tls, ""};
+  while (!deadline.expired()) {
+    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kTuple);
+    if (ec) break;
+    ssize_t n = ::recv(socket.native_handle(), buffer.data(), buffer.size(), MSG_PEEK);
+    if (n <= 0) break;
+    peek = tls::peek_client_hello(std::string_view(buffer.data(), static_cast<size_t>(n)));
+    if (peek.status != tls::ClientHelloPeek::Status::need_more) break;
+    peek.status = tls::ClientHelloPeek::Status::not_tls;
+    if (static_cast<size_t>(n) == buffer.size()) break;
+    // The rest of the hello is on its way (a ClientHello over two segments): look again shortly.
+    pause.expires_after(5ms);
+    co_await pause.async_wait(kTuple);
+  }
+  deadline.disarm();
+  co_return peek;
+}
+
+class StreamSession {
+ public:
+  StreamSession(tcp::socket socket, bool ssl, StreamEnvironment& env, StreamConfiguration config)
+      : raw_(std::move(socket)),
+        ssl_(ssl),
+        env_(env),
+        config_(std::move(config)),
+        deadline_(raw_.get_executor()) {}
+
+  asio::awaitable<void> run() {
+    describe_connection();
+    if (co_await accept_client() && co_await route_and_preread()) co_await proxy();
+    deadline_.stop();
+    close_all();
+    start_log_phase();
+  }
+
+ private:
+  void describe_connection() {
+    boost::system::error_code ec;
+    auto peer = raw_.remote_endpoint(ec);
+    auto local = raw_.local_endpoint(ec);
+    request_.source_ip = peer.address();
+    request_.source_port = peer.port();
+    request_.destination_ip = local.address();
+    request_.destination_port = local.port();
+    raw_.set_option(tcp::no_delay(true), ec);
+    if (config_.prepare_context) config_.prepare_context(ctx_);
+    ctx_.remote_ip = ctx_.client_ip = peer.address().to_string();
+    ctx_.remote_port = ctx_.client_port = peer.port();
+    ctx_.server_port = local.port();
+  }
+
+  // Plain TCP, TLS terminated here, or TLS passed through untouched (decided by the SNI).
+  asio::awaitable<bool> accept_client() {
+    if (!ssl_) {
+      protocol_ = "tcp";
+      client_.emplace(std::move(raw_));
+      co_return true;
+    }
+    auto hello = co_await peek_client_hello(raw_, deadline_);
+    if (hello.status != tls::ClientHelloPeek::Status::ok) {
+      spdlog::debug("stream {}:{}: no TLS ClientHello; closed", ctx_.remote_ip, ctx_.remote_port);
+      co_return false;
+    }
+    sni_ = hello.server_name;
+    request_.sni = sni_;
+    request_.protocol = "tls_passthrough";
+    if (config_.router->match(request_)) {
+      protocol_ = "tls_passthrough";
+      client_.emplace(std::move(raw_));
+      co_return true;
+    }
+    protocol_ = "tls";
+    client_.emplace(tls::ServerTls::stream(std::move(raw_), config_.server_tls));
+    tls::HandshakeState state;
+    tls::CertificatePhase phase = env_.certificate_phase ? env_.certificate_phase(ctx_) : nullptr;
+    auto ec = co_await tls::accept_handshake(*client_, state, deadline_, kHandshakeTimeout, phase);
+    if (ec || ctx_.response.produced_by_gateway) {
+      spdlog::debug("stream {}:{}: TLS handshake failed: {}", ctx_.remote_ip, ctx_.remote_port,
+                    ec ? ec.message() : "refused by the certificate phase");
+      co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<bool> route_and_preread() {
+    request_.protocol = protocol_;
+    ctx_.scheme = protocol_ == "tls_passthrough" ? "tls" : protocol_;
+    auto match = config_.router->match(request_);
+    if (!match) {
+      spdlog::info("stream {}:{}: no Route matched ({} to port {}{}{})", ctx_.remote_ip, ctx_.remote_port,
+                   protocol_, request_.destination_port, sni_.empty() ? "" : ", SNI ", sni_);
+      co_return false;
+    }
+    match_ = *match;
+    ctx_.match = router::RouteMatch{match_.route, match_.service, "", "", "", {}, {}};
+    if (!match_.service) co_return false;
+    if (config_.plugins && env_.runner) {
+      auto list = config_.plugins->collect(plugins::Phase::preread, match_.route->id, match_.service->id, "");
+      if (!list.empty()) co_await env_.runner->run(ctx_, plugins::Phase::preread, list);
+      if (ctx_.response.produced_by_gateway) {
+        co_await answer_exit();
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  // kong.response.exit in the stream subsystem: the body (if any) goes to the client, then the
+  // connection closes. The status only reaches the log.
+  asio::awaitable<void> answer_exit() {
+    if (ctx_.response.body.empty()) co_return;
+    deadline_.arm(std::chrono::milliseconds(match_.service->write_timeout_ms), *client_);
+    co_await client_->write(asio::buffer(ctx_.response.body));
+    deadline_.disarm();
+  }
+
+  asio::awaitable<bool> connect_upstream() {
+    const auto& service = *match_.service;
+    std::string error;
+    auto addresses = co_await env_.resolver.resolve(service.host, error);
+    if (addresses.empty()) {
+      spdlog::error("stream: name resolution failed for '{}': {}", service.host, error);
+      co_return false;
+    }
+    tcp::socket socket(raw_.get_executor());
+    tcp::endpoint endpoint(addresses.front(), service.port);
+    ctx_.upstream_addr = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    socket.open(endpoint.protocol());
+    deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), socket);
+    auto [ec] = co_await socket.async_connect(endpoint, kTuple);
+    deadline_.disarm();
+    if (ec) {
+      spdlog::error("stream: connect() to {} failed: {}", ctx_.upstream_addr,
+                    deadline_.expired() ? "timed out" : ec.message());
+      co_return false;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto* context = config_.upstream_tls ? config_.upstream_tls->context(service.id) : nullptr;
+    if (!context) {
+      upstream_.emplace(std::move(socket));
+      co_return true;
+    }
+    upstream_.emplace(std::move(socket), *context, config_.upstream_tls);
+    auto* ssl = upstream_->tls_stream();
+    tls::UpstreamTls::prepare(ssl->native_handle(), service.host, service.tls_verify);
+    deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), *upstream_);
+    auto [hec] = co_await ssl->async_handshake(asio::ssl::stream_base::client, kTuple);
+    deadline_.disarm();
+    if (hec) {
+      auto why = tls::UpstreamTls::verify_error(ssl->native_handle());
+      spdlog::error("stream: TLS handshake with {} failed: {}", ctx_.upstream_addr,
+                    why.empty() ? hec.message() : why);
+      co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> proxy() {
+    ctx_.upstream_start = Clock::now();
+    if (!co_await connect_upstream()) co_return;
+    const auto& service = *match_.service;
+    idle_timeout_ = std::chrono::milliseconds(std::max(service.read_timeout_ms, service.write_timeout_ms));
+    last_activity_ = Clock::now();
+    co_await (copy(*client_, *upstream_, ctx_.request_bytes) &&
+              copy(*upstream_, *client_, ctx_.response_bytes) && watch_idle());
+  }
+
+  // One direction, until EOF (then the other side's sending half is shut: half-close) or error
+  // (then everything closes).
+  asio::awaitable<void> copy(net::ByteStream& from, net::ByteStream& to, uint64_t& counter) {
+    std::vector<char> buffer(16 * 1024);
+    while (true) {
+      auto [ec, n] = co_await from.read_some(asio::buffer(buffer));
+      if (n > 0) {
+        last_activity_ = Clock::now();
+        auto [wec, written] = co_await to.write(asio::buffer(buffer.data(), n));
+        counter += written;
+        if (wec) break;
+      }
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        boost::system::error_code ignored;
+        to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        directions_done_++;
+        co_return;
+      }
+      if (ec) break;
+    }
+    directions_done_ = 2;
+    close_all();
+  }
+
+  // proxy_timeout: the connection ends when neither side sent anything for the service's timeout.
+  asio::awaitable<void> watch_idle() {
+    asio::steady_timer timer(raw_.get_executor());
+    while (directions_done_ < 2) {
+      auto idle_for = Clock::now() - last_activity_;
+      if (idle_for >= idle_timeout_) {
+        spdlog::info("stream {}:{}: idle for {} ms, closed", ctx_.remote_ip, ctx_.remote_port,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(idle_for).count());
+        close_all();
+        co_return;
+      }
+      timer.expires_after(std::min<Clock::duration>(idle_timeout_ - idle_for, 100ms));
+      co_await timer.async_wait(kTuple);
+    }
+  }
+
+  void close_all() {
+    boost::system::error_code ignored;
+    if (client_) client_->socket().close(ignored);
+    if (upstream_) upstream_->socket().close(ignored);
+    raw_.close(ignored);
+  }
+
+  void start_log_phase() {
+    ctx_.end = Clock::now();
+    if (!config_.plugins || !env_.runner || !match_.route) return;
+    auto list = config_.plugins->collect(plugins::Phase::log, match_.route->id,
+                                         match_.service ? match_.service->id : std::string(), "");
+    if (list.empty()) return;
+    auto log_ctx = std::make_shared<proxy::RequestContext>(std::move(ctx_));
+    auto* runner = env_.runner;
+    asio::co_spawn(
+        raw_.get_executor(),
+        [runner, log_ctx, list = std::move(list), keep = config_.keep_alive]() -> asio::awaitable<void> {
+          co_await runner->run(*log_ctx, plugins::Phase::log, list);
+        },
+        asio::detached);
+  }
+
+  using Clock = proxy::Clock;
+  tcp::socket raw_;
+  bool ssl_;
+  StreamEnvironment& env_;
+  StreamConfiguration config_;
+  net::Deadline deadline_;
+  std::optional<net::ByteStream> client_;
+  std::optional<net::ByteStream> upstream_;
+  StreamRequest request_;
+  std::string protocol_;
+  std::string sni_;
+  StreamMatch match_;
+  proxy::RequestContext ctx_;
+  Clock::time_point last_activity_;
+  Clock::duration idle_timeout_{60s};
+  int directions_done_ = 0;
+};
+
+}  // namespace
+
+asio::awaitable<void> serve_stream(tcp::socket socket, bool ssl, StreamEnvironment& environment,
+                                   StreamConfiguration configuration) {
+  StreamSession session(std::move(socket), ssl, environment, std::move(configuration));
+  co_await session.run();
+}
+
+}  // namespace gh::stream

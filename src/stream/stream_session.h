@@ -1,0 +1,51 @@
+// One stream (TCP/TLS) connection: routes it (source, destination, SNI), runs the `preread`
+// phase, connects to the service (TCP or TLS) and copies bytes both ways until both sides are
+// done, then runs the `log` phase off the connection's path. Kong's stream subsystem, for
+// external plugins (docs/stream.md).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+
+#include "net/resolver.h"
+#include "plugins/plugin_set.h"
+#include "stream/stream_router.h"
+#include "tls/handshake.h"
+#include "tls/server_tls.h"
+#include "tls/upstream_tls.h"
+
+namespace gh::plugins {
+class PhaseRunner;
+}
+namespace gh::proxy {
+struct RequestContext;
+}
+
+namespace gh::stream {
+
+// One configuration generation, as the stream proxy needs it.
+struct StreamConfiguration {
+  std::shared_ptr<const void> keep_alive;  // owns everything the pointers below point into
+  const StreamRouter* router = nullptr;
+  const plugins::PluginSet* plugins = nullptr;                  // null: no plugins
+  std::shared_ptr<const tls::ServerTls> server_tls;             // set for `ssl` listeners
+  std::shared_ptr<const tls::UpstreamTls> upstream_tls;         // contexts of tls services
+  std::function<void(proxy::RequestContext&)> prepare_context;  // snapshot, request id, ...
+};
+
+// What a connection borrows from its worker.
+struct StreamEnvironment {
+  net::Resolver& resolver;
+  plugins::PhaseRunner* runner = nullptr;  // null: no plugin servers
+  // The certificate phase for connections this listener terminates (may be empty).
+  std::function<tls::CertificatePhase(proxy::RequestContext&)> certificate_phase;
+};
+
+// Serves one accepted connection to the end. `ssl`: the stream_listen entry has the ssl flag
+// (TLS is terminated, or passed through when a tls_passthrough route matches the SNI).
+boost::asio::awaitable<void> serve_stream(boost::asio::ip::tcp::socket socket, bool ssl,
+                                          StreamEnvironment& environment, StreamConfiguration configuration);
+
+}  // namespace gh::stream
