@@ -46,6 +46,7 @@ Failure classify(const std::exception& e) {
     if (pb->instance_lost()) return Failure::instance_lost;
     if (pb->kind() == K::timeout) return Failure::timeout;
     if (pb->kind() == K::transport) return Failure::unavailable;
+    if (pb->kind() == K::protocol) return Failure::protocol;
     return Failure::error;
   }
   return Failure::error;

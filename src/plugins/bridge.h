@@ -31,6 +31,8 @@ enum class Failure {
   instance_lost,  // restart the instance and retry the event (bounded)
   timeout,        // the server did not answer in time: 504 / fail_open, and restart the server
   unavailable,    // cannot connect (not running, restarting)
+  protocol,       // ProtoBuf:1 server sent a malformed frame or message: its stream cannot be
+                  // trusted any more; fail per policy and restart the server
   error,          // anything else (protocol violation, server error)
 };
 Failure classify(const std::exception& e);

@@ -15,7 +15,18 @@ using namespace std::chrono_literals;
 
 namespace {
 constexpr int kEventAttempts = 2;  // the first try and one retry after restarting a lost instance
+
+std::string_view failure_name(Failure failure) {
+  switch (failure) {
+    case Failure::timeout:
+      return "timeout";
+    case Failure::protocol:
+      return "protocol error";
+    default:
+      return "error";
+  }
 }
+}  // namespace
 
 Bridge* PhaseRunner::bridge_for(const ConfiguredPlugin& plugin) {
   auto& slot = bridges_[plugin.server->name];
@@ -96,7 +107,10 @@ asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase 
       if (instance >= 0) runtime_.instances().forget(plugin.server->name, plugin.seq, instance);
       continue;
     }
-    if (failure == Failure::timeout) runtime_.report_unresponsive(plugin.server->name);
+    // A hung server, or one whose stream is out of step (junk, oversized or truncated frames):
+    // killing it is the only way back to a known state; the supervisor restarts it.
+    if (failure == Failure::timeout || failure == Failure::protocol)
+      runtime_.report_unresponsive(plugin.server->name);
     fail(ctx, plugin, failure, why);
     co_return !ctx.response.produced_by_gateway;
   }
@@ -106,9 +120,8 @@ asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase 
 void PhaseRunner::fail(proxy::RequestContext& ctx, const ConfiguredPlugin& plugin, Failure failure,
                        const std::string& why) {
   const bool fail_open = plugin.server && plugin.server->on_error == "fail_open";
-  spdlog::error("plugin '{}' failed in phase {} ({}): {}{}", plugin.name, ctx.phase,
-                failure == Failure::timeout ? "timeout" : "error", why,
-                fail_open ? " — skipped (fail_open)" : "");
+  spdlog::error("plugin '{}' failed in phase {} ({}): {}{}", plugin.name, ctx.phase, failure_name(failure),
+                why, fail_open ? " — skipped (fail_open)" : "");
   if (fail_open || ctx.phase == "log") return;
   const int status = failure == Failure::timeout ? 504 : 500;
   ctx.response = {};
