@@ -599,7 +599,9 @@ def start_gateway(make_gateway, replay, work, upstream, client_port):
 
 def assert_played(report, logs, until=None):
     mismatches = report.get("mismatches")
-    assert mismatches == [], "\n".join(mismatches or ["no report"]) + "\n" + logs
+    hint = ("\n(expected = the recording, or the value substitute()/known_differences() set for it; "
+            "a gateway fix may mean an entry there must go)\n")
+    assert mismatches == [], "\n".join(mismatches or ["no report"]) + hint + logs
     played = report["consumed"] >= until if until is not None else report["done"]
     assert played, "the gateway stopped early; last steps:\n" + "\n".join(report["trace"][-10:])
 
@@ -685,7 +687,9 @@ def test_replay(transcript, tmp_path):
     gaps = KNOWN_CLIENT_GAPS.get((scenario, protocol), {})
     assert {k: v for k, v in seen["problems"].items() if k not in gaps} == {}
     # Known gateway bugs stay visible: when one is fixed, its entry must go.
-    assert {k: seen["problems"].get(k) for k in gaps} == gaps
+    still = {k: seen["problems"].get(k) for k in gaps}
+    assert still == gaps, (f"gatehouse changed where KNOWN_CLIENT_GAPS{(scenario, protocol)} lists a bug: "
+                           f"{still} (if fixed, remove the entry here and in docs/protocol-msgpack.md)")
 
 
 @pytest.mark.parametrize("transcript", [t for t in TRANSCRIPTS if scenario_of(t) == "close-restart"])
