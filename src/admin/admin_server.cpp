@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/log.h"
+#include "common/version.h"
 #include "http/kong_responses.h"
 #include "http/parser.h"
 #include "net/buffer.h"
@@ -85,7 +86,7 @@ std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std
     nlohmann::json enabled = nlohmann::json::array();
     for (const auto& p : snap->properties.plugins) enabled.push_back(p);
     return {200,
-            {{"version", "0.1.0"},
+            {{"version", kVersion},
              {"tagline", "Welcome to gatehouse"},
              {"hostname", hostname()},
              {"pid", ::getpid()},
@@ -167,8 +168,9 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     std::string text = body.dump();
     std::string head = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
-        "Server: gatehouse/0.1.0\r\n{}\r\n",
-        status, http::reason_phrase(status), text.size(), req.keep_alive ? "" : "Connection: close\r\n");
+        "Server: {}\r\n{}\r\n",
+        status, http::reason_phrase(status), text.size(), kServerToken,
+        req.keep_alive ? "" : "Connection: close\r\n");
     std::array<asio::const_buffer, 2> out{asio::buffer(head),
                                           asio::buffer(req.method == "HEAD" ? std::string_view() : text)};
     auto [ec, n] = co_await asio::async_write(socket, out, use_tuple);

@@ -4,9 +4,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/version.h"
+
 namespace gh::app {
 
-inline constexpr std::string_view kVersion = "0.1.0";
+using gh::kVersion;
 
 struct Options {
   std::string conf;    // -c: kong.conf-format file ("" = defaults + KONG_* environment)

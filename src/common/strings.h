@@ -1,6 +1,7 @@
 // Small string helpers shared by every module (one place, not one per module).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,7 +12,21 @@ std::string to_lower(std::string_view s);
 std::string_view trim(std::string_view s);
 // Splits on `sep`, trimming each piece; empty pieces are dropped.
 std::vector<std::string> split_list(std::string_view s, char sep = ',');
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case folding: HTTP names and tokens are ASCII, and std::tolower is a locale lookup per
+// byte (it showed up at 4% of the proxy's instructions).
+constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
 bool starts_with_icase(std::string_view s, std::string_view prefix);
+// Appends the decimal form of `n` (no locale, no allocation beyond the string's growth).
+void append_decimal(std::string& out, uint64_t n);
 
 }  // namespace gh

@@ -1,5 +1,7 @@
 #include "http/headers.h"
 
+#include <array>
+
 #include "common/strings.h"
 
 namespace gh::http {
@@ -8,6 +10,12 @@ std::optional<std::string_view> Headers::get(std::string_view name) const {
   for (const auto& h : list_)
     if (iequals(h.name, name)) return std::string_view(h.value);
   return std::nullopt;
+}
+
+size_t Headers::count(std::string_view name) const {
+  size_t n = 0;
+  for (const auto& h : list_) n += iequals(h.name, name) ? 1 : 0;
+  return n;
 }
 
 std::vector<std::string_view> Headers::get_all(std::string_view name) const {
@@ -51,14 +59,24 @@ size_t Headers::remove(std::string_view name) {
   return std::erase_if(list_, [&](const Header& h) { return iequals(h.name, name); });
 }
 
+namespace {
+
+// RFC 9110 token characters, as a table: this runs for every header of every request.
+constexpr auto kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+}  // namespace
+
 bool is_valid_header_name(std::string_view name) {
   if (name.empty()) return false;
-  for (unsigned char c : name) {
-    // RFC 9110 token characters.
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) return false;
-  }
+  for (unsigned char c : name)
+    if (!kTokenChars[c]) return false;
   return true;
 }
 

@@ -22,6 +22,7 @@ class Headers {
   std::optional<std::string_view> get(std::string_view name) const;
   std::vector<std::string_view> get_all(std::string_view name) const;
   bool has(std::string_view name) const { return get(name).has_value(); }
+  size_t count(std::string_view name) const;
   // Whether a comma-separated header (Connection, Transfer-Encoding, ...) lists `token`.
   bool has_token(std::string_view name, std::string_view token) const;
 
@@ -33,7 +34,8 @@ class Headers {
 
   size_t size() const { return list_.size(); }
   bool empty() const { return list_.empty(); }
-  void clear() { list_.clear(); }
+  void clear() { list_.clear(); }  // keeps the capacity: lists are reused across requests
+  void reserve(size_t n) { list_.reserve(n); }
   const_iterator begin() const { return list_.begin(); }
   const_iterator end() const { return list_.end(); }
   std::vector<Header>& entries() { return list_; }

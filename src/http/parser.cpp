@@ -31,9 +31,10 @@ Parser::Parser(Kind kind, ParseLimits limits) : kind_(kind), limits_(limits) {
 }
 
 void Parser::reset() {
-  // llhttp keeps its state across messages on its own; we only clear our accumulators.
-  request_ = RequestHead{};
-  response_ = ResponseHead{};
+  // llhttp keeps its state across messages on its own; we only clear our accumulators, keeping
+  // their capacity (a keep-alive connection parses many heads of about the same shape).
+  clear_head(request_);
+  clear_head(response_);
   body_.clear();
   header_bytes_ = 0;
   in_value_ = false;
@@ -41,6 +42,32 @@ void Parser::reset() {
   message_done_ = false;
   no_body_ = false;
   started_ = false;
+}
+
+void Parser::restart() {
+  llhttp_reset(&parser_);
+  error_ = ParseError::none;
+  reset();
+}
+
+void Parser::clear_head(RequestHead& head) {
+  RequestHead fresh;
+  fresh.method = std::move(head.method);
+  fresh.target = std::move(head.target);
+  fresh.headers = std::move(head.headers);
+  fresh.method.clear();
+  fresh.target.clear();
+  fresh.headers.clear();
+  head = std::move(fresh);
+}
+
+void Parser::clear_head(ResponseHead& head) {
+  ResponseHead fresh;
+  fresh.reason = std::move(head.reason);
+  fresh.headers = std::move(head.headers);
+  fresh.reason.clear();
+  fresh.headers.clear();
+  head = std::move(fresh);
 }
 
 int Parser::count_header_bytes(size_t n) {

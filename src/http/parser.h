@@ -75,6 +75,8 @@ class Parser {
   void expect_no_body(bool v) { no_body_ = v; }
   // Prepares for the next message on the same connection.
   void reset();
+  // Prepares for a message on another connection (llhttp's own state is forgotten too).
+  void restart();
 
   const std::vector<std::string_view>& body() const { return body_; }
   RequestHead& request() { return request_; }
@@ -97,6 +99,8 @@ class Parser {
   static int on_message_complete(llhttp_t*);
   static Parser& self(llhttp_t* p) { return *static_cast<Parser*>(p->data); }
   int count_header_bytes(size_t n);
+  static void clear_head(RequestHead& head);
+  static void clear_head(ResponseHead& head);
 
   Kind kind_;
   ParseLimits limits_;

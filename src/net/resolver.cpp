@@ -5,15 +5,24 @@
 
 namespace gh::net {
 
-boost::asio::awaitable<std::vector<boost::asio::ip::address>> Resolver::resolve(const std::string& host,
-                                                                                std::string& error) {
+const std::vector<boost::asio::ip::address>* Resolver::cached(const std::string& host) {
+  if (auto it = cache_.find(host); it != cache_.end()) {
+    if (it->second.expires > std::chrono::steady_clock::now()) return &it->second.addresses;
+    return nullptr;
+  }
   boost::system::error_code ec;
   auto literal = boost::asio::ip::make_address(host, ec);
-  if (!ec) co_return std::vector<boost::asio::ip::address>{literal};
+  if (ec) return nullptr;
+  // A literal never expires; remembering it saves parsing it again on every request.
+  auto& entry = cache_[host];
+  entry = Entry{{literal}, std::chrono::steady_clock::time_point::max()};
+  return &entry.addresses;
+}
 
+boost::asio::awaitable<std::vector<boost::asio::ip::address>> Resolver::resolve(const std::string& host,
+                                                                                std::string& error) {
+  if (const auto* known = cached(host)) co_return *known;
   const auto now = std::chrono::steady_clock::now();
-  if (auto it = cache_.find(host); it != cache_.end() && it->second.expires > now)
-    co_return it->second.addresses;
 
   auto [rec, results] =
       co_await resolver_.async_resolve(host, "", boost::asio::as_tuple(boost::asio::use_awaitable));

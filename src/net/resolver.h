@@ -20,6 +20,9 @@ class Resolver {
   // says why.
   boost::asio::awaitable<std::vector<boost::asio::ip::address>> resolve(const std::string& host,
                                                                         std::string& error);
+  // The addresses of `host` when known without a lookup (an IP literal, or a fresh cache entry),
+  // else null. Synchronous: the per-request fast path, no coroutine and no copy.
+  const std::vector<boost::asio::ip::address>* cached(const std::string& host);
 
  private:
   struct Entry {

@@ -16,7 +16,15 @@ bool looks_alive(boost::asio::ip::tcp::socket& socket) {
 
 }  // namespace
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
+size_t EndpointHash::operator()(const Endpoint& e) const noexcept {
+  const auto& a = e.address();
+  size_t h = a.is_v4() ? std::hash<uint32_t>()(a.to_v4().to_uint())
+                       : std::hash<std::string_view>()(std::string_view(
+                             reinterpret_cast<const char*>(a.to_v6().to_bytes().data()), 16));
+  return h * 31 + e.port();
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;

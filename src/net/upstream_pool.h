@@ -1,5 +1,5 @@
 // Idle keep-alive connections to upstreams, one pool per worker thread (no locking: a pool is
-// only touched from its worker's io_context). Keyed by "ip:port".
+// only touched from its worker's io_context). Keyed by the upstream's endpoint (ip, port).
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -11,10 +11,16 @@
 
 namespace gh::net {
 
+using Endpoint = boost::asio::ip::tcp::endpoint;
+
+struct EndpointHash {
+  size_t operator()(const Endpoint& e) const noexcept;
+};
+
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::any_io_executor ex) : socket(ex) {}
   boost::asio::ip::tcp::socket socket;
-  std::string key;
+  Endpoint key;
   std::chrono::steady_clock::time_point idle_since{};
   int requests = 0;
 };
@@ -32,14 +38,14 @@ class UpstreamPool {
 
   // A live idle connection for `key`, or null. Connections the peer closed while idle, or idle
   // for too long, are dropped here rather than handed out.
-  std::unique_ptr<UpstreamConnection> take(const std::string& key);
+  std::unique_ptr<UpstreamConnection> take(const Endpoint& key);
   // Returns a connection after a complete response that allows reuse.
   void give_back(std::unique_ptr<UpstreamConnection> conn);
   size_t idle_count() const;
 
  private:
   PoolLimits limits_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  std::unordered_map<Endpoint, std::vector<std::unique_ptr<UpstreamConnection>>, EndpointHash> idle_;
 };
 
 }  // namespace gh::net

@@ -122,7 +122,7 @@ PdkResult set_ctx(PdkCall& c) {
   if (c.has(1)) {
     c.ctx.nginx_ctx[key] = c.arg(1);
   } else {
-    c.ctx.nginx_ctx.erase(key);
+    if (c.ctx.nginx_ctx.is_object()) c.ctx.nginx_ctx.erase(key);
   }
   return PdkResult::nil();
 }
@@ -153,7 +153,7 @@ PdkResult shared_set(PdkCall& c) {
   if (c.has(1)) {
     c.ctx.ctx_shared[key] = c.arg(1);
   } else {
-    c.ctx.ctx_shared.erase(key);  // setting nil removes the key, as in Lua
+    if (c.ctx.ctx_shared.is_object()) c.ctx.ctx_shared.erase(key);  // setting nil removes the key, as in Lua
   }
   return PdkResult::nil();
 }

@@ -70,6 +70,7 @@ bool Gateway::reload() {
     auto fresh = loader_(generation_ + 1);
     generation_ = fresh->generation;
     std::atomic_store(&snapshot_, fresh);
+    snapshot_swapped();
     for (auto& hook : on_reload) hook(*fresh);
     spdlog::info("configuration reloaded (generation {})", generation_);
     return true;

@@ -13,9 +13,11 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/version.h"
 #include "http/kong_responses.h"
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
+#include "proxy/upstream_headers.h"
 
 namespace gh::proxy {
 
@@ -26,34 +28,10 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::string_view kVersion = "gatehouse/0.1.0";
 constexpr auto kClientHeaderTimeout = 60s;  // nginx client_header_timeout
 constexpr auto kKeepaliveTimeout = 60s;     // nginx keepalive_timeout
 constexpr auto kClientBodyTimeout = 60s;    // nginx client_body_timeout
 constexpr auto kSendTimeout = 60s;          // nginx send_timeout
-
-// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the framing headers
-// gatehouse recomputes itself.
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kHop[] = {"connection", "keep-alive",     "proxy-connection",
-                                              "te",         "trailer",        "transfer-encoding",
-                                              "upgrade",    "content-length", "expect"};
-  for (auto h : kHop)
-    if (iequals(name, h)) return true;
-  return false;
-}
-
-// Headers the client named in Connection: are hop-by-hop too.
-bool listed_in_connection(const http::Headers& headers, std::string_view name) {
-  return headers.has_token("connection", name);
-}
-
-std::string host_without_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') return std::string(host.substr(0, host.find(']') + 1));
-  auto colon = host.rfind(':');
-  if (colon != std::string_view::npos && host.find(':') == colon) host = host.substr(0, colon);
-  return to_lower(host);
-}
 
 long millis_between(Clock::time_point a, Clock::time_point b) {
   if (a == Clock::time_point{} || b == Clock::time_point{} || b < a) return 0;
@@ -64,6 +42,28 @@ bool status_has_no_body(int status) {
   return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
+void append_status_line(std::string& out, int status, std::string_view reason) {
+  out += "HTTP/1.1 ";
+  append_decimal(out, static_cast<uint64_t>(status));
+  out += ' ';
+  out += reason;
+  out += "\r\n";
+}
+
+// "ip:port", as logs and kong.log.serialize show the upstream.
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  std::string out = endpoint.address().to_string();
+  out += ':';
+  append_decimal(out, endpoint.port());
+  return out;
+}
+
+void append_content_length(std::string& out, uint64_t length) {
+  out += "Content-Length: ";
+  append_decimal(out, length);
+  out += "\r\n";
+}
+
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, tcp::socket socket, uint16_t server_port)
@@ -71,13 +71,16 @@ HttpSession::HttpSession(Worker& worker, tcp::socket socket, uint16_t server_por
       client_(std::move(socket)),
       server_port_(server_port),
       deadline_(client_.get_executor()),
-      parser_(http::Parser::Kind::request) {
+      parser_(http::Parser::Kind::request),
+      upstream_parser_(http::Parser::Kind::response) {
   boost::system::error_code ec;
   auto peer = client_.remote_endpoint(ec);
   if (!ec) {
-    remote_ip_ = peer.address().to_string();
+    peer_address_ = peer.address();
+    remote_ip_ = peer_address_.to_string();
     remote_port_ = peer.port();
   }
+
   client_.set_option(tcp::no_delay(true), ec);
   worker_.track(&client_);
 }
@@ -156,8 +159,17 @@ asio::awaitable<bool> HttpSession::read_request_head() {
   co_return true;
 }
 
+const std::shared_ptr<const Snapshot>& HttpSession::current_snapshot() {
+  const uint64_t version = worker_.host().snapshot_version();
+  if (!snapshot_ || version != snapshot_version_) {
+    snapshot_version_ = version;
+    snapshot_ = worker_.host().snapshot();
+  }
+  return snapshot_;
+}
+
 void HttpSession::prepare_context(RequestContext& ctx) {
-  ctx.snapshot = worker_.host().snapshot();
+  ctx.snapshot = current_snapshot();
   ctx.request = &parser_.request();
   ctx.remote_ip = remote_ip_;
   ctx.remote_port = remote_port_;
@@ -165,22 +177,28 @@ void HttpSession::prepare_context(RequestContext& ctx) {
   ctx.client_port = remote_port_;
   ctx.server_port = server_port_;
   ctx.request_id = worker_.new_request_id();
+  ctx.peer_trusted = peer_is_trusted(ctx.snapshot->properties);
 }
 
-std::string HttpSession::real_client_ip(const http::RequestHead& req) const {
-  const auto& props = worker_.host().snapshot()->properties;
-  boost::system::error_code ec;
-  auto peer = asio::ip::make_address(remote_ip_, ec);
+bool HttpSession::peer_is_trusted(const conf::Properties& props) const {
+  for (const auto& cidr : props.trusted_ips)
+    if (cidr.contains(peer_address_)) return true;
+  return false;
+}
+
+std::string HttpSession::real_client_ip(const RequestContext& ctx) const {
+  if (!ctx.peer_trusted) return remote_ip_;
+  const auto& props = ctx.snapshot->properties;
+  auto header = ctx.request->headers.get(props.real_ip_header);
+  if (!header) return remote_ip_;
   auto trusted = [&](const asio::ip::address& a) {
     for (const auto& cidr : props.trusted_ips)
       if (cidr.contains(a)) return true;
     return false;
   };
-  if (ec || !trusted(peer)) return remote_ip_;
-  auto header = req.headers.get(props.real_ip_header);
-  if (!header) return remote_ip_;
   // X-Forwarded-For style lists: walk from the right, skipping trusted proxies when recursive.
   auto hops = split_list(*header, ',');
+  boost::system::error_code ec;
   for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
     auto candidate = asio::ip::make_address(*it, ec);
     if (ec) break;
@@ -192,11 +210,11 @@ std::string HttpSession::real_client_ip(const http::RequestHead& req) const {
 asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext& ctx) {
   prepare_context(ctx);
   auto& req = parser_.request();
-  ctx.client_ip = real_client_ip(req);
+  ctx.client_ip = real_client_ip(ctx);
   client_wants_continue_ = req.version_minor >= 1 && req.headers.has_token("expect", "100-continue");
 
   if (req.version_minor >= 1 && !req.headers.has("host")) co_return co_await respond(ctx, 400, "Bad request");
-  if (req.headers.get_all("host").size() > 1) co_return co_await respond(ctx, 400, "Bad request");
+  if (req.headers.count("host") > 1) co_return co_await respond(ctx, 400, "Bad request");
   if (req.upgrade) co_return co_await respond(ctx, 501, "Protocol upgrades are not supported");
 
   ctx.read_request_body = [this, &ctx]() { return read_whole_request_body(ctx); };
@@ -236,9 +254,11 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (plugin_set) {
     const std::string& route_id = ctx.match->route->id;
     const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
-    if (co_await run_phase(
-            ctx, plugins::Phase::access,
-            plugin_set->collect(plugins::Phase::access, route_id, service_id, consumer_id(ctx))))
+    auto access = plugin_set->collect(plugins::Phase::access, route_id, service_id, consumer_id(ctx));
+    // Plugins edit the upstream request through kong.service.request.*: give them the full list.
+    if (ctx.match->service && (!access.empty() || !ctx.upstream.headers.empty()))
+      materialize_upstream_headers(ctx);
+    if (co_await run_phase(ctx, plugins::Phase::access, access))
       co_return co_await send_gateway_response(ctx);
     response_plugins_ = plugin_set->collect(plugins::Phase::response, route_id, service_id, consumer_id(ctx));
   }
@@ -246,8 +266,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   co_return co_await proxy(ctx);
 }
 
-// Builds what goes upstream: Kong's path rewriting (done by the router), the client's headers
-// minus hop-by-hop ones, and the X-Forwarded-* / X-Real-IP / Via headers Kong sets.
+// What goes upstream besides the headers: Kong's path rewriting (done by the router), query,
+// method and the target service.
 void HttpSession::prepare_upstream_request(RequestContext& ctx) {
   const auto& req = *ctx.request;
   const auto& match = *ctx.match;
@@ -259,58 +279,38 @@ void HttpSession::prepare_upstream_request(RequestContext& ctx) {
   up.query = std::string(req.query());
   up.host = service.host;
   up.port = service.port;
-
-  for (const auto& h : req.headers) {
-    if (is_hop_by_hop(h.name) || listed_in_connection(req.headers, h.name)) continue;
-    if (iequals(h.name, "host") && !match.route->preserve_host) continue;
-    up.headers.add(h.name, h.value);
-  }
-  if (!match.route->preserve_host) {
-    bool default_port = (service.port == 80 && service.protocol == "http") ||
-                        (service.port == 443 && service.protocol == "https");
-    up.headers.set("Host", default_port ? service.host : service.host + ":" + std::to_string(service.port));
-  }
-
-  const auto& props = ctx.snapshot->properties;
-  boost::system::error_code ec;
-  auto peer = asio::ip::make_address(remote_ip_, ec);
-  bool trusted = false;
-  if (!ec)
-    for (const auto& cidr : props.trusted_ips) trusted |= cidr.contains(peer);
-  auto forwarded = [&](std::string_view name, std::string ours) {
-    auto theirs = req.headers.get(name);
-    up.headers.set(name, trusted && theirs ? std::string(*theirs) : std::move(ours));
-  };
-  const std::string host_header(req.headers.get("host").value_or(""));
-  up.headers.set("X-Real-IP", ctx.client_ip);
-  if (auto xff = req.headers.get("x-forwarded-for"))
-    up.headers.set("X-Forwarded-For", std::string(*xff) + ", " + remote_ip_);
-  else
-    up.headers.set("X-Forwarded-For", remote_ip_);
-  forwarded("X-Forwarded-Proto", ctx.scheme);
-  forwarded("X-Forwarded-Host", host_without_port(host_header));
-  forwarded("X-Forwarded-Port", std::to_string(server_port_));
-  forwarded("X-Forwarded-Path", std::string(req.path()));
-  if (match.route->strip_path && !match.matched_path.empty() && match.matched_path.front() != '~') {
-    std::string prefix = match.matched_path;
-    if (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-    forwarded("X-Forwarded-Prefix", prefix);
-  } else if (trusted) {
-    if (auto p = req.headers.get("x-forwarded-prefix")) up.headers.set("X-Forwarded-Prefix", std::string(*p));
-  }
-  if (ctx.snapshot->server_tokens) {
-    auto via = req.headers.get("via");
-    up.headers.set(
-        "Via", via ? std::string(*via) + ", 1.1 " + std::string(kVersion) : "1.1 " + std::string(kVersion));
-  }
-  if (ctx.snapshot->request_id_header) up.headers.set("X-Kong-Request-Id", ctx.request_id);
 }
 
-std::string HttpSession::serialize_upstream_head(const RequestContext& ctx, bool chunked,
-                                                 size_t content_length) const {
+ForwardingInputs HttpSession::forwarding_inputs(const RequestContext& ctx) const {
+  return ForwardingInputs{
+      .request = *ctx.request,
+      .match = *ctx.match,
+      .client_ip = ctx.client_ip,
+      .remote_ip = remote_ip_,
+      .scheme = ctx.scheme,
+      .server_port = server_port_,
+      .trusted_peer = ctx.peer_trusted,
+      .server_tokens = ctx.snapshot->server_tokens,
+      .request_id = ctx.snapshot->request_id_header ? std::string_view(ctx.request_id) : std::string_view()};
+}
+
+// Builds the full upstream header list for plugins to edit. Headers a rewrite-phase plugin
+// already set replace the client's (Kong's rewrite set_header edits the request itself).
+void HttpSession::materialize_upstream_headers(RequestContext& ctx) {
+  auto& up = ctx.upstream;
+  http::Headers set_in_rewrite = std::move(up.headers);
+  up.headers.clear();
+  up.headers.reserve(ctx.request->headers.size() + 10);
+  HeadersSink sink(up.headers);
+  emit_upstream_headers(forwarding_inputs(ctx), sink);
+  for (const auto& h : set_in_rewrite) up.headers.set(h.name, h.value);
+  up.headers_materialized = true;
+}
+
+void HttpSession::serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length,
+                                          std::string& out) const {
   const auto& up = ctx.upstream;
-  std::string out;
-  out.reserve(512);
+  out.clear();
   out += up.method;
   out += ' ';
   out += up.path.empty() ? "/" : up.path;
@@ -319,18 +319,20 @@ std::string HttpSession::serialize_upstream_head(const RequestContext& ctx, bool
     out += up.query;
   }
   out += " HTTP/1.1\r\n";
-  for (const auto& h : up.headers) {
-    out += h.name;
-    out += ": ";
-    out += h.value;
+  HeadLinesSink lines(out);
+  if (up.headers_materialized) {
+    for (const auto& h : up.headers) lines.add(h.name, h.value);
+  } else {
+    emit_upstream_headers(forwarding_inputs(ctx), lines);
+  }
+  if (chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  } else if (content_length > 0 || !(up.method == "GET" || up.method == "HEAD")) {
+    out += "Content-Length: ";
+    append_decimal(out, content_length);
     out += "\r\n";
   }
-  if (chunked)
-    out += "Transfer-Encoding: chunked\r\n";
-  else if (content_length > 0 || !(up.method == "GET" || up.method == "HEAD"))
-    fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", content_length);
   out += "\r\n";
-  return out;
 }
 
 // Moves whatever body bytes already arrived into `body`. True when the whole body is there.
@@ -346,38 +348,47 @@ asio::awaitable<bool> HttpSession::collect_available_body(std::string& body) {
   co_return request_body_done_;
 }
 
+// A pooled keep-alive connection to any of `addresses` (first address first), or null.
+std::unique_ptr<net::UpstreamConnection> HttpSession::take_pooled(
+    RequestContext& ctx, const std::vector<asio::ip::address>& addresses, uint16_t port) {
+  for (const auto& address : addresses) {
+    tcp::endpoint key(address, port);
+    if (auto pooled = worker_.pool().take(key)) {
+      ctx.upstream_addr = endpoint_text(key);
+      return pooled;
+    }
+  }
+  return nullptr;
+}
+
 asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
     RequestContext& ctx, const std::string& host, uint16_t port,
     std::unique_ptr<net::UpstreamConnection>& out) {
-  std::string error;
-  auto addresses = co_await worker_.resolver().resolve(host, error);
-  if (addresses.empty()) {
-    spdlog::error("upstream name resolution failed for '{}': {}", host, error);
-    co_return UpstreamError::resolve;
-  }
-  const auto& service = *ctx.match->service;
-  // Prefer a pooled connection to any of the addresses (first address first).
-  for (const auto& address : addresses) {
-    auto key = tcp::endpoint(address, port);
-    std::string key_text = fmt::format("{}", key.address().to_string()) + ":" + std::to_string(port);
-    if (auto pooled = worker_.pool().take(key_text)) {
-      out = std::move(pooled);
-      ctx.upstream_addr = key_text;
-      co_return UpstreamError::none;
+  const std::vector<asio::ip::address>* addresses = worker_.resolver().cached(host);
+  std::vector<asio::ip::address> looked_up;
+  if (!addresses) {
+    std::string error;
+    looked_up = co_await worker_.resolver().resolve(host, error);
+    if (looked_up.empty()) {
+      spdlog::error("upstream name resolution failed for '{}': {}", host, error);
+      co_return UpstreamError::resolve;
     }
+    addresses = &looked_up;
   }
+  if ((out = take_pooled(ctx, *addresses, port))) co_return UpstreamError::none;
+  const auto& service = *ctx.match->service;
   auto conn = std::make_unique<net::UpstreamConnection>(client_.get_executor());
-  const auto& address = addresses[static_cast<size_t>(ctx.tries) % addresses.size()];
+  const auto& address = (*addresses)[static_cast<size_t>(ctx.tries) % addresses->size()];
   tcp::endpoint endpoint(address, port);
-  conn->key = address.to_string() + ":" + std::to_string(port);
-  ctx.upstream_addr = conn->key;
+  conn->key = endpoint;
+  ctx.upstream_addr = endpoint_text(endpoint);
   conn->socket.open(endpoint.protocol());
   deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), conn->socket);
   auto [ec] = co_await conn->socket.async_connect(endpoint, use_tuple);
   deadline_.disarm();
   if (ec) {
     bool timed_out = deadline_.expired();
-    spdlog::error("connect() to {} failed: {} while connecting to upstream", conn->key,
+    spdlog::error("connect() to {} failed: {} while connecting to upstream", ctx.upstream_addr,
                   timed_out ? "timed out" : ec.message());
     co_return timed_out ? UpstreamError::connect_timeout : UpstreamError::connect_refused;
   }
@@ -416,7 +427,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     chunked = !body_complete && !req.content_length;
   }
   const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
-  head_out_ = serialize_upstream_head(ctx, chunked, content_length);
+  serialize_upstream_head(ctx, chunked, content_length, head_out_);
 
   const int max_tries = service.retries + 1;
   const conf::Upstream* upstream_entity = ctx.snapshot->config.find_upstream_by_name(ctx.upstream.host);
@@ -441,8 +452,10 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       if (upstream_entity->targets.size() == failed_targets.size()) failed_targets.clear();  // wrap around
     }
     ctx.tries++;
+    // The common case, a pooled connection to a known address, needs no coroutine of its own.
     std::unique_ptr<net::UpstreamConnection> conn;
-    last_error = co_await connect(ctx, host, port, conn);
+    if (const auto* known = worker_.resolver().cached(host)) conn = take_pooled(ctx, *known, port);
+    last_error = conn ? UpstreamError::none : co_await connect(ctx, host, port, conn);
     if (last_error == UpstreamError::resolve) co_return co_await respond(ctx, 503, "name resolution failed");
     if (last_error != UpstreamError::none) continue;
 
@@ -476,7 +489,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     }
     conn->requests++;
 
-    http::Parser response_parser(http::Parser::Kind::response);
+    // One response parser per session, restarted per response: its buffers keep their capacity.
+    http::Parser& response_parser = upstream_parser_;
+    response_parser.restart();
     response_parser.expect_no_body(req.method == "HEAD");
     upstream_in_.clear();
     // Read the response head (skipping 1xx interim responses).
@@ -609,27 +624,18 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
       req.keep_alive && (no_body || known_length || client_http11) && !worker_.host().draining();
 
   head_out_.clear();
-  fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", resp.status,
-                 resp.reason.empty() ? http::reason_phrase(resp.status) : std::string_view(resp.reason));
+  append_status_line(head_out_, resp.status,
+                     resp.reason.empty() ? http::reason_phrase(resp.status) : std::string_view(resp.reason));
   // Headers plugins set with kong.response.* before the upstream answered replace the upstream's.
   const auto& overrides = ctx.response.headers;
-  for (const auto& h : resp.headers) {
-    if (is_hop_by_hop(h.name) || listed_in_connection(resp.headers, h.name) || overrides.has(h.name))
-      continue;
-    head_out_ += h.name;
-    head_out_ += ": ";
-    head_out_ += h.value;
-    head_out_ += "\r\n";
-  }
-  for (const auto& h : overrides) {
-    if (is_hop_by_hop(h.name)) continue;
-    head_out_ += h.name;
-    head_out_ += ": ";
-    head_out_ += h.value;
-    head_out_ += "\r\n";
-  }
+  HeadLinesSink lines(head_out_);
+  const HopByHop hop(resp.headers);
+  for (const auto& h : resp.headers)
+    if (!hop.contains(h.name) && (overrides.empty() || !overrides.has(h.name))) lines.add(h.name, h.value);
+  for (const auto& h : overrides)
+    if (!HopByHop::always(h.name)) lines.add(h.name, h.value);
   if (known_length && (!no_body || req.method == "HEAD"))
-    fmt::format_to(std::back_inserter(head_out_), "Content-Length: {}\r\n", *resp.content_length);
+    append_content_length(head_out_, *resp.content_length);
   if (chunk_to_client) head_out_ += "Transfer-Encoding: chunked\r\n";
   add_gateway_headers(head_out_, ctx, true);
   if (!keep_client) head_out_ += "Connection: close\r\n";
@@ -730,13 +736,15 @@ asio::awaitable<bool> HttpSession::discard_request_body() {
 void HttpSession::add_gateway_headers(std::string& out, const RequestContext& ctx, bool proxied) const {
   const auto& snap = *ctx.snapshot;
   if (snap.latency_tokens && proxied) {
-    fmt::format_to(std::back_inserter(out), "X-Kong-Upstream-Latency: {}\r\nX-Kong-Proxy-Latency: {}\r\n",
-                   millis_between(ctx.upstream_start, ctx.upstream_first_byte),
-                   millis_between(ctx.start, ctx.upstream_start));
+    out += "X-Kong-Upstream-Latency: ";
+    append_decimal(out, static_cast<uint64_t>(millis_between(ctx.upstream_start, ctx.upstream_first_byte)));
+    out += "\r\nX-Kong-Proxy-Latency: ";
+    append_decimal(out, static_cast<uint64_t>(millis_between(ctx.start, ctx.upstream_start)));
+    out += "\r\n";
   }
   if (snap.server_tokens) {
-    out += "Via: 1.1 ";
-    out += kVersion;
+    out += "Via: ";
+    out += kViaToken;
     out += "\r\n";
   }
   if (snap.request_id_header) {
@@ -768,26 +776,24 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
     keep = co_await collect_available_body(ignored);
   }
   head_out_.clear();
-  fmt::format_to(std::back_inserter(head_out_), "HTTP/1.1 {} {}\r\n", response.status,
-                 http::reason_phrase(response.status));
+  append_status_line(head_out_, response.status, http::reason_phrase(response.status));
   fmt::format_to(std::back_inserter(head_out_), "Date: {:%a, %d %b %Y %H:%M:%S} GMT\r\n",
                  fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   for (const auto& h : response.headers) {
-    if (is_hop_by_hop(h.name) || iequals(h.name, "date")) continue;
+    if (HopByHop::always(h.name) || iequals(h.name, "date")) continue;
     head_out_ += h.name;
     head_out_ += ": ";
     head_out_ += h.value;
     head_out_ += "\r\n";
   }
   const bool head_request = ctx.request && ctx.request->method == "HEAD";
-  if (!status_has_no_body(response.status))
-    fmt::format_to(std::back_inserter(head_out_), "Content-Length: {}\r\n", response.body.size());
+  if (!status_has_no_body(response.status)) append_content_length(head_out_, response.body.size());
   if (proxied) {
     add_gateway_headers(head_out_, ctx, true);
   } else {
     if (ctx.snapshot->server_tokens && !response.headers.has("server")) {
       head_out_ += "Server: ";
-      head_out_ += kVersion;
+      head_out_ += kServerToken;
       head_out_ += "\r\n";
     }
     if (ctx.snapshot->request_id_header) {
@@ -875,9 +881,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   auto& resp = parser.response();
   auto& sr = ctx.service_response;
   sr.status = resp.status;
+  const HopByHop hop(resp.headers);
   for (const auto& h : resp.headers)
-    if (!is_hop_by_hop(h.name) && !listed_in_connection(resp.headers, h.name))
-      sr.headers.add(h.name, h.value);
+    if (!hop.contains(h.name)) sr.headers.add(h.name, h.value);
   bool reusable = resp.keep_alive;
   bool done = parser.headers_done() && (ctx.request->method == "HEAD" || status_has_no_body(resp.status));
   while (!done) {

@@ -17,6 +17,7 @@
 #include "net/upstream_pool.h"
 #include "plugins/plugin_set.h"
 #include "proxy/request_context.h"
+#include "proxy/upstream_headers.h"
 #include "proxy/worker.h"
 
 namespace gh::proxy {
@@ -46,15 +47,23 @@ class HttpSession {
   boost::asio::awaitable<bool> read_request_head();
   boost::asio::awaitable<Outcome> handle_request(RequestContext& ctx);
   void prepare_context(RequestContext& ctx);
+  const std::shared_ptr<const Snapshot>& current_snapshot();
   void prepare_upstream_request(RequestContext& ctx);
-  std::string real_client_ip(const http::RequestHead& req) const;
+  void materialize_upstream_headers(RequestContext& ctx);
+  ForwardingInputs forwarding_inputs(const RequestContext& ctx) const;
+  bool peer_is_trusted(const conf::Properties& props) const;
+  std::string real_client_ip(const RequestContext& ctx) const;
 
   // Upstream side.
   boost::asio::awaitable<Outcome> proxy(RequestContext& ctx);
+  std::unique_ptr<net::UpstreamConnection> take_pooled(RequestContext& ctx,
+                                                       const std::vector<boost::asio::ip::address>& addresses,
+                                                       uint16_t port);
   boost::asio::awaitable<UpstreamError> connect(RequestContext& ctx, const std::string& host, uint16_t port,
                                                 std::unique_ptr<net::UpstreamConnection>& out);
   boost::asio::awaitable<bool> collect_available_body(std::string& body);
-  std::string serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length) const;
+  void serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length,
+                               std::string& out) const;
   boost::asio::awaitable<UpstreamError> stream_rest_of_body(net::UpstreamConnection& conn,
                                                             RequestContext& ctx, bool chunked);
   boost::asio::awaitable<Outcome> buffer_response(std::unique_ptr<net::UpstreamConnection> conn,
@@ -80,10 +89,14 @@ class HttpSession {
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
   uint16_t server_port_;
+  std::shared_ptr<const Snapshot> snapshot_;  // the configuration as of snapshot_version_
+  uint64_t snapshot_version_ = 0;
+  boost::asio::ip::address peer_address_;
   std::string remote_ip_;
   uint16_t remote_port_ = 0;
   net::Deadline deadline_;
   http::Parser parser_;
+  http::Parser upstream_parser_;
   net::Buffer in_;
   net::Buffer upstream_in_;
   std::string head_out_;

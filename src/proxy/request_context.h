@@ -29,7 +29,10 @@ struct UpstreamRequest {
   std::string method;
   std::string path;   // upstream path (router's upstream_path), percent-encoded as sent
   std::string query;  // raw query string without '?'
+  // The full upstream header list, once `headers_materialized` (done before plugins that may
+  // edit it run). Until then it is derived from the client's headers when the head is written.
   http::Headers headers;
+  bool headers_materialized = false;
   std::optional<std::string> body;  // set by a plugin: replaces the client's body
   std::string host;                 // target host (service host, or upstream name)
   uint16_t port = 0;
@@ -67,6 +70,7 @@ struct RequestContext {
   uint16_t client_port = 0;
   std::string remote_ip;  // the TCP peer
   uint16_t remote_port = 0;
+  bool peer_trusted = false;  // the TCP peer is in trusted_ips
   std::string scheme = "http";
   uint16_t server_port = 0;  // the port the client connected to
   http::RequestHead* request = nullptr;
@@ -105,13 +109,15 @@ struct RequestContext {
   std::function<boost::asio::awaitable<std::optional<std::string>>()> read_request_body;
   std::optional<std::string> buffered_request_body;
 
-  // Plugin-visible state.
-  std::string phase;                                     // the phase running now
-  nlohmann::json ctx_shared = nlohmann::json::object();  // kong.ctx.shared
-  nlohmann::json nginx_ctx = nlohmann::json::object();   // kong.nginx.get_ctx / set_ctx
-  nlohmann::json authenticated_consumer;                 // kong.client.authenticate (null if none)
+  // Plugin-visible state. The tables start as null, not as empty objects (an empty object is an
+  // allocation per request that almost every request would throw away); the first key set
+  // turns them into objects, and lookups in null find nothing.
+  std::string phase;                      // the phase running now
+  nlohmann::json ctx_shared;              // kong.ctx.shared
+  nlohmann::json nginx_ctx;               // kong.nginx.get_ctx / set_ctx
+  nlohmann::json authenticated_consumer;  // kong.client.authenticate (null if none)
   nlohmann::json authenticated_credential;
-  nlohmann::json serialize_overrides = nlohmann::json::object();  // kong.log.set_serialize_value
+  nlohmann::json serialize_overrides;  // kong.log.set_serialize_value
 };
 
 }  // namespace gh::proxy

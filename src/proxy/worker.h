@@ -33,9 +33,18 @@ class WorkerHost {
  public:
   virtual ~WorkerHost() = default;
   virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
+  // Bumped after every snapshot swap, so that a connection re-reads snapshot() (an atomic
+  // shared_ptr load: a lock in libstdc++) only when it changed, not once per request.
+  uint64_t snapshot_version() const { return snapshot_version_.load(std::memory_order_acquire); }
   virtual bool draining() const = 0;
   virtual AccessLog& access_log() = 0;
   virtual plugins::PluginRuntime* plugin_runtime() = 0;  // null: no plugin servers
+
+ protected:
+  void snapshot_swapped() { snapshot_version_.fetch_add(1, std::memory_order_release); }
+
+ private:
+  std::atomic<uint64_t> snapshot_version_{0};
 };
 
 class Worker {

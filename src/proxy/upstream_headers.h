@@ -1,0 +1,89 @@
+// The header list a proxied request carries upstream, as Kong builds it: the client's headers
+// minus hop-by-hop ones, then Host and the X-Real-IP / X-Forwarded-* / Via / X-Kong-Request-Id
+// headers Kong sets. One function produces it for both uses: written straight into the upstream
+// request head (no plugin can change it: nothing is copied), or materialized into a Headers
+// list that access-phase plugins edit through kong.service.request.*.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "http/headers.h"
+#include "http/parser.h"
+#include "router/router.h"
+
+namespace gh::proxy {
+
+// The hop-by-hop headers of one message (RFC 9110 §7.6.1): a fixed list, the framing headers
+// gatehouse recomputes, and whatever the message's Connection header names. Connection is
+// parsed once here, not once per header.
+class HopByHop {
+ public:
+  explicit HopByHop(const http::Headers& headers);
+  bool contains(std::string_view name) const;
+  // The fixed part alone (for header lists that have no Connection header of their own).
+  static bool always(std::string_view name);
+
+ private:
+  static constexpr size_t kMaxListed = 8;
+  std::array<std::string_view, kMaxListed> listed_{};
+  size_t listed_count_ = 0;
+  const http::Headers* overflow_ = nullptr;  // more tokens than fit: ask the headers each time
+};
+
+// Receives the upstream headers one by one; `value` is only valid during the call.
+class HeaderSink {
+ public:
+  virtual void add(std::string_view name, std::string_view value) = 0;
+
+ protected:
+  ~HeaderSink() = default;
+};
+
+// Everything the upstream headers depend on besides the client's own headers.
+struct ForwardingInputs {
+  const http::RequestHead& request;
+  const router::RouteMatch& match;
+  std::string_view client_ip;  // after real_ip_header/trusted_ips
+  std::string_view remote_ip;  // the TCP peer
+  std::string_view scheme;
+  uint16_t server_port = 0;
+  bool trusted_peer = false;  // the peer is in trusted_ips: its X-Forwarded-* are believed
+  bool server_tokens = false;
+  std::string_view request_id;  // empty: no X-Kong-Request-Id
+};
+
+void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink);
+
+// The sink that copies into a Headers list (for plugins to edit).
+class HeadersSink final : public HeaderSink {
+ public:
+  explicit HeadersSink(http::Headers& out) : out_(out) {}
+  void add(std::string_view name, std::string_view value) override {
+    out_.add(std::string(name), std::string(value));
+  }
+
+ private:
+  http::Headers& out_;
+};
+
+// The sink that writes "Name: value\r\n" lines into a request head being serialized.
+class HeadLinesSink final : public HeaderSink {
+ public:
+  explicit HeadLinesSink(std::string& out) : out_(out) {}
+  void add(std::string_view name, std::string_view value) override {
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    out_ += "\r\n";
+  }
+
+ private:
+  std::string& out_;
+};
+
+// "host" or "[v6]" of a Host header value, lower-cased (X-Forwarded-Host, https redirects).
+std::string host_without_port(std::string_view host);
+
+}  // namespace gh::proxy
