@@ -9,8 +9,11 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <memory>
 #include <variant>
+
+#include "net/deadline.h"
 
 namespace gh::net {
 
@@ -43,6 +46,17 @@ class ByteStream {
   auto write(const ConstBufferSequence& buffers) {
     if (auto* t = tls_stream()) return boost::asio::async_write(*t, buffers, kTuple);
     return boost::asio::async_write(std::get<Socket>(stream_), buffers, kTuple);
+  }
+
+  // Ends TLS cleanly: sends close_notify and waits (at most `timeout`) for the peer's, so a
+  // client reading to the end sees a proper end of stream rather than a truncation. The socket
+  // stays open (the caller closes it). Plain TCP: nothing to do.
+  boost::asio::awaitable<void> close_notify(Deadline& deadline, std::chrono::milliseconds timeout) {
+    auto* t = tls_stream();
+    if (!t) co_return;
+    deadline.arm(timeout, *this);
+    co_await t->async_shutdown(kTuple);
+    deadline.disarm();
   }
 
   // For net::Deadline: cancelling the socket ends whatever operation is pending on either stream.

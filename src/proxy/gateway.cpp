@@ -42,6 +42,7 @@ void Gateway::start() {
   for (int i = 0; i < n; ++i) {
     auto worker = std::make_unique<Worker>(i, *this);
     worker->listen(props.proxy_listen);
+    worker->listen_stream(props.stream_listen);
     workers_.push_back(std::move(worker));
   }
   for (auto& w : workers_) w->start();

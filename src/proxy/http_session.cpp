@@ -32,6 +32,7 @@ constexpr auto kClientHeaderTimeout = 60s;  // nginx client_header_timeout
 constexpr auto kKeepaliveTimeout = 60s;     // nginx keepalive_timeout
 constexpr auto kClientBodyTimeout = 60s;    // nginx client_body_timeout
 constexpr auto kSendTimeout = 60s;          // nginx send_timeout
+constexpr auto kTlsCloseTimeout = 1s;       // waiting for the client's close_notify
 
 long millis_between(Clock::time_point a, Clock::time_point b) {
   if (a == Clock::time_point{} || b == Clock::time_point{} || b < a) return 0;
@@ -66,27 +67,29 @@ void append_content_length(std::string& out, uint64_t length) {
 
 }  // namespace
 
-HttpSession::HttpSession(Worker& worker, tcp::socket socket, uint16_t server_port)
+HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port,
+                         std::string server_name)
     : worker_(worker),
-      client_(std::move(socket)),
+      client_(std::move(stream)),
       server_port_(server_port),
       deadline_(client_.get_executor()),
       parser_(http::Parser::Kind::request),
       upstream_parser_(http::Parser::Kind::response) {
   boost::system::error_code ec;
-  auto peer = client_.remote_endpoint(ec);
+  server_name_ = std::move(server_name);
+  auto peer = client_.socket().remote_endpoint(ec);
   if (!ec) {
     peer_address_ = peer.address();
     remote_ip_ = peer_address_.to_string();
     remote_port_ = peer.port();
   }
 
-  client_.set_option(tcp::no_delay(true), ec);
-  worker_.track(&client_);
+  client_.socket().set_option(tcp::no_delay(true), ec);
+  worker_.track(&client_.socket());
 }
 
 HttpSession::~HttpSession() {
-  worker_.untrack(&client_);
+  worker_.untrack(&client_.socket());
 }
 
 asio::awaitable<void> HttpSession::run() {
@@ -104,10 +107,11 @@ asio::awaitable<void> HttpSession::run() {
     first_request_ = false;
     if (outcome == Outcome::close || worker_.host().draining()) break;
   }
+  co_await client_.close_notify(deadline_, kTlsCloseTimeout);
   deadline_.stop();
   boost::system::error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
-  client_.close(ec);
+  client_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  client_.socket().close(ec);
 }
 
 // Reads until a complete request head is parsed. Malformed heads are answered here (400, 414,
@@ -143,7 +147,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
     }
     size_t available = 0;
     char* space = in_.prepare(4096, available);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    auto [ec, n] = co_await client_.read_some(asio::buffer(space, available));
     if (ec) {
       if (parser_.in_message() && deadline_.expired()) {
         RequestContext ctx;
@@ -176,6 +180,7 @@ void HttpSession::prepare_context(RequestContext& ctx) {
   ctx.client_ip = remote_ip_;
   ctx.client_port = remote_port_;
   ctx.server_port = server_port_;
+  if (client_.is_tls()) ctx.scheme = "https";
   ctx.request_id = worker_.new_request_id();
   ctx.peer_trusted = peer_is_trusted(ctx.snapshot->properties);
 }
@@ -229,6 +234,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   route_request.host = req.headers.get("host").value_or("");
   route_request.path = req.path();
   route_request.scheme = ctx.scheme;
+  route_request.sni = server_name_;
   route_request.port = server_port_;
   route_request.header_values = [&req](std::string_view name) { return req.headers.get_all(name); };
   ctx.match = ctx.snapshot->router->match(route_request);
@@ -416,7 +422,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     if (client_wants_continue_ && in_.empty()) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       deadline_.arm(kSendTimeout, client_);
-      auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), use_tuple);
+      auto [ec, n] = co_await client_.write(asio::buffer(kContinue));
       deadline_.disarm();
       if (ec) co_return Outcome::close;
     }
@@ -575,7 +581,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net
     size_t available = 0;
     char* space = in_.prepare(16 * 1024, available);
     deadline_.arm(kClientBodyTimeout, client_);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    auto [ec, n] = co_await client_.read_some(asio::buffer(space, available));
     deadline_.disarm();
     if (ec) co_return UpstreamError::closed_early;
     in_.commit(n);
@@ -703,7 +709,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
 asio::awaitable<bool> HttpSession::write_client(std::vector<asio::const_buffer>& buffers,
                                                 RequestContext& ctx) {
   deadline_.arm(kSendTimeout, client_);
-  auto [ec, n] = co_await asio::async_write(client_, buffers, use_tuple);
+  auto [ec, n] = co_await client_.write(buffers);
   deadline_.disarm();
   ctx.response_bytes += n;
   co_return !ec;
@@ -725,7 +731,7 @@ asio::awaitable<bool> HttpSession::discard_request_body() {
     size_t available = 0;
     char* space = in_.prepare(16 * 1024, available);
     deadline_.arm(kClientBodyTimeout, client_);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    auto [ec, n] = co_await client_.read_some(asio::buffer(space, available));
     deadline_.disarm();
     if (ec) co_return false;
     in_.commit(n);
@@ -862,7 +868,7 @@ asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body
     size_t available = 0;
     char* space = in_.prepare(16 * 1024, available);
     deadline_.arm(kClientBodyTimeout, client_);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(space, available), use_tuple);
+    auto [ec, n] = co_await client_.read_some(asio::buffer(space, available));
     deadline_.disarm();
     if (ec) co_return std::nullopt;
     in_.commit(n);

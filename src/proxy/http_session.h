@@ -13,6 +13,7 @@
 
 #include "http/parser.h"
 #include "net/buffer.h"
+#include "net/byte_stream.h"
 #include "net/deadline.h"
 #include "net/upstream_pool.h"
 #include "plugins/plugin_set.h"
@@ -24,7 +25,9 @@ namespace gh::proxy {
 
 class HttpSession {
  public:
-  HttpSession(Worker& worker, boost::asio::ip::tcp::socket socket, uint16_t server_port);
+  // `stream` is a plain TCP connection or a TLS one whose handshake is done (`server_name`:
+  // the SNI the client sent, "" without TLS or SNI).
+  HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, std::string server_name = {});
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -87,7 +90,8 @@ class HttpSession {
   void finish(RequestContext& ctx);
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket client_;
+  net::ByteStream client_;
+  std::string server_name_;
   uint16_t server_port_;
   std::shared_ptr<const Snapshot> snapshot_;  // the configuration as of snapshot_version_
   uint64_t snapshot_version_ = 0;

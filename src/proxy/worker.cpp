@@ -11,15 +11,23 @@
 #include "net/listener.h"
 #include "plugins/runner.h"
 #include "proxy/http_session.h"
+#include "tls/handshake.h"
 
 namespace gh::proxy {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto kHandshakeTimeout = 60s;  // nginx applies client_header_timeout to the handshake
+}  // namespace
 
 Worker::Worker(int index, WorkerHost& host)
     : index_(index), host_(host), resolver_(io_.get_executor()), random_(std::random_device{}() + index) {
   if (auto* runtime = host_.plugin_runtime())
     runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), *runtime);
+  stream_environment_ =
+      std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{resolver_, runner_.get(), {}});
 }
 
 Worker::~Worker() {
@@ -28,15 +36,19 @@ Worker::~Worker() {
 }
 
 void Worker::listen(const std::vector<conf::ListenAddress>& addresses) {
-  for (const auto& address : addresses) {
-    if (address.ssl) {
-      spdlog::warn("proxy_listen {}: TLS listeners are not supported yet; skipped", address.to_string());
-      continue;
-    }
-    net::ListenOptions options{address.host, address.port, address.backlog, true};
-    acceptors_.push_back(
-        std::make_unique<asio::ip::tcp::acceptor>(net::open_listener(io_.get_executor(), options)));
-  }
+  for (const auto& address : addresses) open(address, false);
+}
+
+void Worker::listen_stream(const std::vector<conf::ListenAddress>& addresses) {
+  for (const auto& address : addresses) open(address, true);
+}
+
+void Worker::open(const conf::ListenAddress& address, bool stream) {
+  if (address.ssl) server_tls();  // builds the context (and the default certificate) now
+  net::ListenOptions options{address.host, address.port, address.backlog, true};
+  listeners_.push_back(
+      {std::make_unique<asio::ip::tcp::acceptor>(net::open_listener(io_.get_executor(), options)),
+       address.ssl, stream});
 }
 
 void Worker::start() {
@@ -44,8 +56,8 @@ void Worker::start() {
   pool_.set_limits({static_cast<size_t>(props.upstream_keepalive_pool_size),
                     props.upstream_keepalive_max_requests,
                     std::chrono::seconds(props.upstream_keepalive_idle_timeout)});
-  for (auto& acceptor : acceptors_)
-    asio::co_spawn(io_, accept_loop(*acceptor, acceptor->local_endpoint().port()), asio::detached);
+  for (auto& listener : listeners_)
+    asio::co_spawn(io_, accept_loop(listener, listener.acceptor->local_endpoint().port()), asio::detached);
   thread_ = std::thread([this] {
     try {
       io_.run();
@@ -55,7 +67,8 @@ void Worker::start() {
   });
 }
 
-asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor, uint16_t port) {
+asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
+  auto& acceptor = *listener.acceptor;
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -66,9 +79,17 @@ asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor, uin
     active_connections++;
     asio::co_spawn(
         io_,
-        [this, s = std::move(socket), port]() mutable -> asio::awaitable<void> {
-          HttpSession session(*this, std::move(s), port);
-          co_await session.run();
+        [this, s = std::move(socket), port, is_tls = listener.tls,
+         is_stream = listener.stream]() mutable -> asio::awaitable<void> {
+          if (is_stream) {
+            co_await stream::serve_stream(std::move(s), is_tls, *stream_environment_,
+                                          stream_configuration(is_tls));
+          } else if (is_tls) {
+            co_await serve_tls(std::move(s), port);
+          } else {
+            HttpSession session(*this, net::ByteStream(std::move(s)), port);
+            co_await session.run();
+          }
         },
         [this](std::exception_ptr e) {
           active_connections--;
@@ -83,11 +104,67 @@ asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor, uin
   }
 }
 
+// The handshake, then HTTP/1.1 over TLS. A failed handshake (scanner, wrong protocol, client
+// that rejects the certificate) ends the connection with a debug line: nothing was requested.
+asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t port) {
+  boost::system::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  auto peer = socket.remote_endpoint(ignored);
+  auto stream = tls::ServerTls::stream(std::move(socket), server_tls());
+  tls::HandshakeState state;
+  net::Deadline deadline(io_.get_executor());
+  auto ec = co_await tls::accept_handshake(stream, state, deadline, kHandshakeTimeout);
+  deadline.stop();
+  if (ec) {
+    spdlog::debug("TLS handshake with {}:{} failed: {}", peer.address().to_string(), peer.port(),
+                  deadline.expired() ? "timed out" : ec.message());
+    co_return;
+  }
+  HttpSession session(*this, std::move(stream), port, std::move(state.server_name));
+  co_await session.run();
+}
+
+std::shared_ptr<const tls::UpstreamTls> Worker::upstream_tls() {
+  auto snapshot = host_.snapshot();
+  if (!upstream_tls_ || upstream_tls_generation_ != snapshot->generation) {
+    upstream_tls_ = std::make_shared<const tls::UpstreamTls>(snapshot->config);
+    upstream_tls_generation_ = snapshot->generation;
+  }
+  return upstream_tls_;
+}
+
+stream::StreamConfiguration Worker::stream_configuration(bool tls) {
+  auto snapshot = host_.snapshot();
+  if (!stream_routing_ || stream_routing_->snapshot->generation != snapshot->generation)
+    stream_routing_ = std::make_shared<const StreamRouting>(
+        StreamRouting{snapshot, stream::StreamRouter(snapshot->config)});
+  stream::StreamConfiguration c;
+  c.keep_alive = stream_routing_;
+  c.router = &stream_routing_->router;
+  c.plugins = snapshot->plugins.get();
+  if (tls) c.server_tls = server_tls();
+  c.upstream_tls = upstream_tls();
+  c.prepare_context = [this, snapshot](RequestContext& ctx) {
+    ctx.snapshot = snapshot;
+    ctx.request_id = new_request_id();
+  };
+  return c;
+}
+
+std::shared_ptr<const tls::ServerTls> Worker::server_tls() {
+  auto snapshot = host_.snapshot();
+  if (!server_tls_ || server_tls_generation_ != snapshot->generation) {
+    server_tls_ = host_.tls_contexts().get(snapshot->generation, snapshot->properties, snapshot->config);
+    server_tls_generation_ = snapshot->generation;
+  }
+  return server_tls_;
+}
+
 void Worker::stop_accepting() {
   asio::post(io_, [this] {
-    for (auto& acceptor : acceptors_) {
+    for (auto& listener : listeners_) {
       boost::system::error_code ec;
-      acceptor->close(ec);
+      listener.acceptor->close(ec);
     }
   });
 }

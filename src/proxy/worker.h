@@ -13,10 +13,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "net/byte_stream.h"
 #include "net/resolver.h"
 #include "net/upstream_pool.h"
 #include "proxy/balancer.h"
 #include "proxy/snapshot.h"
+#include "stream/stream_session.h"
+#include "tls/server_tls.h"
+#include "tls/upstream_tls.h"
 
 namespace gh::proxy {
 
@@ -39,12 +43,15 @@ class WorkerHost {
   virtual bool draining() const = 0;
   virtual AccessLog& access_log() = 0;
   virtual plugins::PluginRuntime* plugin_runtime() = 0;  // null: no plugin servers
+  // The TLS server contexts, one per configuration generation, shared by every worker.
+  tls::ServerTlsCache& tls_contexts() { return tls_contexts_; }
 
  protected:
   void snapshot_swapped() { snapshot_version_.fetch_add(1, std::memory_order_release); }
 
  private:
   std::atomic<uint64_t> snapshot_version_{0};
+  tls::ServerTlsCache tls_contexts_;
 };
 
 class Worker {
@@ -52,8 +59,11 @@ class Worker {
   Worker(int index, WorkerHost& host);
   ~Worker();
 
-  // Binds this worker's proxy listeners; throws on failure (before any thread starts).
+  // Binds this worker's proxy listeners; throws on failure (before any thread starts). For
+  // `ssl` listeners the TLS context is built here, so a certificate problem stops the start.
   void listen(const std::vector<conf::ListenAddress>& addresses);
+  // The same for stream_listen (TCP/TLS stream proxying, docs/stream.md).
+  void listen_stream(const std::vector<conf::ListenAddress>& addresses);
   void start();  // runs the event loop on a new thread
   void stop_accepting();
   // Shuts every client connection (after draining, idle keep-alive ones remain): their
@@ -71,18 +81,42 @@ class Worker {
   net::Resolver& resolver() { return resolver_; }
   Balancer& balancer() { return balancer_; }
   std::string new_request_id();
+  // The upstream TLS contexts of the current configuration generation (https/tls services).
+  std::shared_ptr<const tls::UpstreamTls> upstream_tls();
   plugins::PhaseRunner* runner() { return runner_.get(); }
 
   std::atomic<int> active_connections{0};
   std::atomic<int> active_requests{0};
 
  private:
-  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, uint16_t port);
+  struct Listener {
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    bool tls = false;
+    bool stream = false;  // stream_listen: TCP/TLS proxying, not HTTP
+  };
+  void open(const conf::ListenAddress& address, bool stream);
+  stream::StreamConfiguration stream_configuration(bool tls);
+  boost::asio::awaitable<void> accept_loop(Listener& listener, uint16_t port);
+  boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, uint16_t port);
+  // The TLS context of the current configuration generation (kept per worker so the shared
+  // cache's lock is taken once per reload, not per handshake).
+  std::shared_ptr<const tls::ServerTls> server_tls();
 
   int index_;
   WorkerHost& host_;
   boost::asio::io_context io_{1};
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<Listener> listeners_;
+  std::shared_ptr<const tls::ServerTls> server_tls_;
+  uint64_t server_tls_generation_ = 0;
+  std::shared_ptr<const tls::UpstreamTls> upstream_tls_;
+  uint64_t upstream_tls_generation_ = 0;
+  // The stream router of the current generation, with the snapshot it points into.
+  struct StreamRouting {
+    std::shared_ptr<const Snapshot> snapshot;
+    stream::StreamRouter router;
+  };
+  std::shared_ptr<const StreamRouting> stream_routing_;
+  std::unique_ptr<stream::StreamEnvironment> stream_environment_;
   net::UpstreamPool pool_;
   net::Resolver resolver_;
   Balancer balancer_;

@@ -1,0 +1,310 @@
+"""TLS termination and upstream TLS through the real gatehouse binary, with real clients
+(Python's ssl module, curl, openssl s_client) and certificates made at test time by a test CA
+with the openssl command line."""
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, wait_port
+
+
+class CertificateAuthority:
+    """A throw-away certificate authority (openssl CLI) issuing server and client certificates."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cert = self.dir / "ca.crt"
+        self.key = self.dir / "ca.key"
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-days", "2", "-subj", "/CN=gatehouse test CA", "-keyout", self.key, "-out", self.cert)
+
+    def _openssl(self, *args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+    def issue(self, name, dns_names, client=False, ips=()):
+        """A leaf for `dns_names` (CN = first name) and `ips`, signed by this CA. Returns (cert_path, key_path)."""
+        key, csr, cert = (self.dir / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
+        ext = self.dir / f"{name}.ext"
+        alt_names = [f"DNS:{n}" for n in dns_names] + [f"IP:{ip}" for ip in ips]
+        ext.write_text(f"subjectAltName = {', '.join(alt_names)}\n"
+                       f"extendedKeyUsage = {'clientAuth' if client else 'serverAuth'}\n")
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-subj", f"/CN={dns_names[0]}", "-keyout", key, "-out", csr)
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
+                      "-days", "2", "-extfile", ext, "-out", cert)
+        return cert, key
+
+    def client_context(self):
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        return ctx
+
+
+def indent(text, spaces):
+    return "".join(" " * spaces + line + "\n" for line in text.strip().splitlines())
+
+
+def certificate_entity(cert, key, snis, extra=""):
+    return (f"  - cert: |\n{indent(Path(cert).read_text(), 6)}"
+            f"    key: |\n{indent(Path(key).read_text(), 6)}"
+            f"    snis: {json.dumps(snis)}\n{extra}")
+
+
+def add_tls_listener(gw, extra=""):
+    """Makes `gw` listen on a second, TLS port; returns that port."""
+    gw.tls_port = free_port()
+    with open(gw.conf, "a") as f:
+        f.write(f"proxy_listen = 127.0.0.1:{gw.port}, 127.0.0.1:{gw.tls_port} ssl\n{extra}")
+    return gw.tls_port
+
+
+def peer_common_name(cert_dict):
+    for rdn in cert_dict.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
+def handshake(port, server_name, context):
+    """A TLS handshake as Python's ssl module does it; returns the verified peer certificate."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=server_name) as tls:
+            return tls.getpeercert(), tls.version()
+
+
+def https_get(port, server_name, path, context, headers=None):
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    # SNI and certificate name come from the host we pretend to reach; the socket goes to 127.0.0.1.
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn.sock = context.wrap_socket(sock, server_hostname=server_name)
+    conn.request("GET", path, headers={"Host": server_name, **(headers or {})})
+    resp = conn.getresponse()
+    body = resp.read()
+    return conn, resp, body
+
+
+@pytest.fixture
+def ca(tmp_path):
+    return CertificateAuthority(tmp_path / "ca")
+
+
+def tls_kong_yml(upstream_port, certificates, routes_extra=""):
+    return f"""
+_format_version: "3.0"
+services:
+  - name: echo
+    url: http://127.0.0.1:{upstream_port}
+    routes:
+      - name: any
+        paths: ["/"]
+      - name: secure-only
+        paths: ["/secure"]
+        protocols: ["https"]
+      - name: secure-redirect
+        paths: ["/moved"]
+        protocols: ["https"]
+        https_redirect_status_code: 301
+      - name: by-sni
+        paths: ["/sni"]
+        protocols: ["https"]
+        snis: ["api.example.test"]
+{routes_extra}
+certificates:
+{certificates}
+"""
+
+
+@pytest.fixture
+def tls_gateway(make_gateway, upstream, ca):
+    api = ca.issue("api", ["api.example.test"])
+    wild = ca.issue("wild", ["*.wild.example.test"])
+    certs = certificate_entity(*api, ["api.example.test"]) + certificate_entity(*wild, ["*.wild.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certs))
+    add_tls_listener(gw)
+    gw.start()
+    assert wait_port(gw.tls_port)
+    return gw
+
+
+def test_sni_selects_the_certificate_exact_and_wildcard(tls_gateway, ca):
+    ctx = ca.client_context()
+    cert, version = handshake(tls_gateway.tls_port, "api.example.test", ctx)
+    assert peer_common_name(cert) == "api.example.test"
+    assert version in ("TLSv1.2", "TLSv1.3")
+    cert, _ = handshake(tls_gateway.tls_port, "shop.wild.example.test", ctx)
+    assert peer_common_name(cert) == "*.wild.example.test"
+    # A wildcard covers one label only: the default (self-signed) certificate answers instead,
+    # and a verifying client refuses it.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(tls_gateway.tls_port, "a.b.wild.example.test", ctx)
+
+
+def test_https_requests_reach_the_upstream_with_forwarded_proto(tls_gateway, ca):
+    conn, resp, body = https_get(tls_gateway.tls_port, "api.example.test", "/hello?x=1", ca.client_context())
+    assert resp.status == 200
+    seen = json.loads(body)
+    assert seen["path"] == "/hello"
+    assert seen["headers"]["x-forwarded-proto"] == "https"
+    assert seen["headers"]["x-forwarded-port"] == str(tls_gateway.tls_port)
+    # Keep-alive over the same TLS connection.
+    conn.request("POST", "/again", body=b"x" * 100000, headers={"Host": "api.example.test"})
+    resp = conn.getresponse()
+    seen = json.loads(resp.read())
+    assert resp.status == 200 and seen["body_length"] == 100000
+    conn.close()
+
+
+def test_curl_over_https(tls_gateway, ca):
+    out = subprocess.run(
+        ["curl", "-sS", "--cacert", str(ca.cert), "--resolve", f"api.example.test:{tls_gateway.tls_port}:127.0.0.1",
+         "-w", "\n%{http_code} %{http_version}", f"https://api.example.test:{tls_gateway.tls_port}/curl"],
+        capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    body, status = out.stdout.rsplit("\n", 1)
+    assert status == "200 1.1"  # ALPN: h2 offered by curl, http/1.1 chosen
+    assert json.loads(body)["headers"]["x-forwarded-proto"] == "https"
+
+
+def test_https_only_routes_answer_426_or_redirect_over_plain_http(tls_gateway, ca):
+    conn = http.client.HTTPConnection("127.0.0.1", tls_gateway.port, timeout=5)
+    conn.request("GET", "/secure/x", headers={"Host": "api.example.test"})
+    resp = conn.getresponse()
+    assert resp.status == 426
+    assert json.loads(resp.read()) == {"message": "Please use HTTPS protocol"}
+    conn.request("GET", "/moved/y?q=1", headers={"Host": "api.example.test:8000"})
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 301
+    assert resp.getheader("Location") == "https://api.example.test/moved/y?q=1"
+    _, resp, body = https_get(tls_gateway.tls_port, "api.example.test", "/secure/x", ca.client_context())
+    assert resp.status == 200 and json.loads(body)["path"] == "/x"  # strip_path
+
+
+def test_routes_match_on_the_client_sni(tls_gateway, ca):
+    # by-sni strips its /sni prefix; the catch-all "/" route forwards the path unchanged.
+    _, resp, body = https_get(tls_gateway.tls_port, "api.example.test", "/sni", ca.client_context())
+    assert resp.status == 200 and json.loads(body)["path"] == "/"
+    # Same Host header, other SNI: by-sni does not match, the catch-all does.
+    _, resp, body = https_get(tls_gateway.tls_port, "shop.wild.example.test", "/sni", ca.client_context(),
+                              headers={"Host": "api.example.test"})
+    assert resp.status == 200 and json.loads(body)["path"] == "/sni"
+
+
+def test_openssl_s_client_sees_sni_and_protocol_floor(tls_gateway, ca):
+    def s_client(*args):
+        return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tls_gateway.tls_port}",
+                               "-CAfile", str(ca.cert), *args], input="", capture_output=True, text=True,
+                              timeout=20)
+    ok = s_client("-servername", "api.example.test", "-verify_return_error")
+    assert "CN = api.example.test" in ok.stdout and "Verify return code: 0 (ok)" in ok.stdout
+    # TLS 1.1 is below the default ssl_protocols (TLSv1.2 TLSv1.3): refused.
+    old = s_client("-servername", "api.example.test", "-tls1_1")
+    assert "Cipher is (NONE)" in old.stdout and "New, TLSv1.3" in ok.stdout
+
+
+def test_sessions_resume_across_connections_and_workers(tls_gateway, ca, tmp_path):
+    session = tmp_path / "session.pem"
+    base = ["openssl", "s_client", "-connect", f"127.0.0.1:{tls_gateway.tls_port}", "-servername",
+            "api.example.test", "-CAfile", str(ca.cert), "-ign_eof"]
+    # One request per connection, read to the end: TLS 1.3 tickets arrive after the handshake.
+    request = "GET / HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n"
+    first = subprocess.run([*base, "-sess_out", str(session)], input=request, capture_output=True, text=True,
+                           timeout=20)
+    assert first.returncode == 0 and "HTTP/1.1 200" in first.stdout
+    # The gateway runs two workers (SO_REUSEPORT): resumption must work whichever one answers.
+    reused = 0
+    for _ in range(6):
+        again = subprocess.run([*base, "-sess_in", str(session)], input=request, capture_output=True, text=True,
+                               timeout=20)
+        reused += "Reused, TLSv1.3" in again.stdout
+    assert reused == 6
+
+
+def test_default_certificate_is_generated_in_the_prefix(make_gateway, upstream):
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []").replace("certificates:\n  []", ""))
+    add_tls_listener(gw)
+    gw.start()
+    assert wait_port(gw.tls_port)
+    generated = gw.prefix / "ssl" / "gatehouse-default.crt"
+    assert generated.exists() and (gw.prefix / "ssl" / "gatehouse-default.key").stat().st_mode & 0o077 == 0
+    # A client trusting exactly that file verifies what the gateway serves (RSA offered first).
+    ctx = ssl.create_default_context(cafile=str(generated))
+    ctx.check_hostname = False
+    ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    cert, _ = handshake(gw.tls_port, "localhost", ctx)
+    assert peer_common_name(cert) == "localhost"
+    first_pem = generated.read_text()
+    # Kept across restarts.
+    gw.stop()
+    gw.start()
+    assert wait_port(gw.tls_port)
+    assert generated.read_text() == first_pem
+
+
+def test_ssl_cert_property_is_the_default_certificate(make_gateway, upstream, ca):
+    fallback = ca.issue("fallback", ["fallback.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(
+        *ca.issue("api", ["api.example.test"]), ["api.example.test"])))
+    add_tls_listener(gw, f"ssl_cert = {fallback[0]}\nssl_cert_key = {fallback[1]}\n")
+    gw.start()
+    assert wait_port(gw.tls_port)
+    ctx = ca.client_context()
+    ctx.check_hostname = False
+    cert, _ = handshake(gw.tls_port, "unknown.example.test", ctx)
+    assert peer_common_name(cert) == "fallback.example.test"
+    assert not (gw.prefix / "ssl" / "gatehouse-default.crt").exists()
+
+
+def test_catch_all_sni(make_gateway, upstream, ca):
+    star = ca.issue("star", ["star.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(*star, ["*"])))
+    add_tls_listener(gw)
+    gw.start()
+    assert wait_port(gw.tls_port)
+    ctx = ca.client_context()
+    ctx.check_hostname = False
+    cert, _ = handshake(gw.tls_port, "anything.test", ctx)
+    assert peer_common_name(cert) == "star.example.test"
+
+
+def test_bad_certificates_are_refused_with_their_location(make_gateway, upstream, ca):
+    api_cert, _ = ca.issue("api", ["api.example.test"])
+    _, other_key = ca.issue("other", ["other.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(api_cert, other_key,
+                                                                                  ["api.example.test"])))
+    add_tls_listener(gw)
+    check = gw.cli("config", "check")
+    assert check.returncode != 0
+    assert "certificates[0].key: the key does not belong to the certificate" in check.stdout + check.stderr
+    gw.start(expect_ok=False)
+    assert gw.proc.wait(timeout=20) != 0
+    assert "the key does not belong to the certificate" in gw.logs()
+
+
+def test_reload_swaps_certificates(make_gateway, upstream, ca):
+    first = ca.issue("first", ["api.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(*first, ["api.example.test"])))
+    add_tls_listener(gw)
+    gw.start()
+    assert wait_port(gw.tls_port)
+    ctx = ca.client_context()
+    serial = lambda: handshake(gw.tls_port, "api.example.test", ctx)[0]["serialNumber"]  # noqa: E731
+    before = serial()
+    second = ca.issue("second", ["api.example.test"])
+    gw.kong_yml.write_text(tls_kong_yml(upstream.server_address[1],
+                                        certificate_entity(*second, ["api.example.test"])))
+    gw.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline and serial() == before:
+        time.sleep(0.1)
+    assert serial() != before
