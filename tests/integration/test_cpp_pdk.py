@@ -614,6 +614,7 @@ def test_server_killed_mid_event(fault_gateway, tmp_path, policy):
     thread.join(timeout=15)
     assert not thread.is_alive(), "the client hangs after the plugin server died"
     assert time.time() - started < 10
+    assert "error" not in result, result.get("error")  # an HTTP answer, not a dropped connection
     assert_failed_per_policy(result["value"], policy)
     if policy == "fail_closed":
         assert result["value"].json() == INTERNAL_ERROR
