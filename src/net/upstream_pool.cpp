@@ -24,14 +24,16 @@ size_t EndpointHash::operator()(const Endpoint& e) const noexcept {
   return h * 31 + e.port();
 }
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key, std::string_view tls_key) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
   const auto now = std::chrono::steady_clock::now();
-  while (!list.empty()) {
-    auto conn = std::move(list.back());  // most recently used first: most likely alive
-    list.pop_back();
+  // Most recently used first: most likely alive. Connections set up for other TLS parameters stay.
+  for (size_t i = list.size(); i-- > 0;) {
+    if (list[i]->tls_key != tls_key) continue;
+    auto conn = std::move(list[i]);
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
     if (now - conn->idle_since < limits_.idle_timeout && looks_alive(conn->socket)) return conn;
   }
   return nullptr;

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/byte_stream.h"
+
 namespace gh::net {
 
 using Endpoint = boost::asio::ip::tcp::endpoint;
@@ -18,8 +20,19 @@ struct EndpointHash {
 };
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::any_io_executor ex) : socket(ex) {}
-  boost::asio::ip::tcp::socket socket;
+  explicit UpstreamConnection(boost::asio::any_io_executor ex)
+      : stream(boost::asio::ip::tcp::socket(ex)), socket(stream.socket()) {}
+  // A TLS connection (`protocol: https` services); `owner` keeps `context` alive.
+  UpstreamConnection(boost::asio::any_io_executor ex, boost::asio::ssl::context& context,
+                     std::shared_ptr<const void> owner, std::string tls_identity)
+      : stream(boost::asio::ip::tcp::socket(ex), context, std::move(owner)),
+        socket(stream.socket()),
+        tls_key(std::move(tls_identity)) {}
+  ByteStream stream;                     // what requests and responses travel on
+  boost::asio::ip::tcp::socket& socket;  // the TCP connection under `stream`
+  // "" for plain TCP; for TLS what the session was set up for (service, SNI, verification):
+  // a pooled TLS connection is only reused for requests needing the same.
+  std::string tls_key;
   Endpoint key;
   std::chrono::steady_clock::time_point idle_since{};
   int requests = 0;
@@ -36,9 +49,9 @@ class UpstreamPool {
   explicit UpstreamPool(PoolLimits limits = {}) : limits_(limits) {}
   void set_limits(PoolLimits limits) { limits_ = limits; }
 
-  // A live idle connection for `key`, or null. Connections the peer closed while idle, or idle
-  // for too long, are dropped here rather than handed out.
-  std::unique_ptr<UpstreamConnection> take(const Endpoint& key);
+  // A live idle connection for `key` (and `tls_key`, "" for plain TCP), or null. Connections the
+  // peer closed while idle, or idle for too long, are dropped here rather than handed out.
+  std::unique_ptr<UpstreamConnection> take(const Endpoint& key, std::string_view tls_key = {});
   // Returns a connection after a complete response that allows reuse.
   void give_back(std::unique_ptr<UpstreamConnection> conn);
   size_t idle_count() const;

@@ -18,6 +18,7 @@
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
 #include "proxy/upstream_headers.h"
+#include "tls/upstream_tls.h"
 
 namespace gh::proxy {
 
@@ -359,7 +360,7 @@ std::unique_ptr<net::UpstreamConnection> HttpSession::take_pooled(
     RequestContext& ctx, const std::vector<asio::ip::address>& addresses, uint16_t port) {
   for (const auto& address : addresses) {
     tcp::endpoint key(address, port);
-    if (auto pooled = worker_.pool().take(key)) {
+    if (auto pooled = worker_.pool().take(key, upstream_tls_key(ctx))) {
       ctx.upstream_addr = endpoint_text(key);
       return pooled;
     }
@@ -383,7 +384,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
   }
   if ((out = take_pooled(ctx, *addresses, port))) co_return UpstreamError::none;
   const auto& service = *ctx.match->service;
-  auto conn = std::make_unique<net::UpstreamConnection>(client_.get_executor());
+  auto conn = new_upstream_connection(ctx);
   const auto& address = (*addresses)[static_cast<size_t>(ctx.tries) % addresses->size()];
   tcp::endpoint endpoint(address, port);
   conn->key = endpoint;
@@ -400,8 +401,53 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
   }
   boost::system::error_code ignored;
   conn->socket.set_option(tcp::no_delay(true), ignored);
+  if (conn->stream.is_tls() && !co_await upstream_handshake(ctx, *conn))
+    co_return UpstreamError::connect_refused;
   out = std::move(conn);
   co_return UpstreamError::none;
+}
+
+// `protocol: https` services: the SNI and the name verified are the host the request goes to
+// (the client's Host with preserve_host, else the service host); verification as the service's
+// tls_verify unless a plugin called kong.service.set_tls_verify. "" for plain HTTP.
+std::string HttpSession::upstream_tls_key(const RequestContext& ctx) const {
+  if (ctx.upstream.scheme != "https") return {};
+  const auto& service = *ctx.match->service;
+  bool verify = ctx.upstream.tls_verify.value_or(service.tls_verify);
+  return service.id + '|' + upstream_server_name(ctx) + (verify ? "|verify" : "|no-verify");
+}
+
+std::string HttpSession::upstream_server_name(const RequestContext& ctx) const {
+  if (ctx.match->route->preserve_host && ctx.request)
+    return host_without_port(ctx.request->headers.get("host").value_or(""));
+  return ctx.upstream.host;
+}
+
+std::unique_ptr<net::UpstreamConnection> HttpSession::new_upstream_connection(const RequestContext& ctx) {
+  if (ctx.upstream.scheme == "https") {
+    auto tls = worker_.upstream_tls();
+    if (auto* context = tls->context(ctx.match->service->id))
+      return std::make_unique<net::UpstreamConnection>(client_.get_executor(), *context, tls,
+                                                       upstream_tls_key(ctx));
+  }
+  return std::make_unique<net::UpstreamConnection>(client_.get_executor());
+}
+
+asio::awaitable<bool> HttpSession::upstream_handshake(RequestContext& ctx, net::UpstreamConnection& conn) {
+  const auto& service = *ctx.match->service;
+  auto* ssl = conn.stream.tls_stream();
+  tls::UpstreamTls::prepare(ssl->native_handle(), upstream_server_name(ctx),
+                            ctx.upstream.tls_verify.value_or(service.tls_verify));
+  deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), conn.socket);
+  auto [ec] = co_await ssl->async_handshake(asio::ssl::stream_base::client, use_tuple);
+  deadline_.disarm();
+  if (!ec) co_return true;
+  auto why = tls::UpstreamTls::verify_error(ssl->native_handle());
+  spdlog::error("TLS handshake with upstream {} failed: {}", ctx.upstream_addr,
+                deadline_.expired() ? "timed out"
+                : why.empty()       ? ec.message()
+                                    : "certificate verify error: " + why);
+  co_return false;
 }
 
 asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
@@ -479,7 +525,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       if (chunked) out_.emplace_back(asio::buffer("\r\n", 2));
     }
     deadline_.arm(std::chrono::milliseconds(service.write_timeout_ms), conn->socket);
-    auto [wec, written] = co_await asio::async_write(conn->socket, out_, use_tuple);
+    auto [wec, written] = co_await conn->stream.write(out_);
     deadline_.disarm();
     if (wec) {
       last_error = UpstreamError::write;
@@ -522,7 +568,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
         size_t available = 0;
         char* space = upstream_in_.prepare(4096, available);
         deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
-        auto [rec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
+        auto [rec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
         deadline_.disarm();
         if (rec) {
           failed = true;
@@ -604,7 +650,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net
     if (limit > 0 && total > limit) co_return UpstreamError::write;
     if (!out_.empty()) {
       deadline_.arm(std::chrono::milliseconds(service.write_timeout_ms), conn.socket);
-      auto [wec, written] = co_await asio::async_write(conn.socket, out_, use_tuple);
+      auto [wec, written] = co_await conn.stream.write(out_);
       deadline_.disarm();
       if (wec) co_return UpstreamError::write;
     }
@@ -681,7 +727,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
     size_t available = 0;
     char* space = upstream_in_.prepare(16 * 1024, available);
     deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
-    auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
+    auto [ec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
     deadline_.disarm();
     if (ec) {
       if (ec == asio::error::eof && parser.needs_eof() &&
@@ -905,7 +951,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
     size_t available = 0;
     char* space = upstream_in_.prepare(16 * 1024, available);
     deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
-    auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(space, available), use_tuple);
+    auto [ec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
     deadline_.disarm();
     if (ec) {
       if (ec == asio::error::eof && parser.needs_eof() &&

@@ -64,6 +64,11 @@ class HttpSession {
                                                        uint16_t port);
   boost::asio::awaitable<UpstreamError> connect(RequestContext& ctx, const std::string& host, uint16_t port,
                                                 std::unique_ptr<net::UpstreamConnection>& out);
+  // TLS to upstreams (protocol: https).
+  std::string upstream_tls_key(const RequestContext& ctx) const;
+  std::string upstream_server_name(const RequestContext& ctx) const;
+  std::unique_ptr<net::UpstreamConnection> new_upstream_connection(const RequestContext& ctx);
+  boost::asio::awaitable<bool> upstream_handshake(RequestContext& ctx, net::UpstreamConnection& conn);
   boost::asio::awaitable<bool> collect_available_body(std::string& body);
   void serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length,
                                std::string& out) const;

@@ -8,6 +8,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -308,3 +309,105 @@ def test_reload_swaps_certificates(make_gateway, upstream, ca):
     while time.time() < deadline and serial() == before:
         time.sleep(0.1)
     assert serial() != before
+
+
+# ---- TLS to upstreams (protocol: https services) ------------------------------------------------
+
+import echo_upstream  # noqa: E402  (tests/support, on sys.path through conftest)
+
+
+def tls_upstream(ca, name, dns_names, ips=(), require_client_cert=False):
+    """The echo upstream behind TLS, with a certificate from `ca` (optionally demanding a client
+    certificate from the same CA)."""
+    cert, key = ca.issue(name, dns_names, ips=ips)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    if require_client_cert:
+        ctx.load_verify_locations(cafile=str(ca.cert))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    server = echo_upstream.Server(0, name)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+CA_ID = "8f5b0e11-1111-4111-8111-111111111111"
+CLIENT_CERT_ID = "8f5b0e11-2222-4222-8222-222222222222"
+
+
+@pytest.fixture
+def upstream_tls_gateway(make_gateway, ca):
+    good = tls_upstream(ca, "good", ["localhost"], ips=["127.0.0.1"])
+    misnamed = tls_upstream(ca, "misnamed", ["other.example.test"])
+    mtls = tls_upstream(ca, "mtls", ["localhost"], require_client_cert=True)
+    client_cert, client_key = ca.issue("gateway-client", ["gateway.example.test"], client=True)
+
+    def service(name, port, extra, host="localhost"):
+        return (f"  - name: {name}\n    url: https://{host}:{port}\n{extra}"
+                f"    routes:\n      - name: {name}\n        paths: [\"/{name}\"]\n")
+    trust = f"    tls_verify: true\n    ca_certificates: [\"{CA_ID}\"]\n"
+    kong_yml = ("_format_version: \"3.0\"\nservices:\n"
+                + service("verified", good.server_port, trust)
+                + service("by-ip", good.server_port, trust, host="127.0.0.1")
+                + service("system-trust", good.server_port, "    tls_verify: true\n")
+                + service("unverified", good.server_port, "    tls_verify: false\n")
+                + service("misnamed", misnamed.server_port, trust)
+                + service("mtls", mtls.server_port, trust + f"    client_certificate: {{id: {CLIENT_CERT_ID}}}\n")
+                + service("mtls-anonymous", mtls.server_port, trust)
+                + f"ca_certificates:\n  - id: {CA_ID}\n    cert: |\n{indent(ca.cert.read_text(), 6)}"
+                + "certificates:\n"
+                + certificate_entity(client_cert, client_key, []).replace("  - cert:", f"  - id: {CLIENT_CERT_ID}\n    cert:", 1))
+    gw = make_gateway(kong_yml)
+    gw.good_port = good.server_port
+    gw.start()
+    yield gw
+    for server in (good, misnamed, mtls):
+        server.shutdown()
+        server.server_close()
+
+
+def plain_get(gw, path):
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def test_upstream_tls_verified_with_the_services_ca(upstream_tls_gateway):
+    status, body = plain_get(upstream_tls_gateway, "/verified/hello")
+    assert status == 200, body
+    seen = json.loads(body)
+    assert seen["server"] == "good" and seen["path"] == "/hello"
+    assert seen["headers"]["host"] == f"localhost:{upstream_tls_gateway.good_port}"
+    assert seen["headers"]["x-forwarded-proto"] == "http"  # the client's side, not the upstream's
+    status, body = plain_get(upstream_tls_gateway, "/by-ip/x")  # verified against the IP entry
+    assert status == 200 and json.loads(body)["server"] == "good"
+
+
+def test_upstream_tls_connections_are_reused(upstream_tls_gateway):
+    ports = {json.loads(plain_get(upstream_tls_gateway, "/verified/n")[1])["client_port"] for _ in range(4)}
+    # Two workers: at most one pooled TLS connection each.
+    assert len(ports) <= 2
+
+
+def test_upstream_tls_verification_failures_are_502(upstream_tls_gateway):
+    status, body = plain_get(upstream_tls_gateway, "/system-trust/x")  # our test CA is not in the system store
+    assert status == 502 and json.loads(body)["message"] == "An invalid response was received from the upstream server"
+    status, _ = plain_get(upstream_tls_gateway, "/misnamed/x")  # trusted CA, wrong name
+    assert status == 502
+    logs = upstream_tls_gateway.logs()
+    assert "certificate verify error: 20:unable to get local issuer certificate" in logs
+    assert "certificate verify error: 62:hostname mismatch" in logs
+
+
+def test_upstream_tls_without_verification(upstream_tls_gateway):
+    status, body = plain_get(upstream_tls_gateway, "/unverified/x")
+    assert status == 200 and json.loads(body)["server"] == "good"
+
+
+def test_upstream_client_certificate(upstream_tls_gateway):
+    status, body = plain_get(upstream_tls_gateway, "/mtls/x")
+    assert status == 200, body
+    assert json.loads(body)["server"] == "mtls"
+    status, _ = plain_get(upstream_tls_gateway, "/mtls-anonymous/x")
+    assert status == 502
