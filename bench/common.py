@@ -110,6 +110,16 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(p) for p in process_tree(pid))
 
 
+def split_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the process itself, all its descendants): gatehouse vs the plugin servers it spawned.
+
+    Descendants are listed at call time: a plugin server that exits between two calls takes its CPU time
+    with it (only a running one is counted), so compare calls made while the same servers run.
+    """
+    tree = process_tree(pid)
+    return cpu_seconds(tree[0]), sum(cpu_seconds(p) for p in tree[1:])
+
+
 # --------------------------------------------------------------------------------------------------
 # Servers used by benchmarks
 
@@ -296,6 +306,24 @@ def measure(target: str, server_pid: int, url: str, settings: WrkSettings) -> Me
     return Measurement(target, wrk.requests, wrk.req_per_s, wrk.p50_ms, wrk.p99_ms, per_request, wrk.errors, load)
 
 
+@dataclasses.dataclass
+class SplitMeasurement(Measurement):
+    """cpu_us_per_req is the server process alone; its descendants (plugin servers) are counted here."""
+    children_cpu_us_per_req: float
+
+
+def measure_split(target: str, server_pid: int, url: str, settings: WrkSettings) -> SplitMeasurement:
+    """Like measure(), with the server's own CPU and its child processes' CPU per request kept apart."""
+    load = loadavg_1m()
+    own_before, children_before = split_cpu_seconds(server_pid)
+    wrk = run_wrk(url, settings)
+    own_after, children_after = split_cpu_seconds(server_pid)
+    per_request = (lambda seconds: seconds * 1e6 / wrk.requests) if wrk.requests else (lambda _: float("nan"))
+    return SplitMeasurement(target, wrk.requests, wrk.req_per_s, wrk.p50_ms, wrk.p99_ms,
+                            per_request(own_after - own_before), wrk.errors, load,
+                            per_request(children_after - children_before))
+
+
 def check_response(url: str, expect_body: bytes = b"ok"):
     """One request with a plain socket, so a misconfigured target fails loudly instead of benchmarking 404s."""
     host, port, path = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)?", url).groups()
@@ -346,13 +374,13 @@ def row(round_no: int, m: Measurement) -> dict:
     return {"round": round_no, **dataclasses.asdict(m)}
 
 
-def write_csv(path: Path, rows: list[dict], metadata: dict):
+def write_csv(path: Path, rows: list[dict], metadata: dict, fields: list[str] = FIELDS):
     """CSV with one row per measurement; run metadata (command, machine, settings) as leading # lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         for key, value in metadata.items():
             f.write(f"# {key}: {value}\n")
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for r in rows:
             writer.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()})
