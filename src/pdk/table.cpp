@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "common/log.h"
 #include "pdk/request_pdk.h"
 #include "pdk/shapes.h"
 
@@ -151,30 +152,43 @@ const http::RequestHead& PdkCall::request() const {
 
 // ---- dispatch ----
 
+namespace {
+// One debug line per call (the integration tests collect the wire names plugins called from it);
+// spdlog checks the level before formatting, so this costs nothing at the default level.
+void trace_call(std::string_view plugin, std::string_view phase, std::string_view method,
+                const PdkResult& result) {
+  static constexpr std::string_view kOutcome[] = {"ok", "nil", "error", "terminal"};
+  spdlog::debug("pdk call {} by '{}' in {}: {}", method, plugin, phase,
+                kOutcome[static_cast<int>(result.status)]);
+}
+}  // namespace
+
 boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nlohmann::json args) {
+  const std::string_view phase_name = plugin_.phase.empty() ? std::string_view(ctx_.phase) : plugin_.phase;
   const PdkFunction* f = find_pdk_function(method);
-  if (!f) co_return PdkResult::fail(fmt::format("method '{}' is not supported", method));
-  PhaseMask phase = current_phase(ctx_, plugin_);
-  if (!(f->phases & phase)) {
-    co_return PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,
-                                          plugin_.phase.empty() ? ctx_.phase : plugin_.phase,
-                                          phase_names(f->phases)));
-  }
-  PdkCall call{ctx_, plugin_, args};
   PdkResult result;
-  try {
-    // An if, not `?:`: GCC 12 miscompiles co_await inside a conditional expression.
-    if (f->sync) {
-      result = f->sync(call);
-    } else {
-      result = co_await f->async(call);
+  if (!f) {
+    result = PdkResult::fail(fmt::format("method '{}' is not supported", method));
+  } else if (!(f->phases & current_phase(ctx_, plugin_))) {
+    result = PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,
+                                         phase_name, phase_names(f->phases)));
+  } else {
+    PdkCall call{ctx_, plugin_, args};
+    try {
+      // An if, not `?:`: GCC 12 miscompiles co_await inside a conditional expression.
+      if (f->sync) {
+        result = f->sync(call);
+      } else {
+        result = co_await f->async(call);
+      }
+      if (result.status != PdkResult::Status::error) result.step = f->step;
+    } catch (const PdkError& e) {
+      result = PdkResult::fail(e.what());
+    } catch (const std::exception& e) {  // a json type error or similar: the plugin's fault, not a crash
+      result = PdkResult::fail(fmt::format("{} failed: {}", f->name, e.what()));
     }
-  } catch (const PdkError& e) {
-    co_return PdkResult::fail(e.what());
-  } catch (const std::exception& e) {  // a json type error or similar: the plugin's fault, not a crash
-    co_return PdkResult::fail(fmt::format("{} failed: {}", f->name, e.what()));
   }
-  if (result.status != PdkResult::Status::error) result.step = f->step;
+  trace_call(plugin_.name, phase_name, method, result);
   co_return result;
 }
 
