@@ -142,13 +142,17 @@ int cmd_start(const Options& opts) {
     if (!servers.empty()) {
       runtime = std::make_unique<plugins::PluginRuntime>(control.io());
       runtime->start(servers);
+      runtime->track(initial->plugins);
     }
     auto loader = [opts](uint64_t generation) { return proxy::build_snapshot(load(opts), generation); };
-    proxy::Gateway gateway(loader, initial, control.io(), runtime.get());
+    // The gateway owns the first snapshot alone: after a reload it goes with its last request
+    // (and the plugin instances only it used are closed).
+    proxy::Gateway gateway(loader, std::move(initial), control.io(), runtime.get());
     if (runtime) {
       gateway.on_reload.push_back([&runtime](const proxy::Snapshot& snapshot) {
         runtime->apply(
             pluginserver::servers_from_properties(snapshot.properties.values, snapshot.properties.prefix));
+        runtime->track(snapshot.plugins);  // closes the instances of superseded plugin configs
       });
     }
     // The admin listener first: once the proxy port accepts, `gatehouse health` can answer.

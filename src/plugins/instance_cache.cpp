@@ -28,21 +28,17 @@ void InstanceCache::forget(const std::string& server, int64_t seq, int64_t id) {
   if (it != entries_.end() && it->second.id == id) entries_.erase(it);
 }
 
-std::map<std::pair<std::string, int64_t>, int64_t> InstanceCache::take_unused(
-    const std::map<std::string, std::set<int64_t>>& live) {
+std::map<std::pair<std::string, int64_t>, int64_t> InstanceCache::take(
+    const std::set<std::pair<std::string, int64_t>>& keys) {
   std::lock_guard lock(mutex_);
-  std::map<std::pair<std::string, int64_t>, int64_t> unused;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    auto server = live.find(it->first.first);
-    bool in_use = server != live.end() && server->second.count(it->first.second) > 0;
-    if (!in_use && it->second.id) {
-      unused[it->first] = *it->second.id;
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
+  std::map<std::pair<std::string, int64_t>, int64_t> taken;
+  for (const auto& key : keys) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || !it->second.id) continue;
+    taken[key] = *it->second.id;
+    entries_.erase(it);
   }
-  return unused;
+  return taken;
 }
 
 }  // namespace gh::plugins

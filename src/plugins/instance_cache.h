@@ -22,9 +22,10 @@ class InstanceCache {
   void release(const std::string& server, int64_t seq);  // a claim that failed to start
   // The server lost this instance: forget it, unless another worker already replaced it.
   void forget(const std::string& server, int64_t seq, int64_t id);
-  // Instances of configs no longer in use: removed and returned (to be closed on the server).
-  std::map<std::pair<std::string, int64_t>, int64_t> take_unused(
-      const std::map<std::string, std::set<int64_t>>& live);
+  // The running instances of these (server, seq) configs — retired ones, to be closed on their
+  // servers — removed and returned as (server, seq) → id. Configs being started are left alone.
+  std::map<std::pair<std::string, int64_t>, int64_t> take(
+      const std::set<std::pair<std::string, int64_t>>& keys);
 
  private:
   struct Entry {

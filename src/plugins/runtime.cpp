@@ -1,13 +1,29 @@
 #include "plugins/runtime.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
 
 #include "common/log.h"
 #include "conf/error.h"
+#include "plugins/bridge.h"
 #include "pluginserver/config.h"
 #include "pluginserver/registry.h"
 
 namespace gh::plugins {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+// While an older snapshot is still held by a request, how often to look again.
+constexpr auto kRetireCheckInterval = 200ms;
+}  // namespace
 
 SeqAllocator& process_seqs() {
   static SeqAllocator seqs;
@@ -44,10 +60,124 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
   return std::make_shared<PluginSet>(config, registry, process_seqs());
 }
 
-PluginRuntime::PluginRuntime(boost::asio::io_context& control) : control_(control) {}
+// Shared between the runtime and the coroutines it starts on the control loop (they may outlive
+// it by a moment during shutdown: `stopped` tells them the cache is gone).
+struct PluginRuntime::Retirement {
+  struct Server {
+    pluginserver::ServerConfig config;
+    std::string protocol;
+  };
+  using Unused = std::map<std::pair<std::string, int64_t>, int64_t>;  // (server, seq) → instance id
+
+  explicit Retirement(asio::io_context& io) : timer(io) {}
+
+  std::mutex mutex;  // guards everything but `timer` and `bridges` (control loop only)
+  bool stopped = false;
+  InstanceCache* cache = nullptr;
+  std::vector<std::weak_ptr<const PluginSet>> sets;  // every snapshot tracked that may still be alive
+  std::map<std::string, Server> servers;             // how to reach each server
+  std::map<std::pair<std::string, int64_t>, std::string> configs;  // (server, seq) tracked → plugin name
+  asio::steady_timer timer;
+  std::map<std::string, std::unique_ptr<Bridge>> bridges;
+
+  // Control loop: closes what no live snapshot uses; looks again later while old ones live on.
+  static void sweep(const std::shared_ptr<Retirement>& self);
+  static asio::awaitable<void> close(std::shared_ptr<Retirement> self, Unused unused);
+  Bridge* bridge_for(const std::string& server);
+};
+
+void PluginRuntime::Retirement::sweep(const std::shared_ptr<Retirement>& self) {
+  Unused unused;
+  bool older_alive = false;
+  {
+    std::lock_guard lock(self->mutex);
+    if (self->stopped) return;
+    // Retired: configs of tracked snapshots that no live snapshot has. Only those: an instance
+    // started for a snapshot that is not tracked yet (a reload in progress) is not touched.
+    std::set<std::pair<std::string, int64_t>> retired;
+    for (const auto& [key, name] : self->configs) retired.insert(key);
+    std::erase_if(self->sets, [](const auto& weak) { return weak.expired(); });
+    for (const auto& weak : self->sets) {
+      if (auto set = weak.lock())
+        for (const auto& plugin : set->all())
+          if (plugin->server) retired.erase({plugin->server->name, plugin->seq});
+    }
+    older_alive = self->sets.size() > 1;
+    unused = self->cache->take(retired);
+    for (const auto& key : retired)
+      if (!unused.count(key)) self->configs.erase(key);  // never started: nothing to close
+  }
+  if (!unused.empty())
+    asio::co_spawn(self->timer.get_executor(), close(self, std::move(unused)), asio::detached);
+  if (!older_alive) return;
+  self->timer.expires_after(kRetireCheckInterval);
+  self->timer.async_wait([self](const boost::system::error_code& ec) {
+    if (!ec) sweep(self);
+  });
+}
+
+Bridge* PluginRuntime::Retirement::bridge_for(const std::string& server) {
+  auto& bridge = bridges[server];
+  if (!bridge) {
+    std::lock_guard lock(mutex);
+    auto it = servers.find(server);
+    if (it != servers.end())
+      bridge = make_bridge(timer.get_executor(), it->second.config, it->second.protocol);
+  }
+  return bridge.get();
+}
+
+asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retirement> self, Unused unused) {
+  for (const auto& [key, id] : unused) {
+    const auto& [server, seq] = key;
+    std::string plugin;
+    {
+      std::lock_guard lock(self->mutex);
+      if (self->stopped) co_return;
+      plugin = self->configs[key];
+      self->configs.erase(key);
+    }
+    Bridge* bridge = self->bridge_for(server);
+    if (!bridge) continue;
+    std::string failure;
+    try {
+      co_await bridge->close_instance(id);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    // A server restarted since then no longer has the instance: nothing is lost.
+    if (failure.empty())
+      spdlog::info("closed instance {} of plugin '{}' (seq {}) on server '{}': its config was superseded", id,
+                   plugin, seq, server);
+    else
+      spdlog::info("could not close instance {} of plugin '{}' (seq {}) on server '{}': {}", id, plugin, seq,
+                   server, failure);
+  }
+}
+
+PluginRuntime::PluginRuntime(boost::asio::io_context& control)
+    : control_(control), retirement_(std::make_shared<Retirement>(control)) {
+  retirement_->cache = &instances_;
+}
 
 PluginRuntime::~PluginRuntime() {
   stop();
+  std::lock_guard lock(retirement_->mutex);
+  retirement_->stopped = true;  // the cache goes with this object
+}
+
+void PluginRuntime::track(std::shared_ptr<const PluginSet> plugins) {
+  if (!plugins) return;
+  {
+    std::lock_guard lock(retirement_->mutex);
+    retirement_->sets.push_back(plugins);
+    for (const auto& p : plugins->all()) {
+      if (!p->server || !p->info) continue;  // not an external plugin
+      retirement_->servers[p->server->name] = {*p->server, p->info->protocol};
+      retirement_->configs[{p->server->name, p->seq}] = p->name;
+    }
+  }
+  asio::post(control_, [r = retirement_] { Retirement::sweep(r); });
 }
 
 void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {

@@ -1,5 +1,6 @@
 // The process-wide side of external plugins: discovery and config validation while loading a
-// snapshot, the supervised plugin-server processes, and the shared instance cache.
+// snapshot, the supervised plugin-server processes, the shared instance cache, and closing the
+// instances of superseded configs after a reload (plugin.CloseInstance, as Kong).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -37,6 +38,11 @@ class PluginRuntime {
   void apply(std::vector<pluginserver::ServerConfig> servers);  // reload: restarts changed servers only
   void stop();
 
+  // The plugins of a snapshot that now serves (the first one, then every reload). Instances of
+  // configs that no live snapshot uses any more are closed on their servers once the last request
+  // holding an older snapshot has ended (checked on the control loop until then).
+  void track(std::shared_ptr<const PluginSet> plugins);
+
   bool ready(std::string_view server) const;
   void report_unresponsive(std::string_view server);
   nlohmann::json status() const;
@@ -44,9 +50,12 @@ class PluginRuntime {
   const pluginserver::Supervisor* supervisor() const { return supervisor_.get(); }
 
  private:
+  struct Retirement;  // the snapshots still alive, and the bridges that close instances
+
   boost::asio::io_context& control_;
   std::unique_ptr<pluginserver::Supervisor> supervisor_;
   InstanceCache instances_;
+  std::shared_ptr<Retirement> retirement_;  // shared with the close coroutines on the control loop
 };
 
 }  // namespace gh::plugins
