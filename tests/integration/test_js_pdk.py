@@ -159,7 +159,7 @@ def pdk_gw(tmp_path_factory, upstreams):
         extra_conf=f"trusted_ips = 127.0.0.1/32\nreal_ip_header = X-Forwarded-For\nnode_id = {NODE_ID}\n",
     )
     gw.log_file = log_file
-    gw.up2_port = up2
+    gw.up1_port = up1
     gw.start()
     yield gw
     gw.stop()
@@ -227,7 +227,7 @@ def scenario_request_getters(gw):
     assert r["consumer"] == r["loaded_by_id"]
     assert r["credential"] == {"id": "cred-1", "consumer": {"id": CONSUMER_ID}}
     assert r["route"]["name"] == "req" and r["route"]["strip_path"] is False
-    assert r["service"]["name"] == "echo" and r["service"]["port"] == gw_upstream_port(gw)
+    assert r["service"]["name"] == "echo" and r["service"]["port"] == gw.up1_port
     assert r["route"]["service"] == {"id": r["service"]["id"]}
 
     assert r["ctx_shared"] == {"n": 1}
@@ -246,10 +246,6 @@ def scenario_request_getters(gw):
     assert (r["trusted_local"], r["trusted_other"]) == (True, False)
     assert r["plugin_id"] == PLUGIN_IDS["pdk-request"]
     assert r["cluster_id"] is None
-
-
-def gw_upstream_port(gw):
-    return int(re.search(r"url: http://127\.0\.0\.1:(\d+)", gw.kong_yml.read_text()).group(1))
 
 
 def returns_of(resp):
