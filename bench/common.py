@@ -397,6 +397,11 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def interleaved_order(names: list, round_no: int) -> list:
+    """ABBA...: every target goes first in half of the rounds."""
+    return names if round_no % 2 == 1 else list(reversed(names))
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
