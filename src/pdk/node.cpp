@@ -82,6 +82,10 @@ std::optional<std::string> nginx_var(const proxy::RequestContext& ctx, const std
   if (name == "realip_remote_port") return std::to_string(ctx.remote_port);
   if (name == "scheme") return ctx.scheme;
   if (name == "https") return std::string(ctx.scheme == "https" ? "on" : "");
+  if (name == "ssl_server_name")
+    return ctx.tls_server_name.empty() ? std::nullopt : std::optional(ctx.tls_server_name);
+  if (name == "ssl_protocol")
+    return ctx.tls_protocol.empty() ? std::nullopt : std::optional(ctx.tls_protocol);
   if (name == "server_port") return std::to_string(ctx.server_port);
   if (name == "host") return request_host(ctx);
   if (name == "hostname") return std::string();
@@ -127,12 +131,13 @@ PdkResult set_ctx(PdkCall& c) {
   return PdkResult::nil();
 }
 
-PdkResult get_subsystem(PdkCall&) {
-  return PdkResult::ok("http");
+// Stream connections (stream_listen) carry their protocol, tcp or tls, as the scheme.
+PdkResult get_subsystem(PdkCall& c) {
+  return PdkResult::ok(c.ctx.scheme == "tcp" || c.ctx.scheme == "tls" ? "stream" : "http");
 }
-// The TLS version is not recorded in the request context yet: nil, as Kong for plain HTTP.
-PdkResult get_tls1_version_str(PdkCall&) {
-  return PdkResult::nil();
+// "TLSv1.3" on TLS connections; nil without TLS, as Kong.
+PdkResult get_tls1_version_str(PdkCall& c) {
+  return c.ctx.tls_protocol.empty() ? PdkResult::nil() : PdkResult::ok(c.ctx.tls_protocol);
 }
 
 PdkResult req_start_time(PdkCall& c) {

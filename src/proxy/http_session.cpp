@@ -68,8 +68,7 @@ void append_content_length(std::string& out, uint64_t length) {
 
 }  // namespace
 
-HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port,
-                         std::string server_name)
+HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, ConnectionTls tls)
     : worker_(worker),
       client_(std::move(stream)),
       server_port_(server_port),
@@ -77,7 +76,7 @@ HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server
       parser_(http::Parser::Kind::request),
       upstream_parser_(http::Parser::Kind::response) {
   boost::system::error_code ec;
-  server_name_ = std::move(server_name);
+  tls_ = std::move(tls);
   auto peer = client_.socket().remote_endpoint(ec);
   if (!ec) {
     peer_address_ = peer.address();
@@ -181,7 +180,12 @@ void HttpSession::prepare_context(RequestContext& ctx) {
   ctx.client_ip = remote_ip_;
   ctx.client_port = remote_port_;
   ctx.server_port = server_port_;
-  if (client_.is_tls()) ctx.scheme = "https";
+  if (client_.is_tls()) {
+    ctx.scheme = "https";
+    ctx.tls_server_name = tls_.server_name;
+    ctx.tls_protocol = tls_.protocol;
+    if (!tls_.ctx_shared.is_null()) ctx.ctx_shared = tls_.ctx_shared;
+  }
   ctx.request_id = worker_.new_request_id();
   ctx.peer_trusted = peer_is_trusted(ctx.snapshot->properties);
 }
@@ -235,7 +239,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   route_request.host = req.headers.get("host").value_or("");
   route_request.path = req.path();
   route_request.scheme = ctx.scheme;
-  route_request.sni = server_name_;
+  route_request.sni = tls_.server_name;
   route_request.port = server_port_;
   route_request.header_values = [&req](std::string_view name) { return req.headers.get_all(name); };
   ctx.match = ctx.snapshot->router->match(route_request);

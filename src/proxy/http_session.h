@@ -23,11 +23,18 @@
 
 namespace gh::proxy {
 
+// What a connection's TLS handshake established (all empty for plain HTTP).
+struct ConnectionTls {
+  std::string server_name;    // the SNI the client sent
+  std::string protocol;       // "TLSv1.3", ...
+  nlohmann::json ctx_shared;  // kong.ctx.shared as the certificate phase left it (null: untouched)
+};
+
 class HttpSession {
  public:
-  // `stream` is a plain TCP connection or a TLS one whose handshake is done (`server_name`:
-  // the SNI the client sent, "" without TLS or SNI).
-  HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, std::string server_name = {});
+  // `stream` is a plain TCP connection or a TLS one whose handshake is done (`tls` says what it
+  // established; every request of the connection starts from its kong.ctx.shared).
+  HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, ConnectionTls tls = {});
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -96,7 +103,7 @@ class HttpSession {
 
   Worker& worker_;
   net::ByteStream client_;
-  std::string server_name_;
+  ConnectionTls tls_;
   uint16_t server_port_;
   std::shared_ptr<const Snapshot> snapshot_;  // the configuration as of snapshot_version_
   uint64_t snapshot_version_ = 0;

@@ -70,9 +70,13 @@ struct RequestContext {
   uint16_t client_port = 0;
   std::string remote_ip;  // the TCP peer
   uint16_t remote_port = 0;
-  bool peer_trusted = false;  // the TCP peer is in trusted_ips
-  std::string scheme = "http";
-  uint16_t server_port = 0;  // the port the client connected to
+  bool peer_trusted = false;    // the TCP peer is in trusted_ips
+  std::string scheme = "http";  // http | https; stream connections: tcp | tls
+  uint16_t server_port = 0;     // the port the client connected to
+  // TLS connections: the SNI the client sent and the protocol ("TLSv1.3"); empty otherwise
+  // (nginx's $ssl_server_name and $ssl_protocol).
+  std::string tls_server_name;
+  std::string tls_protocol;
   http::RequestHead* request = nullptr;
   // Owns a copy of the head when the context outlives the connection's parser (the log phase).
   std::shared_ptr<http::RequestHead> request_copy;

@@ -26,8 +26,8 @@ Worker::Worker(int index, WorkerHost& host)
     : index_(index), host_(host), resolver_(io_.get_executor()), random_(std::random_device{}() + index) {
   if (auto* runtime = host_.plugin_runtime())
     runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), *runtime);
-  stream_environment_ =
-      std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{resolver_, runner_.get(), {}});
+  stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
+      resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); }});
 }
 
 Worker::~Worker() {
@@ -104,24 +104,51 @@ asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
   }
 }
 
-// The handshake, then HTTP/1.1 over TLS. A failed handshake (scanner, wrong protocol, client
-// that rejects the certificate) ends the connection with a debug line: nothing was requested.
+// The handshake (with the certificate phase), then HTTP/1.1 over TLS. A failed handshake (scanner,
+// wrong protocol, client that rejects the certificate, plugin refusal) ends the connection with a
+// debug line: nothing was requested.
 asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t port) {
   boost::system::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   auto peer = socket.remote_endpoint(ignored);
   auto stream = tls::ServerTls::stream(std::move(socket), server_tls());
+  RequestContext handshake;  // what the certificate phase's plugins see: a connection, no request
+  handshake.remote_ip = handshake.client_ip = peer.address().to_string();
+  handshake.remote_port = handshake.client_port = peer.port();
+  handshake.server_port = port;
+  handshake.scheme = "https";
   tls::HandshakeState state;
   net::Deadline deadline(io_.get_executor());
-  auto ec = co_await tls::accept_handshake(stream, state, deadline, kHandshakeTimeout);
+  auto phase = certificate_phase(handshake);
+  auto ec = co_await tls::accept_handshake(stream, state, deadline, kHandshakeTimeout, phase);
   deadline.stop();
   if (ec) {
-    spdlog::debug("TLS handshake with {}:{} failed: {}", peer.address().to_string(), peer.port(),
-                  deadline.expired() ? "timed out" : ec.message());
+    spdlog::debug("TLS handshake with {}:{} failed: {}", handshake.remote_ip, handshake.remote_port,
+                  state.refused        ? "refused in the certificate phase"
+                  : deadline.expired() ? "timed out"
+                                       : ec.message());
     co_return;
   }
-  HttpSession session(*this, std::move(stream), port, std::move(state.server_name));
+  ConnectionTls tls{std::move(state.server_name), tls::protocol_name(stream),
+                    std::move(handshake.ctx_shared)};
+  HttpSession session(*this, std::move(stream), port, std::move(tls));
   co_await session.run();
+}
+
+tls::CertificatePhase Worker::certificate_phase(RequestContext& ctx) {
+  auto snapshot = host_.snapshot();
+  const auto* plugin_set = snapshot->plugins.get();
+  if (!plugin_set || !runner_) return nullptr;
+  auto list = plugin_set->globals(plugins::Phase::certificate);
+  if (list.empty()) return nullptr;
+  return [this, &ctx, snapshot, list = std::move(list)](tls::HandshakeState& state) -> asio::awaitable<void> {
+    ctx.snapshot = snapshot;
+    ctx.request_id = new_request_id();
+    ctx.tls_server_name = state.server_name;
+    co_await runner_->run(ctx, plugins::Phase::certificate, list);
+    // A plugin failure (fail_closed) or kong.response.exit: no certificate, no connection.
+    state.refused = ctx.response.produced_by_gateway;
+  };
 }
 
 std::shared_ptr<const tls::UpstreamTls> Worker::upstream_tls() {

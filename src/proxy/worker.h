@@ -19,6 +19,7 @@
 #include "proxy/balancer.h"
 #include "proxy/snapshot.h"
 #include "stream/stream_session.h"
+#include "tls/handshake.h"
 #include "tls/server_tls.h"
 #include "tls/upstream_tls.h"
 
@@ -101,6 +102,9 @@ class Worker {
   // The TLS context of the current configuration generation (kept per worker so the shared
   // cache's lock is taken once per reload, not per handshake).
   std::shared_ptr<const tls::ServerTls> server_tls();
+  // The `certificate` phase of the global plugins for one handshake, run on `ctx` (a context
+  // with a connection and no request); null when no plugin has that phase.
+  tls::CertificatePhase certificate_phase(RequestContext& ctx);
 
   int index_;
   WorkerHost& host_;

@@ -109,15 +109,18 @@ class StreamSession {
       co_return true;
     }
     protocol_ = "tls";
+    ctx_.scheme = "tls";
     client_.emplace(tls::ServerTls::stream(std::move(raw_), config_.server_tls));
     tls::HandshakeState state;
     tls::CertificatePhase phase = env_.certificate_phase ? env_.certificate_phase(ctx_) : nullptr;
     auto ec = co_await tls::accept_handshake(*client_, state, deadline_, kHandshakeTimeout, phase);
-    if (ec || ctx_.response.produced_by_gateway) {
+    if (ec) {
       spdlog::debug("stream {}:{}: TLS handshake failed: {}", ctx_.remote_ip, ctx_.remote_port,
-                    ec ? ec.message() : "refused by the certificate phase");
+                    state.refused ? "refused in the certificate phase" : ec.message());
       co_return false;
     }
+    ctx_.tls_server_name = sni_;
+    ctx_.tls_protocol = tls::protocol_name(*client_);
     co_return true;
   }
 

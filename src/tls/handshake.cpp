@@ -25,6 +25,10 @@ asio::awaitable<boost::system::error_code> accept_handshake(net::ByteStream& str
       state.paused = false;
       ERR_clear_error();
       co_await phase(state);
+      if (state.refused) {
+        result = asio::error::connection_refused;
+        break;
+      }
       continue;
     }
     result = ec;

@@ -27,6 +27,7 @@ struct HandshakeState {
   // at the certificate callback (paused = true) until the phase is over.
   bool run_certificate_phase = false;
   bool paused = false;
+  bool refused = false;  // set by the phase: the handshake ends without a certificate
 };
 
 class ServerTls {

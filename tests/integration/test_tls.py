@@ -411,3 +411,98 @@ def test_upstream_client_certificate(upstream_tls_gateway):
     assert json.loads(body)["server"] == "mtls"
     status, _ = plain_get(upstream_tls_gateway, "/mtls-anonymous/x")
     assert status == 502
+
+
+# ---- The certificate phase (global plugins, during the handshake) -------------------------------
+
+JS_SERVER = Path(__file__).resolve().parents[2] / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
+JS_TLS_PLUGINS = Path(__file__).resolve().parent / "plugins" / "js-tls"
+
+
+def cpp_sni_tag():
+    from conftest import BUILD_DIR
+    return BUILD_DIR / "examples" / "bin" / "cpp-sni-tag"
+
+
+@pytest.fixture
+def cert_phase_gateway(make_gateway, upstream, ca):
+    api = ca.issue("api", ["api.example.test", "slow.example.test", "refused.example.test"])
+    kong_yml = tls_kong_yml(upstream.server_address[1],
+                            certificate_entity(*api, ["api.example.test", "slow.example.test",
+                                                      "refused.example.test"]))
+    kong_yml += ("plugins:\n"
+                 "  - name: js-cert\n"
+                 "    config: {stall_sni: slow.example.test, stall_ms: 1500, crash_sni: refused.example.test}\n"
+                 "  - name: cpp-sni-tag\n")
+    gw = make_gateway(kong_yml)
+    binary = cpp_sni_tag()
+    add_tls_listener(
+        gw,
+        "plugins = bundled, js-cert, cpp-sni-tag\npluginserver_names = js, cpp-sni-tag\n"
+        f"pluginserver_js_socket = {gw.prefix}/js_pluginserver.sock\n"
+        f"pluginserver_js_start_cmd = {JS_SERVER} --plugins-directory {JS_TLS_PLUGINS} --kong-prefix {gw.prefix}\n"
+        f"pluginserver_js_query_cmd = {JS_SERVER} --plugins-directory {JS_TLS_PLUGINS} --dump-all-plugins\n"
+        f"pluginserver_cpp_sni_tag_socket = {gw.prefix}/cpp-sni-tag.socket\n"
+        f"pluginserver_cpp_sni_tag_start_cmd = {binary} -kong-prefix {gw.prefix}\n"
+        f"pluginserver_cpp_sni_tag_query_cmd = {binary} -dump -kong-prefix {gw.prefix}\n")
+    gw.prefix.mkdir(parents=True, exist_ok=True)
+    gw.start()
+    assert wait_port(gw.tls_port)
+    return gw
+
+
+def test_certificate_phase_shares_the_sni_with_the_connections_requests(cert_phase_gateway, ca):
+    conn, resp, body = https_get(cert_phase_gateway.tls_port, "api.example.test", "/a", ca.client_context())
+    assert resp.status == 200, body
+    seen = json.loads(body)["headers"]
+    # Set by the JS plugin's certificate handler (MsgPack:1) and by the C++ one (ProtoBuf:1), read in access.
+    assert seen["x-js-cert-sni"] == "api.example.test"
+    assert seen["x-cpp-sni"] == "api.example.test"
+    handshake = seen["x-js-cert-handshake"]
+    # The next request on the same connection sees the same handshake's values.
+    conn.request("GET", "/b", headers={"Host": "api.example.test"})
+    again = json.loads(conn.getresponse().read())["headers"]
+    assert again["x-js-cert-sni"] == "api.example.test" and again["x-js-cert-handshake"] == handshake
+    conn.close()
+    # A plain-HTTP request had no handshake: nothing shared.
+    status, body = plain_get(cert_phase_gateway, "/c")
+    assert json.loads(body)["headers"]["x-js-cert-sni"] == "(no handshake)"
+    assert json.loads(body)["headers"]["x-cpp-sni"] == "(no handshake)"
+
+
+def test_slow_certificate_phase_delays_only_its_own_handshake(cert_phase_gateway, ca):
+    ctx = ca.client_context()
+    slow_done = {}
+
+    def slow():
+        start = time.time()
+        handshake(cert_phase_gateway.tls_port, "slow.example.test", ctx)
+        slow_done["seconds"] = time.time() - start
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    time.sleep(0.2)
+    start = time.time()
+    for _ in range(3):
+        handshake(cert_phase_gateway.tls_port, "api.example.test", ctx)
+    fast = time.time() - start
+    worker.join(timeout=20)
+    assert slow_done["seconds"] >= 1.4
+    assert fast < 1.0  # the other handshakes did not wait for the stalled one
+
+
+def test_crashed_plugin_server_ends_the_handshake_cleanly(cert_phase_gateway, ca):
+    ctx = ca.client_context()
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        handshake(cert_phase_gateway.tls_port, "refused.example.test", ctx)
+    assert "plugin 'js-cert' failed in phase certificate" in cert_phase_gateway.logs()
+    # fail_closed: handshakes are refused until the supervisor has restarted the server, then work.
+    deadline = time.time() + 20
+    while True:
+        try:
+            cert, _ = handshake(cert_phase_gateway.tls_port, "api.example.test", ctx)
+            break
+        except (ssl.SSLError, OSError):
+            assert time.time() < deadline, "handshakes never recovered"
+            time.sleep(0.2)
+    assert peer_common_name(cert) == "api.example.test"

@@ -1,0 +1,41 @@
+'use strict';
+// Certificate-phase test plugin (tests/integration/test_tls.py): during the TLS handshake it
+// records the SNI in kong.ctx.shared (and can stall or fail the handshake on request); in access
+// it forwards what the handshake recorded, proving the value travelled to the requests of that
+// connection. config.stall_sni holds the handshake for stall_ms; config.crash_sni kills the
+// plugin server mid-handshake (a handler's exception would only be logged by the JS server).
+
+let handshakes = 0;
+
+class KongPlugin {
+  constructor(config) {
+    this.config = config;
+  }
+
+  async certificate(kong) {
+    const sni = await kong.nginx.getVar('ssl_server_name');
+    handshakes += 1;
+    await kong.ctx.shared.set('cert_sni', sni || '(none)');
+    await kong.ctx.shared.set('cert_handshake', handshakes);
+    if (sni === this.config.stall_sni) await new Promise((resolve) => setTimeout(resolve, this.config.stall_ms));
+    if (sni === this.config.crash_sni) process.exit(3);
+  }
+
+  async access(kong) {
+    const sni = await kong.ctx.shared.get('cert_sni');
+    const handshake = await kong.ctx.shared.get('cert_handshake');
+    await kong.service.request.setHeader('x-js-cert-sni', String(sni ?? '(no handshake)'));
+    await kong.service.request.setHeader('x-js-cert-handshake', String(handshake ?? '-'));
+  }
+}
+
+module.exports = {
+  Plugin: KongPlugin,
+  Schema: [
+    { stall_sni: { type: 'string', default: '' } },
+    { stall_ms: { type: 'number', default: 0 } },
+    { crash_sni: { type: 'string', default: '' } },
+  ],
+  Version: '1.0.0',
+  Priority: 900,
+};
