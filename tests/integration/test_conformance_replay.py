@@ -20,6 +20,7 @@ import json
 import os
 import pickle
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -227,10 +228,12 @@ def send_request(sock, port, scenario):
         headers.append(("Content-Length", str(len(REQUEST_BODY))))
     head = "POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug HTTP/1.1\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-    with sock:
-        sock.connect(("127.0.0.1", port))
-        sock.sendall(head.encode() + body)
-        response = http.client.HTTPResponse(sock)
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # the gateway's self-signed default
+    sock.connect(("127.0.0.1", port))
+    with tls.wrap_socket(sock, server_hostname="api.example.test") as tls_sock:
+        tls_sock.sendall(head.encode() + body)
+        response = http.client.HTTPResponse(tls_sock)
         response.begin()
         body = response.read()
     return response, body
@@ -435,10 +438,7 @@ def substitute(replay, proxy_port, client_port, client_ip="127.0.0.1"):
         replay.set_reply("kong.client.get_port", client_port)
     if has("kong.request.get_port") and proxy_port != RECORDED.proxy_port:
         replay.set_reply("kong.request.get_port", proxy_port)
-    # Plain HTTP: gatehouse has no TLS listener yet. The forwarded scheme/host/port/path/prefix come
-    # from X-Forwarded-* and are reproduced.
-    if has("kong.request.get_scheme"):
-        replay.set_reply("kong.request.get_scheme", "http")
+    # The forwarded scheme/host/port/path/prefix come from X-Forwarded-* and are reproduced.
     # The recorded header set has no content-length although the request has a 25-byte body, which a
     # real HTTP/1.1 request must announce.
     if has("kong.request.get_headers"):
@@ -584,13 +584,23 @@ def test_all_transcripts_are_replayed():
     assert {scenario_of(t) for t in TRANSCRIPTS} == set(SCENARIOS)
 
 
+def listen_tls(gw, port=None):
+    """The proxy listens with TLS (README §3: scheme https, port 8443), on `port` or its own free one
+    (gatehouse's self-signed default certificate)."""
+    port = port or gw.port
+    gw.conf.write_text(gw.conf.read_text().replace(f"proxy_listen = 127.0.0.1:{gw.port}\n",
+                                                   f"proxy_listen = 127.0.0.1:{port} ssl\n"))
+    gw.port = port
+    return gw
+
+
 def start_gateway(make_gateway, replay, work, upstream, client_port):
     """gatehouse with the replay server as its plugin server; the script is written first (the server
     reads it when gatehouse starts it)."""
     config = {"mode": replay.config["mode"], "tag": replay.config["tag"]}
     yml = kong_yml(plugin_of(replay.transcript), replay.config["__plugin_id"], replay.config["__seq__"],
                    replay.scope, config, upstream.port)
-    gw = make_gateway(yml, conf_extra=conf_extra(replay, work), workers=1)
+    gw = listen_tls(make_gateway(yml, conf_extra=conf_extra(replay, work), workers=1))
     substitute(replay, gw.port, client_port)
     known_differences(replay)
     scripts.write(replay.lines, work / "script.jsonl")
@@ -617,10 +627,7 @@ def play(transcript, work, network):
     yml = kong_yml(plugin_of(transcript), replay.config["__plugin_id"], replay.config["__seq__"], replay.scope,
                    config, upstream.port)
     gw = Gateway(work / "gw", yml, conf_extra=conf_extra(replay, work, network), workers=1)
-    if network.proxy_port:
-        gw.conf.write_text(gw.conf.read_text().replace(f"proxy_listen = 127.0.0.1:{gw.port}\n",
-                                                       f"proxy_listen = 127.0.0.1:{network.proxy_port}\n"))
-        gw.port = network.proxy_port
+    listen_tls(gw, network.proxy_port)
     substitute(replay, gw.port, client.getsockname()[1], network.client_ip)
     known_differences(replay)
     scripts.write(replay.lines, work / "script.jsonl")
