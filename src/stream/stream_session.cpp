@@ -66,7 +66,7 @@ class StreamSession {
 
   asio::awaitable<void> run() {
     describe_connection();
-    if (co_await accept_client() && co_await route_and_preread()) co_await proxy();
+    co_await serve();
     deadline_.stop();
     close_all();
     start_log_phase();
@@ -86,6 +86,13 @@ class StreamSession {
     ctx_.remote_ip = ctx_.client_ip = peer.address().to_string();
     ctx_.remote_port = ctx_.client_port = peer.port();
     ctx_.server_port = local.port();
+  }
+
+  // One co_await per condition: GCC 12 miscompiles co_await inside && or ?: (SIGILL at run time).
+  asio::awaitable<void> serve() {
+    if (!co_await accept_client()) co_return;
+    if (!co_await route_and_preread()) co_return;
+    co_await proxy();
   }
 
   // Plain TCP, TLS terminated here, or TLS passed through untouched (decided by the SNI).
