@@ -131,8 +131,6 @@ asio::awaitable<bool> HttpSession::read_request_head() {
         break;
       }
       if (status == http::Parser::Status::error) {
-        RequestContext ctx;
-        prepare_context(ctx);
         int code = 400;
         if (parser_.error() == http::ParseError::headers_too_large ||
             parser_.error() == http::ParseError::too_many_headers)
@@ -140,8 +138,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
         if (parser_.error() == http::ParseError::target_too_long) code = 414;
         spdlog::info("client {}:{} sent a malformed request: {}", remote_ip_, remote_port_,
                      parser_.error_reason());
-        co_await respond(ctx, code, http::kong_default_message(code));
-        finish(ctx);
+        co_await respond_without_request(code);
         co_return false;
       }
     }
@@ -149,12 +146,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
     char* space = in_.prepare(4096, available);
     auto [ec, n] = co_await client_.read_some(asio::buffer(space, available));
     if (ec) {
-      if (parser_.in_message() && deadline_.expired()) {
-        RequestContext ctx;
-        prepare_context(ctx);
-        co_await respond(ctx, 408, http::kong_default_message(408));
-        finish(ctx);
-      }
+      if (parser_.in_message() && deadline_.expired()) co_await respond_without_request(408);
       co_return false;
     }
     in_.commit(n);
@@ -170,6 +162,16 @@ const std::shared_ptr<const Snapshot>& HttpSession::current_snapshot() {
     snapshot_ = worker_.host().snapshot();
   }
   return snapshot_;
+}
+
+// Answers a head that never became a request (malformed, too large, timed out) and logs it.
+// A coroutine of its own so that read_request_head's frame, allocated per request, does not
+// carry a RequestContext for this rare path.
+asio::awaitable<void> HttpSession::respond_without_request(int status) {
+  RequestContext ctx;
+  prepare_context(ctx);
+  co_await respond(ctx, status, http::kong_default_message(status));
+  finish(ctx);
 }
 
 void HttpSession::prepare_context(RequestContext& ctx) {

@@ -55,6 +55,7 @@ class HttpSession {
   };
 
   boost::asio::awaitable<bool> read_request_head();
+  boost::asio::awaitable<void> respond_without_request(int status);
   boost::asio::awaitable<Outcome> handle_request(RequestContext& ctx);
   void prepare_context(RequestContext& ctx);
   const std::shared_ptr<const Snapshot>& current_snapshot();
