@@ -218,7 +218,7 @@ services:
     routes:
       - {name: dead, paths: [/dead]}
 routes:
-  - {name: tcp, protocols: [tcp], snis: []}
+  - {name: tcp, protocols: [tcp], destinations: [{port: 5000}]}
   - {name: live, paths: [/]}
 )Y");
   Router router(c);
