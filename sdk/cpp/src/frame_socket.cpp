@@ -87,4 +87,22 @@ bool FrameSocket::write_frames(std::initializer_list<std::string_view> frames) {
   return true;
 }
 
+void append_frame(std::string& out, std::string_view payload) {
+  auto length = static_cast<std::uint32_t>(payload.size());
+  for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>(length >> (8 * b)));
+  out.append(payload);
+}
+
+bool FrameSocket::write_framed(std::string_view bytes) {
+  while (fd_ >= 0 && !bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return fd_ >= 0;
+}
+
 }  // namespace gatehouse::pdk::detail

@@ -6,10 +6,14 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace gatehouse::pdk::detail {
+
+// Appends `payload` to `out` as one frame (u32 little-endian length, then the bytes).
+void append_frame(std::string& out, std::string_view payload);
 
 class FrameSocket {
  public:
@@ -25,6 +29,9 @@ class FrameSocket {
   std::optional<std::string_view> read_frame();
   // Writes each piece as one frame; false when the connection is gone.
   bool write_frames(std::initializer_list<std::string_view> frames);
+  // Writes bytes already framed with append_frame (a Gatehouse:1 batch); false when the connection
+  // is gone.
+  bool write_framed(std::string_view bytes);
   void close();
   bool is_open() const { return fd_ >= 0; }
   int fd() const { return fd_; }

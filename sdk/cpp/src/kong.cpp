@@ -50,7 +50,7 @@ auto call_optional(detail::Channel& channel, std::string_view method, const gpb:
 }
 
 void call_void(detail::Channel& channel, std::string_view method, const gpb::MessageLite& args) {
-  channel.call(method, encode(args));
+  channel.write(method, encode(args));
 }
 
 pb::String string_arg(std::string_view v) {

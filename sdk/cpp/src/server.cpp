@@ -23,6 +23,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "batch_channel.h"
 #include "proto/pluginsocket.pb.h"
 #include "wire_channel.h"
 
@@ -61,10 +62,14 @@ void log_line(const Args&... parts) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
+// The first frame of a Gatehouse:1 connection (docs/protocol.md §1); never a valid RpcCall.
+constexpr std::string_view kGatehouseHello = "Gatehouse:1";
+
 struct InstanceEntry {
   std::string name;
   std::int64_t started_at = 0;
   std::unique_ptr<Instance> instance;
+  ReportedReads reported;  // Gatehouse:1: reads already reported to the gateway
 };
 
 // Instances keyed by id (the config's __seq__, as go-pdk does). shared_ptr: an event keeps its
@@ -140,8 +145,11 @@ class Server {
   bool start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret);
   bool instance_status(std::int32_t id, bool close, pb::RpcReturn& ret);
   // false when the connection must be dropped (error, or the event ended with kong.response.exit)
-  bool handle_event(const pb::CmdHandleEvent& cmd, std::int64_t sequence, FrameSocket& socket);
-  void report_plugin_error(std::string_view phase, const std::exception& error, WireChannel& channel);
+  bool handle_event(const pb::CmdHandleEvent& cmd, std::int64_t sequence, FrameSocket& socket, bool batched);
+  std::shared_ptr<InstanceEntry> event_instance(const pb::CmdHandleEvent& cmd);
+  // Runs the handler; false if the connection failed under it.
+  bool run_handler(InstanceEntry& entry, const std::string& phase, Channel& channel, FrameSocket& socket);
+  void report_plugin_error(std::string_view phase, const std::exception& error, Channel& channel);
 
   const PluginSpec spec_;
   std::string name_;
@@ -158,9 +166,14 @@ void Server::serve_connection(int fd) {
     ret.SerializeToString(&out);
     return socket.write_frames({out});
   };
+  bool batched = false;  // Gatehouse:1, chosen by the gateway's first frame
   for (bool keep = true; keep;) {
     auto frame = socket.read_frame();
     if (!frame) break;
+    if (*frame == kGatehouseHello) {
+      batched = true;
+      continue;
+    }
     if (!call.ParseFromArray(frame->data(), static_cast<int>(frame->size()))) {
       log_line("cannot decode RpcCall");
       break;
@@ -178,7 +191,7 @@ void Server::serve_connection(int fd) {
         keep = instance_status(call.cmd_close_instance().instance_id(), true, ret) && reply();
         break;
       case pb::RpcCall::kCmdHandleEvent:
-        keep = handle_event(call.cmd_handle_event(), call.sequence(), socket);
+        keep = handle_event(call.cmd_handle_event(), call.sequence(), socket, batched);
         break;
       case pb::RpcCall::kCmdGetPluginNames:
       case pb::RpcCall::kCmdGetPluginInfo:
@@ -230,40 +243,69 @@ bool Server::instance_status(std::int32_t id, bool close, pb::RpcReturn& ret) {
   return true;
 }
 
-bool Server::handle_event(const pb::CmdHandleEvent& cmd, std::int64_t sequence, FrameSocket& socket) {
+std::shared_ptr<InstanceEntry> Server::event_instance(const pb::CmdHandleEvent& cmd) {
   auto entry = instances_.find(cmd.instance_id());
   if (!entry) {
     log_line("no plugin instance ", std::to_string(cmd.instance_id()));
-    return false;
+    return nullptr;
   }
   const auto& phases = spec_.phases;
   if (std::find(phases.begin(), phases.end(), cmd.event_name()) == phases.end()) {
     log_line("undefined method ", cmd.event_name());  // go-pdk's error; the connection is dropped
-    return false;
+    return nullptr;
   }
-  WireChannel channel(socket);
+  return entry;
+}
+
+bool Server::run_handler(InstanceEntry& entry, const std::string& phase, Channel& channel,
+                         FrameSocket& socket) {
   try {
     Kong kong(channel);
-    entry->instance->handle(cmd.event_name(), kong);
+    entry.instance->handle(phase, kong);
   } catch (const PdkError& e) {
-    log_line(cmd.event_name(), ": ", e.what());
+    log_line(phase, ": ", e.what());
     if (!socket.is_open()) return false;
-    report_plugin_error(cmd.event_name(), e, channel);
+    report_plugin_error(phase, e, channel);
   } catch (const std::exception& e) {
-    log_line(cmd.event_name(), ": ", e.what());
-    report_plugin_error(cmd.event_name(), e, channel);
+    log_line(phase, ": ", e.what());
+    report_plugin_error(phase, e, channel);
   }
-  if (channel.exited()) return false;  // go-pdk closed the connection after kong.response.exit
+  return true;
+}
+
+bool Server::handle_event(const pb::CmdHandleEvent& cmd, std::int64_t sequence, FrameSocket& socket,
+                          bool batched) {
+  std::optional<std::string> prefetched;  // Gatehouse:1: the Reads frame follows the command
+  if (batched) {
+    auto frame = socket.read_frame();
+    if (!frame) return false;
+    prefetched.emplace(*frame);
+  }
+  auto entry = event_instance(cmd);
+  if (!entry) return false;
   pb::RpcReturn ret;
   ret.set_sequence(sequence);
   std::string out;
   ret.SerializeToString(&out);
+  if (batched) {
+    std::optional<BatchChannel> channel;
+    try {
+      channel.emplace(socket, *prefetched, cmd.event_name(), entry->reported);
+    } catch (const PdkError& e) {
+      log_line(cmd.event_name(), ": ", e.what());
+      return false;
+    }
+    return run_handler(*entry, cmd.event_name(), *channel, socket) && channel->finish(out);
+  }
+  WireChannel channel(socket);
+  if (!run_handler(*entry, cmd.event_name(), channel, socket)) return false;
+  if (channel.exited()) return false;  // go-pdk closed the connection after kong.response.exit
   return socket.write_frames({std::string_view{}, out});  // end of event, then the RpcReturn
 }
 
 // A handler that throws: tell the gateway's log, and (outside the log phase, where the client
 // already has its answer) end the request with a 500 as Kong does for a failing Lua plugin.
-void Server::report_plugin_error(std::string_view phase, const std::exception& error, WireChannel& channel) {
+void Server::report_plugin_error(std::string_view phase, const std::exception& error, Channel& channel) {
   try {
     Kong kong(channel);
     kong.log.err("plugin ", name_, " failed in ", std::string(phase), ": ", error.what());
@@ -334,8 +376,12 @@ std::string dump_info(const PluginSpec& spec, const std::string& name, const std
                        {"Version", spec.version},
                        {"Priority", spec.priority},
                        {"Schema", std::move(schema)}};
-  SchemaJson info = {
-      {"Protocol", "ProtoBuf:1"}, {"SocketPath", socket_path}, {"Plugins", SchemaJson::array({plugin})}};
+  // Kong reads only "Protocol"; gatehouse also reads "Protocols" and picks Gatehouse:1
+  // (docs/protocol.md §1).
+  SchemaJson info = {{"Protocol", "ProtoBuf:1"},
+                     {"Protocols", {"Gatehouse:1", "ProtoBuf:1"}},
+                     {"SocketPath", socket_path},
+                     {"Plugins", SchemaJson::array({plugin})}};
   return info.dump() + "\n";
 }
 

@@ -1,5 +1,7 @@
-// A plugin for server_test.cpp: access waits `delay_ms` (to observe concurrency), then sets a
-// header; with `fail` it throws instead, to exercise the server's handling of plugin errors.
+// A plugin for server_test.cpp and batch_test.cpp: access waits `delay_ms` (to observe concurrency),
+// then sets a header; with `fail` it throws instead, to exercise the server's handling of plugin
+// errors. `mode` picks other handlers for the Gatehouse:1 tests: "batch" (reads, writes, a read after
+// a write of the same data), "exit" (writes around kong.response.exit).
 #include <gatehouse/pdk/pdk.h>
 
 #include <chrono>
@@ -11,9 +13,11 @@ namespace pdk = gatehouse::pdk;
 struct TestConfig {
   int delay_ms = 0;
   bool fail = false;
+  std::string mode;
   static auto fields() {
     return pdk::schema_fields(pdk::field("delay_ms", &TestConfig::delay_ms).with_default(),
-                              pdk::field("fail", &TestConfig::fail).with_default());
+                              pdk::field("fail", &TestConfig::fail).with_default(),
+                              pdk::field("mode", &TestConfig::mode));
   }
 };
 
@@ -22,12 +26,32 @@ class TestPlugin {
   explicit TestPlugin(TestConfig config) : config_(config) {}
 
   void access(pdk::Kong& kong) const {
+    if (config_.mode == "batch") return batch(kong);
+    if (config_.mode == "exit") return exit(kong);
     std::this_thread::sleep_for(std::chrono::milliseconds(config_.delay_ms));
     if (config_.fail) throw std::runtime_error("boom");
     kong.response.set_header("x-delay", std::to_string(config_.delay_ms));
   }
 
  private:
+  static void batch(pdk::Kong& kong) {
+    const auto a = kong.request.get_header("x-a");
+    const auto again = kong.request.get_header("x-a");
+    kong.response.set_header("x-got", a + "," + again);
+    kong.ctx.shared.set("k", "written");
+    kong.response.set_header("x-shared", kong.ctx.shared.get_string("k"));
+  }
+
+  static void exit(pdk::Kong& kong) {
+    kong.response.set_header("x-before", "1");
+    kong.response.exit(403, "no");
+    try {
+      kong.response.set_header("x-after", "1");
+    } catch (const pdk::PdkError&) {
+      // expected: every call after exit fails, as in ProtoBuf:1 where the connection is closed
+    }
+  }
+
   TestConfig config_;
 };
 

@@ -25,6 +25,10 @@ class Channel {
   virtual ~Channel() = default;
   // One call: returns the reply frame (valid until the next call on this channel).
   virtual std::string_view call(std::string_view method, std::string_view args) = 0;
+  // A call whose reply is google.protobuf.Empty (set_*, log lines, ...). Gatehouse:1 queues it
+  // and sends it with the next call or the end of the phase (docs/protocol.md); ProtoBuf:1 and
+  // the test kit make it an ordinary call.
+  virtual void write(std::string_view method, std::string_view args) { call(method, args); }
   // kong.response.exit: terminal. After it every call throws PdkError (go-pdk closes the socket).
   virtual void exit(std::string_view method, std::string_view args) = 0;
 };
