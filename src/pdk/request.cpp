@@ -156,11 +156,14 @@ boost::asio::awaitable<PdkResult> get_body(PdkCall& c) {
   co_return PdkResult::nil();
 }
 
+// The router keeps the whole match at index 0 (ngx.re.match's captures[0]); Kong's `unnamed` starts
+// at the first capture group.
 PdkResult get_uri_captures(PdkCall& c) {
   json unnamed = json::array();
   json named = json::object();
   if (c.ctx.match) {
-    for (const auto& cap : c.ctx.match->captures_unnamed) unnamed.push_back(cap);
+    const auto& captures = c.ctx.match->captures_unnamed;
+    for (size_t i = 1; i < captures.size(); ++i) unnamed.push_back(captures[i]);
     for (const auto& [k, v] : c.ctx.match->captures_named) named[k] = v;
   }
   return PdkResult::ok({{"unnamed", std::move(unnamed)}, {"named", std::move(named)}});
