@@ -85,7 +85,7 @@ struct StepReply {
   int64_t event_id = 0;
   bool ret = false;
   std::string_view method;
-  json args = json::array();
+  json args;  // an array once read_pdk_call ran (not allocated up front: "ret" has none)
 };
 
 json args_array(Reader& r) {
@@ -100,6 +100,7 @@ json args_array(Reader& r) {
 void read_pdk_call(Reader& r, StepReply& step) {
   if (r.peek() != Type::map) bad_reply("Data is neither \"ret\" nor {Method, Args}");
   bool have_method = false;
+  step.args = json::array();
   for (uint32_t n = r.read_map(); n > 0; --n) {
     std::string_view key = r.peek() == Type::str ? r.read_str() : std::string_view();
     if (key == "Method") {

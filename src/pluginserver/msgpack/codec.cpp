@@ -1,5 +1,6 @@
 #include "pluginserver/msgpack/codec.h"
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -293,11 +294,42 @@ uint64_t Reader::take_be(int bytes) {
   return load_be(take(static_cast<size_t>(bytes)).data(), bytes);
 }
 
+namespace {
+// The type of every tag byte, computed once: peek() runs several times per decoded value.
+// 0xc1 (never used) maps to ext here; peek() refuses it before looking.
+constexpr std::array<Type, 256> kTypeOfTag = [] {
+  std::array<Type, 256> types{};
+  for (unsigned tag = 0; tag < 256; ++tag) {
+    if (tag <= 0x7f || tag >= 0xe0)
+      types[tag] = Type::integer;
+    else if (tag <= 0x8f || tag == 0xde || tag == 0xdf)
+      types[tag] = Type::map;
+    else if (tag <= 0x9f || tag == 0xdc || tag == 0xdd)
+      types[tag] = Type::array;
+    else if (tag <= 0xbf || (tag >= 0xd9 && tag <= 0xdb))
+      types[tag] = Type::str;
+    else if (tag == 0xc0)
+      types[tag] = Type::nil;
+    else if (tag == 0xc2 || tag == 0xc3)
+      types[tag] = Type::boolean;
+    else if (tag >= 0xc4 && tag <= 0xc6)
+      types[tag] = Type::bin;
+    else if (tag == 0xca || tag == 0xcb)
+      types[tag] = Type::float_;
+    else if (tag >= 0xcc && tag <= 0xd3)
+      types[tag] = Type::integer;
+    else
+      types[tag] = Type::ext;  // 0xc7-0xc9, 0xd4-0xd8 (and 0xc1)
+  }
+  return types;
+}();
+}  // namespace
+
 Type Reader::peek() const {
   if (at_end()) throw DecodeError("msgpack: truncated object");
-  Head h{};
-  parse_head(&data_[pos_], 1, h);  // the type is known from the tag alone
-  return h.type;
+  const uint8_t tag = data_[pos_];
+  if (tag == 0xc1) throw DecodeError("msgpack: invalid byte 0xc1");
+  return kTypeOfTag[tag];
 }
 
 void Reader::mismatch(const char* wanted) const {
