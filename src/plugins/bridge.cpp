@@ -1,5 +1,6 @@
 #include "plugins/bridge.h"
 
+#include "pluginserver/gatehouse/client.h"
 #include "pluginserver/msgpack/client.h"
 #include "pluginserver/msgpack/connection.h"
 #include "pluginserver/protobuf/client.h"
@@ -58,6 +59,8 @@ std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const plugi
     return std::make_unique<ClientBridge<pluginserver::msgpack::Client>>(ex, server);
   if (protocol == "ProtoBuf:1")
     return std::make_unique<ClientBridge<pluginserver::protobuf::Client>>(ex, server);
+  if (protocol == pluginserver::gatehouse::kProtocol)  // ProtoBuf:1 + prefetch/batching: its errors too
+    return std::make_unique<ClientBridge<pluginserver::gatehouse::Client>>(ex, server);
   return nullptr;
 }
 

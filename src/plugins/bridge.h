@@ -37,7 +37,7 @@ enum class Failure {
 };
 Failure classify(const std::exception& e);
 
-// A bridge for `protocol` ("MsgPack:1" or "ProtoBuf:1"); null for an unknown protocol.
+// A bridge for `protocol` ("MsgPack:1", "ProtoBuf:1" or "Gatehouse:1"); null for an unknown protocol.
 std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
                                     std::string_view protocol);
 

@@ -59,6 +59,7 @@ void read_extensions(const std::map<std::string, std::string>& props, const std:
       throw std::runtime_error(key_prefix + "_on_error: expected fail_closed or fail_open, got '" + *v + "'");
     server.on_error = *v;
   }
+  if (auto v = property(props, key_prefix + "_protocol")) server.protocol = *v;
 }
 
 ServerConfig named_server(const std::map<std::string, std::string>& props, const std::string& prefix,

@@ -22,6 +22,9 @@ struct ServerConfig {
   std::chrono::milliseconds timeout{10000};        // pluginserver_<n>_timeout: per RPC (the bridges)
   std::chrono::milliseconds query_timeout{30000};  // pluginserver_<n>_query_timeout: query command
   std::string on_error = "fail_closed";            // pluginserver_<n>_on_error: fail_closed | fail_open
+  // pluginserver_<n>_protocol: "auto" (the best the dump offers: Gatehouse:1 if listed in its
+  // "Protocols", docs/protocol.md) or a protocol to use if offered (e.g. ProtoBuf:1 forces the classic one).
+  std::string protocol = "auto";
 
   bool same_process(const ServerConfig& other) const;  // would the running process differ?
 };

@@ -1,5 +1,6 @@
 #include "pluginserver/registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -115,6 +116,9 @@ Dump parse_dump(std::string_view raw_output) {
   if (table.is_object()) {
     if (auto p = table.find("Protocol"); p != table.end() && p->is_string() && !p->get<std::string>().empty())
       dump.protocol = p->get<std::string>();
+    if (auto p = table.find("Protocols"); p != table.end() && p->is_array())
+      for (const auto& offered : *p)
+        if (offered.is_string()) dump.protocols.push_back(offered.get<std::string>());
     list = &table["Plugins"];
   }
   for (const auto& entry : *list) {
@@ -181,6 +185,20 @@ std::string query_failure(const ServerConfig& server, const CommandResult& resul
          "; its output:" + first_lines(result);
 }
 
+// The protocol to speak: the dump's Protocol, or Gatehouse:1 when "Protocols" offers it
+// (docs/protocol.md), unless pluginserver_<name>_protocol names another one the server offers.
+std::string chosen_protocol(const ServerConfig& server, const Dump& dump) {
+  auto offered = [&](const std::string& name) {
+    return name == dump.protocol ||
+           std::find(dump.protocols.begin(), dump.protocols.end(), name) != dump.protocols.end();
+  };
+  if (server.protocol == "auto") return offered("Gatehouse:1") ? "Gatehouse:1" : dump.protocol;
+  if (offered(server.protocol)) return server.protocol;
+  spdlog::warn("[pluginserver] {}_protocol = {}: not offered by the server; using {}",
+               property_prefix(server.name), server.protocol, dump.protocol);
+  return dump.protocol;
+}
+
 void query_server(const ServerConfig& server, Registry& registry) {
   CommandResult result = run_command(split_command(*server.query_cmd), server.query_timeout);
   if (result.timed_out)
@@ -198,8 +216,10 @@ void query_server(const ServerConfig& server, Registry& registry) {
   if (dump.protocol != "MsgPack:1" && dump.protocol != "ProtoBuf:1")
     spdlog::warn("[pluginserver] Unknown protocol implementation: {} (pluginserver '{}')", dump.protocol,
                  server.name);
+  const std::string protocol = chosen_protocol(server, dump);
   for (auto& plugin : dump.plugins) {
     plugin.server = server.name;
+    plugin.protocol = protocol;
     spdlog::info("[pluginserver] loading protocol {} for plugin {}", plugin.protocol, plugin.name);
     registry.add(std::move(plugin));
   }

@@ -24,6 +24,7 @@ struct PluginInfo {
 // What one query command reported.
 struct Dump {
   std::string protocol = "MsgPack:1";  // the object shape's "Protocol"; arrays default to MsgPack:1
+  std::vector<std::string> protocols;  // gatehouse extension "Protocols": every protocol offered
   std::vector<PluginInfo> plugins;     // server left empty
 };
 

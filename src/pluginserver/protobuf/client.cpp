@@ -61,12 +61,23 @@ Client::Client(asio::any_io_executor executor, std::string socket_path, std::chr
       timeout_(timeout),
       max_frame_size_(max_frame_size) {}
 
+Client::Client(asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout,
+               std::string hello, EventExtension& extension)
+    : Client(std::move(executor), std::move(socket_path), timeout) {
+  hello_ = std::move(hello);
+  extension_ = &extension;
+}
+
 asio::awaitable<std::shared_ptr<Connection>> Client::checkout() {
-  auto connection = ConnectionPool::of(executor_).take(socket_path_);
+  auto connection = ConnectionPool::of(executor_).take(pool_key());
   if (!connection) {
     connection = std::make_shared<Connection>(executor_, socket_path_, max_frame_size_);
     connection->set_timeout(timeout_);
     co_await connection->connect();
+    if (!hello_.empty()) {
+      connection->set_pool_key(pool_key());
+      append_frame(connection->outbox(), hello_);  // goes out with the first command
+    }
   }
   connection->set_timeout(timeout_);
   co_return connection;
@@ -141,6 +152,38 @@ asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string
   co_return true;
 }
 
+asio::awaitable<bool> Client::serve_extended_call(Connection& conn, const std::string& method,
+                                                  PdkHandler& pdk, std::int64_t instance_id,
+                                                  std::string_view event_name, bool terminated) {
+  auto buffered = conn.buffered_frame();
+  const std::string_view args = buffered ? *buffered : co_await conn.read_frame(ErrorKind::instance_gone);
+  if (extension_->serve_own_call(instance_id, event_name, method, args)) co_return terminated;
+  const PdkMethod* spec = find_pdk_method(method);
+  const bool write = spec != nullptr && spec->result == ResultShape::none;  // never answered
+  if (spec == nullptr || terminated) {
+    // Unknown (as in serve_pdk_call), or after kong.response.exit: not run; a call gets the nil
+    // reply, a write is dropped.
+    if (spec == nullptr)
+      spdlog::warn("{} {}: unknown PDK method \"{}\" answered with nil", hello_, socket_path_, method);
+    if (write) co_return terminated;
+    append_frame(conn.outbox(), std::string_view());
+    co_await conn.flush(ErrorKind::instance_gone);
+    co_return terminated;
+  }
+  nlohmann::json arguments = conn.codec().decode_args(*spec, args);
+  const PdkResult result = co_await pdk.call(spec->name, std::move(arguments));
+  const bool terminal = result.status == PdkResult::Status::terminal;
+  if (result.status == PdkResult::Status::error)
+    spdlog::debug("{} {}: {} failed: {} (answered as nil)", hello_, socket_path_, spec->name, result.error);
+  if (write) co_return terminal;
+  if (terminal)
+    append_frame(conn.outbox(), std::string_view());
+  else
+    conn.codec().encode_result(*spec, result, conn.outbox());
+  if (!conn.send_now(ErrorKind::instance_gone)) co_await conn.flush(ErrorKind::instance_gone);
+  co_return terminal;
+}
+
 asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std::string_view event_name,
                                                    PdkHandler& pdk) {
   Lease conn(ConnectionPool::of(executor_), co_await checkout());
@@ -150,7 +193,17 @@ asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std
   auto* event = call.mutable_cmd_handle_event();
   event->set_instance_id(wire_instance_id(instance_id));
   event->set_event_name(std::string(event_name));
-  co_await send_call(*conn, sequence, ErrorKind::instance_gone);
+  if (extension_ != nullptr) {
+    // The extension's frames follow the RpcCall in the same write (the outbox is flushed with it).
+    std::string frames;
+    co_await extension_->event_frames(instance_id, event_name, (*conn).codec(), pdk, frames);
+    (*conn).rpc_call().set_sequence(sequence);
+    append_frame((*conn).outbox(), (*conn).rpc_call(), max_frame_size_);
+    (*conn).outbox() += frames;
+    co_await (*conn).flush(ErrorKind::instance_gone);
+  } else {
+    co_await send_call(*conn, sequence, ErrorKind::instance_gone);
+  }
 
   EventOutcome outcome;
   std::string method;
@@ -160,6 +213,11 @@ asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std
     check_method_name(frame);
     method.assign(frame);  // the args frame may move the read buffer
     ++outcome.pdk_calls;
+    if (extension_ != nullptr) {
+      outcome.terminated =
+          co_await serve_extended_call(*conn, method, pdk, instance_id, event_name, outcome.terminated);
+      continue;
+    }
     if (!co_await serve_pdk_call(*conn, method, pdk)) {
       // kong.response.exit: go-pdk waits for a reply it will not get, then closes; closing our
       // end (the Lease does) ends its handler. Kong does the same at the end of the request.

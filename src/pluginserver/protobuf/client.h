@@ -29,6 +29,23 @@
 namespace gh::pluginserver::protobuf {
 
 class Connection;
+class PdkCodec;
+struct PdkMethod;
+
+// Hooks of a protocol that extends ProtoBuf:1's events (Gatehouse:1, docs/protocol.md;
+// src/pluginserver/gatehouse). Without one, handle_event is exactly ProtoBuf:1.
+class EventExtension {
+ public:
+  virtual ~EventExtension() = default;
+  // Appends the frames that follow the cmd_handle_event RpcCall (sent in the same write).
+  virtual boost::asio::awaitable<void> event_frames(std::int64_t instance_id, std::string_view event_name,
+                                                    PdkCodec& codec, PdkHandler& pdk,
+                                                    std::string& outbox) = 0;
+  // A pseudo-call the extension serves itself, never answered (e.g. "gatehouse.learn");
+  // false: `method` is an ordinary PDK call.
+  virtual bool serve_own_call(std::int64_t instance_id, std::string_view event_name, std::string_view method,
+                              std::string_view args) = 0;
+};
 
 struct InstanceStatus {
   std::string name;
@@ -47,6 +64,11 @@ class Client {
  public:
   Client(boost::asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout,
          std::size_t max_frame_size = kDefaultMaxFrameSize);
+  // A client whose connections first send `hello` as a frame (Gatehouse:1 names itself so), and
+  // whose events use `extension` (not owned; outlives the client). Its idle connections are pooled
+  // apart from plain ProtoBuf:1 ones.
+  Client(boost::asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout,
+         std::string hello, EventExtension& extension);
 
   // cmd_start_instance. `config_json` is the plugin config as JSON text including "__seq__",
   // which go-pdk uses as the instance id (keep it non-zero, unique and below 2^31).
@@ -69,11 +91,19 @@ class Client {
   boost::asio::awaitable<void> read_return(Connection& conn, std::int64_t sequence, ErrorKind on_close);
   // Serves one PDK call (method frame already read); false if it was terminal.
   boost::asio::awaitable<bool> serve_pdk_call(Connection& conn, const std::string& method, PdkHandler& pdk);
+  // The extension's event loop: writes (Empty replies) are not answered; after a terminal call
+  // further calls are not run. Returns whether a call was terminal.
+  boost::asio::awaitable<bool> serve_extended_call(Connection& conn, const std::string& method,
+                                                   PdkHandler& pdk, std::int64_t instance_id,
+                                                   std::string_view event_name, bool terminated);
+  std::string pool_key() const { return hello_.empty() ? socket_path_ : socket_path_ + '\n' + hello_; }
 
   boost::asio::any_io_executor executor_;
   std::string socket_path_;
   std::chrono::milliseconds timeout_;
   std::size_t max_frame_size_;
+  std::string hello_;
+  EventExtension* extension_ = nullptr;
   // Kong's quirk: sequences sent are 2, 3, 4, ... (never 0, which proto3 would omit).
   std::int64_t last_sequence_ = 1;
 };

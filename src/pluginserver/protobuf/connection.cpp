@@ -128,9 +128,9 @@ ConnectionPool& ConnectionPool::of(const asio::any_io_executor& executor) {
   return asio::use_service<ConnectionPool>(asio::query(executor, asio::execution::context));
 }
 
-std::shared_ptr<Connection> ConnectionPool::take(const std::string& socket_path) {
+std::shared_ptr<Connection> ConnectionPool::take(const std::string& pool_key) {
   std::lock_guard lock(mutex_);
-  auto it = idle_.find(socket_path);
+  auto it = idle_.find(pool_key);
   if (it == idle_.end()) return nullptr;
   auto& connections = it->second;
   while (!connections.empty()) {
@@ -148,7 +148,7 @@ void ConnectionPool::give_back(std::shared_ptr<Connection> connection) {
     return;
   }
   std::lock_guard lock(mutex_);
-  auto& connections = idle_[connection->socket_path()];
+  auto& connections = idle_[connection->pool_key()];
   if (connections.size() >= kMaxIdlePerSocket) {
     connection->close();
     return;

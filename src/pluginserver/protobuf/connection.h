@@ -54,6 +54,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   kong_plugin_protocol::RpcReturn& rpc_return() { return rpc_return_; }
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
   const std::string& socket_path() const { return socket_path_; }
+  // What the pool files it under (socket path, or path + hello for extended protocols).
+  const std::string& pool_key() const { return pool_key_.empty() ? socket_path_ : pool_key_; }
+  void set_pool_key(std::string key) { pool_key_ = std::move(key); }
 
   // True if another command can be sent: no error so far, open, nothing unread.
   bool reusable() const;
@@ -70,6 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::local::stream_protocol::socket socket_;
   net::Deadline deadline_;
   std::string socket_path_;
+  std::string pool_key_;
   std::chrono::milliseconds timeout_{60000};
   bool broken_ = false;  // an error happened: never reuse
   FrameReader reader_;
@@ -89,8 +93,9 @@ class ConnectionPool : public boost::asio::execution_context::service {
   explicit ConnectionPool(boost::asio::execution_context& context);
   static ConnectionPool& of(const boost::asio::any_io_executor& executor);
 
-  // A healthy idle connection to `socket_path`, or nullptr. Stale ones are closed on the way.
-  std::shared_ptr<Connection> take(const std::string& socket_path);
+  // A healthy idle connection filed under `pool_key` (Connection::pool_key), or nullptr. Stale
+  // ones are closed on the way.
+  std::shared_ptr<Connection> take(const std::string& pool_key);
   // Parks `connection` if it is reusable and the pool for its path is not full; else closes it.
   void give_back(std::shared_ptr<Connection> connection);
   std::size_t idle(const std::string& socket_path);
