@@ -66,6 +66,27 @@ void append_content_length(std::string& out, uint64_t length) {
   out += "\r\n";
 }
 
+// The Service's timeouts and retries, unless a plugin changed them for this request
+// (kong.service.set_timeouts / set_retries, as Kong's balancer_data).
+std::chrono::milliseconds connect_timeout(const RequestContext& ctx) {
+  return std::chrono::milliseconds(
+      ctx.upstream.connect_timeout_ms.value_or(ctx.match->service->connect_timeout_ms));
+}
+
+std::chrono::milliseconds write_timeout(const RequestContext& ctx) {
+  return std::chrono::milliseconds(
+      ctx.upstream.write_timeout_ms.value_or(ctx.match->service->write_timeout_ms));
+}
+
+std::chrono::milliseconds read_timeout(const RequestContext& ctx) {
+  return std::chrono::milliseconds(
+      ctx.upstream.read_timeout_ms.value_or(ctx.match->service->read_timeout_ms));
+}
+
+int upstream_retries(const RequestContext& ctx) {
+  return ctx.upstream.retries.value_or(ctx.match->service->retries);
+}
+
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, ConnectionTls tls)
@@ -389,14 +410,13 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
     addresses = &looked_up;
   }
   if ((out = take_pooled(ctx, *addresses, port))) co_return UpstreamError::none;
-  const auto& service = *ctx.match->service;
   auto conn = new_upstream_connection(ctx);
   const auto& address = (*addresses)[static_cast<size_t>(ctx.tries) % addresses->size()];
   tcp::endpoint endpoint(address, port);
   conn->key = endpoint;
   ctx.upstream_addr = endpoint_text(endpoint);
   conn->socket.open(endpoint.protocol());
-  deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), conn->socket);
+  deadline_.arm(connect_timeout(ctx), conn->socket);
   auto [ec] = co_await conn->socket.async_connect(endpoint, use_tuple);
   deadline_.disarm();
   if (ec) {
@@ -445,7 +465,7 @@ asio::awaitable<bool> HttpSession::upstream_handshake(RequestContext& ctx, net::
   auto* ssl = conn.stream.tls_stream();
   tls::UpstreamTls::prepare(ssl->native_handle(), upstream_server_name(ctx),
                             ctx.upstream.tls_verify.value_or(service.tls_verify));
-  deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), conn.socket);
+  deadline_.arm(connect_timeout(ctx), conn.socket);
   auto [ec] = co_await ssl->async_handshake(asio::ssl::stream_base::client, use_tuple);
   deadline_.disarm();
   if (!ec) co_return true;
@@ -458,7 +478,6 @@ asio::awaitable<bool> HttpSession::upstream_handshake(RequestContext& ctx, net::
 }
 
 asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
-  const auto& service = *ctx.match->service;
   const auto& req = *ctx.request;
 
   // The body: a plugin's replacement, or the client's. A body that arrived whole with the head
@@ -488,7 +507,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
   serialize_upstream_head(ctx, chunked, content_length, head_out_);
 
-  const int max_tries = service.retries + 1;
+  const int max_tries = upstream_retries(ctx) + 1;
   const conf::Upstream* upstream_entity = ctx.snapshot->config.find_upstream_by_name(ctx.upstream.host);
   std::vector<std::string> failed_targets;
   UpstreamError last_error = UpstreamError::none;
@@ -531,7 +550,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       out_.emplace_back(asio::buffer(body));
       if (chunked) out_.emplace_back(asio::buffer("\r\n", 2));
     }
-    deadline_.arm(std::chrono::milliseconds(service.write_timeout_ms), conn->socket);
+    deadline_.arm(write_timeout(ctx), conn->socket);
     auto [wec, written] = co_await conn->stream.write(out_);
     deadline_.disarm();
     if (wec) {
@@ -574,7 +593,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
         }
         size_t available = 0;
         char* space = upstream_in_.prepare(4096, available);
-        deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
+        deadline_.arm(read_timeout(ctx), conn->socket);
         auto [rec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
         deadline_.disarm();
         if (rec) {
@@ -626,7 +645,6 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
 asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net::UpstreamConnection& conn,
                                                                              RequestContext& ctx,
                                                                              bool chunked) {
-  const auto& service = *ctx.match->service;
   const size_t limit = ctx.snapshot->properties.client_max_body_size;
   uint64_t total = 0;
   std::string chunk_head;
@@ -656,7 +674,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net
     if (chunked && request_body_done_) out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
     if (limit > 0 && total > limit) co_return UpstreamError::write;
     if (!out_.empty()) {
-      deadline_.arm(std::chrono::milliseconds(service.write_timeout_ms), conn.socket);
+      deadline_.arm(write_timeout(ctx), conn.socket);
       auto [wec, written] = co_await conn.stream.write(out_);
       deadline_.disarm();
       if (wec) co_return UpstreamError::write;
@@ -667,9 +685,37 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net
   co_return UpstreamError::none;
 }
 
+// The next part of the upstream response body, for forward_response and buffer_response: the
+// bytes already buffered, else what the next read brings within the read timeout. Its pieces are
+// views into upstream_in_, valid until the next call.
+asio::awaitable<HttpSession::BodyRead> HttpSession::next_upstream_body_part(net::UpstreamConnection& conn,
+                                                                            const RequestContext& ctx,
+                                                                            http::Parser& parser) {
+  if (upstream_in_.empty()) {
+    size_t available = 0;
+    char* space = upstream_in_.prepare(16 * 1024, available);
+    deadline_.arm(read_timeout(ctx), conn.socket);
+    auto [ec, n] = co_await conn.stream.read_some(asio::buffer(space, available));
+    deadline_.disarm();
+    if (ec) {
+      // A body delimited by the connection's end; otherwise deadline_.expired() tells a timeout.
+      if (ec == asio::error::eof && parser.needs_eof() &&
+          parser.finish() == http::Parser::Status::message_complete)
+        co_return BodyRead{BodyPart::last_at_eof, {}, {}};
+      co_return BodyRead{BodyPart::failed, {}, ec};
+    }
+    upstream_in_.commit(n);
+  }
+  size_t consumed = 0;
+  auto status = parser.feed(upstream_in_.readable(), consumed);
+  upstream_in_.consume(consumed);  // the body views stay valid: consume() never moves bytes
+  if (status == http::Parser::Status::error) co_return BodyRead{BodyPart::malformed, {}, {}};
+  const auto part = status == http::Parser::Status::message_complete ? BodyPart::last : BodyPart::more;
+  co_return BodyRead{part, parser.body(), {}};
+}
+
 asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
     std::unique_ptr<net::UpstreamConnection> conn, RequestContext& ctx, http::Parser& parser) {
-  const auto& service = *ctx.match->service;
   const auto& req = *ctx.request;
   auto& resp = parser.response();
   ctx.upstream_status = resp.status;
@@ -700,58 +746,40 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   if (!keep_client) head_out_ += "Connection: close\r\n";
   head_out_ += "\r\n";
 
-  // Body: forward what we have, then read-and-forward until the message is complete.
+  // Body: the head goes out with the body bytes that came with it (alone when there are none yet),
+  // then each part as it arrives.
   bool upstream_reusable = true;
-  bool first = true;
   std::string chunk_head;
-  while (true) {
+  out_.clear();
+  out_.emplace_back(asio::buffer(head_out_));
+  if (no_body || upstream_in_.empty()) {
+    if (!co_await write_client(out_, ctx)) co_return Outcome::close;
     out_.clear();
-    if (first) out_.emplace_back(asio::buffer(head_out_));
-    bool done = parser.headers_done() && no_body;
-    if (!done && !upstream_in_.empty()) {
-      size_t consumed = 0;
-      auto status = parser.feed(upstream_in_.readable(), consumed);
-      if (status == http::Parser::Status::error) co_return Outcome::close;
-      done = status == http::Parser::Status::message_complete;
-      for (auto piece : parser.body()) {
-        if (piece.empty()) continue;
-        if (chunk_to_client) {
-          chunk_head = fmt::format("{:x}\r\n", piece.size());
-          out_.emplace_back(asio::buffer(chunk_prefixes_.emplace_back(chunk_head)));
-        }
-        out_.emplace_back(asio::buffer(piece));
-        if (chunk_to_client) out_.emplace_back(asio::buffer("\r\n", 2));
-      }
-      upstream_in_.consume(consumed);  // the views stay valid: consume() never moves bytes
-    }
-    if (done && chunk_to_client) out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
-    if (!out_.empty()) {
-      if (!co_await write_client(out_, ctx)) co_return Outcome::close;
-    }
-    chunk_prefixes_.clear();
-    first = false;
-    if (done) break;
-    size_t available = 0;
-    char* space = upstream_in_.prepare(16 * 1024, available);
-    deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
-    auto [ec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
-    deadline_.disarm();
-    if (ec) {
-      if (ec == asio::error::eof && parser.needs_eof() &&
-          parser.finish() == http::Parser::Status::message_complete) {
-        upstream_reusable = false;
-        if (chunk_to_client) {
-          out_.clear();
-          out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
-          if (!co_await write_client(out_, ctx)) co_return Outcome::close;
-        }
-        break;
-      }
+  }
+  bool done = no_body;
+  while (!done) {
+    const auto read = co_await next_upstream_body_part(*conn, ctx, parser);
+    if (read.part == BodyPart::malformed) co_return Outcome::close;
+    if (read.part == BodyPart::failed) {
       spdlog::error("upstream {} failed while sending the response body: {}", ctx.upstream_addr,
-                    deadline_.expired() ? "timed out" : ec.message());
+                    deadline_.expired() ? "timed out" : read.error.message());
       co_return Outcome::close;  // the head is gone already: all we can do is cut the connection
     }
-    upstream_in_.commit(n);
+    done = read.part != BodyPart::more;
+    if (read.part == BodyPart::last_at_eof) upstream_reusable = false;
+    for (auto piece : read.pieces) {
+      if (piece.empty()) continue;
+      if (chunk_to_client) {
+        chunk_head = fmt::format("{:x}\r\n", piece.size());
+        out_.emplace_back(asio::buffer(chunk_prefixes_.emplace_back(chunk_head)));
+      }
+      out_.emplace_back(asio::buffer(piece));
+      if (chunk_to_client) out_.emplace_back(asio::buffer("\r\n", 2));
+    }
+    if (done && chunk_to_client) out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
+    if (!out_.empty() && !co_await write_client(out_, ctx)) co_return Outcome::close;
+    chunk_prefixes_.clear();
+    out_.clear();
   }
   ctx.end = Clock::now();
   if (upstream_reusable && resp.keep_alive && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
@@ -936,7 +964,6 @@ asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body
 // response, let the plugins read and reshape it, then send it.
 asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
     std::unique_ptr<net::UpstreamConnection> conn, RequestContext& ctx, http::Parser& parser) {
-  const auto& service = *ctx.match->service;
   auto& resp = parser.response();
   auto& sr = ctx.service_response;
   sr.status = resp.status;
@@ -944,32 +971,18 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   for (const auto& h : resp.headers)
     if (!hop.contains(h.name)) sr.headers.add(h.name, h.value);
   bool reusable = resp.keep_alive;
-  bool done = parser.headers_done() && (ctx.request->method == "HEAD" || status_has_no_body(resp.status));
+  bool done = ctx.request->method == "HEAD" || status_has_no_body(resp.status);
   while (!done) {
-    if (!upstream_in_.empty()) {
-      size_t consumed = 0;
-      auto status = parser.feed(upstream_in_.readable(), consumed);
-      if (status == http::Parser::Status::error)
-        co_return co_await respond(ctx, 502, http::kong_default_message(502));
-      for (auto piece : parser.body()) sr.body.append(piece);
-      upstream_in_.consume(consumed);
-      if (status == http::Parser::Status::message_complete) break;
+    const auto read = co_await next_upstream_body_part(*conn, ctx, parser);
+    if (read.part == BodyPart::malformed)
+      co_return co_await respond(ctx, 502, http::kong_default_message(502));
+    if (read.part == BodyPart::failed) {
+      const int status = deadline_.expired() ? 504 : 502;
+      co_return co_await respond(ctx, status, http::kong_default_message(status));
     }
-    size_t available = 0;
-    char* space = upstream_in_.prepare(16 * 1024, available);
-    deadline_.arm(std::chrono::milliseconds(service.read_timeout_ms), conn->socket);
-    auto [ec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
-    deadline_.disarm();
-    if (ec) {
-      if (ec == asio::error::eof && parser.needs_eof() &&
-          parser.finish() == http::Parser::Status::message_complete) {
-        reusable = false;
-        break;
-      }
-      co_return co_await respond(ctx, deadline_.expired() ? 504 : 502,
-                                 http::kong_default_message(deadline_.expired() ? 504 : 502));
-    }
-    upstream_in_.commit(n);
+    done = read.part != BodyPart::more;
+    if (read.part == BodyPart::last_at_eof) reusable = false;
+    for (auto piece : read.pieces) sr.body.append(piece);
   }
   if (reusable && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
   sr.available = true;

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,15 @@ class HttpSession {
                                std::string& out) const;
   boost::asio::awaitable<UpstreamError> stream_rest_of_body(net::UpstreamConnection& conn,
                                                             RequestContext& ctx, bool chunked);
+  // One step of reading the upstream response body (the loop of forward_response and buffer_response).
+  enum class BodyPart { more, last, last_at_eof, malformed, failed };
+  struct BodyRead {
+    BodyPart part;
+    std::span<const std::string_view> pieces;  // the new body bytes (none for last_at_eof)
+    boost::system::error_code error;           // failed: why (deadline_.expired(): a timeout)
+  };
+  boost::asio::awaitable<BodyRead> next_upstream_body_part(net::UpstreamConnection& conn,
+                                                           const RequestContext& ctx, http::Parser& parser);
   boost::asio::awaitable<Outcome> buffer_response(std::unique_ptr<net::UpstreamConnection> conn,
                                                   RequestContext& ctx, http::Parser& parser);
   boost::asio::awaitable<Outcome> forward_response(std::unique_ptr<net::UpstreamConnection> conn,

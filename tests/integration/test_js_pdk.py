@@ -302,10 +302,8 @@ def scenario_upstream_target_and_balancer(gw):
     assert returns_of(resp) == {"set_timeouts": None}
 
 
-@pytest.mark.xfail(strict=True, reason="the proxy (src/proxy/http_session.cpp) uses the Service's timeouts "
-                   "and retries, not the ones kong.service.set_timeouts/set_retries put in ctx.upstream")
 def test_set_timeouts_applies_to_the_upstream(pdk_gw):
-    # the plugin's read timeout (300 ms) applies: a slower upstream is a 504
+    # the plugin's read timeout (300 ms) replaces the Service's 60 s: a slower upstream is a 504
     start = time.time()
     resp, data = request(pdk_gw, "/pdk/up/slow?ms=1500", headers={"x-case": "timeouts"})
     assert resp.status == 504, data
