@@ -967,9 +967,11 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   auto& resp = parser.response();
   auto& sr = ctx.service_response;
   sr.status = resp.status;
+  // Plugins see the upstream's Content-Length, as in Kong; the client gets the final body's length
+  // (send_gateway_response computes it).
   const HopByHop hop(resp.headers);
   for (const auto& h : resp.headers)
-    if (!hop.contains(h.name)) sr.headers.add(h.name, h.value);
+    if (!hop.contains(h.name) || iequals(h.name, "content-length")) sr.headers.add(h.name, h.value);
   bool reusable = resp.keep_alive;
   bool done = ctx.request->method == "HEAD" || status_has_no_body(resp.status);
   while (!done) {

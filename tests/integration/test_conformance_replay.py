@@ -481,12 +481,6 @@ def known_differences(replay):
     for method in ("kong.router.get_route", "kong.router.get_service"):
         if method in calls:
             replay.edit_reply(method, lambda d: [d.pop(k) for k in ("created_at", "updated_at")])
-    # Bug: the upstream's Content-Length is dropped with the hop-by-hop headers before the response
-    # phase: kong.service.response.get_headers and kong.response.get_headers lack it (Kong has it).
-    for method in ("kong.service.response.get_headers", "kong.response.get_headers"):
-        if method in calls and replay.scenario == "response":
-            replay.edit_reply(method, lambda d: d.pop("content-length"))
-
 
     # Deviation (docs/pdk.md): an unknown PDK method gets StepError; Kong logs "could not find pdk
     # method" and answers nil (kong-gateway-side.md §5.6).

@@ -445,6 +445,7 @@ def test_response_getters_and_setters(probe_gw):
     assert v["kong.response.get_status"] == 200
     assert v["kong.response.get_header"] == "up1"
     assert v["kong.response.get_headers"]["x-upstream-name"] == ["up1"]
+    assert v["kong.response.get_headers"]["content-length"] == [str(len(a.body))]  # the upstream's, as Kong
     assert v["kong.response.get_source"] == "service"
     assert v["kong.response.get_status#after"] == 299
     assert v["kong.response.get_header#after"] == "set"
@@ -496,6 +497,7 @@ def test_service_response_getters(probe_gw):
     assert v["kong.service.response.get_status"] == 201
     assert v["kong.service.response.get_header"] == "up1"
     assert v["kong.service.response.get_headers"]["content-type"] == ["application/json"]
+    assert v["kong.service.response.get_headers"]["content-length"] == [str(len(a.body))]  # Kong shows it
     assert v["kong.service.response.get_raw_body"] == a.body.decode() == '{"status": 201}'
 
 

@@ -320,6 +320,10 @@ def scenario_response_and_log(gw):
     assert seen["upstream_header"] == "up1" and seen["header"] == "up1"
     assert seen["upstream_headers"]["x-upstream-name"] == ["up1"]
     assert seen["headers"]["x-upstream-name"] == ["up1"]
+    # the upstream's Content-Length, as Kong shows it (the body went through unchanged)
+    assert seen["upstream_headers"]["content-length"] == [str(len(data))]
+    assert seen["headers"]["content-length"] == [str(len(data))]
+    assert resp.getheader("content-length") == str(len(data))
     assert json.loads(seen["upstream_raw_body"])["path"] == "/pdk/resp/echo"
     assert seen["upstream_body"]["query"] == "q=1"  # application/json parsed
     assert seen["source"] == "service"
