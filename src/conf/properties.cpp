@@ -38,6 +38,7 @@ const std::map<std::string, std::string>& default_values() {
       {"log_level", "notice"},
       {"proxy_access_log", "logs/access.log"},
       {"proxy_access_log_format", "combined"},
+      {"proxy_stream_access_log", "logs/access.log basic"},
       {"proxy_error_log", "logs/error.log"},
       {"admin_access_log", "logs/admin_access.log"},
       {"admin_error_log", "logs/error.log"},
@@ -87,7 +88,6 @@ const std::set<std::string>& accepted_kong_keys() {
                                              "client_ssl",
                                              "ssl_session_cache_size",
                                              "ssl_dhparam",
-                                             "proxy_stream_access_log",
                                              "proxy_stream_error_log",
                                              "status_access_log",
                                              "status_error_log",
@@ -240,6 +240,16 @@ std::string resolve_log_target(std::string_view raw, const std::string& prefix) 
   return (fs::path(prefix) / first).lexically_normal().string();
 }
 
+// `proxy_stream_access_log = <path> [format]`: only Kong's `basic` stream format exists here.
+void check_stream_log_format(std::string_view raw, const std::string& where) {
+  auto text = trim(raw);
+  auto space = text.find_first_of(" \t");
+  if (space == std::string_view::npos) return;
+  auto format = trim(text.substr(space));
+  if (!format.empty() && format != "basic")
+    throw ConfigError(where + ": unknown log format '" + std::string(format) + "' (expected 'basic')");
+}
+
 // Paths written in the configuration file are relative to its directory; paths from the
 // environment or defaults to the working directory.
 std::string resolve_path(const std::string& raw, const Origin& origin, const std::string& conf_file) {
@@ -299,6 +309,8 @@ void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
   p.proxy_error_log = resolve_log_target(raw("proxy_error_log"), p.prefix);
   p.admin_access_log = resolve_log_target(raw("admin_access_log"), p.prefix);
   p.admin_error_log = resolve_log_target(raw("admin_error_log"), p.prefix);
+  p.proxy_stream_access_log = resolve_log_target(raw("proxy_stream_access_log"), p.prefix);
+  check_stream_log_format(raw("proxy_stream_access_log"), where("proxy_stream_access_log"));
   p.access_log_format = to_lower(raw("proxy_access_log_format"));
   if (p.access_log_format != "combined" && p.access_log_format != "json")
     throw ConfigError(where("proxy_access_log_format") + ": expected 'combined' or 'json', got '" +

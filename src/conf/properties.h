@@ -67,6 +67,8 @@ struct Properties {
   std::string log_level = "notice";
   // Resolved paths, or "off" / "stderr" / "stdout" (/dev/stderr and /dev/stdout are mapped).
   std::string proxy_access_log, proxy_error_log, admin_access_log, admin_error_log;
+  // Stream connections' access log (Kong's `basic` stream format; docs/stream.md): path, or "off".
+  std::string proxy_stream_access_log;
   std::string access_log_format =
       "combined";          // gatehouse extension: proxy_access_log_format = combined | json
   int worker_threads = 1;  // nginx_worker_processes; auto = hardware threads

@@ -1,6 +1,8 @@
 // kong.response.*: the response the client will get (Kong's pdk/response.lua).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/strings.h"
 #include "pdk/shapes.h"
 
@@ -171,8 +173,28 @@ PdkResult terminate(PdkCall& c, int status, std::optional<std::string> body) {
   return result;
 }
 
+// exit in the stream subsystem (Kong's L4 variant): nginx's stream statuses only; the body (a
+// table is JSON-encoded) goes to the client or, for errors, to the log; headers are ignored.
+PdkResult stream_exit(PdkCall& c) {
+  static constexpr int kStreamStatuses[] = {200, 400, 403, 500, 502, 503};
+  const json& code = c.arg(0);
+  if (!code.is_number()) throw PdkError("code must be a number");
+  int status = code.get<int>();
+  if (std::find(std::begin(kStreamStatuses), std::end(kStreamStatuses), status) == std::end(kStreamStatuses))
+    throw PdkError("unacceptable code, only 200, 400, 403, 500, 502 and 503 are accepted");
+  const json& body = c.arg(1);
+  if (body.is_string()) return terminate(c, status, body.get<std::string>());
+  if (body.is_binary())
+    return terminate(c, status, std::string(body.get_binary().begin(), body.get_binary().end()));
+  if (body.is_object() || body.is_array())
+    return terminate(c, status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!body.is_null()) throw PdkError("body must be a nil, string or table");
+  return terminate(c, status, std::nullopt);
+}
+
 // exit(status, body?, headers?): a table body is JSON-encoded with Kong's JSON content type.
 PdkResult exit(PdkCall& c) {
+  if (stream_subsystem(c.ctx)) return stream_exit(c);
   int status = status_arg(c, 0, 599);
   http::Headers exit_headers;
   if (c.has(2)) set_headers_from_table(exit_headers, c.arg(2));
@@ -217,7 +239,7 @@ constexpr PdkFunction kResponseTable[] = {
     {"kong.response.add_header", kResponseWritable, kStep, add_header},
     {"kong.response.clear_header", kResponseWritable, kStep, clear_header},
     {"kong.response.set_headers", kResponseWritable, kStep, set_headers},
-    {"kong.response.exit", kResponseWritable, kStep, exit},
+    {"kong.response.exit", kResponseWritable | kPreread, kStep, exit},
     {"kong.response.error", kResponseWritable, kStep, error},
 };
 

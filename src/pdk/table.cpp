@@ -77,6 +77,14 @@ std::string phase_names(PhaseMask mask) {
   return out;
 }
 
+bool http_only(const PdkFunction& f) {
+  if (f.name == "kong.response.exit") return false;
+  for (std::string_view prefix :
+       {"kong.request.", "kong.response.", "kong.service.request.", "kong.service.response."})
+    if (f.name.starts_with(prefix)) return true;
+  return false;
+}
+
 const PdkFunction* find_pdk_function(std::string_view name) {
   name = canonical_name(name);
   const auto& all = table();
@@ -172,6 +180,8 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
   } else if (!(f->phases & current_phase(ctx_, plugin_))) {
     result = PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,
                                          phase_name, phase_names(f->phases)));
+  } else if (stream_subsystem(ctx_) && http_only(*f)) {
+    result = PdkResult::fail(fmt::format("function {} is not available in the stream subsystem", f->name));
   } else {
     PdkCall call{ctx_, plugin_, args};
     try {

@@ -80,6 +80,14 @@ struct PdkFunction {
 // The entry for a wire name (aliases included), or nullptr.
 const PdkFunction* find_pdk_function(std::string_view name);
 
+// A connection of Kong's stream subsystem (stream_listen): its scheme is its protocol, tcp or tls.
+inline bool stream_subsystem(const proxy::RequestContext& ctx) {
+  return ctx.scheme == "tcp" || ctx.scheme == "tls";
+}
+// Functions that need an HTTP request or response (kong.request.*, kong.response.* but exit,
+// kong.service.request/response.*): Kong's stream subsystem has none to give them.
+bool http_only(const PdkFunction& f);
+
 // Step names (kong-gateway-side.md §5.6).
 inline constexpr std::string_view kStep = "plugin.Step";
 inline constexpr std::string_view kStepMultiMap = "plugin.StepMultiMap";

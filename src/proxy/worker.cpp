@@ -27,7 +27,8 @@ Worker::Worker(int index, WorkerHost& host)
   if (auto* runtime = host_.plugin_runtime())
     runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), *runtime);
   stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
-      resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); }});
+      resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); },
+      stream::StreamAccessLog::open(host_.snapshot()->properties.proxy_stream_access_log)});
 }
 
 Worker::~Worker() {

@@ -36,14 +36,21 @@ int criteria_count(const conf::Route& r) {
   return !r.snis.empty() + !r.destinations.empty() + !r.sources.empty();
 }
 
+// Kong's match-rule bits for stream routes: with as many criteria, snis beat sources beat
+// destinations (its router sorts categories by count, then by these bits).
+int criteria_bits(const conf::Route& r) {
+  return (!r.snis.empty() ? 4 : 0) | (!r.sources.empty() ? 2 : 0) | (!r.destinations.empty() ? 1 : 0);
+}
+
 }  // namespace
 
+bool is_stream_protocol(std::string_view protocol) {
+  return protocol == "tcp" || protocol == "tls" || protocol == "tls_passthrough" || protocol == "udp";
+}
+
 bool is_stream_route(const conf::Route& route) {
-  static const std::vector<std::string_view> stream = {"tcp", "tls", "tls_passthrough", "udp"};
-  return !route.protocols.empty() &&
-         std::all_of(route.protocols.begin(), route.protocols.end(), [](const auto& p) {
-           return std::find(stream.begin(), stream.end(), p) != stream.end();
-         });
+  return !route.protocols.empty() && std::all_of(route.protocols.begin(), route.protocols.end(),
+                                                 [](const auto& p) { return is_stream_protocol(p); });
 }
 
 StreamRouter::StreamRouter(const conf::Declarative& config) {
@@ -54,7 +61,10 @@ StreamRouter::StreamRouter(const conf::Declarative& config) {
     routes_.push_back({&route, service});
   }
   std::stable_sort(routes_.begin(), routes_.end(), [](const StreamMatch& a, const StreamMatch& b) {
-    return criteria_count(*a.route) > criteria_count(*b.route);
+    const auto& x = *a.route;
+    const auto& y = *b.route;
+    if (criteria_count(x) != criteria_count(y)) return criteria_count(x) > criteria_count(y);
+    return criteria_bits(x) > criteria_bits(y);
   });
 }
 

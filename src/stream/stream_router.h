@@ -2,7 +2,8 @@
 // protocols (tcp, tls, tls_passthrough) when every criterion it sets matches: one of its
 // `sources` (client address and/or port), one of its `destinations` (the address and/or port the
 // client connected to) and one of its `snis` (exact, or a leading/trailing wildcard label).
-// Routes setting more kinds of criteria are tried first; ties in file order.
+// Routes setting more kinds of criteria are tried first; among as many, snis before sources
+// before destinations (Kong's category order); then file order.
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
@@ -39,6 +40,8 @@ class StreamRouter {
   std::vector<StreamMatch> routes_;  // stream routes, most specific first
 };
 
+// tcp, tls, tls_passthrough, udp: the protocols of Kong's stream subsystem.
+bool is_stream_protocol(std::string_view protocol);
 // True for a route that belongs to the stream subsystem (every protocol is a stream one).
 bool is_stream_route(const conf::Route& route);
 

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -30,6 +31,11 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kPrereadTimeout = 30s;    // nginx preread_timeout
 constexpr auto kHandshakeTimeout = 60s;  // nginx ssl_handshake_timeout
 constexpr size_t kMaxHelloBytes = 16384 + 5;
+// nginx's stream $status values that Kong uses.
+constexpr int kStreamOk = 200;
+constexpr int kStreamBadRequest = 400;
+constexpr int kStreamInternalError = 500;
+constexpr int kStreamBadGateway = 502;
 
 // Waits for the client's first TLS record and reads its SNI without consuming a byte: the bytes
 // go either to OpenSSL (terminated here) or, untouched, to the upstream (tls_passthrough).
@@ -66,9 +72,12 @@ class StreamSession {
 
   asio::awaitable<void> run() {
     describe_connection();
+    ctx_.response.status = kStreamBadRequest;  // until routed: a failed handshake, no ClientHello
     co_await serve();
     deadline_.stop();
     close_all();
+    ctx_.end = Clock::now();
+    if (env_.access_log) env_.access_log->write(ctx_);
     start_log_phase();
   }
 
@@ -88,10 +97,14 @@ class StreamSession {
     ctx_.server_port = local.port();
   }
 
-  // One co_await per condition: GCC 12 miscompiles co_await inside && or ?: (SIGILL at run time).
+  // Every awaited result goes through a local first: GCC 12 miscompiles a co_await in the
+  // condition of an `if` whose body is a bare `co_return` (GCC PR 106188: a wrong coroutine frame
+  // layout; the first stream connection died of SIGILL, an invalid resume index).
   asio::awaitable<void> serve() {
-    if (!co_await accept_client()) co_return;
-    if (!co_await route_and_preread()) co_return;
+    const bool accepted = co_await accept_client();
+    if (!accepted) co_return;
+    const bool routed = co_await route_and_preread();
+    if (!routed) co_return;
     co_await proxy();
   }
 
@@ -138,29 +151,60 @@ class StreamSession {
     if (!match) {
       spdlog::info("stream {}:{}: no Route matched ({} to port {}{}{})", ctx_.remote_ip, ctx_.remote_port,
                    protocol_, request_.destination_port, sni_.empty() ? "" : ", SNI ", sni_);
+      ctx_.response.status = kStreamInternalError;  // Kong: exit(500) when no route matches
       co_return false;
     }
     match_ = *match;
     ctx_.match = router::RouteMatch{match_.route, match_.service, "", "", "", {}, {}};
-    if (!match_.service) co_return false;
-    if (config_.plugins && env_.runner) {
-      auto list = config_.plugins->collect(plugins::Phase::preread, match_.route->id, match_.service->id, "");
-      if (!list.empty()) co_await env_.runner->run(ctx_, plugins::Phase::preread, list);
-      if (ctx_.response.produced_by_gateway) {
-        co_await answer_exit();
-        co_return false;
-      }
+    if (!match_.service) {
+      spdlog::info("stream {}:{}: Route '{}' has no Service; closed", ctx_.remote_ip, ctx_.remote_port,
+                   match_.route->name);
+      ctx_.response.status = kStreamBadGateway;
+      co_return false;
+    }
+    auto plugins = stream_plugins(plugins::Phase::preread);
+    if (!plugins.empty()) {
+      co_await env_.runner->run(ctx_, plugins::Phase::preread, plugins);
+    }
+    if (ctx_.response.produced_by_gateway) {
+      co_await answer_exit();
+      co_return false;
     }
     co_return true;
   }
 
-  // kong.response.exit in the stream subsystem: the body (if any) goes to the client, then the
-  // connection closes. The status only reaches the log.
+  // The plugins of this connection's route and service for `phase`. Kong's stream subsystem only
+  // loads plugins whose `protocols` name a stream protocol (the default, http/https/grpc/grpcs,
+  // does not).
+  std::vector<const plugins::ConfiguredPlugin*> stream_plugins(plugins::Phase phase) const {
+    if (!config_.plugins || !env_.runner || !match_.route) return {};
+    auto list = config_.plugins->collect(phase, match_.route->id,
+                                         match_.service ? match_.service->id : std::string(), "");
+    std::erase_if(list, [](const plugins::ConfiguredPlugin* p) {
+      const auto& protocols = p->entity->protocols;
+      return std::none_of(protocols.begin(), protocols.end(),
+                          [](const auto& x) { return is_stream_protocol(x); });
+    });
+    return list;
+  }
+
+  // kong.response.exit in the stream subsystem (Kong's send_stream): the status only reaches the
+  // log; a body goes to the client when the status is below 400, otherwise to the error log (a
+  // plugin failure's 500 message too). Then the connection closes.
   asio::awaitable<void> answer_exit() {
-    if (ctx_.response.body.empty()) co_return;
+    const auto& body = ctx_.response.body;
+    if (ctx_.response.status >= 400) {
+      spdlog::error("stream {}:{}: unable to proxy stream connection, status: {}, err: {}", ctx_.remote_ip,
+                    ctx_.remote_port, ctx_.response.status, body);
+      co_return;
+    }
+    if (body.empty()) co_return;
     deadline_.arm(std::chrono::milliseconds(match_.service->write_timeout_ms), *client_);
-    co_await client_->write(asio::buffer(ctx_.response.body));
+    auto [ec, written] = co_await client_->write(asio::buffer(body));
     deadline_.disarm();
+    ctx_.response_bytes += written;
+    boost::system::error_code ignored;
+    client_->socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   asio::awaitable<bool> connect_upstream() {
@@ -207,7 +251,12 @@ class StreamSession {
 
   asio::awaitable<void> proxy() {
     ctx_.upstream_start = Clock::now();
-    if (!co_await connect_upstream()) co_return;
+    const bool connected = co_await connect_upstream();
+    if (!connected) {
+      ctx_.response.status = kStreamBadGateway;
+      co_return;
+    }
+    ctx_.response.status = kStreamOk;
     const auto& service = *match_.service;
     idle_timeout_ = std::chrono::milliseconds(std::max(service.read_timeout_ms, service.write_timeout_ms));
     last_activity_ = Clock::now();
@@ -263,10 +312,7 @@ class StreamSession {
   }
 
   void start_log_phase() {
-    ctx_.end = Clock::now();
-    if (!config_.plugins || !env_.runner || !match_.route) return;
-    auto list = config_.plugins->collect(plugins::Phase::log, match_.route->id,
-                                         match_.service ? match_.service->id : std::string(), "");
+    auto list = stream_plugins(plugins::Phase::log);
     if (list.empty()) return;
     auto log_ctx = std::make_shared<proxy::RequestContext>(std::move(ctx_));
     auto* runner = env_.runner;

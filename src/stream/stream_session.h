@@ -11,6 +11,7 @@
 
 #include "net/resolver.h"
 #include "plugins/plugin_set.h"
+#include "stream/stream_access_log.h"
 #include "stream/stream_router.h"
 #include "tls/handshake.h"
 #include "tls/server_tls.h"
@@ -41,6 +42,7 @@ struct StreamEnvironment {
   plugins::PhaseRunner* runner = nullptr;  // null: no plugin servers
   // The certificate phase for connections this listener terminates (may be empty).
   std::function<tls::CertificatePhase(proxy::RequestContext&)> certificate_phase;
+  std::shared_ptr<StreamAccessLog> access_log;  // null: proxy_stream_access_log = off
 };
 
 // Serves one accepted connection to the end. `ssl`: the stream_listen entry has the ssl flag

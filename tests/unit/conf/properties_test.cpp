@@ -41,6 +41,7 @@ TEST(Properties, DefaultsWithoutFile) {
   EXPECT_EQ(p.headers, (std::vector<std::string>{"server_tokens", "latency_tokens", "x-kong-request-id"}));
   EXPECT_EQ(p.proxy_access_log, p.prefix + "/logs/access.log");
   EXPECT_EQ(p.proxy_error_log, p.prefix + "/logs/error.log");
+  EXPECT_EQ(p.proxy_stream_access_log, p.prefix + "/logs/access.log");  // Kong's "logs/access.log basic"
   EXPECT_TRUE(p.trusted_ips.empty());
   EXPECT_EQ(p.source_file, "");
   EXPECT_EQ(p.get("pluginserver_names"), "");
@@ -226,6 +227,16 @@ TEST(Properties, OffValuesAndLogTargets) {
   EXPECT_EQ(p.declarative_config, "");
   EXPECT_EQ(p.access_log_format, "json");
   EXPECT_EQ(p.get("key_in_caps"), "1") << "keys are lower-cased";
+}
+
+TEST(Properties, StreamAccessLogTakesKongsBasicFormatOnly) {
+  TempDir dir;
+  auto p = load_properties(dir.write("s.conf", "proxy_stream_access_log = /var/log/gh/stream.log basic\n"), {});
+  EXPECT_EQ(p.proxy_stream_access_log, "/var/log/gh/stream.log");
+  p = load_properties(dir.write("off.conf", "proxy_stream_access_log = off\n"), {});
+  EXPECT_EQ(p.proxy_stream_access_log, "off");
+  auto file = dir.write("bad.conf", "proxy_stream_access_log = logs/stream.log fancy\n");
+  EXPECT_EQ(error_of(file), file + ":1: proxy_stream_access_log: unknown log format 'fancy' (expected 'basic')");
 }
 
 TEST(Properties, CurrentEnvironmentReadsEnviron) {

@@ -72,6 +72,28 @@ TEST_F(StreamRouterTest, HttpRoutesAreNotStreamRoutes) {
   EXPECT_EQ(m->service->name, "db");
 }
 
+// With as many criteria, Kong tries snis before sources before destinations, whatever the file order.
+TEST(StreamRoutes, TiesGoToSnisThenSourcesThenDestinations) {
+  auto config = conf::parse_declarative(R"(_format_version: "3.0"
+services:
+  - name: s
+    url: tcp://10.0.0.1:1
+    routes:
+      - {name: by-destination, protocols: [tls], destinations: [{port: 9100}]}
+      - {name: by-source, protocols: [tls], sources: [{ip: 10.0.0.0/8}]}
+      - {name: by-sni, protocols: [tls], snis: [x.example.test]}
+)",
+                                        "kong.yml");
+  StreamRouter router(config);
+  auto route_for = [&](const char* source, std::string_view sni) {
+    auto m = router.match({"tls", ip::make_address(source), 1, ip::make_address("127.0.0.1"), 9100, sni});
+    return m ? m->route->name : std::string("(none)");
+  };
+  EXPECT_EQ(route_for("10.1.1.1", "x.example.test"), "by-sni");
+  EXPECT_EQ(route_for("10.1.1.1", "y.example.test"), "by-source");
+  EXPECT_EQ(route_for("192.168.1.1", "y.example.test"), "by-destination");
+}
+
 TEST(StreamRoutes, ValidationNamesTheField) {
   auto error = [](const std::string& routes) {
     try {
