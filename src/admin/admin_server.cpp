@@ -15,6 +15,8 @@
 #include "http/parser.h"
 #include "net/buffer.h"
 #include "net/listener.h"
+#include "tls/handshake.h"
+#include "tls/self_signed.h"
 
 namespace gh::admin {
 
@@ -24,6 +26,7 @@ using asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kHandshakeTimeout{60};  // as the proxy listeners
 
 std::string hostname() {
   char buf[256] = {};
@@ -44,37 +47,66 @@ AdminServer::AdminServer(proxy::Gateway& gateway, asio::io_context& io) : gatewa
 
 void AdminServer::listen(const std::vector<conf::ListenAddress>& addresses) {
   for (const auto& address : addresses) {
-    if (address.ssl) {
-      spdlog::warn("admin_listen {}: TLS listeners are not supported yet; skipped", address.to_string());
-      continue;
-    }
+    if (address.ssl) server_tls();  // a bad certificate stops the start, not the first client
     net::ListenOptions options{address.host, address.port, address.backlog, false};
-    acceptors_.push_back(std::make_unique<tcp::acceptor>(net::open_listener(io_.get_executor(), options)));
+    listeners_.push_back(
+        {std::make_unique<tcp::acceptor>(net::open_listener(io_.get_executor(), options)), address.ssl});
   }
 }
 
+// Kong's admin server block: admin_ssl_cert (else a generated admin-only pair), the ssl_*
+// protocols and ciphers, no kong.yml certificates and no certificate phase.
+std::shared_ptr<const tls::ServerTls> AdminServer::server_tls() {
+  if (tls_) return tls_;
+  const auto& properties = gateway_.snapshot()->properties;
+  std::vector<tls::PemPair> pairs;
+  for (size_t i = 0; i < properties.admin_ssl_certs.size(); ++i)
+    pairs.push_back({properties.admin_ssl_certs[i], properties.admin_ssl_keys[i]});
+  if (pairs.empty()) pairs = tls::default_certificates(properties.prefix, "admin-gatehouse-default");
+  tls_ = std::make_shared<const tls::ServerTls>(properties.ssl, std::vector<conf::Certificate>{}, pairs,
+                                                nullptr);
+  return tls_;
+}
+
 void AdminServer::start() {
-  for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
+  for (auto& listener : listeners_) asio::co_spawn(io_, accept_loop(listener), asio::detached);
 }
 
 void AdminServer::stop() {
   asio::post(io_, [this] {
-    for (auto& acceptor : acceptors_) {
+    for (auto& listener : listeners_) {
       boost::system::error_code ec;
-      acceptor->close(ec);
+      listener.acceptor->close(ec);
     }
   });
 }
 
-asio::awaitable<void> AdminServer::accept_loop(tcp::acceptor& acceptor) {
+asio::awaitable<void> AdminServer::accept_loop(Listener& listener) {
+  auto& acceptor = *listener.acceptor;
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
       if (!acceptor.is_open()) co_return;
       continue;
     }
-    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+    if (listener.tls)
+      asio::co_spawn(io_, serve_tls(std::move(socket)), asio::detached);
+    else
+      asio::co_spawn(io_, serve(net::ByteStream(std::move(socket))), asio::detached);
   }
+}
+
+asio::awaitable<void> AdminServer::serve_tls(tcp::socket socket) {
+  auto stream = tls::ServerTls::stream(std::move(socket), server_tls());
+  tls::HandshakeState state;
+  net::Deadline deadline(io_.get_executor());
+  auto ec = co_await tls::accept_handshake(stream, state, deadline, kHandshakeTimeout);
+  deadline.stop();
+  if (ec) {
+    spdlog::debug("admin TLS handshake failed: {}", deadline.expired() ? "timed out" : ec.message());
+    co_return;
+  }
+  co_await serve(std::move(stream));
 }
 
 std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std::string_view path) const {
@@ -140,7 +172,7 @@ std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std
   return {404, {{"message", "Not found"}}};
 }
 
-asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+asio::awaitable<void> AdminServer::serve(net::ByteStream stream) {
   http::Parser parser(http::Parser::Kind::request);
   net::Buffer in;
   while (true) {
@@ -159,7 +191,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       if (status == http::Parser::Status::headers_complete) continue;
       size_t available = 0;
       char* space = in.prepare(4096, available);
-      auto [ec, n] = co_await socket.async_read_some(asio::buffer(space, available), use_tuple);
+      auto [ec, n] = co_await stream.read_some(asio::buffer(space, available));
       if (ec) co_return;
       in.commit(n);
     }
@@ -173,7 +205,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
         req.keep_alive ? "" : "Connection: close\r\n");
     std::array<asio::const_buffer, 2> out{asio::buffer(head),
                                           asio::buffer(req.method == "HEAD" ? std::string_view() : text)};
-    auto [ec, n] = co_await asio::async_write(socket, out, use_tuple);
+    auto [ec, n] = co_await stream.write(out);
     if (ec || !req.keep_alive) co_return;
   }
 }

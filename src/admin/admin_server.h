@@ -1,4 +1,6 @@
-// The admin listener (admin_listen): a small read-only JSON API on the control thread.
+// The admin listener (admin_listen): a small read-only JSON API on the control thread, over
+// plain HTTP or, for `ssl` addresses, over TLS with admin_ssl_cert/admin_ssl_cert_key (or a
+// self-signed pair generated in the prefix, as Kong does; docs/tls.md).
 //   GET /                 node information (version, hostname, node id, enabled plugins)
 //   GET /status           liveness and connection counters (used by `gatehouse health`)
 //   GET /services, /routes, /consumers, /plugins, /upstreams   the loaded declarative entities
@@ -14,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "net/byte_stream.h"
 #include "proxy/gateway.h"
+#include "tls/server_tls.h"
 
 namespace gh::admin {
 
@@ -23,7 +27,8 @@ class AdminServer {
   using Provider = std::function<nlohmann::json()>;
 
   AdminServer(proxy::Gateway& gateway, boost::asio::io_context& io);
-  // Binds every non-TLS admin_listen address; throws on failure.
+  // Binds every admin_listen address (building the TLS context first when one is `ssl`); throws
+  // on failure.
   void listen(const std::vector<conf::ListenAddress>& addresses);
   void start();
   void stop();
@@ -33,13 +38,20 @@ class AdminServer {
   }
 
  private:
-  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
-  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+  struct Listener {
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    bool tls = false;
+  };
+  std::shared_ptr<const tls::ServerTls> server_tls();
+  boost::asio::awaitable<void> accept_loop(Listener& listener);
+  boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> serve(net::ByteStream stream);
   std::pair<int, nlohmann::json> route(const std::string& method, std::string_view path) const;
 
   proxy::Gateway& gateway_;
   boost::asio::io_context& io_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<Listener> listeners_;
+  std::shared_ptr<const tls::ServerTls> tls_;  // built once: a reload does not change admin certificates
   std::map<std::string, Provider, std::less<>> endpoints_;
 };
 

@@ -61,6 +61,11 @@ struct Properties {
   std::string prefix;  // absolute; default $HOME/.gatehouse (root: /usr/local/gatehouse)
   std::vector<ListenAddress> proxy_listen;
   std::vector<ListenAddress> admin_listen;
+  // admin_ssl_cert / admin_ssl_cert_key: the PEM texts of the admin listener's certificate(s)
+  // for `admin_listen ... ssl` (empty: a self-signed pair generated in the prefix, as Kong).
+  // The protocols and ciphers are the ssl_* ones (`ssl`), as in Kong.
+  std::vector<std::string> admin_ssl_certs;
+  std::vector<std::string> admin_ssl_keys;
   std::vector<ListenAddress> stream_listen;
   std::string declarative_config;  // absolute path or ""
   std::vector<std::string> plugins;

@@ -82,25 +82,26 @@ std::vector<std::string> read_pem_list(
   return out;
 }
 
-void read_default_certificates(
-    Properties& p, const std::function<std::string(const std::string&)>& raw,
+// One certificate property pair (ssl_cert/ssl_cert_key or admin_ssl_cert/admin_ssl_cert_key):
+// the PEM texts, one key per certificate, each key checked against its certificate.
+void read_certificate_pairs(
+    const std::string& cert_key, const std::string& key_key, std::vector<std::string>& certs,
+    std::vector<std::string>& keys, const std::function<std::string(const std::string&)>& raw,
     const std::function<std::string(const std::string&)>& where,
     const std::function<std::string(const std::string&, const std::string&)>& resolve) {
-  auto& ssl = p.ssl;
-  ssl.certs = read_pem_list(raw("ssl_cert"), "ssl_cert", where("ssl_cert"), resolve);
-  ssl.keys = read_pem_list(raw("ssl_cert_key"), "ssl_cert_key", where("ssl_cert_key"), resolve);
-  if (ssl.certs.size() != ssl.keys.size())
-    throw ConfigError(where("ssl_cert_key") + ": " + std::to_string(ssl.keys.size()) + " key(s) for " +
-                      std::to_string(ssl.certs.size()) +
-                      " certificate(s) in ssl_cert (one key per certificate)");
-  for (size_t i = 0; i < ssl.certs.size(); ++i) {
-    std::string which = ssl.certs.size() > 1 ? " (entry " + std::to_string(i + 1) + ")" : "";
-    if (auto e = check_certificates(ssl.certs[i]); !e.empty())
-      throw ConfigError(where("ssl_cert") + which + ": " + e);
-    if (auto e = check_private_key(ssl.keys[i]); !e.empty())
-      throw ConfigError(where("ssl_cert_key") + which + ": " + e);
-    if (auto e = check_key_matches(ssl.certs[i], ssl.keys[i]); !e.empty())
-      throw ConfigError(where("ssl_cert_key") + which + ": " + e);
+  certs = read_pem_list(raw(cert_key), cert_key, where(cert_key), resolve);
+  keys = read_pem_list(raw(key_key), key_key, where(key_key), resolve);
+  if (certs.size() != keys.size())
+    throw ConfigError(where(key_key) + ": " + std::to_string(keys.size()) + " key(s) for " +
+                      std::to_string(certs.size()) + " certificate(s) in " + cert_key +
+                      " (one key per certificate)");
+  for (size_t i = 0; i < certs.size(); ++i) {
+    std::string which = certs.size() > 1 ? " (entry " + std::to_string(i + 1) + ")" : "";
+    if (auto e = check_certificates(certs[i]); !e.empty())
+      throw ConfigError(where(cert_key) + which + ": " + e);
+    if (auto e = check_private_key(keys[i]); !e.empty()) throw ConfigError(where(key_key) + which + ": " + e);
+    if (auto e = check_key_matches(certs[i], keys[i]); !e.empty())
+      throw ConfigError(where(key_key) + which + ": " + e);
   }
 }
 
@@ -171,7 +172,9 @@ void fill_tls_settings(Properties& p, const std::function<std::string(const std:
                        const std::function<std::string(const std::string&)>& where,
                        const std::function<std::string(const std::string&, const std::string&)>& resolve) {
   auto& ssl = p.ssl;
-  read_default_certificates(p, raw, where, resolve);
+  read_certificate_pairs("ssl_cert", "ssl_cert_key", ssl.certs, ssl.keys, raw, where, resolve);
+  read_certificate_pairs("admin_ssl_cert", "admin_ssl_cert_key", p.admin_ssl_certs, p.admin_ssl_keys, raw,
+                         where, resolve);
   read_protocols(ssl, raw("ssl_protocols"), where("ssl_protocols"));
   ssl.cipher_suite = to_lower(trim(raw("ssl_cipher_suite")));
   ssl.prefer_server_ciphers =

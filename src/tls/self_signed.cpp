@@ -111,13 +111,13 @@ PemPair generate_self_signed(const std::string& common_name, KeyType type) {
           })};
 }
 
-std::vector<PemPair> default_certificates(const std::string& prefix) {
+std::vector<PemPair> default_certificates(const std::string& prefix, const std::string& name) {
   fs::path dir = fs::path(prefix) / "ssl";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
-  return {load_or_generate(dir, "gatehouse-default", KeyType::rsa2048),
-          load_or_generate(dir, "gatehouse-default-ecdsa", KeyType::ecdsa_p256)};
+  return {load_or_generate(dir, name, KeyType::rsa2048),
+          load_or_generate(dir, name + "-ecdsa", KeyType::ecdsa_p256)};
 }
 
 }  // namespace gh::tls

@@ -19,8 +19,10 @@ enum class KeyType { rsa2048, ecdsa_p256 };
 // ten years. Throws std::runtime_error.
 PemPair generate_self_signed(const std::string& common_name, KeyType type);
 
-// <prefix>/ssl/gatehouse-default.{crt,key} (RSA) and gatehouse-default-ecdsa.{crt,key},
-// generated when missing. Throws std::runtime_error when the prefix is not writable.
-std::vector<PemPair> default_certificates(const std::string& prefix);
+// <prefix>/ssl/<name>.{crt,key} (RSA) and <name>-ecdsa.{crt,key}, generated when missing: the
+// proxy's "gatehouse-default" pairs, the admin listener's "admin-gatehouse-default" ones (Kong
+// keeps the two apart the same way). Throws std::runtime_error when the prefix is not writable.
+std::vector<PemPair> default_certificates(const std::string& prefix,
+                                          const std::string& name = "gatehouse-default");
 
 }  // namespace gh::tls

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_port
+from conftest import free_port, raw_request, wait_port
 
 
 class CertificateAuthority:
@@ -65,6 +65,22 @@ def add_tls_listener(gw, extra=""):
     with open(gw.conf, "a") as f:
         f.write(f"proxy_listen = 127.0.0.1:{gw.port}, 127.0.0.1:{gw.tls_port} ssl\n{extra}")
     return gw.tls_port
+
+
+def start_tls_gateway(make_gateway, kong_yml, conf_extra=""):
+    """A started gateway with a plain and a TLS proxy listener (gw.port, gw.tls_port). `conf_extra`
+    is kong.conf text, or a function of the gateway returning it (for lines naming its prefix)."""
+    gw = make_gateway(kong_yml)
+    add_tls_listener(gw, conf_extra(gw) if callable(conf_extra) else conf_extra)
+    gw.prefix.mkdir(parents=True, exist_ok=True)
+    gw.start()
+    assert wait_port(gw.tls_port)
+    return gw
+
+
+def without_name_check(context):
+    context.check_hostname = False
+    return context
 
 
 def peer_common_name(cert_dict):
@@ -129,11 +145,7 @@ def tls_gateway(make_gateway, upstream, ca):
     api = ca.issue("api", ["api.example.test"])
     wild = ca.issue("wild", ["*.wild.example.test"])
     certs = certificate_entity(*api, ["api.example.test"]) + certificate_entity(*wild, ["*.wild.example.test"])
-    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certs))
-    add_tls_listener(gw)
-    gw.start()
-    assert wait_port(gw.tls_port)
-    return gw
+    return start_tls_gateway(make_gateway, tls_kong_yml(upstream.server_address[1], certs))
 
 
 def test_sni_selects_the_certificate_exact_and_wildcard(tls_gateway, ca):
@@ -231,10 +243,7 @@ def test_sessions_resume_across_connections_and_workers(tls_gateway, ca, tmp_pat
 
 
 def test_default_certificate_is_generated_in_the_prefix(make_gateway, upstream):
-    gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []").replace("certificates:\n  []", ""))
-    add_tls_listener(gw)
-    gw.start()
-    assert wait_port(gw.tls_port)
+    gw = start_tls_gateway(make_gateway, tls_kong_yml(upstream.server_address[1], "  []"))
     generated = gw.prefix / "ssl" / "gatehouse-default.crt"
     assert generated.exists() and (gw.prefix / "ssl" / "gatehouse-default.key").stat().st_mode & 0o077 == 0
     # A client trusting exactly that file verifies what the gateway serves (RSA offered first).
@@ -254,27 +263,18 @@ def test_default_certificate_is_generated_in_the_prefix(make_gateway, upstream):
 
 def test_ssl_cert_property_is_the_default_certificate(make_gateway, upstream, ca):
     fallback = ca.issue("fallback", ["fallback.example.test"])
-    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(
-        *ca.issue("api", ["api.example.test"]), ["api.example.test"])))
-    add_tls_listener(gw, f"ssl_cert = {fallback[0]}\nssl_cert_key = {fallback[1]}\n")
-    gw.start()
-    assert wait_port(gw.tls_port)
-    ctx = ca.client_context()
-    ctx.check_hostname = False
-    cert, _ = handshake(gw.tls_port, "unknown.example.test", ctx)
+    gw = start_tls_gateway(make_gateway, tls_kong_yml(upstream.server_address[1], certificate_entity(
+        *ca.issue("api", ["api.example.test"]), ["api.example.test"])),
+        f"ssl_cert = {fallback[0]}\nssl_cert_key = {fallback[1]}\n")
+    cert, _ = handshake(gw.tls_port, "unknown.example.test", without_name_check(ca.client_context()))
     assert peer_common_name(cert) == "fallback.example.test"
     assert not (gw.prefix / "ssl" / "gatehouse-default.crt").exists()
 
 
 def test_catch_all_sni(make_gateway, upstream, ca):
     star = ca.issue("star", ["star.example.test"])
-    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(*star, ["*"])))
-    add_tls_listener(gw)
-    gw.start()
-    assert wait_port(gw.tls_port)
-    ctx = ca.client_context()
-    ctx.check_hostname = False
-    cert, _ = handshake(gw.tls_port, "anything.test", ctx)
+    gw = start_tls_gateway(make_gateway, tls_kong_yml(upstream.server_address[1], certificate_entity(*star, ["*"])))
+    cert, _ = handshake(gw.tls_port, "anything.test", without_name_check(ca.client_context()))
     assert peer_common_name(cert) == "star.example.test"
 
 
@@ -294,10 +294,8 @@ def test_bad_certificates_are_refused_with_their_location(make_gateway, upstream
 
 def test_reload_swaps_certificates(make_gateway, upstream, ca):
     first = ca.issue("first", ["api.example.test"])
-    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(*first, ["api.example.test"])))
-    add_tls_listener(gw)
-    gw.start()
-    assert wait_port(gw.tls_port)
+    gw = start_tls_gateway(make_gateway,
+                           tls_kong_yml(upstream.server_address[1], certificate_entity(*first, ["api.example.test"])))
     ctx = ca.client_context()
     serial = lambda: handshake(gw.tls_port, "api.example.test", ctx)[0]["serialNumber"]  # noqa: E731
     before = serial()
@@ -424,31 +422,35 @@ def cpp_sni_tag():
     return BUILD_DIR / "examples" / "bin" / "cpp-sni-tag"
 
 
+def plugin_servers_conf(gw, plugins, timeout_ms=None):
+    """The JS server (plugins in JS_TLS_PLUGINS) and the C++ cpp-sni-tag server."""
+    binary = cpp_sni_tag()
+    js_timeout = f"pluginserver_js_timeout = {timeout_ms}\n" if timeout_ms else ""
+    return (f"plugins = bundled, {plugins}\npluginserver_names = js, cpp-sni-tag\n{js_timeout}"
+            f"pluginserver_js_socket = {gw.prefix}/js_pluginserver.sock\n"
+            f"pluginserver_js_start_cmd = {JS_SERVER} --plugins-directory {JS_TLS_PLUGINS} --kong-prefix {gw.prefix}\n"
+            f"pluginserver_js_query_cmd = {JS_SERVER} --plugins-directory {JS_TLS_PLUGINS} --dump-all-plugins\n"
+            f"pluginserver_cpp_sni_tag_socket = {gw.prefix}/cpp-sni-tag.socket\n"
+            f"pluginserver_cpp_sni_tag_start_cmd = {binary} -kong-prefix {gw.prefix}\n"
+            f"pluginserver_cpp_sni_tag_query_cmd = {binary} -dump -kong-prefix {gw.prefix}\n")
+
+
+CERT_PHASE_SNIS = ["api.example.test", "slow.example.test", "refused.example.test", "mtls.example.test",
+                   "mtls-noca.example.test", "noreuse.example.test"]
+
+
 @pytest.fixture
 def cert_phase_gateway(make_gateway, upstream, ca):
-    api = ca.issue("api", ["api.example.test", "slow.example.test", "refused.example.test"])
-    kong_yml = tls_kong_yml(upstream.server_address[1],
-                            certificate_entity(*api, ["api.example.test", "slow.example.test",
-                                                      "refused.example.test"]))
+    api = ca.issue("api", CERT_PHASE_SNIS)
+    kong_yml = tls_kong_yml(upstream.server_address[1], certificate_entity(*api, CERT_PHASE_SNIS))
+    config = {"stall_sni": "slow.example.test", "stall_ms": 1500, "crash_sni": "refused.example.test",
+              "mtls_sni": "mtls.example.test", "mtls_ca": ca.cert.read_text(),
+              "mtls_noca_sni": "mtls-noca.example.test", "noreuse_sni": "noreuse.example.test"}
     kong_yml += ("plugins:\n"
                  "  - name: js-cert\n"
-                 "    config: {stall_sni: slow.example.test, stall_ms: 1500, crash_sni: refused.example.test}\n"
+                 f"    config: {json.dumps(config)}\n"
                  "  - name: cpp-sni-tag\n")
-    gw = make_gateway(kong_yml)
-    binary = cpp_sni_tag()
-    add_tls_listener(
-        gw,
-        "plugins = bundled, js-cert, cpp-sni-tag\npluginserver_names = js, cpp-sni-tag\n"
-        f"pluginserver_js_socket = {gw.prefix}/js_pluginserver.sock\n"
-        f"pluginserver_js_start_cmd = {JS_SERVER} --plugins-directory {JS_TLS_PLUGINS} --kong-prefix {gw.prefix}\n"
-        f"pluginserver_js_query_cmd = {JS_SERVER} --plugins-directory {JS_TLS_PLUGINS} --dump-all-plugins\n"
-        f"pluginserver_cpp_sni_tag_socket = {gw.prefix}/cpp-sni-tag.socket\n"
-        f"pluginserver_cpp_sni_tag_start_cmd = {binary} -kong-prefix {gw.prefix}\n"
-        f"pluginserver_cpp_sni_tag_query_cmd = {binary} -dump -kong-prefix {gw.prefix}\n")
-    gw.prefix.mkdir(parents=True, exist_ok=True)
-    gw.start()
-    assert wait_port(gw.tls_port)
-    return gw
+    return start_tls_gateway(make_gateway, kong_yml, lambda gw: plugin_servers_conf(gw, "js-cert, cpp-sni-tag"))
 
 
 def test_certificate_phase_shares_the_sni_with_the_connections_requests(cert_phase_gateway, ca):
@@ -497,12 +499,77 @@ def test_crashed_plugin_server_ends_the_handshake_cleanly(cert_phase_gateway, ca
         handshake(cert_phase_gateway.tls_port, "refused.example.test", ctx)
     assert "plugin 'js-cert' failed in phase certificate" in cert_phase_gateway.logs()
     # fail_closed: handshakes are refused until the supervisor has restarted the server, then work.
-    deadline = time.time() + 20
+    cert = wait_for_handshakes(cert_phase_gateway, ctx)
+    assert peer_common_name(cert) == "api.example.test"
+
+
+def wait_for_handshakes(gw, ctx, server_name="api.example.test", seconds=20):
+    """Retries handshakes until one succeeds (e.g. once the supervisor restarted a plugin server)."""
+    deadline = time.time() + seconds
     while True:
         try:
-            cert, _ = handshake(cert_phase_gateway.tls_port, "api.example.test", ctx)
-            break
+            return handshake(gw.tls_port, server_name, ctx)[0]
         except (ssl.SSLError, OSError):
-            assert time.time() < deadline, "handshakes never recovered"
+            assert time.time() < deadline, "handshakes never recovered:\n" + gw.logs()[-3000:]
             time.sleep(0.2)
-    assert peer_common_name(cert) == "api.example.test"
+
+
+
+# ---- The admin API over TLS (admin_listen ... ssl) ----------------------------------------------
+
+def add_admin_tls_listener(gw, extra=""):
+    gw.admin_tls_port = free_port()
+    with open(gw.conf, "a") as f:
+        f.write(f"admin_listen = 127.0.0.1:{gw.admin_port}, 127.0.0.1:{gw.admin_tls_port} ssl\n{extra}")
+
+
+def test_admin_api_over_tls_with_admin_ssl_cert(make_gateway, upstream, ca):
+    admin_cert, admin_key = ca.issue("admin", ["admin.example.test"])
+    api = ca.issue("api", ["api.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(*api, ["api.example.test"])))
+    add_admin_tls_listener(gw, f"admin_ssl_cert = {admin_cert}\nadmin_ssl_cert_key = {admin_key}\n")
+    gw.start()
+    assert wait_port(gw.admin_tls_port)
+    conn, resp, body = https_get(gw.admin_tls_port, "admin.example.test", "/status", ca.client_context())
+    assert resp.status == 200 and json.loads(body)["server"]["connections_active"] >= 0
+    conn.request("GET", "/services", headers={"Host": "admin.example.test"})  # keep-alive over TLS
+    assert [s["name"] for s in json.loads(conn.getresponse().read())["data"]] == ["echo"]
+    conn.close()
+    # The admin listener serves admin_ssl_cert whatever the SNI: kong.yml certificates are the proxy's.
+    cert, _ = handshake(gw.admin_tls_port, "api.example.test", without_name_check(ca.client_context()))
+    assert peer_common_name(cert) == "admin.example.test"
+    # curl, and the plain admin listener next to it.
+    out = subprocess.run(["curl", "-sS", "--cacert", str(ca.cert), "--resolve",
+                          f"admin.example.test:{gw.admin_tls_port}:127.0.0.1",
+                          f"https://admin.example.test:{gw.admin_tls_port}/"], capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode == 0 and json.loads(out.stdout)["tagline"] == "Welcome to gatehouse"
+    assert raw_request(gw.admin_port, b"GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") \
+        .startswith(b"HTTP/1.1 200")
+
+
+def test_admin_tls_without_admin_ssl_cert_generates_its_own_certificate(make_gateway, upstream):
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []"))
+    add_admin_tls_listener(gw)
+    gw.start()
+    assert wait_port(gw.admin_tls_port)
+    generated = gw.prefix / "ssl" / "admin-gatehouse-default.crt"
+    assert generated.exists() and (gw.prefix / "ssl" / "admin-gatehouse-default.key").stat().st_mode & 0o077 == 0
+    assert (gw.prefix / "ssl" / "admin-gatehouse-default-ecdsa.crt").exists()
+    # Its own pair: the proxy has no TLS listener here, so no proxy default was generated.
+    assert not (gw.prefix / "ssl" / "gatehouse-default.crt").exists()
+    ctx = without_name_check(ssl.create_default_context(cafile=str(generated)))
+    ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")  # the RSA pair (the file the client trusts)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    _, resp, body = https_get(gw.admin_tls_port, "localhost", "/", ctx)
+    assert resp.status == 200 and "version" in json.loads(body)
+
+
+def test_bad_admin_ssl_cert_is_refused(make_gateway, upstream, ca):
+    admin_cert, _ = ca.issue("admin", ["admin.example.test"])
+    _, other_key = ca.issue("other", ["other.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []"))
+    add_admin_tls_listener(gw, f"admin_ssl_cert = {admin_cert}\nadmin_ssl_cert_key = {other_key}\n")
+    check = gw.cli("config", "check")
+    assert check.returncode != 0
+    assert "admin_ssl_cert_key: the key does not belong to the certificate" in check.stdout + check.stderr
