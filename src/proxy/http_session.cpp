@@ -990,9 +990,14 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   sr.available = true;
   ctx.upstream_status = sr.status;
 
-  // The client response starts as the upstream's, with the headers plugins already set applied.
-  http::Headers headers = sr.headers;
-  for (const auto& h : ctx.response.headers) headers.set(h.name, h.value);
+  // The client response starts as the upstream's, with the headers plugins already set replacing
+  // the upstream's of the same name, every value in order (as forward_response writes them).
+  const auto& overrides = ctx.response.headers;
+  http::Headers headers;
+  headers.reserve(sr.headers.size() + overrides.size());
+  for (const auto& h : sr.headers)
+    if (overrides.empty() || !overrides.has(h.name)) headers.add(h.name, h.value);
+  for (const auto& h : overrides) headers.add(h.name, h.value);
   ctx.response.status = sr.status;
   ctx.response.headers = std::move(headers);
   ctx.response.body = sr.body;

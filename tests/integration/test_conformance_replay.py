@@ -559,10 +559,6 @@ def client_view_problems(replay, status, headers, body, upstream_requests):
 # (scenario, protocol) → {check: what gatehouse delivers today}. Gateway bugs in src/proxy found by the
 # replay (outside this test's scope to fix); each entry goes when the gateway is fixed.
 KNOWN_CLIENT_GAPS = {
-    # Response headers set by plugins in access are merged into the upstream response with a per-value
-    # set(): a header given several values (add_header twice, set_headers with a list) keeps only its last.
-    **{("access", p): {"add_header twice": ["two"], "set_headers multi-value": ["upstream.internal"]}
-       for p in ("msgpack", "protobuf")},
     # service.request.set_method/set_path/set_raw_query called in rewrite succeed, but the request sent
     # upstream is rebuilt from the client's after routing: the changes are lost.
     **{("rewrite", p): {"rewrite method/path/query": "POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug"}

@@ -4,7 +4,8 @@ kong-pdk server (`kong-js-pluginserver`, TypeScript through its ts-node), with r
 Plugins (tests/integration/plugins/js-pdk/):
   pdk-request.js   access: every getter about the request, client, route, node (returned by exit)
   pdk-upstream.ts  access: every kong.service.* / kong.service.request.* setter (checked upstream)
-  pdk-response.js  response: kong.service.response.* and kong.response.*; log: kong.log.*
+  pdk-response.js  access: multi-valued kong.response headers; response: kong.service.response.* and
+                   kong.response.*; log: kong.log.*
   pdk-errors.ts    access: calls outside their phase, CR/LF header values, unknown method, error()
   js-instance.js   instance lifecycle (reload → new instance, old one closed) and faults
 
@@ -332,6 +333,10 @@ def scenario_response_and_log(gw):
     assert resp.getheader("x-upstream-name") is None  # cleared
     assert resp.getheader("x-resp-many") == "many"
     assert resp.headers.get_all("x-resp-list") == ["l1", "l2"]
+    # set in access (add_header twice, set_header with a list): every value, in order
+    assert resp.headers.get_all("x-access-added") == ["a1", "a2"]
+    assert resp.headers.get_all("x-access-list") == ["l1", "l2"]
+    assert seen["headers"]["x-access-added"] == ["a1", "a2"]
 
     line = wait_for(lambda: log_lines(gw)[len(before):], what="the log phase's line")[0]
     assert (line["status"], line["upstream_status"], line["source"]) == (201, 200, "service")

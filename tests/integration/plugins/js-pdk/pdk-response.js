@@ -1,6 +1,7 @@
 'use strict';
 // PDK coverage (tests/integration/test_js_pdk.py), JavaScript: the buffered upstream response
-// (kong.service.response.*) and the client response (kong.response.*) in `response`, and kong.log.*
+// (kong.service.response.*) and the client response (kong.response.*) in `response` (after
+// multi-valued response headers set in `access`), and kong.log.*
 // in `log`. What the plugin read goes to the client in `x-seen` (JSON); the log phase appends one
 // JSON line per request to config.log_file.
 const fs = require('fs');
@@ -22,6 +23,13 @@ async function failure(call) {
 class KongPlugin {
   constructor(config) {
     this.config = config;
+  }
+
+  // Headers with several values set before the upstream answers: the buffered response keeps them all.
+  async access(kong) {
+    await kong.response.addHeader('x-access-added', 'a1');
+    await kong.response.addHeader('x-access-added', 'a2');
+    await kong.response.setHeader('x-access-list', ['l1', 'l2']);
   }
 
   async response(kong) {
