@@ -1,9 +1,11 @@
-// kong.client.* (Kong's pdk/client.lua) and kong.router.*: who is calling, through which route.
+// kong.client.* (Kong's pdk/client.lua), kong.client.tls.* (pdk/client/tls.lua) and
+// kong.router.*: who is calling, with which certificate, through which route.
 #include <fmt/format.h>
 
 #include "common/strings.h"
 #include "pdk/shapes.h"
 #include "proxy/snapshot.h"
+#include "tls/client_certificate.h"
 
 namespace gh::pdk {
 
@@ -82,6 +84,47 @@ PdkResult get_service(PdkCall& c) {
   return PdkResult::ok(service_entity(*c.ctx.match->service));
 }
 
+// ---- kong.client.tls.* ---------------------------------------------------------------------
+// The first two act on the handshake, so only the certificate phase has them (Kong's phase
+// checks); the others read or amend what the handshake established.
+
+SSL* paused_handshake(PdkCall& c) {
+  if (!c.ctx.handshake_ssl) throw PdkError("no TLS handshake in progress");
+  return c.ctx.handshake_ssl;
+}
+
+// ca_certs: Kong takes a cdata X509 chain, which cannot cross a plugin socket; gatehouse takes
+// the CA certificates as PEM text (or nothing).
+PdkResult request_client_certificate(PdkCall& c) {
+  const json& ca = c.arg(0);
+  if (!ca.is_null() && !ca.is_string()) throw PdkError("ca_certs must be a string of PEM certificates");
+  auto error =
+      tls::request_client_certificate(paused_handshake(c), ca.is_string() ? ca.get<std::string>() : "");
+  if (!error.empty()) throw PdkError(error);
+  return PdkResult::ok(true);
+}
+
+PdkResult disable_session_reuse(PdkCall& c) {
+  tls::disable_session_reuse(paused_handshake(c));
+  return PdkResult::ok(true);
+}
+
+PdkResult get_full_client_certificate_chain(PdkCall& c) {
+  if (c.ctx.scheme != "https") throw PdkError("connection is not TLS");
+  if (!c.ctx.client_certificate) return PdkResult::nil();
+  return PdkResult::ok(c.ctx.client_certificate->chain_pem);
+}
+
+PdkResult set_client_verify(PdkCall& c) {
+  auto verdict = c.string_arg(0, "v");
+  if (verdict != "SUCCESS" && verdict != "NONE" && !verdict.starts_with("FAILED:"))
+    throw PdkError("unknown client verify value: " + verdict +
+                   " accepted values are: \"SUCCESS\", \"NONE\" or \"FAILED:<reason>\"");
+  if (c.ctx.scheme != "https") throw PdkError("connection is not TLS");
+  c.ctx.client_verify_override = verdict;
+  return PdkResult::nil();
+}
+
 constexpr PdkFunction kClient[] = {
     {"kong.client.get_ip", kAnyPhase, kStep, get_ip},
     {"kong.client.get_forwarded_ip", kAnyPhase, kStep, get_forwarded_ip},
@@ -92,6 +135,11 @@ constexpr PdkFunction kClient[] = {
     {"kong.client.authenticate", kRewrite | kAccess, kStepCredential, authenticate},
     {"kong.client.load_consumer", kRoutedPhases | kRewrite, kStepConsumer, load_consumer},
     {"kong.client.get_protocol", kRoutedPhases, kStep, get_protocol},
+    {"kong.client.tls.request_client_certificate", kCertificate, kStep, request_client_certificate},
+    {"kong.client.tls.disable_session_reuse", kCertificate, kStep, disable_session_reuse},
+    {"kong.client.tls.get_full_client_certificate_chain", kHttpPhases, kStep,
+     get_full_client_certificate_chain},
+    {"kong.client.tls.set_client_verify", kBeforeProxy, kStep, set_client_verify},
     {"kong.router.get_route", kRoutedPhases, kStepRoute, get_route},
     {"kong.router.get_service", kRoutedPhases, kStepService, get_service},
 };

@@ -12,6 +12,7 @@
 #include "pdk/shapes.h"
 #include "proxy/snapshot.h"
 #include "router/router.h"
+#include "tls/client_certificate.h"
 
 namespace gh::pdk {
 
@@ -71,6 +72,22 @@ std::string upstream_uri(const proxy::RequestContext& ctx) {
 }
 
 // The nginx variables plugins commonly read, computed from the request context.
+// nginx's $ssl_client_<what> on TLS connections (kong.client.tls.set_client_verify amends verify).
+std::optional<std::string> client_certificate_var(const proxy::RequestContext& ctx, std::string_view what) {
+  if (ctx.scheme != "https") return std::nullopt;
+  const auto* cert = ctx.client_certificate.get();
+  if (what == "verify") {
+    if (!ctx.client_verify_override.empty()) return ctx.client_verify_override;
+    return cert ? cert->verify : "NONE";
+  }
+  if (!cert) return std::nullopt;
+  if (what == "raw_cert") return cert->leaf_pem;
+  if (what == "s_dn") return cert->subject;
+  if (what == "i_dn") return cert->issuer;
+  if (what == "serial") return cert->serial;
+  return std::nullopt;
+}
+
 std::optional<std::string> nginx_var(const proxy::RequestContext& ctx, const std::string& name) {
   const auto* req = ctx.request;
   if (name.starts_with("http_")) return header_var(ctx, name.substr(5));
@@ -86,6 +103,7 @@ std::optional<std::string> nginx_var(const proxy::RequestContext& ctx, const std
     return ctx.tls_server_name.empty() ? std::nullopt : std::optional(ctx.tls_server_name);
   if (name == "ssl_protocol")
     return ctx.tls_protocol.empty() ? std::nullopt : std::optional(ctx.tls_protocol);
+  if (name.starts_with("ssl_client_")) return client_certificate_var(ctx, name.substr(11));
   if (name == "server_port") return std::to_string(ctx.server_port);
   if (name == "host") return request_host(ctx);
   if (name == "hostname") return std::string();

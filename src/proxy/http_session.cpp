@@ -209,6 +209,7 @@ void HttpSession::prepare_context(RequestContext& ctx) {
     ctx.tls_protocol = tls_.protocol;
     if (!tls_.ctx_shared.is_null()) ctx.ctx_shared = tls_.ctx_shared;
   }
+    ctx.client_certificate = tls_.client_certificate;
   ctx.request_id = worker_.new_request_id();
   ctx.peer_trusted = peer_is_trusted(ctx.snapshot->properties);
 }

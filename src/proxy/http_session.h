@@ -29,6 +29,7 @@ struct ConnectionTls {
   std::string server_name;    // the SNI the client sent
   std::string protocol;       // "TLSv1.3", ...
   nlohmann::json ctx_shared;  // kong.ctx.shared as the certificate phase left it (null: untouched)
+  std::shared_ptr<const tls::ClientCertificate> client_certificate;  // null: the client sent none
 };
 
 class HttpSession {

@@ -16,6 +16,12 @@
 #include "http/parser.h"
 #include "router/router.h"
 
+struct ssl_st;  // OpenSSL's SSL
+
+namespace gh::tls {
+struct ClientCertificate;
+}
+
 namespace gh::proxy {
 
 struct Snapshot;
@@ -77,6 +83,13 @@ struct RequestContext {
   // (nginx's $ssl_server_name and $ssl_protocol).
   std::string tls_server_name;
   std::string tls_protocol;
+  // The certificate the client presented (kong.client.tls.*, $ssl_client_*; null: none), and
+  // kong.client.tls.set_client_verify's verdict for this request ("": OpenSSL's).
+  std::shared_ptr<const tls::ClientCertificate> client_certificate;
+  std::string client_verify_override;
+  // Only while the certificate phase runs: the paused handshake, for
+  // kong.client.tls.request_client_certificate and disable_session_reuse.
+  ssl_st* handshake_ssl = nullptr;
   http::RequestHead* request = nullptr;
   // Owns a copy of the head when the context outlives the connection's parser (the log phase).
   std::shared_ptr<http::RequestHead> request_copy;

@@ -11,6 +11,7 @@
 #include "net/listener.h"
 #include "plugins/runner.h"
 #include "proxy/http_session.h"
+#include "tls/client_certificate.h"
 #include "tls/handshake.h"
 
 namespace gh::proxy {
@@ -130,8 +131,8 @@ asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t p
                                        : ec.message());
     co_return;
   }
-  ConnectionTls tls{std::move(state.server_name), tls::protocol_name(stream),
-                    std::move(handshake.ctx_shared)};
+  ConnectionTls tls{std::move(state.server_name), tls::protocol_name(stream), std::move(handshake.ctx_shared),
+                    tls::client_certificate(stream.tls_stream()->native_handle())};
   HttpSession session(*this, std::move(stream), port, std::move(tls));
   co_await session.run();
 }
@@ -146,7 +147,9 @@ tls::CertificatePhase Worker::certificate_phase(RequestContext& ctx) {
     ctx.snapshot = snapshot;
     ctx.request_id = new_request_id();
     ctx.tls_server_name = state.server_name;
+    ctx.handshake_ssl = state.ssl;
     co_await runner_->run(ctx, plugins::Phase::certificate, list);
+    ctx.handshake_ssl = nullptr;  // the handshake goes on without the plugins
     // A plugin failure (fail_closed) or kong.response.exit: no certificate, no connection.
     state.refused = ctx.response.produced_by_gateway;
   };

@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 
+#include "tls/client_certificate.h"
+
 namespace gh::tls {
 
 namespace asio = boost::asio;
@@ -12,6 +14,7 @@ asio::awaitable<boost::system::error_code> accept_handshake(net::ByteStream& str
                                                             const CertificatePhase& phase) {
   auto& tls = *stream.tls_stream();
   ServerTls::attach(tls.native_handle(), &state);
+  state.ssl = tls.native_handle();
   state.run_certificate_phase = static_cast<bool>(phase);
   deadline.arm(timeout, stream);
   boost::system::error_code result;
@@ -36,6 +39,7 @@ asio::awaitable<boost::system::error_code> accept_handshake(net::ByteStream& str
   }
   deadline.disarm();
   ServerTls::attach(tls.native_handle(), nullptr);
+  if (!result) forget_session_if_disabled(tls.native_handle());
   co_return result;
 }
 

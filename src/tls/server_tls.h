@@ -28,6 +28,7 @@ struct HandshakeState {
   bool run_certificate_phase = false;
   bool paused = false;
   bool refused = false;  // set by the phase: the handshake ends without a certificate
+  SSL* ssl = nullptr;    // the connection being handshaken (kong.client.tls.* in the phase)
 };
 
 class ServerTls {

@@ -514,6 +514,177 @@ def wait_for_handshakes(gw, ctx, server_name="api.example.test", seconds=20):
             time.sleep(0.2)
 
 
+def running_server_pid(gw, name):
+    """The pid of plugin server `name` once it runs and accepts (gatehouse plugins --running)."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        out = gw.cli("plugins", "--running", "--json")
+        if out.returncode == 0:
+            for server in json.loads(out.stdout)["servers"]:
+                if server["name"] == name and server.get("pid") and server.get("ready"):
+                    return server["pid"]
+        time.sleep(0.1)
+    raise AssertionError(f"plugin server {name} is not running:\n" + gw.logs()[-3000:])
+
+
+# ---- kong.client.tls.*: client certificates asked for in the certificate phase ------------------
+
+def client_certificate(ca):
+    """A client certificate from `ca` as (cert file, key file). The client (OpenSSL under Python's
+    ssl) sends it with the CA certificate it trusts after it: a chain of two."""
+    return ca.issue("client", ["client.example.test"], client=True)
+
+
+def mtls_get(gw, ca, server_name, cert=None, headers=None):
+    ctx = ca.client_context()
+    if cert:
+        ctx.load_cert_chain(*map(str, cert))
+    conn, resp, body = https_get(gw.tls_port, server_name, "/mtls", ctx, headers)
+    assert resp.status == 200, body
+    return conn, json.loads(body)["headers"]
+
+
+def test_client_certificate_requested_and_verified_against_the_plugins_ca(cert_phase_gateway, ca):
+    conn, seen = mtls_get(cert_phase_gateway, ca, "mtls.example.test", client_certificate(ca))
+    # JS (MsgPack:1): request_client_certificate(ca) in the certificate phase, then in access the
+    # full chain (the leaf and the CA certificate the client sent after it) and the verification.
+    assert seen["x-js-client-chain"] == "2"
+    assert seen["x-js-client-verify"] == "SUCCESS"
+    # C++ (ProtoBuf:1) reads the same certificate through $ssl_client_s_dn / $ssl_client_verify.
+    assert seen["x-cpp-sni-client"] == "CN=client.example.test"
+    assert seen["x-cpp-sni-client-verify"] == "SUCCESS"
+    # Every request of the connection sees the certificate.
+    conn.request("GET", "/again", headers={"Host": "mtls.example.test"})
+    assert json.loads(conn.getresponse().read())["headers"]["x-js-client-chain"] == "2"
+    conn.close()
+
+
+def test_client_without_a_certificate_still_connects(cert_phase_gateway, ca):
+    _, seen = mtls_get(cert_phase_gateway, ca, "mtls.example.test")
+    assert seen["x-js-client-chain"] == "0" and seen["x-js-client-verify"] == "NONE"
+    assert "x-cpp-sni-client" not in seen
+    # Where no plugin asked, a client holding a certificate is not asked to send it.
+    _, seen = mtls_get(cert_phase_gateway, ca, "api.example.test", client_certificate(ca))
+    assert seen["x-js-client-chain"] == "0" and seen["x-js-client-verify"] == "NONE"
+
+
+def test_set_client_verify_overrides_the_verdict_for_one_request(cert_phase_gateway, ca):
+    # Asked without a CA: the certificate arrives, but nothing vouches for it.
+    conn, seen = mtls_get(cert_phase_gateway, ca, "mtls-noca.example.test", client_certificate(ca),
+                          headers={"x-set-client-verify": "SUCCESS"})
+    assert seen["x-js-client-chain"] == "2"
+    failed = seen["x-js-client-verify"]
+    assert failed.startswith("FAILED:") and "certificate" in failed, failed
+    assert seen["x-js-client-verify-after"] == "SUCCESS"
+    assert seen["x-cpp-sni-client-verify"] == "SUCCESS"  # later plugins see the plugin's verdict
+    conn.request("GET", "/again", headers={"Host": "mtls-noca.example.test"})
+    again = json.loads(conn.getresponse().read())["headers"]
+    assert again["x-cpp-sni-client-verify"] == failed
+    # A verdict that is not SUCCESS, NONE or FAILED:<reason> is refused (the JS plugin's call fails).
+    conn, seen = mtls_get(cert_phase_gateway, ca, "mtls-noca.example.test", client_certificate(ca),
+                          headers={"x-set-client-verify": "MAYBE"})
+    assert "x-js-client-verify-after" not in seen
+    assert "unknown client verify value: MAYBE" in cert_phase_gateway.logs()
+
+
+def resumed(gw, ca, server_name, session_file, *extra):
+    """Two openssl s_client connections, the second offering the first one's session."""
+    base = ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.tls_port}", "-servername", server_name,
+            "-CAfile", str(ca.cert), "-ign_eof", *extra]
+    request = f"GET / HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n"
+    session_file.unlink(missing_ok=True)
+    first = subprocess.run([*base, "-sess_out", str(session_file)], input=request, capture_output=True,
+                           text=True, timeout=20)
+    assert "HTTP/1.1 200" in first.stdout, first.stdout + first.stderr
+    if not session_file.exists():
+        return False  # TLS 1.3 without a ticket: the client got nothing it could offer again
+    again = subprocess.run([*base, "-sess_in", str(session_file)], input=request, capture_output=True,
+                           text=True, timeout=20)
+    assert "HTTP/1.1 200" in again.stdout
+    return "Reused," in again.stdout
+
+
+def test_disable_session_reuse_in_the_certificate_phase(cert_phase_gateway, ca, tmp_path):
+    for protocol in ("-tls1_3", "-tls1_2"):  # TLS 1.3 tickets; TLS 1.2 session ids and tickets
+        assert resumed(cert_phase_gateway, ca, "api.example.test", tmp_path / "api.pem", protocol)
+        assert not resumed(cert_phase_gateway, ca, "noreuse.example.test", tmp_path / "noreuse.pem", protocol)
+
+
+# ---- Plugin-server faults during handshakes -----------------------------------------------------
+
+@pytest.fixture
+def handshake_fault_gateway(make_gateway, upstream, ca):
+    """Only a certificate handler on the JS server (js-handshake), with a 1 s plugin timeout: plain
+    requests never involve that server."""
+    api = ca.issue("api", ["api.example.test", "slow.example.test"])
+    kong_yml = tls_kong_yml(upstream.server_address[1],
+                            certificate_entity(*api, ["api.example.test", "slow.example.test"]))
+    kong_yml += ("plugins:\n  - name: js-handshake\n"
+                 "    config: {stall_sni: slow.example.test, stall_ms: 5000}\n")
+    return start_tls_gateway(make_gateway, kong_yml, lambda gw: plugin_servers_conf(gw, "js-handshake", 1000))
+
+
+def test_stopped_plugin_server_fails_the_handshake_within_the_plugin_timeout(handshake_fault_gateway, ca):
+    gw, ctx = handshake_fault_gateway, ca.client_context()
+    handshake(gw.tls_port, "api.example.test", ctx)
+    pid = running_server_pid(gw, "js")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        failed = {}
+
+        def stalled_handshake():
+            start = time.time()
+            try:
+                handshake(gw.tls_port, "api.example.test", ctx)
+            except (ssl.SSLError, OSError) as e:
+                failed["error"] = e
+            failed["seconds"] = time.time() - start
+
+        client = threading.Thread(target=stalled_handshake)
+        client.start()
+        # Meanwhile plain requests are served at once: nothing waits for the stopped server.
+        start = time.time()
+        for _ in range(5):
+            assert plain_get(gw, "/plain")[0] == 200
+        assert time.time() - start < 1.0
+        client.join(timeout=20)
+        assert "error" in failed, "the handshake succeeded although its plugin never answered"
+        assert 0.9 <= failed["seconds"] < 4.0  # pluginserver_js_timeout = 1000 ms, not the 60 s handshake limit
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass  # already killed by the supervisor
+    # The supervisor killed the hung server and started a new one: handshakes work again.
+    assert f"pluginserver 'js' (pid {pid})" in gw.logs() and "killing it" in gw.logs()
+    wait_for_handshakes(gw, ctx)
+    assert running_server_pid(gw, "js") != pid
+
+
+def test_plugin_server_killed_during_a_handshake(handshake_fault_gateway, ca):
+    gw, ctx = handshake_fault_gateway, ca.client_context()
+    pid = running_server_pid(gw, "js")
+    outcome = {}
+
+    def held_handshake():  # the plugin holds this one for 5 s
+        start = time.time()
+        try:
+            handshake(gw.tls_port, "slow.example.test", ctx)
+            outcome["ok"] = True
+        except (ssl.SSLError, OSError):
+            outcome["ok"] = False
+        outcome["seconds"] = time.time() - start
+
+    client = threading.Thread(target=held_handshake)
+    client.start()
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    client.join(timeout=20)
+    assert outcome["ok"] is False and outcome["seconds"] < 3.0  # ended by the crash, not the 5 s stall
+    assert plain_get(gw, "/plain")[0] == 200
+    wait_for_handshakes(gw, ctx)
+    assert running_server_pid(gw, "js") != pid
+
 
 # ---- The admin API over TLS (admin_listen ... ssl) ----------------------------------------------
 
