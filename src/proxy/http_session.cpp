@@ -254,9 +254,15 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   ctx.read_request_body = [this, &ctx]() { return read_whole_request_body(ctx); };
   const auto* plugin_set = ctx.snapshot->plugins.get();
   response_plugins_.clear();
-  if (plugin_set &&
-      co_await run_phase(ctx, plugins::Phase::rewrite, plugin_set->globals(plugins::Phase::rewrite)))
-    co_return co_await send_gateway_response(ctx);
+  start_upstream_request(ctx);
+  const auto rewrite = plugin_set ? plugin_set->globals(plugins::Phase::rewrite)
+                                  : std::vector<const plugins::ConfiguredPlugin*>();
+  if (!rewrite.empty()) {
+    // Kong's rewrite plugins edit the client's request itself (ngx.req.*): they edit its headers.
+    ctx.upstream.headers = req.headers;
+    if (co_await run_phase(ctx, plugins::Phase::rewrite, rewrite))
+      co_return co_await send_gateway_response(ctx);
+  }
 
   router::RouteRequest route_request;
   route_request.method = req.method;
@@ -291,8 +297,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
     const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
     auto access = plugin_set->collect(plugins::Phase::access, route_id, service_id, consumer_id(ctx));
     // Plugins edit the upstream request through kong.service.request.*: give them the full list.
-    if (ctx.match->service && (!access.empty() || !ctx.upstream.headers.empty()))
-      materialize_upstream_headers(ctx);
+    if (ctx.match->service && (!access.empty() || !rewrite.empty()))
+      materialize_upstream_headers(ctx, !rewrite.empty());
     if (co_await run_phase(ctx, plugins::Phase::access, access))
       co_return co_await send_gateway_response(ctx);
     response_plugins_ = plugin_set->collect(plugins::Phase::response, route_id, service_id, consumer_id(ctx));
@@ -301,19 +307,28 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   co_return co_await proxy(ctx);
 }
 
-// What goes upstream besides the headers: Kong's path rewriting (done by the router), query,
-// method and the target service.
+// What the upstream request takes from the client's before any plugin runs: method and query.
+// Scheme, path and target come from the route and service once routed, unless a rewrite-phase
+// plugin set them already (empty = not set).
+void HttpSession::start_upstream_request(RequestContext& ctx) {
+  auto& up = ctx.upstream;
+  up.method = ctx.request->method;
+  up.query = std::string(ctx.request->query());
+  up.scheme.clear();
+}
+
+// What goes upstream besides the headers: Kong's path rewriting (done by the router) and the
+// target service, where no rewrite-phase plugin (kong.service.*) chose otherwise.
 void HttpSession::prepare_upstream_request(RequestContext& ctx) {
-  const auto& req = *ctx.request;
   const auto& match = *ctx.match;
   const auto& service = *match.service;
   auto& up = ctx.upstream;
-  up.scheme = service.protocol;
-  up.method = req.method;
-  up.path = match.upstream_path;
-  up.query = std::string(req.query());
-  up.host = service.host;
-  up.port = service.port;
+  if (up.scheme.empty()) up.scheme = service.protocol;
+  if (up.path.empty()) up.path = match.upstream_path;
+  if (up.host.empty()) {
+    up.host = service.host;
+    up.port = service.port;
+  }
 }
 
 ForwardingInputs HttpSession::forwarding_inputs(const RequestContext& ctx) const {
@@ -329,16 +344,21 @@ ForwardingInputs HttpSession::forwarding_inputs(const RequestContext& ctx) const
       .request_id = ctx.snapshot->request_id_header ? std::string_view(ctx.request_id) : std::string_view()};
 }
 
-// Builds the full upstream header list for plugins to edit. Headers a rewrite-phase plugin
-// already set replace the client's (Kong's rewrite set_header edits the request itself).
-void HttpSession::materialize_upstream_headers(RequestContext& ctx) {
+// Builds the full upstream header list for plugins to edit. After the rewrite phase it is built
+// from the client's headers as those plugins left them (Kong's rewrite edits the request itself);
+// a Host they set is the upstream's Host (Kong's set_header("host") sets upstream_host).
+void HttpSession::materialize_upstream_headers(RequestContext& ctx, bool rewritten) {
   auto& up = ctx.upstream;
-  http::Headers set_in_rewrite = std::move(up.headers);
+  const http::Headers edited = std::move(up.headers);
   up.headers.clear();
   up.headers.reserve(ctx.request->headers.size() + 10);
   HeadersSink sink(up.headers);
-  emit_upstream_headers(forwarding_inputs(ctx), sink);
-  for (const auto& h : set_in_rewrite) up.headers.set(h.name, h.value);
+  ForwardingInputs inputs = forwarding_inputs(ctx);
+  if (rewritten) inputs.client_headers = &edited;
+  emit_upstream_headers(inputs, sink);
+  const auto host = edited.get("host");
+  if (rewritten && host && host != ctx.request->headers.get("host"))
+    up.headers.set("Host", std::string(*host));
   up.headers_materialized = true;
 }
 

@@ -61,8 +61,9 @@ class HttpSession {
   boost::asio::awaitable<Outcome> handle_request(RequestContext& ctx);
   void prepare_context(RequestContext& ctx);
   const std::shared_ptr<const Snapshot>& current_snapshot();
+  void start_upstream_request(RequestContext& ctx);
   void prepare_upstream_request(RequestContext& ctx);
-  void materialize_upstream_headers(RequestContext& ctx);
+  void materialize_upstream_headers(RequestContext& ctx, bool rewritten);
   ForwardingInputs forwarding_inputs(const RequestContext& ctx) const;
   bool peer_is_trusted(const conf::Properties& props) const;
   std::string real_client_ip(const RequestContext& ctx) const;

@@ -92,8 +92,9 @@ struct ClientValues {
 // Copies the client's headers that go upstream unchanged; remembers the values Kong replaces.
 ClientValues emit_client_headers(const ForwardingInputs& in, HeaderSink& sink) {
   ClientValues values;
-  const HopByHop hop(in.request.headers);
-  for (const auto& h : in.request.headers) {
+  const http::Headers& headers = in.client_headers ? *in.client_headers : in.request.headers;
+  const HopByHop hop(headers);
+  for (const auto& h : headers) {
     if (hop.contains(h.name)) continue;
     const KongSets which = kong_sets(h.name);
     values.record(which, h.value);

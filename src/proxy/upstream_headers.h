@@ -52,6 +52,8 @@ struct ForwardingInputs {
   bool trusted_peer = false;  // the peer is in trusted_ips: its X-Forwarded-* are believed
   bool server_tokens = false;
   std::string_view request_id;  // empty: no X-Kong-Request-Id
+  // The client's headers as rewrite-phase plugins left them; null: the request's own.
+  const http::Headers* client_headers = nullptr;
 };
 
 void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink);

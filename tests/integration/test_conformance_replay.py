@@ -559,10 +559,6 @@ def client_view_problems(replay, status, headers, body, upstream_requests):
 # (scenario, protocol) → {check: what gatehouse delivers today}. Gateway bugs in src/proxy found by the
 # replay (outside this test's scope to fix); each entry goes when the gateway is fixed.
 KNOWN_CLIENT_GAPS = {
-    # service.request.set_method/set_path/set_raw_query called in rewrite succeed, but the request sent
-    # upstream is rebuilt from the client's after routing: the changes are lost.
-    **{("rewrite", p): {"rewrite method/path/query": "POST /api/v1/items?color=blue&size=10&tag=a&tag=b&debug"}
-       for p in ("msgpack", "protobuf")},
     # A chunked request body over client_max_body_size is forwarded as an empty body (Content-Length: 0)
     # instead of being refused with 413.
     **{("error", p): {"oversized body not forwarded empty": b""} for p in ("msgpack", "protobuf")},

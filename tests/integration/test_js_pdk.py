@@ -7,6 +7,7 @@ Plugins (tests/integration/plugins/js-pdk/):
   pdk-response.js  access: multi-valued kong.response headers; response: kong.service.response.* and
                    kong.response.*; log: kong.log.*
   pdk-errors.ts    access: calls outside their phase, CR/LF header values, unknown method, error()
+  pdk-rewrite.js   rewrite (global): every kong.service.request.* setter, over the route's defaults
   js-instance.js   instance lifecycle (reload → new instance, old one closed) and faults
 
 "Every function" is checked against the table itself: test_every_pdk_function_was_called reads
@@ -47,7 +48,7 @@ CALL_LINE = re.compile(r"pdk call (\S+) by '([^']+)' in (\w+): (\w+)")
 
 def server_conf(prefix, extra=""):
     return (
-        "plugins = bundled, pdk-request, pdk-upstream, pdk-response, pdk-errors, js-instance\n"
+        "plugins = bundled, pdk-request, pdk-upstream, pdk-response, pdk-errors, pdk-rewrite, js-instance\n"
         "pluginserver_names = js\n"
         f"pluginserver_js_socket = {prefix}/js_pluginserver.sock\n"
         f"pluginserver_js_start_cmd = {JS_SERVER} -v --plugins-directory {PLUGINS} --kong-prefix {prefix}\n"
@@ -309,6 +310,43 @@ def test_set_timeouts_applies_to_the_upstream(pdk_gw):
     resp, data = request(pdk_gw, "/pdk/up/slow?ms=1500", headers={"x-case": "timeouts"})
     assert resp.status == 504, data
     assert time.time() - start < 1.4
+
+
+def test_service_request_setters_in_rewrite_reach_the_upstream(tmp_path, upstreams):
+    yml = f"""
+_format_version: "3.0"
+plugins:
+  - name: pdk-rewrite
+services:
+  - name: echo
+    url: http://127.0.0.1:{upstreams[0].server_port}/base
+    routes:
+      - name: rw
+        paths: ["/rw"]
+"""
+    gw = make_js_gateway(tmp_path / "gw", yml, workers=1).start()
+    try:
+        headers = {"X-Client": "from client", "X-Remove-Me": "please", "X-Keep": "kept"}
+        resp, data = request(gw, "/rw/original?old=1", method="POST", body="client body", headers=headers)
+        assert resp.status == 200, data
+        seen = json.loads(data)
+        # the route would send POST /base/original?old=1: the plugin's choices win
+        assert (seen["method"], seen["path"]) == ("PUT", "/pdk/rewritten/path")
+        assert sorted(seen["query"].split("&")) == ["q=1", "q=2", "z=x%20y"]
+        upstream_headers = [(k.lower(), v) for k, v in seen["header_list"]]
+        assert [v for k, v in upstream_headers if k == "x-rewrite-set"] == ["set"]
+        assert [v for k, v in upstream_headers if k == "x-rewrite-added"] == ["one", "two"]
+        assert [v for k, v in upstream_headers if k == "x-rewrite-multi"] == ["m1", "m2"]
+        assert [v for k, v in upstream_headers if k == "x-client"] == ["from client", "added in rewrite"]
+        assert "x-remove-me" not in seen["headers"] and seen["headers"]["x-keep"] == "kept"
+        assert seen["headers"]["host"] == f"127.0.0.1:{upstreams[0].server_port}"  # still the service's
+        assert (seen["body"], seen["headers"]["content-length"]) == ("body from rewrite", str(len("body from rewrite")))
+
+        resp, data = request(gw, "/rw/original?old=1", headers={"X-Case": "raw"})
+        assert resp.status == 200, data
+        assert json.loads(data)["query"] == "raw=1&flag"
+    finally:
+        gw.stop()
 
 
 def scenario_response_and_log(gw):
