@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 #include "common/log.h"
@@ -43,13 +44,6 @@ const std::vector<PdkFunction>& table() {
   return all;
 }
 
-std::string_view canonical_name(std::string_view name) {
-  for (const auto& [alias, real] : kAliases) {
-    if (name == alias) return real;
-  }
-  return name;
-}
-
 std::string type_error(std::string_view what, std::string_view expected, const json& got) {
   return fmt::format("{} must be {} (got {})", what, expected, got.type_name());
 }
@@ -85,12 +79,17 @@ bool http_only(const PdkFunction& f) {
   return false;
 }
 
+// Every PDK call looks its function up: one hash of the name instead of a binary search of
+// string comparisons (and the alias scan) per call.
 const PdkFunction* find_pdk_function(std::string_view name) {
-  name = canonical_name(name);
-  const auto& all = table();
-  auto it = std::lower_bound(all.begin(), all.end(), name,
-                             [](const auto& f, std::string_view n) { return f.name < n; });
-  return it != all.end() && it->name == name ? &*it : nullptr;
+  static const auto index = [] {
+    std::unordered_map<std::string_view, const PdkFunction*> by_name;
+    for (const auto& f : table()) by_name.emplace(f.name, &f);
+    for (const auto& [alias, real] : kAliases) by_name.emplace(alias, by_name.at(real));
+    return by_name;
+  }();
+  auto it = index.find(name);
+  return it == index.end() ? nullptr : it->second;
 }
 
 std::vector<std::string_view> supported_methods() {

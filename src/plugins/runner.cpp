@@ -40,7 +40,6 @@ asio::awaitable<int64_t> PhaseRunner::instance_for(Bridge& bridge, const Configu
   auto& cache = runtime_.instances();
   const auto& server = plugin.server->name;
   const auto give_up = std::chrono::steady_clock::now() + plugin.server->timeout;
-  asio::steady_timer timer(executor_);
   while (true) {
     int64_t id = 0;
     switch (cache.lookup(server, plugin.seq, id)) {
@@ -57,12 +56,14 @@ asio::awaitable<int64_t> PhaseRunner::instance_for(Bridge& bridge, const Configu
         spdlog::debug("started instance {} of plugin '{}' (seq {}) on server '{}'", id, plugin.name,
                       plugin.seq, server);
         co_return id;
-      case InstanceCache::Claim::busy:
+      case InstanceCache::Claim::busy: {
         if (std::chrono::steady_clock::now() > give_up)
           throw std::runtime_error("could not claim an instance of plugin '" + plugin.name + "'");
-        timer.expires_after(2ms);
+        // Only here: a timer per event would cost a timer-service lookup on every request.
+        asio::steady_timer timer(executor_, 2ms);
         co_await timer.async_wait(asio::use_awaitable);
         break;
+      }
     }
   }
 }

@@ -145,6 +145,43 @@ TEST(Decode, RoundTripKeepsTypes) {
   EXPECT_TRUE(strict_equal(decode(encode(v)), v, &why)) << why;
 }
 
+// Reader::peek answers from a table of tag bytes: it must name the type read_value decodes, for
+// every tag (zeros after the tag make a valid object of each kind: empty lengths, 0 elements).
+TEST(Reader, PeekNamesTheTypeOfEveryTag) {
+  auto type_of = [](const json& v) {
+    switch (v.type()) {
+      case json::value_t::null:
+        return Type::nil;
+      case json::value_t::boolean:
+        return Type::boolean;
+      case json::value_t::number_integer:
+      case json::value_t::number_unsigned:
+        return Type::integer;
+      case json::value_t::number_float:
+        return Type::float_;
+      case json::value_t::string:
+        return Type::str;
+      case json::value_t::binary:
+        return v.get_binary().has_subtype() ? Type::ext : Type::bin;
+      case json::value_t::array:
+        return Type::array;
+      default:
+        return Type::map;
+    }
+  };
+  for (unsigned tag = 0; tag < 256; ++tag) {
+    std::string data(64, '\0');
+    data[0] = static_cast<char>(tag);
+    Reader r(bytes_of(data));
+    if (tag == 0xc1) {
+      EXPECT_THROW(r.peek(), DecodeError);
+      continue;
+    }
+    const Type peeked = r.peek();
+    EXPECT_EQ(peeked, type_of(r.read_value())) << "tag 0x" << std::hex << tag;
+  }
+}
+
 TEST(StreamDecoder, ObjectsArriveInAnyPieces) {
   std::string stream = encode(json::array({1, "hello", json::binary({1, 2, 3})})) + encode(json{{"k", 2.5}}) +
                        encode(std::string(70000, 'q'));
