@@ -140,6 +140,7 @@ asio::awaitable<void> HttpSession::run() {
 asio::awaitable<bool> HttpSession::read_request_head() {
   parser_.reset();
   request_body_done_ = false;
+  request_body_too_large_ = false;
   deadline_.arm(first_request_ ? kClientHeaderTimeout : kKeepaliveTimeout, client_);
   while (true) {
     if (!in_.empty()) {
@@ -209,7 +210,7 @@ void HttpSession::prepare_context(RequestContext& ctx) {
     ctx.tls_protocol = tls_.protocol;
     if (!tls_.ctx_shared.is_null()) ctx.ctx_shared = tls_.ctx_shared;
   }
-    ctx.client_certificate = tls_.client_certificate;
+  ctx.client_certificate = tls_.client_certificate;
   ctx.request_id = worker_.new_request_id();
   ctx.peer_trusted = peer_is_trusted(ctx.snapshot->properties);
 }
@@ -506,6 +507,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   std::string body;
   bool body_complete = true;
   bool chunked = false;
+  if (request_body_too_large_) co_return co_await respond(ctx, 413, http::kong_default_message(413));
   if (ctx.upstream.body) {
     if (!co_await discard_request_body()) co_return Outcome::close;
     body = *ctx.upstream.body;
@@ -580,10 +582,12 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       continue;
     }
     if (!body_complete) {
-      auto err = co_await stream_rest_of_body(*conn, ctx, chunked);
+      auto err = co_await stream_rest_of_body(*conn, ctx, chunked, body.size());
       if (err != UpstreamError::none) {
         if (err == UpstreamError::closed_early) co_return Outcome::close;  // the client went away
-        co_return co_await respond(ctx, 502, http::kong_default_message(502));
+        // The upstream got part of a body over the limit: the connection cannot be reused (dropped here).
+        const int status = err == UpstreamError::body_too_large ? 413 : 502;
+        co_return co_await respond(ctx, status, http::kong_default_message(status));
       }
     }
     conn->requests++;
@@ -665,9 +669,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
 // Streams the request body bytes still on the client socket to the upstream.
 asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net::UpstreamConnection& conn,
                                                                              RequestContext& ctx,
-                                                                             bool chunked) {
+                                                                             bool chunked, uint64_t sent) {
   const size_t limit = ctx.snapshot->properties.client_max_body_size;
-  uint64_t total = 0;
+  uint64_t total = sent;
   std::string chunk_head;
   while (!request_body_done_) {
     size_t available = 0;
@@ -693,7 +697,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net
       if (chunked) out_.emplace_back(asio::buffer("\r\n", 2));
     }
     if (chunked && request_body_done_) out_.emplace_back(asio::buffer("0\r\n\r\n", 5));
-    if (limit > 0 && total > limit) co_return UpstreamError::write;
+    if (limit > 0 && total > limit) co_return UpstreamError::body_too_large;
     if (!out_.empty()) {
       deadline_.arm(write_timeout(ctx), conn.socket);
       auto [wec, written] = co_await conn.stream.write(out_);
@@ -965,8 +969,8 @@ asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body
   const size_t limit = ctx.snapshot->properties.client_max_body_size;
   std::string body;
   while (true) {
-    if (co_await collect_available_body(body)) break;
-    if (limit > 0 && body.size() > limit) co_return std::nullopt;
+    const bool complete = co_await collect_available_body(body);
+    if (complete || (limit > 0 && body.size() > limit)) break;
     size_t available = 0;
     char* space = in_.prepare(16 * 1024, available);
     deadline_.arm(kClientBodyTimeout, client_);
@@ -976,7 +980,12 @@ asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body
     in_.commit(n);
     ctx.request_bytes += n;
   }
-  if (limit > 0 && body.size() > limit) co_return std::nullopt;
+  if (limit > 0 && body.size() > limit) {
+    // A chunked body (a Content-Length one was refused earlier): the bytes read are gone, so the
+    // request can only be refused (proxy() answers 413).
+    request_body_too_large_ = true;
+    co_return std::nullopt;
+  }
   ctx.buffered_request_body = std::move(body);
   co_return ctx.buffered_request_body;
 }

@@ -53,7 +53,8 @@ class HttpSession {
     write,
     read_timeout,
     bad_response,
-    closed_early
+    closed_early,
+    body_too_large  // the client's (chunked) body went over client_max_body_size: 413
   };
 
   boost::asio::awaitable<bool> read_request_head();
@@ -83,8 +84,9 @@ class HttpSession {
   boost::asio::awaitable<bool> collect_available_body(std::string& body);
   void serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length,
                                std::string& out) const;
+  // `sent`: the body bytes already forwarded with the head (they count towards client_max_body_size).
   boost::asio::awaitable<UpstreamError> stream_rest_of_body(net::UpstreamConnection& conn,
-                                                            RequestContext& ctx, bool chunked);
+                                                            RequestContext& ctx, bool chunked, uint64_t sent);
   // One step of reading the upstream response body (the loop of forward_response and buffer_response).
   enum class BodyPart { more, last, last_at_eof, malformed, failed };
   struct BodyRead {
@@ -134,6 +136,8 @@ class HttpSession {
   std::vector<const plugins::ConfiguredPlugin*> response_plugins_;  // non-empty: buffer the response
   bool first_request_ = true;
   bool request_body_done_ = false;
+  // A chunked body went over client_max_body_size while a plugin read it: 413, never forwarded.
+  bool request_body_too_large_ = false;
   bool client_wants_continue_ = false;
 };
 

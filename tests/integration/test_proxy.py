@@ -257,6 +257,48 @@ def test_body_size_limit_413(make_gateway, upstream):
     assert resp.status == 413
 
 
+def chunked_head(path):
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+
+
+def chunk(data):
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_chunked_body_over_limit_413_before_the_upstream(make_gateway):
+    # A chunked body announces no size: the bytes over client_max_body_size are refused with 413
+    # (as nginx does), never forwarded empty or truncated; here it is all there before connecting.
+    with socket.create_server(("127.0.0.1", 0)) as fake_upstream:
+        fake_upstream.settimeout(0.5)
+        gw = make_gateway(kong_yml(fake_upstream.getsockname()[1]), conf_extra="client_max_body_size = 1k\n").start()
+        out = raw_request(gw.port, chunked_head("/api/x") + chunk(b"a" * 2000) + b"0\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 413"), out
+        assert b'"Request size limit exceeded"' in out
+        with pytest.raises(socket.timeout):
+            fake_upstream.accept()  # the upstream was never reached
+
+
+def test_chunked_body_over_limit_413_while_streaming(make_gateway):
+    # The body arrives in pieces: the first goes upstream, the one past the limit is refused with
+    # 413 and the upstream connection is cut (the upstream never gets a complete request).
+    with socket.create_server(("127.0.0.1", 0)) as fake_upstream:
+        fake_upstream.settimeout(5)
+        gw = make_gateway(kong_yml(fake_upstream.getsockname()[1]), conf_extra="client_max_body_size = 1k\n").start()
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as client:
+            client.sendall(chunked_head("/api/x") + chunk(b"a" * 600))
+            upstream_side, _ = fake_upstream.accept()
+            with upstream_side:
+                upstream_side.settimeout(5)
+                received = upstream_side.recv(65536)
+                client.sendall(chunk(b"b" * 600) + b"0\r\n\r\n")
+                answer = client.recv(65536)
+                assert answer.startswith(b"HTTP/1.1 413"), answer
+                while piece := upstream_side.recv(65536):
+                    received += piece
+        assert b"a" * 600 in received and b"b" * 10 not in received  # nothing over the limit went upstream
+        assert not received.endswith(b"0\r\n\r\n")
+
+
 def test_expect_100_continue(gw):
     with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
         s.sendall(b"POST /api/cont HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
