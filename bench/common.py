@@ -163,8 +163,10 @@ def start_nginx_upstream(workdir: Path, port: int, cpu: str | None) -> Server:
     return server
 
 
-def start_nginx_proxy(workdir: Path, port: int, upstream_port: int, workers: int, cpu: str | None) -> Server:
-    """nginx `proxy_pass` with upstream keep-alive, adding the X-Forwarded-* headers Kong adds too."""
+def start_nginx_proxy(workdir: Path, port: int, upstream_port: int, workers: int, cpu: str | None,
+                      listen_flags: str = "", server_directives: str = "", name: str = "proxy-nginx") -> Server:
+    """nginx `proxy_pass` with upstream keep-alive, adding the X-Forwarded-* headers Kong adds too.
+    `listen_flags` (e.g. "ssl") and `server_directives` (e.g. ssl_certificate lines) go into its server block."""
     body = f"""
     upstream backend {{
         server 127.0.0.1:{upstream_port};
@@ -172,7 +174,8 @@ def start_nginx_proxy(workdir: Path, port: int, upstream_port: int, workers: int
         keepalive_requests 1000000;
     }}
     server {{
-        listen 127.0.0.1:{port} reuseport backlog=4096;
+        listen 127.0.0.1:{port} {listen_flags} reuseport backlog=4096;
+        {server_directives}
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -186,7 +189,7 @@ def start_nginx_proxy(workdir: Path, port: int, upstream_port: int, workers: int
             proxy_set_header X-Forwarded-Path $request_uri;
         }}
     }}"""
-    server = start_nginx("proxy-nginx", workdir, body, workers=workers, cpu=cpu)
+    server = start_nginx(name, workdir, body, workers=workers, cpu=cpu)
     wait_for_port(port, server)
     return server
 
