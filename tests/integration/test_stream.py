@@ -429,6 +429,7 @@ def guarded(tmp_path_factory):
         "cpp-deny": ("cpp-stream-guard", {"allow": ["10.9.9.9"], "log_file": str(log_file)}),
         "cpp-banner": ("cpp-stream-guard", {"banner": "hello from cpp preread\n"}),
         "js-stall": ("js-stream-guard", {"allow": ["127.0.0.1"], "stall_ms": 30000}),
+        "js-crash": ("js-stream-guard", {"allow": ["127.0.0.1"], "crash": True}),
     }
     ports = {name: free_port() for name in [*cases, "open"]}
     routes = "".join(guarded_route(name, ports[name], plugin, config) for name, (plugin, config) in cases.items())
@@ -448,7 +449,8 @@ services:
     listen = ", ".join(f"127.0.0.1:{port}" for port in ports.values())
     with open(gw.conf, "a") as f:
         f.write(f"stream_listen = {listen}\n" + plugin_servers_conf(gw.prefix, "pluginserver_js_timeout = 2000\n"))
-    start_gateway(gw, ports.values())
+    # Not probed: a connection there stalls or kills the JS server (all listeners open together).
+    start_gateway(gw, [port for name, port in ports.items() if name not in ("js-stall", "js-crash")])
     gw.ports, gw.echo, gw.log_file = ports, echo, log_file
     yield gw
     gw.stop()
@@ -530,6 +532,27 @@ def test_slow_plugin_server_closes_the_connection_within_its_timeout(guarded):
         try:
             with connect(guarded.ports["js-allow"]) as s:
                 return exchange(s, b"again") == b"echo:again"
+        except OSError:
+            return False
+    assert wait_for(js_allows, timeout=30)
+
+
+def test_crashed_plugin_server_closes_the_connection_and_comes_back(guarded):
+    """The JS server exits in the middle of a preread event: that connection is closed at once,
+    connections through the C++ server and without plugins are served, and the supervisor's
+    restart brings the JS plugin back."""
+    data, took = read_until_closed(guarded.ports["js-crash"], timeout=30)
+    assert data == b"" and took < 8, took
+    with connect(guarded.ports["cpp-allow"]) as s:
+        assert exchange(s, b"still here") == b"echo:still here"
+    with connect(guarded.ports["open"]) as s:
+        assert exchange(s, b"still here") == b"echo:still here"
+    assert wait_for(lambda: "plugin 'js-stream-guard' failed in phase preread" in guarded.logs())
+
+    def js_allows():
+        try:
+            with connect(guarded.ports["js-allow"]) as s:
+                return exchange(s, b"back") == b"echo:back"
         except OSError:
             return False
     assert wait_for(js_allows, timeout=30)
