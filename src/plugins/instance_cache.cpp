@@ -1,5 +1,7 @@
 #include "plugins/instance_cache.h"
 
+#include <limits>
+
 namespace gh::plugins {
 
 InstanceCache::Claim InstanceCache::lookup(const std::string& server, int64_t seq, int64_t& id) {
@@ -26,6 +28,17 @@ void InstanceCache::forget(const std::string& server, int64_t seq, int64_t id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find({server, seq});
   if (it != entries_.end() && it->second.id == id) entries_.erase(it);
+}
+
+void InstanceCache::forget_server(const std::string& server) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.lower_bound({server, std::numeric_limits<int64_t>::min()});
+  while (it != entries_.end() && it->first.first == server) {
+    if (it->second.id)
+      it = entries_.erase(it);
+    else
+      ++it;
+  }
 }
 
 std::map<std::pair<std::string, int64_t>, int64_t> InstanceCache::take(

@@ -22,6 +22,10 @@ class InstanceCache {
   void release(const std::string& server, int64_t seq);  // a claim that failed to start
   // The server lost this instance: forget it, unless another worker already replaced it.
   void forget(const std::string& server, int64_t seq, int64_t id);
+  // A new process of `server` started: the instances the earlier one held are gone. Forgetting
+  // them all now lets the next event start a fresh instance directly, instead of failing first on
+  // "no plugin instance". Starts in progress are left to finish (or fail) on their own.
+  void forget_server(const std::string& server);
   // The running instances of these (server, seq) configs — retired ones, to be closed on their
   // servers — removed and returned as (server, seq) → id. Configs being started are left alone.
   std::map<std::pair<std::string, int64_t>, int64_t> take(

@@ -184,6 +184,9 @@ void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {
   std::chrono::milliseconds ready_timeout{0};
   for (const auto& s : servers) ready_timeout = std::max(ready_timeout, s.ready_timeout);
   supervisor_ = std::make_unique<pluginserver::Supervisor>(control_, std::move(servers));
+  // A restarted server has none of its earlier instances: the cache must not hand out their ids.
+  supervisor_->on_process_started(
+      [cache = &instances_](const std::string& server) { cache->forget_server(server); });
   supervisor_->start();
   if (!supervisor_->wait_ready(ready_timeout))
     throw std::runtime_error(

@@ -686,6 +686,23 @@ def test_instance_purged_by_the_server_is_restarted_and_the_event_retried(fault_
     assert server_pid(gw, "hostile-pb") == pid  # an instance lost is not a server restart
 
 
+def test_restarted_server_gets_a_fresh_instance_directly(fault_gateway):
+    # The server dies between requests: the gateway forgets its instances when the new process starts,
+    # so the next event starts one instance and runs once (no event sent to a dead instance id first).
+    gw = fault_gateway(probe_route("request", path="/pdk/request"), probe_conf())
+    pid = server_pid(gw, "cpp-pdk-probe")
+    assert send(gw, "/pdk/request/first").status == 200
+    os.kill(pid, signal.SIGKILL)
+    server_pid(gw, "cpp-pdk-probe", other_than=pid)
+    seen_before = len(gw.logs())
+    a = send(gw, "/pdk/request/again", headers={"X-Probe": "after"})
+    assert a.status == 200, a.body
+    assert values_of(a.report("access"))["kong.request.get_header"] == "after"
+    after = gw.logs()[seen_before:]
+    assert after.count("started instance") == 1, after
+    assert "lost" not in after and "failed in phase" not in after, after
+
+
 MALFORMED = ["oversized", "truncated", "garbage", "garbage-method", "garbage-return", "wrong-sequence",
              "garbage-on-start"]
 
