@@ -1,4 +1,8 @@
-"""The C++ PDK end to end over ProtoBuf:1: the real gatehouse binary, real C++ plugin servers, real upstreams.
+"""The C++ PDK end to end: the real gatehouse binary, real C++ plugin servers, real upstreams.
+
+Every PDK test runs twice: over ProtoBuf:1 (pluginserver_<name>_protocol forces it) and over Gatehouse:1
+(docs/protocol.md: reads prefetched with the event, writes batched), which must behave identically. Under
+Gatehouse:1 the gateway is warmed up first so that the reads the probe makes are learned and prefetched.
 
 cpp-pdk-probe (tests/integration/plugins/cpp-pdk) is a C++ PDK plugin whose config `group` selects which
 kong.* methods a request exercises; it reports each call's result under its wire name (response header
@@ -36,6 +40,7 @@ ALICE = {"id": "4b1b1e1c-0000-4000-8000-00000000a11c", "username": "alice", "cus
          "tags": ["probe"]}
 BOB = {"id": "4b1b1e1c-0000-4000-8000-000000000b0b", "username": "bob"}
 INTERNAL_ERROR = {"message": "An unexpected error occurred"}
+PROTOCOLS = ["ProtoBuf:1", "Gatehouse:1"]
 
 
 
@@ -75,9 +80,10 @@ def server_conf(name, start_cmd, query_cmd, extra=""):
             f"pluginserver_{key}_query_cmd = {query_cmd} -dump -kong-prefix {{prefix}}\n" + extra)
 
 
-def probe_conf(extra=""):
+def probe_conf(extra="", protocol="ProtoBuf:1"):
     return server_conf("cpp-pdk-probe", PROBE, PROBE, "trusted_ips = 127.0.0.1\n"
-                       f"node_id = {NODE_ID}\n" + extra)
+                       f"node_id = {NODE_ID}\n"
+                       f"pluginserver_cpp_pdk_probe_protocol = {protocol}\n" + extra)
 
 
 def start_gateway(workdir, kong_yml, conf):
@@ -100,7 +106,7 @@ def probe_route(group, path=None, **config):
 
 def probe_kong_yml(up1, up2, closed_port, report_file):
     groups = ["client", "router", "ctx", "log", "response", "service-request", "service-target",
-              "service-upstream", "service-response", "exit-response"]
+              "service-upstream", "service-response", "exit-response", "order", "exit-batch"]
     extra = {"ctx": {"report_file": str(report_file)}, "log": {"report_file": str(report_file)},
              "service-target": {"target_host": "127.0.0.1", "target_port": up2},
              "service-upstream": {"upstream": "probe-upstream"}}
@@ -146,18 +152,36 @@ def upstreams():
         server.server_close()
 
 
-@pytest.fixture(scope="module")
-def probe_gw(upstreams, tmp_path_factory):
-    """One gateway for the method tests: one route per group (they do not disturb each other)."""
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def probe_gw(request, upstreams, tmp_path_factory):
+    """One gateway per protocol for the method tests: one route per group (they do not disturb each other)."""
     workdir = tmp_path_factory.mktemp("cpp-pdk")
     up1, up2 = upstreams
     report_file = workdir / "log-phase.jsonl"
     yml = probe_kong_yml(up1.server_port, up2.server_port, free_port(), report_file)
-    gw = start_gateway(workdir / "gw", yml, probe_conf())
+    gw = start_gateway(workdir / "gw", yml, probe_conf(protocol=request.param))
     gw.report_file = report_file
     gw.upstreams = upstreams
+    gw.protocol = request.param
+    assert f"loading protocol {request.param} for plugin cpp-pdk-probe" in gw.logs()
+    if request.param == "Gatehouse:1":
+        warm_up(gw)
     yield gw
     gw.stop()
+
+
+def warm_up(gw, rounds=4):
+    """Every group a few times (each worker learns on its own), so that later requests are prefetched."""
+    for _ in range(rounds):
+        for exercise in EXERCISES:
+            exercise(gw)
+        send(gw, "/pdk/order", headers={"X-Which": "x-warm", "X-Warm": "up"})
+    assert "reads prefetched" in gw.logs(), "Gatehouse:1 never prefetched"
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request):
+    return request.param
 
 
 # ---- requests and reports ------------------------------------------------------------------------
@@ -522,6 +546,42 @@ def test_exit_in_response_replaces_the_upstream_body(probe_gw):
     assert a.header("content-length") == str(len(a.body))
 
 
+# ---- ordering: what batching must not change ----------------------------------------------------
+
+def test_write_then_read_sees_the_write_and_a_refused_write_is_lost(probe_gw):
+    for which, value in [("x-one", "1"), ("x-two", "2"), ("x-one", "again")]:
+        a = send(probe_gw, "/pdk/order", headers={"X-Which": which, which: value})
+        assert a.status == 200, a.body
+        report = a.report("access")
+        assert report["errors"] == {}
+        v = report["values"]
+        assert v["kong.ctx.shared.get#before"] is None
+        assert v["kong.ctx.shared.get#after"] == "written"  # not the prefetched null
+        # a read whose argument changes per request: never a stale prefetched answer
+        assert v["kong.request.get_header#dynamic"] == value
+        # the refused write changed nothing, and the write after it still applied
+        assert a.json()["method"] == "GET"
+        assert a.json()["headers"]["x-after-error"] == "applied"
+
+
+def test_exit_in_the_middle_of_writes(probe_gw):
+    for _ in range(3):  # under Gatehouse:1 the connection is reused after an exit
+        a = send(probe_gw, "/pdk/exit-batch")
+        assert a.status == 403
+        assert a.body == b"stopped"
+        assert a.header("x-exit") == "yes"
+        assert a.header("x-before-exit") == "applied"
+        assert a.header("x-after-exit") is None
+
+
+def test_protocol_choice_is_reported(probe_gw):
+    out = probe_gw.cli("plugins", "--json")
+    assert out.returncode == 0, out.stderr
+    document = out.stdout[out.stdout.index("{"):]
+    protocols = {p["name"]: p["protocol"] for s in json.loads(document)["servers"] for p in s["plugins"]}
+    assert protocols["cpp-pdk-probe"] == probe_gw.protocol
+
+
 # ---- faults --------------------------------------------------------------------------------------
 
 def server_pid(gw, name, other_than=None, timeout=20):
@@ -603,11 +663,11 @@ def assert_probe_works_again(gw, old_pid):
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_server_killed_mid_event(fault_gateway, tmp_path, policy):
+def test_server_killed_mid_event(fault_gateway, tmp_path, policy, protocol):
     marker = tmp_path / "entered"
     routes = probe_route("hang", marker_file=str(marker), sleep_ms=60000) + probe_route(
         "request", path="/pdk/request")
-    gw = fault_gateway(routes, probe_conf(f"pluginserver_cpp_pdk_probe_on_error = {policy}\n"))
+    gw = fault_gateway(routes, probe_conf(f"pluginserver_cpp_pdk_probe_on_error = {policy}\n", protocol))
     pid = server_pid(gw, "cpp-pdk-probe")
     thread, result = in_background(lambda: send(gw, "/pdk/hang"))
     wait_for_file(marker)
@@ -625,9 +685,9 @@ def test_server_killed_mid_event(fault_gateway, tmp_path, policy):
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_server_exiting_mid_event(fault_gateway, tmp_path, policy):
+def test_server_exiting_mid_event(fault_gateway, tmp_path, policy, protocol):
     routes = probe_route("crash", marker_file=str(tmp_path / "crashed")) + probe_route("request", path="/pdk/request")
-    gw = fault_gateway(routes, probe_conf(f"pluginserver_cpp_pdk_probe_on_error = {policy}\n"))
+    gw = fault_gateway(routes, probe_conf(f"pluginserver_cpp_pdk_probe_on_error = {policy}\n", protocol))
     pid = server_pid(gw, "cpp-pdk-probe")
     a = send(gw, "/pdk/crash", timeout=15)
     assert_failed_per_policy(a, policy)
@@ -636,9 +696,9 @@ def test_server_exiting_mid_event(fault_gateway, tmp_path, policy):
     assert re.search(r"cpp-pdk-probe.*exited with code 3", gw.logs()), gw.logs()[-2000:]
 
 
-def test_throwing_handler_answers_500_and_the_server_stays(fault_gateway):
+def test_throwing_handler_answers_500_and_the_server_stays(fault_gateway, protocol):
     routes = probe_route("throw") + probe_route("request", path="/pdk/request")
-    gw = fault_gateway(routes, probe_conf())
+    gw = fault_gateway(routes, probe_conf(protocol=protocol))
     pid = server_pid(gw, "cpp-pdk-probe")
     a = send(gw, "/pdk/throw")
     assert a.status == 500

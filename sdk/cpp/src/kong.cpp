@@ -49,6 +49,7 @@ auto call_optional(detail::Channel& channel, std::string_view method, const gpb:
   return from_proto(decode<Reply>(method, bytes));
 }
 
+// Only for methods whose output is google.protobuf.Empty: Gatehouse:1 batches them (no reply).
 void call_void(detail::Channel& channel, std::string_view method, const gpb::MessageLite& args) {
   channel.write(method, encode(args));
 }
@@ -216,7 +217,8 @@ std::string Kong::Nginx::get_tls1_version_str() {
   return get_string(channel_, "kong.nginx.get_tls1_version_str");
 }
 void Kong::Nginx::set_ctx(std::string_view key, const Value& value) {
-  call_void(channel_, "kong.nginx.set_ctx", kv_arg(key, value));
+  // Kong's schema answers it with a String (unused): an ordinary call, not a batched write.
+  channel_.call("kong.nginx.set_ctx", encode(kv_arg(key, value)));
 }
 Value Kong::Nginx::get_ctx(std::string_view key) {
   return from_proto(call<gpb::Value>(channel_, "kong.nginx.get_ctx", string_arg(key)));

@@ -171,6 +171,32 @@ void exit_response(pdk::Kong& kong, Record& r, const Config&) {
   kong.response.exit(202, r.dump(), {{"Content-Type", {"application/json"}}});
 }
 
+// The ordering rules of Gatehouse:1 (docs/protocol.md), which ProtoBuf:1 must give too: a write then
+// a read of the same data, a write the gateway refuses (lost: the next one still applies), and a read
+// whose argument is only known at run time (never prefetched for a new value).
+void order(pdk::Kong& kong, Record& r, const Config&) {
+  r("kong.ctx.shared.get#before", [&] { return kong.ctx.shared.get("order"); });
+  r("kong.ctx.shared.set", [&] { kong.ctx.shared.set("order", "written"); });
+  r("kong.ctx.shared.get#after", [&] { return kong.ctx.shared.get("order"); });
+  r("kong.service.request.set_method#invalid", [&] { kong.service.request.set_method("NOT A METHOD"); });
+  r("kong.service.request.set_header#after_error",
+    [&] { kong.service.request.set_header("x-after-error", "applied"); });
+  const std::string which = kong.request.get_header("x-which");
+  r("kong.request.get_header#dynamic", [&] { return kong.request.get_header(which); });
+}
+
+// kong.response.exit between writes: the writes before it apply, the ones after it fail locally.
+void exit_batch(pdk::Kong& kong, Record& r, const Config&) {
+  kong.response.set_header("x-before-exit", "applied");
+  r.mark_sent();
+  kong.response.exit(403, "stopped", {{"x-exit", {"yes"}}});
+  try {
+    kong.response.set_header("x-after-exit", "applied");
+  } catch (const pdk::PdkError&) {
+    // expected: the event has ended
+  }
+}
+
 void touch(const std::string& path) {
   if (!path.empty()) std::ofstream(path) << "entered\n";
 }
@@ -212,6 +238,8 @@ constexpr GroupStep kSteps[] = {
     {"service-response", "response", service_response_getters},
     {"exit", "access", exit_access},
     {"exit-response", "response", exit_response},
+    {"order", "access", order},
+    {"exit-batch", "access", exit_batch},
     {"hang", "access", hang},
     {"crash", "access", crash},
     {"throw", "access", throw_error},

@@ -32,7 +32,7 @@ struct Config {
             .required()
             .one_of({"request", "client", "ctx", "log", "response", "router", "service-request",
                      "service-target", "service-upstream", "service-response", "exit", "exit-response",
-                     "hang", "crash", "throw"}),
+                     "order", "exit-batch", "hang", "crash", "throw"}),
         pdk::field("report_file", &Config::report_file), pdk::field("marker_file", &Config::marker_file),
         pdk::field("sleep_ms", &Config::sleep_ms).between(0, 600000),
         pdk::field("upstream", &Config::upstream), pdk::field("target_host", &Config::target_host),
