@@ -110,8 +110,11 @@ asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase 
     }
     // A hung server, or one whose stream is out of step (junk, oversized or truncated frames):
     // killing it is the only way back to a known state; the supervisor restarts it.
-    if (failure == Failure::timeout || failure == Failure::protocol)
-      runtime_.report_unresponsive(plugin.server->name);
+    if (failure == Failure::timeout || failure == Failure::protocol) {
+      using Fault = pluginserver::Supervisor::Fault;
+      runtime_.report_fault(plugin.server->name,
+                            failure == Failure::timeout ? Fault::timeout : Fault::protocol_error, why);
+    }
     fail(ctx, plugin, failure, why);
     co_return !ctx.response.produced_by_gateway;
   }

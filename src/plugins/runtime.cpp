@@ -206,8 +206,9 @@ bool PluginRuntime::ready(std::string_view server) const {
   return !supervisor_ || supervisor_->is_ready(server);
 }
 
-void PluginRuntime::report_unresponsive(std::string_view server) {
-  if (supervisor_) supervisor_->report_unresponsive(server);
+void PluginRuntime::report_fault(std::string_view server, pluginserver::Supervisor::Fault fault,
+                                 std::string_view detail) {
+  if (supervisor_) supervisor_->report_fault(server, fault, detail);
 }
 
 nlohmann::json PluginRuntime::status() const {

@@ -44,7 +44,7 @@ class PluginRuntime {
   void track(std::shared_ptr<const PluginSet> plugins);
 
   bool ready(std::string_view server) const;
-  void report_unresponsive(std::string_view server);
+  void report_fault(std::string_view server, pluginserver::Supervisor::Fault fault, std::string_view detail);
   nlohmann::json status() const;
   InstanceCache& instances() { return instances_; }
   const pluginserver::Supervisor* supervisor() const { return supervisor_.get(); }

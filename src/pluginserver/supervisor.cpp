@@ -490,11 +490,14 @@ bool Supervisor::is_ready(std::string_view server) const {
   return s && s->ready;
 }
 
-void Supervisor::report_unresponsive(std::string_view server) {
-  asio::post(impl_->io, [impl = impl_, name = std::string(server)] {
+void Supervisor::report_fault(std::string_view server, Fault fault, std::string_view detail) {
+  const char* what = fault == Fault::timeout ? "did not answer in time" : "broke the protocol";
+  asio::post(impl_->io, [impl = impl_, name = std::string(server), what, detail = std::string(detail)] {
     auto s = impl->find(name);
     if (!s) return;
     if (!s->config.start_cmd) {  // external: we can only wait for it to answer again
+      spdlog::error("[pluginserver] external pluginserver '{}' {} ({}): waiting until it accepts again", name,
+                    what, detail);
       impl->update([&] { s->ready = false; });
       asio::co_spawn(impl->io, impl->probe(s, ++s->generation), asio::detached);
       return;
@@ -505,8 +508,12 @@ void Supervisor::report_unresponsive(std::string_view server) {
       pid = s->pid;
       s->ready = false;
     }
-    if (pid <= 0) return;
-    spdlog::error("[pluginserver] pluginserver '{}' (pid {}) is unresponsive: killing it", name, pid);
+    if (pid <= 0) {
+      spdlog::info("[pluginserver] pluginserver '{}' {} ({}), but its process has exited already", name, what,
+                   detail);
+      return;
+    }
+    spdlog::error("[pluginserver] pluginserver '{}' (pid {}) {} ({}): killing it", name, pid, what, detail);
     signal_server(pid, SIGKILL);
   });
 }

@@ -49,7 +49,14 @@ class Supervisor {
   // starting, running, restarting, stopping, stopped, external.
   nlohmann::json status() const;
   bool is_ready(std::string_view server) const;
-  void report_unresponsive(std::string_view server);  // hung server: kill it (it is then restarted)
+  // Why the gateway gives up on a server's process.
+  enum class Fault {
+    timeout,         // it did not answer within pluginserver_<name>_timeout
+    protocol_error,  // it sent something that is not the protocol (malformed frame, junk)
+  };
+  // Kills the server (it is then restarted), logging what happened and `detail` (the gateway's
+  // error). A process that has exited already is left to the supervisor, which logs its exit.
+  void report_fault(std::string_view server, Fault fault, std::string_view detail);
 
  private:
   struct Impl;

@@ -785,6 +785,9 @@ def test_malformed_frames_give_a_clean_error_and_a_restart(fault_gateway, mode, 
     ok = send(gw, "/hostile/ok")
     assert ok.status == 200, ok.body
     assert ok.header("x-hostile").endswith(f"pid {new_pid}")
+    # the log says what happened: a protocol error, not a timeout
+    assert f"pluginserver 'hostile-pb' (pid {pid}) broke the protocol (" in gw.logs(), gw.logs()[-3000:]
+    assert "did not answer in time" not in gw.logs()
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -799,3 +802,5 @@ def test_hung_protobuf_server_gives_504_and_a_restart(fault_gateway, policy):
     new_pid = server_pid(gw, "hostile-pb", other_than=pid)
     ok = send(gw, "/hostile/ok")
     assert ok.status == 200 and ok.header("x-hostile").endswith(f"pid {new_pid}")
+    assert f"pluginserver 'hostile-pb' (pid {pid}) did not answer in time (" in gw.logs(), gw.logs()[-3000:]
+    assert "broke the protocol" not in gw.logs()

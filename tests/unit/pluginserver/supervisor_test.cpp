@@ -358,7 +358,7 @@ TEST(Supervisor, UnresponsiveServerIsKilledAndRestarted) {
   supervisor.start();
   ASSERT_TRUE(supervisor.wait_ready(10s));
   pid_t first = pid_of(supervisor, "hung");
-  supervisor.report_unresponsive("hung");
+  supervisor.report_fault("hung", Supervisor::Fault::timeout, "no answer within 1000ms");
   EXPECT_TRUE(eventually([&] {
     pid_t now = pid_of(supervisor, "hung");
     return now > 0 && now != first && supervisor.is_ready("hung");
