@@ -395,7 +395,7 @@ def test_stream_access_log_line_per_connection(proxy):
 
 # ---- preread and log phases: a JS (MsgPack:1) and a C++ (ProtoBuf:1) plugin ----------------------
 
-def plugin_servers_conf(prefix, js_extra=""):
+def plugin_servers_conf(prefix, js_extra="", cpp_protocol="ProtoBuf:1"):
     return (f"plugins = bundled, js-stream-guard, cpp-stream-guard\n"
             f"pluginserver_names = js, cpp-stream-guard\n"
             f"pluginserver_js_socket = {prefix}/js_pluginserver.sock\n"
@@ -404,8 +404,8 @@ def plugin_servers_conf(prefix, js_extra=""):
             f"pluginserver_cpp_stream_guard_socket = {prefix}/cpp-stream-guard.socket\n"
             f"pluginserver_cpp_stream_guard_start_cmd = {CPP_GUARD} -kong-prefix {prefix}\n"
             f"pluginserver_cpp_stream_guard_query_cmd = {CPP_GUARD} -dump -kong-prefix {prefix}\n"
-            # Kong's ProtoBuf:1, not the C++ PDK's default Gatehouse:1 (docs/protocol.md).
-            "pluginserver_cpp_stream_guard_protocol = ProtoBuf:1\n" + js_extra)
+            # Kong's ProtoBuf:1 unless told otherwise (the C++ PDK's default is Gatehouse:1, docs/protocol.md).
+            f"pluginserver_cpp_stream_guard_protocol = {cpp_protocol}\n" + js_extra)
 
 
 def guarded_route(name, port, plugin, config):
@@ -556,3 +556,37 @@ def test_crashed_plugin_server_closes_the_connection_and_comes_back(guarded):
         except OSError:
             return False
     assert wait_for(js_allows, timeout=30)
+
+
+def test_cpp_preread_plugin_over_gatehouse1(tmp_path):
+    """The same C++ plugin over the C++ PDK's own protocol (Gatehouse:1, prefetched reads): allows,
+    rejects and answers in preread alike."""
+    echo = TcpServer(echo_after_eof)
+    log_file = tmp_path / "phases.jsonl"
+    cases = {"allow": {"allow": ["127.0.0.1"], "log_file": str(log_file)}, "deny": {"allow": ["10.9.9.9"]},
+             "banner": {"banner": "hello over gatehouse1\n"}}
+    ports = {name: free_port() for name in cases}
+    routes = "".join(guarded_route(name, ports[name], "cpp-stream-guard", config) for name, config in cases.items())
+    gw = Gateway(tmp_path / "gw", f"""
+_format_version: "3.0"
+services:
+  - name: echo
+    url: tcp://127.0.0.1:{echo.port}
+    routes:
+{routes}""")
+    gw.prefix.mkdir(parents=True, exist_ok=True)
+    with open(gw.conf, "a") as f:
+        f.write(f"stream_listen = {', '.join(f'127.0.0.1:{p}' for p in ports.values())}\n"
+                + plugin_servers_conf(gw.prefix, cpp_protocol="Gatehouse:1"))
+    try:
+        start_gateway(gw, ports.values())
+        assert "loading protocol Gatehouse:1 for plugin cpp-stream-guard" in gw.logs()
+        with connect(ports["allow"]) as s:
+            assert exchange(s, b"in") == b"echo:in"
+        assert read_until_closed(ports["deny"])[0] == b""
+        assert read_until_closed(ports["banner"])[0] == b"hello over gatehouse1\n"
+        entries = wait_for(lambda: log_file.exists() and [json.loads(l) for l in log_file.read_text().splitlines()])
+        assert entries and entries[-1]["preread"]["subsystem"] == "stream" and entries[-1]["route"] == "allow"
+    finally:
+        gw.stop()
+        echo.close()
