@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "conf/pem.h"
+#include "tls/client_certificate.h"
 #include "tls/self_signed.h"
 
 namespace gh::tls {
@@ -44,11 +45,13 @@ struct Outcome {
   HandshakeState state;
   std::string client_saw;  // CN of the certificate the client received
   std::string protocol;
+  std::shared_ptr<const ClientCertificate> client_certificate;  // what the server got from the client
 };
 
 // One connection: gatehouse's handshake on the accepted socket, a client sending `sni`.
+// `client_pair`: a certificate the client presents when asked.
 Outcome handshake(std::shared_ptr<const ServerTls> server, const std::string& sni,
-                  const CertificatePhase& phase = nullptr) {
+                  const CertificatePhase& phase = nullptr, const KeyPair* client_pair = nullptr) {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   Outcome out;
@@ -59,7 +62,10 @@ Outcome handshake(std::shared_ptr<const ServerTls> server, const std::string& sn
         auto stream = ServerTls::stream(std::move(socket), server);
         net::Deadline deadline(io.get_executor());
         out.server_error = co_await accept_handshake(stream, out.state, deadline, 5s, phase);
-        if (!out.server_error) out.protocol = protocol_name(stream);
+        if (!out.server_error) {
+          out.protocol = protocol_name(stream);
+          out.client_certificate = client_certificate(stream.tls_stream()->native_handle());
+        }
         deadline.stop();
       },
       asio::detached);
@@ -70,6 +76,9 @@ Outcome handshake(std::shared_ptr<const ServerTls> server, const std::string& sn
       [&]() -> asio::awaitable<void> {
         co_await client.next_layer().async_connect(acceptor.local_endpoint(), asio::use_awaitable);
         if (!sni.empty()) SSL_set_tlsext_host_name(client.native_handle(), sni.c_str());
+        if (client_pair)
+          SSL_use_cert_and_key(client.native_handle(), client_pair->leaf.get(), client_pair->key.get(),
+                               client_pair->chain.get(), 1);
         auto [ec] = co_await client.async_handshake(asio::ssl::stream_base::client,
                                                     asio::as_tuple(asio::use_awaitable));
         out.client_error = ec;
@@ -151,6 +160,39 @@ TEST_F(HandshakeTest, PausesForTheCertificatePhaseWithoutBlocking) {
   EXPECT_EQ(seen_by_phase, "api.example.com");
   EXPECT_EQ(out.client_saw, "api.example.com");
   EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+}
+
+// kong.client.tls.request_client_certificate: asked during the certificate phase, the client's
+// certificate arrives whatever its chain; verified against the CA the plugin gave, if any.
+TEST_F(HandshakeTest, ClientCertificateRequestedInTheCertificatePhase) {
+  auto client_pem = generate_self_signed("client.test", KeyType::ecdsa_p256);
+  auto client_pair = KeyPair::from_pem(client_pem.cert, client_pem.key);
+  std::string ca;  // none: nothing vouches for the client
+  auto ask = [&](HandshakeState& state) -> asio::awaitable<void> {
+    EXPECT_EQ(request_client_certificate(state.ssl, ca), "");
+    co_return;
+  };
+  auto unverified = handshake(server, "api.example.com", ask, &client_pair);
+  ASSERT_FALSE(unverified.server_error) << unverified.server_error.message();
+  ASSERT_TRUE(unverified.client_certificate);
+  EXPECT_EQ(unverified.client_certificate->subject, "CN=client.test,O=gatehouse");
+  EXPECT_EQ(unverified.client_certificate->chain_pem, client_pem.cert);
+  EXPECT_EQ(unverified.client_certificate->verify, "FAILED:self-signed certificate");
+
+  ca = client_pem.cert;  // self-signed: its own CA
+  auto verified = handshake(server, "api.example.com", ask, &client_pair);
+  ASSERT_TRUE(verified.client_certificate);
+  EXPECT_EQ(verified.client_certificate->verify, "SUCCESS");
+
+  ca = "not a certificate";
+  auto refused = handshake(server, "api.example.com", [&](HandshakeState& state) -> asio::awaitable<void> {
+    EXPECT_EQ(request_client_certificate(state.ssl, ca), "ca_certs: no PEM certificate in it");
+    co_return;
+  });
+  EXPECT_FALSE(refused.client_certificate);
+
+  // Not asked: a client holding a certificate does not send it.
+  EXPECT_FALSE(handshake(server, "api.example.com", nullptr, &client_pair).client_certificate);
 }
 
 TEST(SelfSigned, DefaultCertificatesAreGeneratedOnceAndReused) {
