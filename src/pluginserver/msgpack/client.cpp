@@ -100,7 +100,6 @@ json args_array(Reader& r) {
 void read_pdk_call(Reader& r, StepReply& step) {
   if (r.peek() != Type::map) bad_reply("Data is neither \"ret\" nor {Method, Args}");
   bool have_method = false;
-  step.args = json::array();
   for (uint32_t n = r.read_map(); n > 0; --n) {
     std::string_view key = r.peek() == Type::str ? r.read_str() : std::string_view();
     if (key == "Method") {
@@ -113,6 +112,7 @@ void read_pdk_call(Reader& r, StepReply& step) {
     }
   }
   if (!have_method) bad_reply("PDK call without Method");
+  if (step.args.is_null()) step.args = json::array();  // no Args: no arguments
 }
 
 StepReply read_step(Reader& r) {

@@ -34,7 +34,7 @@ struct ClientOptions {
   // Deadline of a whole HandleEvent step loop, PDK calls included; zero means none. An event
   // that overruns fails with ErrorKind::timeout before its next RPC or during it.
   std::chrono::milliseconds event_timeout{0};
-  size_t max_idle_connections = 32;  // per socket path, when the Client creates its own pool
+  size_t max_idle_connections = 128;  // per socket path, when the Client creates its own pool
   DecodeLimits limits;
 };
 

@@ -110,33 +110,6 @@ asio::awaitable<void> Connection::send_request() {
   if (wec) fail_io(wec, "write");
 }
 
-// The reply to a call can only arrive after the call was sent, and the socket's readiness is
-// edge-triggered (epoll): when the last read drained the socket, any byte that arrives later
-// raises a new edge, which this worker collects only after we are queued for it (one thread per
-// io_context). So waiting first is safe, and it spares the read that would only say EAGAIN
-// before the wait (Asio's speculative read): one syscall less per PDK call. A read that filled
-// the buffer may have left bytes behind: then read again before waiting.
-asio::awaitable<void> Connection::receive() {
-  while (true) {
-    if (!maybe_readable_) {
-      auto [ec] =
-          co_await socket_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable));
-      if (ec) fail_io(ec, "read");
-    }
-    auto space = decoder_.prepare();
-    error_code ec;
-    const size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      maybe_readable_ = false;  // a readiness edge without data (already read): wait for the next
-      continue;
-    }
-    if (ec) fail_io(ec, "read");
-    decoder_.commit(n);
-    maybe_readable_ = n == space.size();
-    co_return;
-  }
-}
-
 Writer Connection::begin_request(uint32_t msgid, std::string_view method) {
   out_.clear();
   Writer w(out_);
@@ -165,7 +138,11 @@ asio::awaitable<Reader> Connection::round_trip(uint32_t msgid, Clock::time_point
       if (handle_object(*obj, msgid, result)) break;
       continue;
     }
-    co_await receive();
+    auto space = decoder_.prepare();
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (ec) fail_io(ec, "read");
+    decoder_.commit(n);
   }
   busy_ = false;
   if (decoder_.buffered() > 0) {

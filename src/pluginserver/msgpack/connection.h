@@ -79,8 +79,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   boost::asio::awaitable<void> send_request();
-  // Reads what the server sent into the decoder (at least one byte, or throws).
-  boost::asio::awaitable<void> receive();
   bool handle_object(std::span<const uint8_t> obj, uint32_t msgid, Reader& result);
   [[noreturn]] void fail(ErrorKind kind, const std::string& what);
   [[noreturn]] void fail_io(const boost::system::error_code& ec, std::string_view during);
@@ -95,15 +93,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_;  // request bytes, reused
   std::optional<int64_t> server_pid_;
   bool open_ = false, busy_ = false, broken_ = false, peer_gone_ = false;
-  // False when the last read drained the socket (it returned less than it could take): nothing
-  // unread is waiting, so the next read first waits for readiness (see receive()).
-  bool maybe_readable_ = true;
 };
 
 // Idle connections per socket path, for one worker. Kong pools the same way (cosocket keepalive).
 class ConnectionPool {
  public:
-  explicit ConnectionPool(boost::asio::any_io_executor ex, size_t max_idle_per_path = 32,
+  explicit ConnectionPool(boost::asio::any_io_executor ex, size_t max_idle_per_path = 128,
                           DecodeLimits limits = {})
       : ex_(std::move(ex)), max_idle_(max_idle_per_path), limits_(limits) {}
   ~ConnectionPool();
