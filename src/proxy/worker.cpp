@@ -29,7 +29,13 @@ Worker::Worker(int index, WorkerHost& host)
     runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), *runtime);
   stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
       resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); },
-      stream::StreamAccessLog::open(host_.snapshot()->properties.proxy_stream_access_log)});
+      stream_access_log(host_.snapshot()->properties)});
+}
+
+// Opened only when the gateway has stream listeners (the default path is the HTTP access log's).
+std::shared_ptr<stream::StreamAccessLog> Worker::stream_access_log(const conf::Properties& props) {
+  if (props.stream_listen.empty()) return nullptr;
+  return stream::StreamAccessLog::open(props.proxy_stream_access_log);
 }
 
 Worker::~Worker() {

@@ -97,6 +97,7 @@ class Worker {
   };
   void open(const conf::ListenAddress& address, bool stream);
   stream::StreamConfiguration stream_configuration(bool tls);
+  static std::shared_ptr<stream::StreamAccessLog> stream_access_log(const conf::Properties& props);
   boost::asio::awaitable<void> accept_loop(Listener& listener, uint16_t port);
   boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, uint16_t port);
   // The TLS context of the current configuration generation (kept per worker so the shared

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/log.h"
 #include "proxy/request_context.h"
 
 namespace gh::stream {
@@ -42,7 +43,14 @@ std::shared_ptr<StreamAccessLog> StreamAccessLog::open(const std::string& target
   static std::map<std::string, std::weak_ptr<StreamAccessLog>> open_logs;
   std::lock_guard lock(mutex);
   if (auto existing = open_logs[target].lock()) return existing;
-  auto log = std::make_shared<StreamAccessLog>(make_logger(target));
+  std::shared_ptr<spdlog::logger> logger;
+  try {
+    logger = make_logger(target);
+  } catch (const spdlog::spdlog_ex& e) {  // e.g. an unwritable directory: proxy without the log
+    spdlog::error("proxy_stream_access_log: cannot open '{}': {}", target, e.what());
+    return nullptr;
+  }
+  auto log = std::make_shared<StreamAccessLog>(std::move(logger));
   open_logs[target] = log;
   return log;
 }
