@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <cstdlib>
 #include <cstring>
@@ -355,8 +356,14 @@ TEST(Supervisor, UnresponsiveServerIsKilledAndRestarted) {
   TempDir dir;
   IoThread io;
   Supervisor supervisor(io.io, {python_server("hung", dir / "hung.socket")}, fast_timing());
+  // Each new process is announced (the gateway then forgets the instances of the earlier one).
+  std::atomic<int> processes_started{0};
+  supervisor.on_process_started([&](const std::string& server) {
+    if (server == "hung") ++processes_started;
+  });
   supervisor.start();
   ASSERT_TRUE(supervisor.wait_ready(10s));
+  EXPECT_EQ(processes_started.load(), 1);
   pid_t first = pid_of(supervisor, "hung");
   supervisor.report_fault("hung", Supervisor::Fault::timeout, "no answer within 1000ms");
   EXPECT_TRUE(eventually([&] {
@@ -364,6 +371,7 @@ TEST(Supervisor, UnresponsiveServerIsKilledAndRestarted) {
     return now > 0 && now != first && supervisor.is_ready("hung");
   }));
   EXPECT_FALSE(process_alive(first));
+  EXPECT_EQ(processes_started.load(), 2);
   supervisor.stop();
 }
 
