@@ -71,7 +71,9 @@ asio::awaitable<int64_t> PhaseRunner::instance_for(Bridge& bridge, const Configu
 asio::awaitable<void> PhaseRunner::run(proxy::RequestContext& ctx, Phase phase,
                                        const std::vector<const ConfiguredPlugin*>& plugins) {
   for (const auto* plugin : plugins) {
-    if (!co_await run_plugin(ctx, phase, *plugin)) co_return;
+    // Through a local: GCC 12 miscompiles `if (!co_await f()) co_return;` (see stream_session.cpp).
+    const bool go_on = co_await run_plugin(ctx, phase, *plugin);
+    if (!go_on) co_return;
     if (ctx.response.produced_by_gateway && phase != Phase::log) co_return;
   }
 }
