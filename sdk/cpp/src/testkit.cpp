@@ -442,6 +442,11 @@ std::string_view Gateway::call(std::string_view method, std::string_view args) {
   return reply_;
 }
 
+void Gateway::write(std::string_view method, std::string_view args) {
+  writes.emplace_back(method);
+  call(method, args);
+}
+
 void Gateway::exit(std::string_view method, std::string_view args) {
   if (exit_in_phase_) throw PdkError("use of closed network connection");
   calls.emplace_back(method);

@@ -108,7 +108,8 @@ class Gateway final : public detail::Channel {
   std::map<std::string, Value> ctx_shared;
   std::map<std::string, Value> nginx_ctx;
   std::vector<LogEntry> logs;
-  std::vector<std::string> calls;  // every PDK method called, in order
+  std::vector<std::string> calls;   // every PDK method called, in order
+  std::vector<std::string> writes;  // those Kong& made as writes (batched under Gatehouse:1)
 
   // ---- running a plugin ------------------------------------------------------------------------
   Kong& kong() { return kong_; }
@@ -138,6 +139,7 @@ class Gateway final : public detail::Channel {
 
   // detail::Channel
   std::string_view call(std::string_view method, std::string_view args) override;
+  void write(std::string_view method, std::string_view args) override;
   void exit(std::string_view method, std::string_view args) override;
 
  private:
