@@ -4,8 +4,12 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "common/log.h"
 
 int main(int argc, char** argv) {
+  // Until a command sets up the configured error log, diagnostics (such as kong.conf warnings)
+  // go to stderr: stdout carries command output (`plugins --json`, `version`).
+  gh::log::init("info", "stderr");
   CLI::App app{"gatehouse: an API gateway for Kong-compatible external plugins"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(gh::app::kVersion));

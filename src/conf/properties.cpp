@@ -34,6 +34,7 @@ const std::map<std::string, std::string>& default_values() {
       {"stream_listen", "off"},
       {"declarative_config", ""},
       {"database", "off"},
+      {"node_id", ""},  // kong.node.get_id; unset: one random UUID per process
       {"plugins", "bundled"},
       {"log_level", "notice"},
       {"proxy_access_log", "logs/access.log"},

@@ -72,3 +72,15 @@ def test_bad_config_refuses_to_start_with_file_and_field(make_gateway, upstream)
     assert "kong.yml:4" in out and "paths[0]" in out, out
     check = gw.cli("config", "check")
     assert check.returncode == 1 and "paths[0]" in check.stderr
+
+
+def test_config_warnings_go_to_stderr_and_node_id_is_a_known_property(make_gateway):
+    # stdout carries command output that scripts parse (`plugins --json`); kong.conf warnings must
+    # not end up in it. `node_id` is used (kong.node.get_id), so it is not "unknown".
+    gw = make_gateway('_format_version: "3.0"\n',
+                      conf_extra="node_id = 6f8b5c3e-0c4e-4a57-9d5b-1f2e3d4c5b6a\nmy_custom_thing = 1\n")
+    result = gw.cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["servers"] == []
+    assert "unknown property 'my_custom_thing'" in result.stderr
+    assert "node_id" not in result.stderr
