@@ -24,7 +24,8 @@ size_t EndpointHash::operator()(const Endpoint& e) const noexcept {
   return h * 31 + e.port();
 }
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key, std::string_view tls_key) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key, std::string_view tls_key,
+                                                       LivenessCheck check) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
@@ -34,7 +35,10 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key, std:
     if (list[i]->tls_key != tls_key) continue;
     auto conn = std::move(list[i]);
     list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-    if (now - conn->idle_since < limits_.idle_timeout && looks_alive(conn->socket)) return conn;
+    const auto idle = now - conn->idle_since;
+    if (idle >= limits_.idle_timeout) continue;
+    const bool trusted = check == LivenessCheck::unless_recently_used && idle < kRecentlyUsed;
+    if (trusted || looks_alive(conn->socket)) return conn;
   }
   return nullptr;
 }

@@ -34,6 +34,7 @@ struct UpstreamConnection {
   // a pooled TLS connection is only reused for requests needing the same.
   std::string tls_key;
   Endpoint key;
+  std::string address_text;  // key as "ip:port", formatted once (inet_ntop is ~1.7k instructions)
   std::chrono::steady_clock::time_point idle_since{};
   int requests = 0;
 };
@@ -49,9 +50,20 @@ class UpstreamPool {
   explicit UpstreamPool(PoolLimits limits = {}) : limits_(limits) {}
   void set_limits(PoolLimits limits) { limits_ = limits; }
 
+  // How take() makes sure an idle connection is still open.
+  enum class LivenessCheck {
+    always,  // a recv(MSG_PEEK) per take: the request could not be retried on a dead connection
+    // Trust a connection used in the last kRecentlyUsed: saves a syscall per request under load.
+    // The caller must be able to retry (it still holds the whole request) when the upstream
+    // turns out to have closed it in that window (no response byte: the session's free retry).
+    unless_recently_used,
+  };
+  static constexpr std::chrono::milliseconds kRecentlyUsed{100};
+
   // A live idle connection for `key` (and `tls_key`, "" for plain TCP), or null. Connections the
   // peer closed while idle, or idle for too long, are dropped here rather than handed out.
-  std::unique_ptr<UpstreamConnection> take(const Endpoint& key, std::string_view tls_key = {});
+  std::unique_ptr<UpstreamConnection> take(const Endpoint& key, std::string_view tls_key = {},
+                                           LivenessCheck check = LivenessCheck::always);
   // Returns a connection after a complete response that allows reuse.
   void give_back(std::unique_ptr<UpstreamConnection> conn);
   size_t idle_count() const;

@@ -25,6 +25,7 @@ namespace gh::proxy {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
+using namespace std::string_view_literals;  // "..."sv appends need no strlen
 
 namespace {
 
@@ -115,7 +116,10 @@ HttpSession::~HttpSession() {
 
 asio::awaitable<void> HttpSession::run() {
   while (true) {
-    if (!co_await read_request_head()) break;
+    // Awaited results go through a local: GCC 12 miscompiles a co_await in the condition of a
+    // brace-less `if` (GCC PR 106188, see stream_session.cpp).
+    const bool have_request = co_await read_request_head();
+    if (!have_request) break;
     RequestContext ctx;
     worker_.active_requests++;
     Outcome outcome = co_await handle_request(ctx);
@@ -208,9 +212,9 @@ void HttpSession::prepare_context(RequestContext& ctx) {
     ctx.scheme = "https";
     ctx.tls_server_name = tls_.server_name;
     ctx.tls_protocol = tls_.protocol;
+    ctx.client_certificate = tls_.client_certificate;
     if (!tls_.ctx_shared.is_null()) ctx.ctx_shared = tls_.ctx_shared;
   }
-  ctx.client_certificate = tls_.client_certificate;
   ctx.request_id = worker_.new_request_id();
   ctx.peer_trusted = peer_is_trusted(ctx.snapshot->properties);
 }
@@ -261,8 +265,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (!rewrite.empty()) {
     // Kong's rewrite plugins edit the client's request itself (ngx.req.*): they edit its headers.
     ctx.upstream.headers = req.headers;
-    if (co_await run_phase(ctx, plugins::Phase::rewrite, rewrite))
-      co_return co_await send_gateway_response(ctx);
+    const bool answered = co_await run_phase(ctx, plugins::Phase::rewrite, rewrite);
+    if (answered) co_return co_await send_gateway_response(ctx);
   }
 
   router::RouteRequest route_request;
@@ -300,8 +304,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
     // Plugins edit the upstream request through kong.service.request.*: give them the full list.
     if (ctx.match->service && (!access.empty() || !rewrite.empty()))
       materialize_upstream_headers(ctx, !rewrite.empty());
-    if (co_await run_phase(ctx, plugins::Phase::access, access))
-      co_return co_await send_gateway_response(ctx);
+    const bool answered = co_await run_phase(ctx, plugins::Phase::access, access);
+    if (answered) co_return co_await send_gateway_response(ctx);
     response_plugins_ = plugin_set->collect(plugins::Phase::response, route_id, service_id, consumer_id(ctx));
   }
   if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
@@ -406,11 +410,12 @@ asio::awaitable<bool> HttpSession::collect_available_body(std::string& body) {
 
 // A pooled keep-alive connection to any of `addresses` (first address first), or null.
 std::unique_ptr<net::UpstreamConnection> HttpSession::take_pooled(
-    RequestContext& ctx, const std::vector<asio::ip::address>& addresses, uint16_t port) {
+    RequestContext& ctx, const std::vector<asio::ip::address>& addresses, uint16_t port,
+    net::UpstreamPool::LivenessCheck check) {
   for (const auto& address : addresses) {
     tcp::endpoint key(address, port);
-    if (auto pooled = worker_.pool().take(key, upstream_tls_key(ctx))) {
-      ctx.upstream_addr = endpoint_text(key);
+    if (auto pooled = worker_.pool().take(key, upstream_tls_key(ctx), check)) {
+      ctx.upstream_addr = pooled->address_text;
       return pooled;
     }
   }
@@ -431,12 +436,14 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
     }
     addresses = &looked_up;
   }
-  if ((out = take_pooled(ctx, *addresses, port))) co_return UpstreamError::none;
+  if ((out = take_pooled(ctx, *addresses, port, net::UpstreamPool::LivenessCheck::always)))
+    co_return UpstreamError::none;
   auto conn = new_upstream_connection(ctx);
   const auto& address = (*addresses)[static_cast<size_t>(ctx.tries) % addresses->size()];
   tcp::endpoint endpoint(address, port);
   conn->key = endpoint;
-  ctx.upstream_addr = endpoint_text(endpoint);
+  conn->address_text = endpoint_text(endpoint);
+  ctx.upstream_addr = conn->address_text;
   conn->socket.open(endpoint.protocol());
   deadline_.arm(connect_timeout(ctx), conn->socket);
   auto [ec] = co_await conn->socket.async_connect(endpoint, use_tuple);
@@ -450,7 +457,8 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
   boost::system::error_code ignored;
   conn->socket.set_option(tcp::no_delay(true), ignored);
   if (conn->stream.is_tls()) {  // not `is_tls() && co_await ...`: GCC 12 miscompiles co_await in &&
-    if (!co_await upstream_handshake(ctx, *conn)) co_return UpstreamError::connect_refused;
+    const bool secured = co_await upstream_handshake(ctx, *conn);
+    if (!secured) co_return UpstreamError::connect_refused;
   }
   out = std::move(conn);
   co_return UpstreamError::none;
@@ -509,7 +517,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   bool chunked = false;
   if (request_body_too_large_) co_return co_await respond(ctx, 413, http::kong_default_message(413));
   if (ctx.upstream.body) {
-    if (!co_await discard_request_body()) co_return Outcome::close;
+    const bool discarded = co_await discard_request_body();
+    if (!discarded) co_return Outcome::close;
     body = *ctx.upstream.body;
   } else if (ctx.buffered_request_body) {
     body = *ctx.buffered_request_body;
@@ -529,6 +538,11 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   }
   const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
   serialize_upstream_head(ctx, chunked, content_length, head_out_);
+
+  // Holding the whole request, a pooled connection the upstream closed costs only a free retry
+  // (below), so a recently used one is trusted without a liveness syscall.
+  const auto liveness_check = body_complete ? net::UpstreamPool::LivenessCheck::unless_recently_used
+                                            : net::UpstreamPool::LivenessCheck::always;
 
   const int max_tries = upstream_retries(ctx) + 1;
   const conf::Upstream* upstream_entity = ctx.snapshot->config.find_upstream_by_name(ctx.upstream.host);
@@ -555,7 +569,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     ctx.tries++;
     // The common case, a pooled connection to a known address, needs no coroutine of its own.
     std::unique_ptr<net::UpstreamConnection> conn;
-    if (const auto* known = worker_.resolver().cached(host)) conn = take_pooled(ctx, *known, port);
+    if (const auto* known = worker_.resolver().cached(host))
+      conn = take_pooled(ctx, *known, port, liveness_check);
     last_error = conn ? UpstreamError::none : co_await connect(ctx, host, port, conn);
     if (last_error == UpstreamError::resolve) co_return co_await respond(ctx, 503, "name resolution failed");
     if (last_error != UpstreamError::none) continue;
@@ -778,7 +793,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   out_.clear();
   out_.emplace_back(asio::buffer(head_out_));
   if (no_body || upstream_in_.empty()) {
-    if (!co_await write_client(out_, ctx)) co_return Outcome::close;
+    const bool written = co_await write_client(out_, ctx);
+    if (!written) co_return Outcome::close;
     out_.clear();
   }
   bool done = no_body;
@@ -848,21 +864,21 @@ asio::awaitable<bool> HttpSession::discard_request_body() {
 void HttpSession::add_gateway_headers(std::string& out, const RequestContext& ctx, bool proxied) const {
   const auto& snap = *ctx.snapshot;
   if (snap.latency_tokens && proxied) {
-    out += "X-Kong-Upstream-Latency: ";
+    out += "X-Kong-Upstream-Latency: "sv;
     append_decimal(out, static_cast<uint64_t>(millis_between(ctx.upstream_start, ctx.upstream_first_byte)));
-    out += "\r\nX-Kong-Proxy-Latency: ";
+    out += "\r\nX-Kong-Proxy-Latency: "sv;
     append_decimal(out, static_cast<uint64_t>(millis_between(ctx.start, ctx.upstream_start)));
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (snap.server_tokens) {
-    out += "Via: ";
+    out += "Via: "sv;
     out += kViaToken;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (snap.request_id_header) {
-    out += "X-Kong-Request-Id: ";
+    out += "X-Kong-Request-Id: "sv;
     out += ctx.request_id;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
 }
 

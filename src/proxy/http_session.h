@@ -73,7 +73,7 @@ class HttpSession {
   boost::asio::awaitable<Outcome> proxy(RequestContext& ctx);
   std::unique_ptr<net::UpstreamConnection> take_pooled(RequestContext& ctx,
                                                        const std::vector<boost::asio::ip::address>& addresses,
-                                                       uint16_t port);
+                                                       uint16_t port, net::UpstreamPool::LivenessCheck check);
   boost::asio::awaitable<UpstreamError> connect(RequestContext& ctx, const std::string& host, uint16_t port,
                                                 std::unique_ptr<net::UpstreamConnection>& out);
   // TLS to upstreams (protocol: https).

@@ -218,7 +218,8 @@ asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std
           co_await serve_extended_call(*conn, method, pdk, instance_id, event_name, outcome.terminated);
       continue;
     }
-    if (!co_await serve_pdk_call(*conn, method, pdk)) {
+    const bool answered = co_await serve_pdk_call(*conn, method, pdk);  // a local: GCC PR 106188
+    if (!answered) {
       // kong.response.exit: go-pdk waits for a reply it will not get, then closes; closing our
       // end (the Lease does) ends its handler. Kong does the same at the end of the request.
       outcome.terminated = true;
