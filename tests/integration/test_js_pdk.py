@@ -479,6 +479,12 @@ def table_wire_names():
     return names
 
 
+# Client-certificate functions need a TLS handshake (the certificate phase, a client certificate):
+# test_tls.py calls each of them from a JS plugin (plugins/js-tls/js-cert.js) over MsgPack:1.
+NEEDS_TLS = {"kong.client.tls.request_client_certificate", "kong.client.tls.disable_session_reuse",
+             "kong.client.tls.get_full_client_certificate_chain", "kong.client.tls.set_client_verify"}
+
+
 def test_every_pdk_function_was_called(pdk_gw):
     for scenario in SCENARIOS:
         scenario(pdk_gw)
@@ -488,7 +494,7 @@ def test_every_pdk_function_was_called(pdk_gw):
     for name, plugin, phase, outcome in CALL_LINE.findall(pdk_gw.logs()):
         if outcome != "error":
             served.add(name)
-    missing = table - served
+    missing = table - served - NEEDS_TLS
     assert not missing, f"PDK functions no JS/TS plugin called successfully: {sorted(missing)}"
 
 
