@@ -18,7 +18,8 @@ cmake --build "$work/build" -j2 >/dev/null
 "$work/build/cpp-hello-test" >/dev/null
 dump=$("$work/build/cpp-hello" -dump -kong-prefix /srv/kp)
 case "$dump" in
-  '{"Protocol":"ProtoBuf:1","SocketPath":"/srv/kp/cpp-hello.socket","Plugins":[{"Name":"cpp-hello","Phases":["access"],'*) ;;
+  # Kong reads Protocol; gatehouse also reads the Protocols it may choose from (docs/protocol.md).
+  '{"Protocol":"ProtoBuf:1","Protocols":["Gatehouse:1","ProtoBuf:1"],"SocketPath":"/srv/kp/cpp-hello.socket","Plugins":[{"Name":"cpp-hello","Phases":["access"],'*) ;;
   *) echo "unexpected dump: $dump" >&2; exit 1 ;;
 esac
 echo "installed PDK builds and runs examples/cpp-hello out of tree"
