@@ -528,13 +528,16 @@ def test_slow_plugin_server_closes_the_connection_within_its_timeout(guarded):
     assert data == b"" and took < 8, took
     assert wait_for(lambda: "plugin 'js-stream-guard' failed in phase preread (timeout)" in guarded.logs())
     # The hung server was restarted: the JS plugin serves again.
-    def js_allows():
-        try:
-            with connect(guarded.ports["js-allow"]) as s:
-                return exchange(s, b"again") == b"echo:again"
-        except OSError:
-            return False
-    assert wait_for(js_allows, timeout=30)
+    assert wait_for(lambda: echoes_through(guarded.ports["js-allow"], b"again"), timeout=30)
+
+
+def echoes_through(port, payload):
+    """True when a connection to `port` is proxied to the echo upstream (a restarted plugin allows it)."""
+    try:
+        with connect(port) as s:
+            return exchange(s, payload) == b"echo:" + payload
+    except OSError:
+        return False
 
 
 def test_crashed_plugin_server_closes_the_connection_and_comes_back(guarded):
@@ -548,14 +551,7 @@ def test_crashed_plugin_server_closes_the_connection_and_comes_back(guarded):
     with connect(guarded.ports["open"]) as s:
         assert exchange(s, b"still here") == b"echo:still here"
     assert wait_for(lambda: "plugin 'js-stream-guard' failed in phase preread" in guarded.logs())
-
-    def js_allows():
-        try:
-            with connect(guarded.ports["js-allow"]) as s:
-                return exchange(s, b"back") == b"echo:back"
-        except OSError:
-            return False
-    assert wait_for(js_allows, timeout=30)
+    assert wait_for(lambda: echoes_through(guarded.ports["js-allow"], b"back"), timeout=30)
 
 
 def test_cpp_preread_plugin_over_gatehouse1(tmp_path):
