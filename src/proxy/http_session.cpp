@@ -588,9 +588,14 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       out_.emplace_back(asio::buffer(body));
       if (chunked) out_.emplace_back(asio::buffer("\r\n", 2));
     }
-    deadline_.arm(write_timeout(ctx), conn->socket);
-    auto [wec, written] = co_await conn->stream.write(out_);
-    deadline_.disarm();
+    boost::system::error_code wec;
+    conn->stream.write_now(out_, wec);
+    if (!wec && !out_.empty()) {
+      deadline_.arm(write_timeout(ctx), conn->socket);
+      auto [ec, written] = co_await conn->stream.write(out_);
+      deadline_.disarm();
+      wec = ec;
+    }
     if (wec) {
       last_error = UpstreamError::write;
       if (reused) ctx.tries--;  // a stale pooled connection is not a real try
@@ -830,6 +835,10 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
 
 asio::awaitable<bool> HttpSession::write_client(std::vector<asio::const_buffer>& buffers,
                                                 RequestContext& ctx) {
+  boost::system::error_code failed;
+  ctx.response_bytes += client_.write_now(buffers, failed);
+  if (failed) co_return false;
+  if (buffers.empty()) co_return true;
   deadline_.arm(kSendTimeout, client_);
   auto [ec, n] = co_await client_.write(buffers);
   deadline_.disarm();

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from echo_upstream import pattern_body
 
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
 PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js-phases"
@@ -122,6 +123,15 @@ def test_response_phase_reads_buffered_upstream_response(js_gateway):
     assert resp.getheader("x-upstream-status") == "200"
     assert resp.getheader("x-body-length") == "12345"
     assert len(body) == 12345
+
+
+def test_response_phase_sends_a_large_buffered_body_whole(js_gateway):
+    # The buffered response goes to the client in one write of several MB: more than a socket takes at once.
+    gw = js_gateway()
+    resp, body = get(gw, "/body/pattern?bytes=3000000")
+    assert resp.status == 200
+    assert resp.getheader("x-body-length") == "3000000"
+    assert body == pattern_body(3_000_000)
 
 
 def test_response_phase_exit_replaces_response(js_gateway):

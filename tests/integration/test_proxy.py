@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import raw_request, free_port, wait_port
+from echo_upstream import pattern_body
 
 
 def kong_yml(upstream_port, extra_routes="", service_extra=""):
@@ -170,6 +171,24 @@ def test_large_response_body(gw):
     resp, body = get(gw, "/raw/large?bytes=5000000")
     assert resp.status == 200
     assert len(body) == 5_000_000
+
+
+def test_large_response_to_a_slow_reader_keeps_every_byte(gw):
+    # A client that starts reading late: the gateway's writes to it go out in parts (the synchronous
+    # first attempt takes what fits, the rest is awaited).
+    size = 4_000_000
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"GET /raw/pattern?bytes=%d HTTP/1.1\r\nHost: t\r\n\r\n" % size)
+        time.sleep(0.5)
+        data = bytearray()
+        while (end := data.find(b"\r\n\r\n")) < 0 or len(data) - end - 4 < size:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed early"
+            data += chunk
+    head, body = bytes(data).split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == pattern_body(size)
 
 
 def test_chunked_response_rechunked(gw):

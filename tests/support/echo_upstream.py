@@ -5,6 +5,8 @@ Paths with behaviour (matched on the last segments, so any route prefix may stay
   /status/<code>        answers with that status
   /slow?ms=N            waits N ms before answering
   /large?bytes=N        a body of N bytes ('x' repeated), Content-Length framed
+  /pattern?bytes=N      a body of N bytes where every 8-byte block is its own index (pattern_body):
+                        a dropped, repeated or reordered piece anywhere shows
   /chunked?parts=N      a chunked body of N parts
   /eof                  a body delimited by closing the connection (no length, no chunking)
   /close                answers, then closes the connection
@@ -18,6 +20,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def pattern_body(n: int) -> bytes:
+    """n bytes: "00000000", "00000001", ... (the 8-byte blocks numbered), cut at n."""
+    return b"".join(b"%08d" % i for i in range(n // 8 + 1))[:n]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -67,6 +74,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "large":
             n = int(query.get("bytes", ["1000000"])[0])
             return self._send(200, b"x" * n, "application/octet-stream")
+        if kind == "pattern":
+            return self._send(200, pattern_body(int(query.get("bytes", ["1000000"])[0])), "application/octet-stream")
         if kind == "chunked":
             parts = int(query.get("parts", ["3"])[0])
             self.send_response(200)
