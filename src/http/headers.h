@@ -2,6 +2,7 @@
 // Proxies must keep order and duplicates (Set-Cookie), so this is a vector, not a map.
 #pragma once
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,22 @@ class Headers {
  private:
   std::vector<Header> list_;
 };
+
+// Appends the line "name: value\r\n" with one size change and two copies: heads are built from
+// ~15 such lines per proxied request, and four appends per line were ~5% of its instructions.
+inline void append_header_line(std::string& out, std::string_view name, std::string_view value) {
+  const size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
+}
 
 // Header values set by plugins or configuration must not be able to inject lines.
 bool is_valid_header_name(std::string_view name);

@@ -879,16 +879,8 @@ void HttpSession::add_gateway_headers(std::string& out, const RequestContext& ct
     append_decimal(out, static_cast<uint64_t>(millis_between(ctx.start, ctx.upstream_start)));
     out += "\r\n"sv;
   }
-  if (snap.server_tokens) {
-    out += "Via: "sv;
-    out += kViaToken;
-    out += "\r\n"sv;
-  }
-  if (snap.request_id_header) {
-    out += "X-Kong-Request-Id: "sv;
-    out += ctx.request_id;
-    out += "\r\n"sv;
-  }
+  if (snap.server_tokens) http::append_header_line(out, "Via", kViaToken);
+  if (snap.request_id_header) http::append_header_line(out, "X-Kong-Request-Id", ctx.request_id);
 }
 
 asio::awaitable<HttpSession::Outcome> HttpSession::respond(RequestContext& ctx, int status,
@@ -918,26 +910,17 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
                  fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   for (const auto& h : response.headers) {
     if (HopByHop::always(h.name) || iequals(h.name, "date")) continue;
-    head_out_ += h.name;
-    head_out_ += ": ";
-    head_out_ += h.value;
-    head_out_ += "\r\n";
+    http::append_header_line(head_out_, h.name, h.value);
   }
   const bool head_request = ctx.request && ctx.request->method == "HEAD";
   if (!status_has_no_body(response.status)) append_content_length(head_out_, response.body.size());
   if (proxied) {
     add_gateway_headers(head_out_, ctx, true);
   } else {
-    if (ctx.snapshot->server_tokens && !response.headers.has("server")) {
-      head_out_ += "Server: ";
-      head_out_ += kServerToken;
-      head_out_ += "\r\n";
-    }
-    if (ctx.snapshot->request_id_header) {
-      head_out_ += "X-Kong-Request-Id: ";
-      head_out_ += ctx.request_id;
-      head_out_ += "\r\n";
-    }
+    if (ctx.snapshot->server_tokens && !response.headers.has("server"))
+      http::append_header_line(head_out_, "Server", kServerToken);
+    if (ctx.snapshot->request_id_header)
+      http::append_header_line(head_out_, "X-Kong-Request-Id", ctx.request_id);
   }
   if (!keep) head_out_ += "Connection: close\r\n";
   head_out_ += "\r\n";

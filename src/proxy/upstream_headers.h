@@ -75,7 +75,7 @@ class HeadLinesSink final : public HeaderSink {
  public:
   explicit HeadLinesSink(std::string& out) : out_(out) {}
   void add(std::string_view name, std::string_view value) override {
-    out_.append(name).append(": ", 2).append(value).append("\r\n", 2);
+    http::append_header_line(out_, name, value);
   }
 
  private:
