@@ -612,78 +612,63 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     }
     conn->requests++;
 
-    // One response parser per session, restarted per response: its buffers keep their capacity.
-    http::Parser& response_parser = upstream_parser_;
-    response_parser.restart();
-    response_parser.expect_no_body(req.method == "HEAD");
-    upstream_in_.clear();
-    // Read the response head (skipping 1xx interim responses).
-    while (true) {
-      bool head_done = false;
-      bool failed = false;
-      while (!head_done) {
-        if (!upstream_in_.empty()) {
-          size_t consumed = 0;
-          auto status = response_parser.feed(upstream_in_.readable(), consumed);
-          upstream_in_.consume(consumed);
-          if (status == http::Parser::Status::error) {
-            failed = true;
-            last_error = UpstreamError::bad_response;
-            break;
-          }
-          if (response_parser.headers_done()) {
-            head_done = true;
-            break;
-          }
-        }
-        size_t available = 0;
-        char* space = upstream_in_.prepare(4096, available);
-        deadline_.arm(read_timeout(ctx), conn->socket);
-        auto [rec, n] = co_await conn->stream.read_some(asio::buffer(space, available));
-        deadline_.disarm();
-        if (rec) {
-          failed = true;
-          if (deadline_.expired())
-            last_error = UpstreamError::read_timeout;
-          else if (reused && !response_parser.in_message())
-            last_error = UpstreamError::closed_early;
-          else
-            last_error = UpstreamError::bad_response;
-          break;
-        }
-        if (ctx.upstream_first_byte == Clock::time_point{}) ctx.upstream_first_byte = Clock::now();
-        upstream_in_.commit(n);
-      }
-      if (failed) break;
-      const int status = response_parser.response().status;
-      if (status >= 100 && status < 200 && status != 101) {
-        // Interim response: wait for the final one.
-        if (response_parser.headers_done()) {
-          size_t consumed = 0;
-          response_parser.feed(upstream_in_.readable(), consumed);
-          upstream_in_.consume(consumed);
-        }
-        response_parser.reset();
-        response_parser.expect_no_body(req.method == "HEAD");
-        continue;
-      }
-      if (!response_plugins_.empty())
-        co_return co_await buffer_response(std::move(conn), ctx, response_parser);
-      co_return co_await forward_response(std::move(conn), ctx, response_parser);
+    last_error = co_await read_response_head(*conn, ctx, req.method == "HEAD", reused);
+    if (last_error == UpstreamError::none) {
+      auto answer = response_plugins_.empty() ? forward_response(std::move(conn), ctx, upstream_parser_)
+                                              : buffer_response(std::move(conn), ctx, upstream_parser_);
+      co_return co_await std::move(answer);
     }
     if (last_error == UpstreamError::closed_early && body_complete) {
       ctx.tries--;  // the pooled connection had been closed by the upstream: retry for free
       continue;
     }
-    if (last_error == UpstreamError::read_timeout)
-      co_return co_await respond(ctx, 504, http::kong_default_message(504));
-    if (!body_complete) break;  // the body is gone: cannot retry
-    // Kong retries only failures to connect; a bad response is final.
-    break;
+    break;  // Kong retries only failures to connect: a bad response or a timeout is final
   }
-  if (last_error == UpstreamError::connect_timeout || last_error == UpstreamError::read_timeout)
-    co_return co_await respond(ctx, 504, http::kong_default_message(504));
-  co_return co_await respond(ctx, 502, http::kong_default_message(502));
+  const int status =
+      last_error == UpstreamError::connect_timeout || last_error == UpstreamError::read_timeout ? 504 : 502;
+  co_return co_await respond(ctx, status, http::kong_default_message(status));
+}
+
+// Reads the upstream's final response head into upstream_parser_, skipping 1xx interim responses
+// (the body bytes that came with it stay in upstream_in_). `reused`: the connection came from the
+// pool, so one closed before any response byte is stale (closed_early: a free retry), not broken.
+asio::awaitable<HttpSession::UpstreamError> HttpSession::read_response_head(net::UpstreamConnection& conn,
+                                                                            RequestContext& ctx,
+                                                                            bool head_request, bool reused) {
+  // One response parser per session, restarted per response: its buffers keep their capacity.
+  http::Parser& parser = upstream_parser_;
+  parser.restart();
+  parser.expect_no_body(head_request);
+  upstream_in_.clear();
+  while (true) {
+    if (!upstream_in_.empty()) {
+      size_t consumed = 0;
+      const auto status = parser.feed(upstream_in_.readable(), consumed);
+      upstream_in_.consume(consumed);
+      if (status == http::Parser::Status::error) co_return UpstreamError::bad_response;
+      if (parser.headers_done()) {
+        const int code = parser.response().status;
+        if (code < 100 || code >= 200 || code == 101) co_return UpstreamError::none;
+        // Interim response: finish it, then wait for the final one.
+        parser.feed(upstream_in_.readable(), consumed);
+        upstream_in_.consume(consumed);
+        parser.reset();
+        parser.expect_no_body(head_request);
+        continue;
+      }
+    }
+    size_t available = 0;
+    char* space = upstream_in_.prepare(4096, available);
+    deadline_.arm(read_timeout(ctx), conn.socket);
+    auto [ec, n] = co_await conn.stream.read_some(asio::buffer(space, available));
+    deadline_.disarm();
+    if (ec) {
+      if (deadline_.expired()) co_return UpstreamError::read_timeout;
+      co_return reused && !parser.in_message() ? UpstreamError::closed_early : UpstreamError::bad_response;
+    }
+    if (ctx.upstream_first_byte == Clock::time_point{}) ctx.upstream_first_byte = Clock::now();
+    upstream_in_.commit(n);
+  }
 }
 
 // Streams the request body bytes still on the client socket to the upstream.

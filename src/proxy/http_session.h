@@ -71,6 +71,8 @@ class HttpSession {
 
   // Upstream side.
   boost::asio::awaitable<Outcome> proxy(RequestContext& ctx);
+  boost::asio::awaitable<UpstreamError> read_response_head(net::UpstreamConnection& conn, RequestContext& ctx,
+                                                           bool head_request, bool reused);
   std::unique_ptr<net::UpstreamConnection> take_pooled(RequestContext& ctx,
                                                        const std::vector<boost::asio::ip::address>& addresses,
                                                        uint16_t port, net::UpstreamPool::LivenessCheck check);

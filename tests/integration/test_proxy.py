@@ -318,6 +318,62 @@ def test_chunked_body_over_limit_413_while_streaming(make_gateway):
         assert not received.endswith(b"0\r\n\r\n")
 
 
+def read_request(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            return None
+        data += piece
+    return data
+
+
+def test_interim_1xx_responses_from_the_upstream_are_skipped(make_gateway):
+    # 103 Early Hints (twice, the second arriving with the final head) before the real answer.
+    with socket.create_server(("127.0.0.1", 0)) as fake_upstream:
+        fake_upstream.settimeout(5)
+        gw = make_gateway(kong_yml(fake_upstream.getsockname()[1])).start()
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as client:
+            client.sendall(b"GET /api/hints HTTP/1.1\r\nHost: x\r\n\r\n")
+            upstream_side, _ = fake_upstream.accept()
+            with upstream_side:
+                assert read_request(upstream_side).startswith(b"GET /base/hints")
+                upstream_side.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+                time.sleep(0.1)
+                upstream_side.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </b.css>\r\n\r\n"
+                                      b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal")
+                answer = b""
+                while not answer.endswith(b"final"):
+                    answer += client.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert b"X-Final: yes" in answer and b"103" not in answer
+
+
+@pytest.mark.parametrize("pause", [0.02, 0.3])
+def test_pooled_connection_closed_by_the_upstream_is_retried_for_free(make_gateway, pause):
+    # The upstream answers one request per connection but says keep-alive: the gateway pools the
+    # connection, finds it closed on the next request and retries on a new one (retries: 0, so
+    # only the free retry can save it), and the client sees two 200s. Within 100 ms of its last
+    # use the pooled connection is trusted and the failure shows on the request (pause 0.02);
+    # later the pool's liveness check finds it closed before sending (pause 0.3).
+    with socket.create_server(("127.0.0.1", 0)) as fake_upstream:
+        fake_upstream.settimeout(5)
+        gw = make_gateway(kong_yml(fake_upstream.getsockname()[1], service_extra="retries: 0")).start()
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as client:
+            for i in range(2):
+                client.sendall(b"GET /api/n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                upstream_side, _ = fake_upstream.accept()
+                with upstream_side:
+                    assert read_request(upstream_side).startswith(b"GET /base/n%d" % i)
+                    upstream_side.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nn%d" % i)
+                    answer = b""
+                    while not answer.endswith(b"n%d" % i):
+                        answer += client.recv(65536)
+                    assert answer.startswith(b"HTTP/1.1 200"), answer
+                # closed right after the answer: the pooled connection is stale for request 2
+                time.sleep(pause)
+
+
 def test_expect_100_continue(gw):
     with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
         s.sendall(b"POST /api/cont HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
