@@ -109,7 +109,7 @@ int Parser::on_header_field(llhttp_t* p, const char* at, size_t n) {
       s.error_ = ParseError::too_many_headers;
       return -1;
     }
-    s.headers_->add({}, {});
+    s.headers_->entries().emplace_back();  // built in place: no temporaries to move and destroy
     s.in_value_ = false;
   }
   s.headers_->entries().back().name.append(at, n);
