@@ -143,3 +143,15 @@ TEST(Parser, ResponseDelimitedByEof) {
   EXPECT_EQ(p.finish(), Status::message_complete);
   EXPECT_EQ(body, "partial");
 }
+// The parser leaves token validation of names to llhttp except for the space: every class of
+// non-token byte, in requests and responses.
+TEST(Parser, RejectsEveryNonTokenByteInNames) {
+  for (std::string name : {"Ho st", "Ho\"st", "Ho(st", "Ho/st", "Ho@st", "Ho\x01st", "Ho\x7fst", "Ho\xc3st",
+                           "Host\t", "Ho{st", "Ho;st", "Ho=st", "Ho?st", "Ho[st", "Ho,st"}) {
+    Parser a(Parser::Kind::request);
+    EXPECT_EQ(feed_all(a, "GET / HTTP/1.1\r\n" + name + ": h\r\n\r\n"), Status::error) << name;
+    Parser b(Parser::Kind::response);
+    EXPECT_EQ(feed_all(b, "HTTP/1.1 200 OK\r\n" + name + ": h\r\nContent-Length: 0\r\n\r\n"), Status::error)
+        << name;
+  }
+}
