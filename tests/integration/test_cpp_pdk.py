@@ -582,6 +582,74 @@ def test_protocol_choice_is_reported(probe_gw):
     assert protocols["cpp-pdk-probe"] == probe_gw.protocol
 
 
+# ---- declared reads (Gatehouse:1) -------------------------------------------------------------------
+# The `declared` group declares its access reads (pdk::Reads; the header name comes from its config),
+# plus a write and kong.client.load_consumer, which the gateway must refuse to prefetch; it also
+# makes one read it does not declare. The gateway logs, per Gatehouse:1 event, how many calls the
+# plugin still had to wait for: that is how the test sees the round trips.
+
+DECLARED_HEADER = "x-custom-declared"
+
+
+def declared_gateway(upstreams, workdir, protocol):
+    yml = f"""
+_format_version: "3.0"
+services:
+  - name: probe-service
+    url: http://127.0.0.1:{upstreams[0].server_port}
+    routes:{probe_route("declared", declared_header=DECLARED_HEADER)}
+"""
+    return start_gateway(workdir, yml, probe_conf(protocol=protocol))
+
+
+def access_events(gw, count, timeout=5):
+    """(instance, calls answered over the wire) of the first `count` access events, in order."""
+    pattern = r"Gatehouse:1 \S+: access event of instance (\d+): (\d+) calls answered over the wire"
+    deadline = time.time() + timeout
+    while True:
+        events = [(int(i), int(n)) for i, n in re.findall(pattern, gw.logs())]
+        if len(events) >= count or time.time() > deadline:
+            assert len(events) >= count, gw.logs()[-3000:]
+            return events[:count]
+        time.sleep(0.05)
+
+
+def send_declared(gw, n):
+    return send(gw, "/pdk/declared", headers={DECLARED_HEADER: f"declared-{n}", "X-Undeclared": f"undeclared-{n}"})
+
+
+def test_declared_reads_are_prefetched_from_the_first_event(upstreams, tmp_path):
+    gw = declared_gateway(upstreams, tmp_path / "gatehouse", "Gatehouse:1")
+    classic = declared_gateway(upstreams, tmp_path / "protobuf", "ProtoBuf:1")
+    try:
+        answers = [send_declared(gw, n) for n in range(6)]
+        # the first event of the fresh instance: the three declared reads came with it, only the
+        # undeclared one cost a round trip; it was learned, so no later event (either worker) waits
+        events = access_events(gw, len(answers))
+        assert [calls for _, calls in events] == [1, 0, 0, 0, 0, 0], events
+        assert len({instance for instance, _ in events}) == 1
+        assert "3 reads prefetched for access" in gw.logs()
+        # the same results as ProtoBuf:1, request by request
+        for n, a in enumerate(answers):
+            b = send_declared(classic, n)
+            assert (a.status, b.status) == (200, 200), (a.body, b.body)
+            assert values_of(a.report("access")) == values_of(b.report("access")) == {
+                "kong.request.get_header": f"declared-{n}", "kong.request.get_path": "/pdk/declared",
+                "kong.client.get_ip": "127.0.0.1", "kong.request.get_header#undeclared": f"undeclared-{n}"}
+            # the declared write never ran, under either protocol
+            assert a.header("x-declared-write") is None and b.header("x-declared-write") is None
+        # the wrong declarations were refused, with their names; nothing else went wrong
+        logs = gw.logs()
+        for refused in ("access: kong.response.set_header", "access: kong.client.load_consumer"):
+            assert f"plugin cpp-pdk-probe declares {refused}, which is not a side-effect-free read" in logs
+        # ProtoBuf:1 (Kong's protocol) never sees a declaration
+        assert "not a side-effect-free read" not in classic.logs()
+        assert gw.proc.poll() is None and classic.proc.poll() is None
+    finally:
+        gw.stop()
+        classic.stop()
+
+
 # ---- faults --------------------------------------------------------------------------------------
 
 def server_pid(gw, name, other_than=None, timeout=20):

@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "batch_channel.h"
+#include "proto/gatehouse.pb.h"
 #include "proto/pluginsocket.pb.h"
 #include "wire_channel.h"
 
@@ -64,6 +65,9 @@ void log_line(const Args&... parts) {
 
 // The first frame of a Gatehouse:1 connection (docs/protocol.md §1); never a valid RpcCall.
 constexpr std::string_view kGatehouseHello = "Gatehouse:1";
+// The pseudo-call that precedes a StartInstance's RpcReturn on a Gatehouse:1 connection when the
+// plugin declares reads (docs/protocol.md "Declaring reads").
+constexpr std::string_view kDeclareCall = "gatehouse.declare";
 
 struct InstanceEntry {
   std::string name;
@@ -142,7 +146,9 @@ class Server {
   ConnectionRegistry& connections() { return connections_; }
 
  private:
-  bool start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret);
+  // `declaration`: on a Gatehouse:1 connection, receives the frames to send before the RpcReturn.
+  bool start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret, std::string* declaration);
+  std::string declaration_frames(Instance& instance) const;
   bool instance_status(std::int32_t id, bool close, pb::RpcReturn& ret);
   // false when the connection must be dropped (error, or the event ended with kong.response.exit)
   bool handle_event(const pb::CmdHandleEvent& cmd, std::int64_t sequence, FrameSocket& socket, bool batched);
@@ -161,10 +167,15 @@ void Server::serve_connection(int fd) {
   FrameSocket socket(fd);
   pb::RpcCall call;
   pb::RpcReturn ret;
-  std::string out;  // reused for every reply of this connection
+  std::string out;       // reused for every reply of this connection
+  std::string declared;  // Gatehouse:1: frames that go before a StartInstance's RpcReturn
   auto reply = [&] {
     ret.SerializeToString(&out);
-    return socket.write_frames({out});
+    if (declared.empty()) return socket.write_frames({out});
+    append_frame(declared, out);  // one write: the declaration, then the RpcReturn
+    const bool sent = socket.write_framed(declared);
+    declared.clear();
+    return sent;
   };
   bool batched = false;  // Gatehouse:1, chosen by the gateway's first frame
   for (bool keep = true; keep;) {
@@ -182,7 +193,7 @@ void Server::serve_connection(int fd) {
     ret.set_sequence(call.sequence());
     switch (call.call_case()) {
       case pb::RpcCall::kCmdStartInstance:
-        keep = start_instance(call.cmd_start_instance(), ret) && reply();
+        keep = start_instance(call.cmd_start_instance(), ret, batched ? &declared : nullptr) && reply();
         break;
       case pb::RpcCall::kCmdGetInstanceStatus:
         keep = instance_status(call.cmd_get_instance_status().instance_id(), false, ret) && reply();
@@ -207,7 +218,7 @@ void Server::serve_connection(int fd) {
   connections_.remove(fd);
 }
 
-bool Server::start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret) {
+bool Server::start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret, std::string* declaration) {
   auto entry = std::make_shared<InstanceEntry>();
   std::int32_t id = 0;
   try {
@@ -219,6 +230,7 @@ bool Server::start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret)
     log_line("cannot start instance of ", cmd.name(), ": ", e.what());
     return false;
   }
+  if (declaration) *declaration = declaration_frames(*entry->instance);
   entry->name = cmd.name();
   entry->started_at = std::time(nullptr);
   id = instances_.put(id, entry);
@@ -227,6 +239,34 @@ bool Server::start_instance(const pb::CmdStartInstance& cmd, pb::RpcReturn& ret)
   status->set_instance_id(id);
   status->set_started_at(entry->started_at);
   return true;
+}
+
+// The `gatehouse.declare` pseudo-call (method and argument frames) listing, per phase, the reads
+// the instance declares; empty when it declares none (the gateway then only learns).
+std::string Server::declaration_frames(Instance& instance) const {
+  gatehouse_protocol::Declaration declaration;
+  for (const auto& phase : spec_.phases) {
+    std::optional<Reads> reads;
+    try {
+      reads = instance.declared_reads(phase);
+    } catch (const std::exception& e) {
+      log_line("the reads of ", phase, " are not declared: ", e.what());
+      continue;
+    }
+    if (!reads) return {};  // the plugin has no reads(): nothing to declare
+    if (reads->empty()) continue;
+    auto& declared = (*declaration.mutable_phases())[phase];
+    for (const auto& call : reads->calls()) {
+      auto* read = declared.add_reads();
+      read->set_method(call.method);
+      read->set_args(call.args);
+    }
+  }
+  if (declaration.phases().empty()) return {};
+  std::string frames;
+  append_frame(frames, kDeclareCall);
+  append_frame(frames, declaration.SerializeAsString());
+  return frames;
 }
 
 bool Server::instance_status(std::int32_t id, bool close, pb::RpcReturn& ret) {

@@ -2,9 +2,15 @@
 // hello switches a connection, prefetched reads are answered locally, writes come back batched in
 // order with the end of the event, a read after a write of the same data goes to the gateway (after
 // the writes), the reads that missed are reported once, and kong.response.exit ends the handler's
-// calls without closing the connection.
+// calls without closing the connection. Declared reads (pdk::Reads): the `gatehouse.declare` frames
+// before StartInstance's RpcReturn carry exactly the bytes the real calls send.
+#include <gatehouse/pdk/reads.h>
+#include <gatehouse/pdk/server.h>
 #include <google/protobuf/struct.pb.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "proto/gatehouse.pb.h"
 #include "proto/pluginsocket.pb.h"
@@ -16,6 +22,12 @@ using namespace pdk_test;
 using namespace std::chrono_literals;
 namespace pb = kong_plugin_protocol;
 namespace gp = gatehouse_protocol;
+namespace pdk = gatehouse::pdk;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 std::string string_msg(const std::string& v) {
   pb::String s;
@@ -33,16 +45,30 @@ class BatchTest : public ::testing::Test {
     conn->write_frame("Gatehouse:1");
   }
 
-  int start_instance(const std::string& config) {
+  int start_instance(const std::string& config, GatewayConn* on = nullptr) {
+    return start_declaring(config, on).first;
+  }
+
+  // StartInstance, and the declaration that came before its RpcReturn (if any).
+  std::pair<int, std::optional<gp::Declaration>> start_declaring(const std::string& config,
+                                                                 GatewayConn* on = nullptr) {
+    GatewayConn& c = on ? *on : *conn;
     pb::RpcCall call;
     call.set_sequence(2);
     call.mutable_cmd_start_instance()->set_name("pdk_test_plugin");
     call.mutable_cmd_start_instance()->set_config(config);
-    conn->write_frame(call.SerializeAsString());
+    c.write_frame(call.SerializeAsString());
+    std::optional<gp::Declaration> declaration;
+    auto frame = c.read_frame();
+    if (frame == "gatehouse.declare") {
+      auto args = c.read_frame();
+      declaration.emplace();
+      EXPECT_TRUE(args && declaration->ParseFromString(*args));
+      frame = c.read_frame();
+    }
     pb::RpcReturn ret;
-    auto frame = conn->read_frame();
     EXPECT_TRUE(frame && ret.ParseFromString(*frame));
-    return ret.instance_status().instance_id();
+    return {ret.instance_status().instance_id(), declaration};
   }
 
   void send_event(std::int64_t seq, int instance, const gp::Reads& prefetched) {
@@ -179,6 +205,102 @@ TEST_F(BatchTest, AConnectionWithoutTheHelloIsPlainProtoBuf) {
   classic.read_frame();
   classic.write_frame("");
   EXPECT_EQ(classic.read_frame(), "kong.response.exit");
+}
+
+namespace declared {
+
+struct None {
+  void access(pdk::Kong&) {}
+};
+struct Static {
+  static pdk::Reads reads(std::string_view) { return {}; }
+};
+struct Const {
+  pdk::Reads reads(std::string_view) const { return {}; }
+};
+struct Mutable {
+  pdk::Reads reads(std::string_view) { return {}; }
+};
+struct WrongType {
+  std::vector<std::string> reads(std::string_view) const { return {}; }
+};
+static_assert(!pdk::detail::DeclaresReads<None>);
+static_assert(pdk::detail::DeclaresReads<Static>);
+static_assert(pdk::detail::DeclaresReads<Const>);
+static_assert(pdk::detail::DeclaresReads<Mutable>);
+static_assert(!pdk::detail::DeclaresReads<WrongType>);
+
+}  // namespace declared
+
+TEST(Reads, RecordsEachCallsWireNameAndArgumentsOnceAndAnswersZeroValues) {
+  pdk::Reads reads;
+  EXPECT_TRUE(reads.empty());
+  auto& kong = reads.kong();
+  EXPECT_EQ(kong.request.get_header("x-a"), "");
+  EXPECT_EQ(kong.request.get_header("x-a"), "");
+  EXPECT_EQ(kong.client.get_port(), 0);
+  EXPECT_EQ(kong.client.get_consumer(), std::nullopt);
+  EXPECT_TRUE(kong.ctx.shared.get("k").is_null());
+  kong.response.set_header("x-w", "1");  // recorded: the gateway refuses it (and says so)
+  pb::KV write;
+  write.set_k("x-w");
+  write.mutable_v()->set_string_value("1");
+  const std::vector<pdk::Reads::Call> expected = {{"kong.request.get_header", string_msg("x-a")},
+                                                  {"kong.client.get_port", ""},
+                                                  {"kong.client.get_consumer", ""},
+                                                  {"kong.ctx.shared.get", string_msg("k")},
+                                                  {"kong.response.set_header", write.SerializeAsString()}};
+  EXPECT_EQ(reads.calls(), expected);
+  pdk::Reads moved = std::move(reads);
+  EXPECT_EQ(moved.calls(), expected);
+  EXPECT_TRUE(reads.empty());  // NOLINT(bugprone-use-after-move): a moved-from Reads is empty
+}
+
+TEST_F(BatchTest, DeclaredReadsComeBeforeTheRpcReturnWithTheBytesTheRealCallsSend) {
+  auto [id, declaration] = start_declaring(R"({"mode":"declare","__seq__":7})");
+  ASSERT_TRUE(declaration.has_value()) << "no gatehouse.declare before the RpcReturn";
+  ASSERT_EQ(declaration->phases().size(), 1u);  // only access declares
+  const auto& access = declaration->phases().at("access");
+  ASSERT_EQ(access.reads_size(), 2);
+  // Nothing prefetched: the handler asks for each read; its frames must equal the declared ones.
+  send_event(3, id, gp::Reads());
+  EXPECT_EQ(next_call(), std::make_pair(access.reads(0).method(), access.reads(0).args()));
+  conn->write_frame(string_msg("A"));
+  EXPECT_EQ(next_call(), std::make_pair(access.reads(0).method(), access.reads(0).args()));
+  conn->write_frame(string_msg("A"));
+  EXPECT_EQ(next_call().first, "kong.response.set_header");
+  EXPECT_EQ(next_call().first, "kong.ctx.shared.set");
+  EXPECT_EQ(next_call(), std::make_pair(access.reads(1).method(), access.reads(1).args()));
+  google::protobuf::Value fresh;
+  fresh.set_string_value("written");
+  conn->write_frame(fresh.SerializeAsString());
+  EXPECT_EQ(next_call().first, "kong.response.set_header");
+  EXPECT_EQ(next_call().first, "gatehouse.learn");
+  expect_end(3);
+}
+
+TEST_F(BatchTest, DeclaredReadsAreAnsweredLocallyFromTheFirstEvent) {
+  auto [id, declaration] = start_declaring(R"({"mode":"declare","__seq__":8})");
+  ASSERT_TRUE(declaration.has_value());
+  send_event(3, id, header_a_prefetched("A"));  // what a gateway sends for the declared get_header
+  auto [method, args] = next_call();
+  EXPECT_EQ(method, "kong.response.set_header");  // both get_header calls were answered locally
+  pb::KV got;
+  ASSERT_TRUE(got.ParseFromString(args));
+  EXPECT_EQ(got.v().string_value(), "A,A");
+}
+
+TEST_F(BatchTest, NoDeclarationWithoutTheHelloOrWhenNothingOrSomethingBrokenIsDeclared) {
+  GatewayConn classic(socket);  // ProtoBuf:1: Kong would not know the pseudo-call
+  EXPECT_FALSE(start_declaring(R"({"mode":"declare","__seq__":9})", &classic).second.has_value());
+  EXPECT_FALSE(start_declaring(R"({"mode":"batch","__seq__":10})").second.has_value());
+  // reads() throwing: logged, the instance starts anyway, without a declaration
+  auto [id, declaration] = start_declaring(R"({"mode":"declare-throw","__seq__":11})");
+  EXPECT_FALSE(declaration.has_value());
+  EXPECT_EQ(id, 11);
+  EXPECT_NE(
+      read_file(dir.path() / "stderr.log").find("the reads of access are not declared: no declaration today"),
+      std::string::npos);
 }
 
 }  // namespace

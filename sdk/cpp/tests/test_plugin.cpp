@@ -1,7 +1,8 @@
 // A plugin for server_test.cpp and batch_test.cpp: access waits `delay_ms` (to observe concurrency),
 // then sets a header; with `fail` it throws instead, to exercise the server's handling of plugin
 // errors. `mode` picks other handlers for the Gatehouse:1 tests: "batch" (reads, writes, a read after
-// a write of the same data), "exit" (writes around kong.response.exit).
+// a write of the same data), "exit" (writes around kong.response.exit), "declare" (batch, with its
+// access reads declared), "declare-throw" (batch, with a declaration that throws).
 #include <gatehouse/pdk/pdk.h>
 
 #include <chrono>
@@ -26,11 +27,22 @@ class TestPlugin {
   explicit TestPlugin(TestConfig config) : config_(config) {}
 
   void access(pdk::Kong& kong) const {
-    if (config_.mode == "batch") return batch(kong);
+    if (config_.mode == "batch" || config_.mode.starts_with("declare")) return batch(kong);
     if (config_.mode == "exit") return exit(kong);
     std::this_thread::sleep_for(std::chrono::milliseconds(config_.delay_ms));
     if (config_.fail) throw std::runtime_error("boom");
     kong.response.set_header("x-delay", std::to_string(config_.delay_ms));
+  }
+
+  // Gatehouse:1 declared reads: batch's reads, as the calls themselves.
+  pdk::Reads reads(std::string_view phase) const {
+    pdk::Reads reads;
+    if (phase != "access" || !config_.mode.starts_with("declare")) return reads;
+    if (config_.mode == "declare-throw") throw std::runtime_error("no declaration today");
+    reads.kong().request.get_header("x-a");
+    reads.kong().request.get_header("x-a");  // declared once
+    reads.kong().ctx.shared.get("k");        // get_string's call (get_string itself throws on the null)
+    return reads;
   }
 
  private:

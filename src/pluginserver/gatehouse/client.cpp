@@ -16,6 +16,7 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::string_view kLearnCall = "gatehouse.learn";
+constexpr std::string_view kDeclareCall = "gatehouse.declare";
 }  // namespace
 
 bool prefetchable(std::string_view method) {
@@ -29,48 +30,95 @@ bool prefetchable(std::string_view method) {
          std::find(kOtherReads.begin(), kOtherReads.end(), method) != kOtherReads.end();
 }
 
-bool PrefetchPlan::learn(std::int64_t instance_id, std::string_view phase, std::string_view report) {
-  gatehouse_protocol::Reads reads;
-  if (!reads.ParseFromArray(report.data(), static_cast<int>(report.size()))) return false;
-  if (plans_.size() >= kMaxPlans) plans_.clear();
-  auto& plan = plans_[{instance_id, std::string(phase)}];
-  for (const auto& read : reads.reads()) {
-    if (plan.size() >= kMaxReadsPerPhase) break;
-    if (!prefetchable(read.method())) continue;
-    const bool known = std::any_of(plan.begin(), plan.end(), [&](const Read& r) {
-      return r.method->name == read.method() && r.args == read.args();
-    });
-    if (!known) plan.push_back({protobuf::find_pdk_method(read.method()), read.args()});
-  }
+std::shared_ptr<PrefetchPlan> PrefetchPlan::of(const std::string& socket_path) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<PrefetchPlan>> plans;  // a few servers: never freed
+  std::lock_guard lock(mutex);
+  auto& plan = plans[socket_path];
+  if (!plan) plan = std::make_shared<PrefetchPlan>();
+  return plan;
+}
+
+bool PrefetchPlan::add(Reads& plan, std::string_view method, std::string_view args) {
+  if (!prefetchable(method)) return false;
+  const bool known = std::any_of(plan.begin(), plan.end(),
+                                 [&](const Read& r) { return r.method->name == method && r.args == args; });
+  if (known) return true;
+  if (plan.size() >= kMaxReadsPerPhase) return false;
+  plan.push_back({protobuf::find_pdk_method(method), std::string(args)});
   return true;
 }
 
-const std::vector<PrefetchPlan::Read>& PrefetchPlan::reads(std::int64_t instance_id,
-                                                           std::string_view phase) const {
-  static const std::vector<Read> none;
+template <class Update>
+void PrefetchPlan::change(std::int64_t instance_id, std::string_view phase, Update update) {
+  std::lock_guard lock(mutex_);
+  if (plans_.size() >= kMaxPlans) plans_.clear();
+  auto& slot = plans_[{instance_id, std::string(phase)}];
+  auto plan = slot ? std::make_shared<Reads>(*slot) : std::make_shared<Reads>();
+  update(*plan);
+  slot = std::move(plan);
+}
+
+bool PrefetchPlan::learn(std::int64_t instance_id, std::string_view phase, std::string_view report) {
+  gatehouse_protocol::Reads reads;
+  if (!reads.ParseFromArray(report.data(), static_cast<int>(report.size()))) return false;
+  change(instance_id, phase, [&](Reads& plan) {
+    for (const auto& read : reads.reads()) add(plan, read.method(), read.args());
+  });
+  return true;
+}
+
+std::optional<std::vector<std::string>> PrefetchPlan::declare(std::int64_t instance_id,
+                                                              std::string_view declaration) {
+  gatehouse_protocol::Declaration declared;
+  if (!declared.ParseFromArray(declaration.data(), static_cast<int>(declaration.size()))) return std::nullopt;
+  std::vector<std::string> refused;
+  for (const auto& [phase, reads] : declared.phases()) {
+    change(instance_id, phase, [&](Reads& plan) {
+      for (const auto& read : reads.reads())
+        if (!add(plan, read.method(), read.args())) refused.push_back(phase + ": " + read.method());
+    });
+  }
+  return refused;
+}
+
+std::shared_ptr<const PrefetchPlan::Reads> PrefetchPlan::find(std::int64_t instance_id,
+                                                              std::string_view phase) const {
+  std::lock_guard lock(mutex_);
   auto it = plans_.find({instance_id, std::string(phase)});
-  return it == plans_.end() ? none : it->second;
+  return it == plans_.end() ? nullptr : it->second;
+}
+
+PrefetchPlan::Reads PrefetchPlan::reads(std::int64_t instance_id, std::string_view phase) const {
+  auto plan = find(instance_id, phase);
+  return plan ? *plan : Reads{};
 }
 
 void PrefetchPlan::forget(std::int64_t instance_id) {
+  std::lock_guard lock(mutex_);
   std::erase_if(plans_, [&](const auto& entry) { return entry.first.first == instance_id; });
 }
 
 Client::Client(asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout)
-    : client_(std::move(executor), std::move(socket_path), timeout, std::string(kProtocol), *this) {}
+    : plan_(PrefetchPlan::of(socket_path)),
+      client_(std::move(executor), std::move(socket_path), timeout, std::string(kProtocol), *this) {}
 
 asio::awaitable<protobuf::InstanceStatus> Client::start_instance(std::string name, std::string config_json) {
   co_return co_await client_.start_instance(std::move(name), std::move(config_json));
 }
 
 asio::awaitable<void> Client::close_instance(std::int64_t instance_id) {
-  plan_.forget(instance_id);
+  plan_->forget(instance_id);
   co_await client_.close_instance(instance_id);
 }
 
 asio::awaitable<protobuf::EventOutcome> Client::handle_event(std::int64_t instance_id,
                                                              std::string_view event_name, PdkHandler& pdk) {
-  co_return co_await client_.handle_event(instance_id, event_name, pdk);
+  const auto outcome = co_await client_.handle_event(instance_id, event_name, pdk);
+  // How many round trips the event cost beyond its own (what prefetching saves); the tests read it.
+  spdlog::debug("Gatehouse:1 {}: {} event of instance {}: {} calls answered over the wire",
+                client_.socket_path(), event_name, instance_id, outcome.answered_calls);
+  co_return outcome;
 }
 
 // The Reads frame: every planned read run now, through the same handler and in the same phase as
@@ -79,7 +127,9 @@ asio::awaitable<void> Client::event_frames(std::int64_t instance_id, std::string
                                            protobuf::PdkCodec& codec, PdkHandler& pdk, std::string& outbox) {
   gatehouse_protocol::Reads prefetched;
   std::string reply;
-  for (const auto& read : plan_.reads(instance_id, event_name)) {
+  static const PrefetchPlan::Reads none;
+  const auto plan = plan_->find(instance_id, event_name);  // kept alive across the co_awaits
+  for (const auto& read : plan ? *plan : none) {
     nlohmann::json arguments;
     try {
       arguments = codec.decode_args(*read.method, read.args);
@@ -104,9 +154,30 @@ asio::awaitable<void> Client::event_frames(std::int64_t instance_id, std::string
 bool Client::serve_own_call(std::int64_t instance_id, std::string_view event_name, std::string_view method,
                             std::string_view args) {
   if (method != kLearnCall) return false;
-  if (!plan_.learn(instance_id, event_name, args))
+  if (!plan_->learn(instance_id, event_name, args))
     spdlog::warn("Gatehouse:1: undecodable {} report ignored", kLearnCall);
   return true;
+}
+
+std::string_view Client::start_call() const {
+  return kDeclareCall;
+}
+
+// The reads the instance declared seed its plan, through the same filter as learned ones.
+void Client::instance_started(const std::string& plugin_name, std::int64_t instance_id,
+                              const std::string* declaration) {
+  if (declaration == nullptr) return;
+  const auto refused = plan_->declare(instance_id, *declaration);
+  if (!refused) {
+    spdlog::warn("Gatehouse:1 {}: plugin {} sent an undecodable {}: ignored", client_.socket_path(),
+                 plugin_name, kDeclareCall);
+    return;
+  }
+  for (const auto& call : *refused)
+    spdlog::warn(
+        "Gatehouse:1 {}: plugin {} declares {}, which is not a side-effect-free read the gateway "
+        "prefetches (or the phase has {} already): ignored",
+        client_.socket_path(), plugin_name, call, PrefetchPlan::kMaxReadsPerPhase);
 }
 
 }  // namespace gh::pluginserver::gatehouse

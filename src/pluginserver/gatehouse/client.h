@@ -1,7 +1,8 @@
 // The gateway side of Gatehouse:1 (docs/protocol.md): ProtoBuf:1 with the event's reads prefetched
 // and the plugin's writes batched, so a C++ PDK plugin pays one round trip per phase. Commands,
 // framing, connections, errors and timeouts are protobuf::Client's (docs/protocol-protobuf.md);
-// this adds what to prefetch (learned from the plugin's reports) and the event's extra frames.
+// this adds what to prefetch (declared by the plugin when its instance starts, and learned from its
+// reports) and the event's extra frames.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -9,6 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,7 +28,10 @@ inline constexpr std::string_view kProtocol = "Gatehouse:1";
 // Reads the gateway may run before the handler asks: free of side effects, small replies.
 bool prefetchable(std::string_view method);
 
-// What to prefetch, per (instance, phase): the reads the plugin reported with `gatehouse.learn`.
+// What to prefetch, per (instance, phase): the reads the plugin declared with `gatehouse.declare`
+// when the instance started, and those it reported with `gatehouse.learn`. One plan per plugin
+// server socket, shared by the clients of every worker (thread-safe): an instance is started by one
+// worker and the plugin reports a read once, but every worker serves its events.
 class PrefetchPlan {
  public:
   static constexpr std::size_t kMaxReadsPerPhase = 32;
@@ -34,15 +41,32 @@ class PrefetchPlan {
     const protobuf::PdkMethod* method;
     std::string args;  // ProtoBuf:1 argument message bytes
   };
+  using Reads = std::vector<Read>;
+
+  // The plan of the plugin server listening on `socket_path` (kept for the process's lifetime).
+  static std::shared_ptr<PrefetchPlan> of(const std::string& socket_path);
 
   // Adds the prefetchable reads of a report (a serialized gatehouse_protocol.Reads); false if
   // it does not decode.
   bool learn(std::int64_t instance_id, std::string_view phase, std::string_view report);
-  const std::vector<Read>& reads(std::int64_t instance_id, std::string_view phase) const;
+  // Adds the prefetchable reads of a declaration (a serialized gatehouse_protocol.Declaration);
+  // nullopt if it does not decode, else the declared calls refused ("phase: method"), for the log.
+  std::optional<std::vector<std::string>> declare(std::int64_t instance_id, std::string_view declaration);
+  // What an event prefetches: a snapshot, unaffected by later learning (null when nothing).
+  std::shared_ptr<const Reads> find(std::int64_t instance_id, std::string_view phase) const;
+  Reads reads(std::int64_t instance_id, std::string_view phase) const;  // a copy, for tests
   void forget(std::int64_t instance_id);
 
  private:
-  std::map<std::pair<std::int64_t, std::string>, std::vector<Read>> plans_;
+  using Key = std::pair<std::int64_t, std::string>;
+  // Adds one read to a plan under construction; false if it is refused (not prefetchable, or full).
+  static bool add(Reads& plan, std::string_view method, std::string_view args);
+  // Replaces (instance, phase)'s plan by `update` applied to a copy of it (readers keep theirs).
+  template <class Update>
+  void change(std::int64_t instance_id, std::string_view phase, Update update);
+
+  mutable std::mutex mutex_;
+  std::map<Key, std::shared_ptr<const Reads>> plans_;
 };
 
 class Client final : private protobuf::EventExtension {
@@ -54,7 +78,7 @@ class Client final : private protobuf::EventExtension {
   boost::asio::awaitable<protobuf::EventOutcome> handle_event(std::int64_t instance_id,
                                                               std::string_view event_name, PdkHandler& pdk);
 
-  const PrefetchPlan& plan() const { return plan_; }
+  const PrefetchPlan& plan() const { return *plan_; }
 
  private:
   boost::asio::awaitable<void> event_frames(std::int64_t instance_id, std::string_view event_name,
@@ -62,8 +86,11 @@ class Client final : private protobuf::EventExtension {
                                             std::string& outbox) override;
   bool serve_own_call(std::int64_t instance_id, std::string_view event_name, std::string_view method,
                       std::string_view args) override;
+  std::string_view start_call() const override;
+  void instance_started(const std::string& plugin_name, std::int64_t instance_id,
+                        const std::string* declaration) override;
 
-  PrefetchPlan plan_;
+  std::shared_ptr<PrefetchPlan> plan_;
   protobuf::Client client_;
 };
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <limits>
+#include <optional>
 
 #include "pluginserver/protobuf/connection.h"
 #include "pluginserver/protobuf/methods.h"
@@ -91,6 +92,10 @@ asio::awaitable<void> Client::send_call(Connection& conn, std::int64_t sequence,
 
 asio::awaitable<void> Client::read_return(Connection& conn, std::int64_t sequence, ErrorKind on_close) {
   const std::string_view frame = co_await conn.read_frame(on_close);
+  parse_return(conn, frame, sequence);
+}
+
+void Client::parse_return(Connection& conn, std::string_view frame, std::int64_t sequence) {
   auto& ret = conn.rpc_return();
   if (!ret.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
     throw RpcError(ErrorKind::protocol, socket_path_ + ": undecodable RpcReturn");
@@ -109,12 +114,22 @@ asio::awaitable<InstanceStatus> Client::start_instance(std::string name, std::st
   start->set_name(std::move(name));
   start->set_config(std::move(config_json));
   co_await send_call(*conn, sequence, ErrorKind::rejected);
-  co_await read_return(*conn, sequence, ErrorKind::rejected);
+  // An extension's pseudo-call may come first; its method frame can never parse as an RpcReturn.
+  std::optional<std::string> start_args;
+  std::string_view frame = co_await (*conn).read_frame(ErrorKind::rejected);
+  if (extension_ != nullptr && !extension_->start_call().empty() && frame == extension_->start_call()) {
+    const std::string_view args = co_await (*conn).read_frame(ErrorKind::rejected);
+    start_args.emplace(args);
+    frame = co_await (*conn).read_frame(ErrorKind::rejected);
+  }
+  parse_return(*conn, frame, sequence);
   const auto& ret = (*conn).rpc_return();
   if (!ret.has_instance_status())
     throw RpcError(ErrorKind::protocol, socket_path_ + ": StartInstance answered without instance_status");
   InstanceStatus status{ret.instance_status().name(), ret.instance_status().instance_id(),
                         ret.instance_status().started_at()};
+  if (extension_ != nullptr)
+    extension_->instance_started(start->name(), status.id, start_args ? &*start_args : nullptr);
   conn.keep();
   co_return status;
 }
@@ -152,36 +167,38 @@ asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string
   co_return true;
 }
 
-asio::awaitable<bool> Client::serve_extended_call(Connection& conn, const std::string& method,
+asio::awaitable<void> Client::serve_extended_call(Connection& conn, const std::string& method,
                                                   PdkHandler& pdk, std::int64_t instance_id,
-                                                  std::string_view event_name, bool terminated) {
+                                                  std::string_view event_name, EventOutcome& outcome) {
   auto buffered = conn.buffered_frame();
   const std::string_view args = buffered ? *buffered : co_await conn.read_frame(ErrorKind::instance_gone);
-  if (extension_->serve_own_call(instance_id, event_name, method, args)) co_return terminated;
+  if (extension_->serve_own_call(instance_id, event_name, method, args)) co_return;
   const PdkMethod* spec = find_pdk_method(method);
   const bool write = spec != nullptr && spec->result == ResultShape::none;  // never answered
-  if (spec == nullptr || terminated) {
+  if (spec == nullptr || outcome.terminated) {
     // Unknown (as in serve_pdk_call), or after kong.response.exit: not run; a call gets the nil
     // reply, a write is dropped.
     if (spec == nullptr)
       spdlog::warn("{} {}: unknown PDK method \"{}\" answered with nil", hello_, socket_path_, method);
-    if (write) co_return terminated;
+    if (write) co_return;
+    ++outcome.answered_calls;
     append_frame(conn.outbox(), std::string_view());
     co_await conn.flush(ErrorKind::instance_gone);
-    co_return terminated;
+    co_return;
   }
   nlohmann::json arguments = conn.codec().decode_args(*spec, args);
   const PdkResult result = co_await pdk.call(spec->name, std::move(arguments));
   const bool terminal = result.status == PdkResult::Status::terminal;
+  outcome.terminated = terminal;
   if (result.status == PdkResult::Status::error)
     spdlog::debug("{} {}: {} failed: {} (answered as nil)", hello_, socket_path_, spec->name, result.error);
-  if (write) co_return terminal;
+  if (write) co_return;
+  ++outcome.answered_calls;
   if (terminal)
     append_frame(conn.outbox(), std::string_view());
   else
     conn.codec().encode_result(*spec, result, conn.outbox());
   if (!conn.send_now(ErrorKind::instance_gone)) co_await conn.flush(ErrorKind::instance_gone);
-  co_return terminal;
 }
 
 asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std::string_view event_name,
@@ -214,8 +231,7 @@ asio::awaitable<EventOutcome> Client::handle_event(std::int64_t instance_id, std
     method.assign(frame);  // the args frame may move the read buffer
     ++outcome.pdk_calls;
     if (extension_ != nullptr) {
-      outcome.terminated =
-          co_await serve_extended_call(*conn, method, pdk, instance_id, event_name, outcome.terminated);
+      co_await serve_extended_call(*conn, method, pdk, instance_id, event_name, outcome);
       continue;
     }
     const bool answered = co_await serve_pdk_call(*conn, method, pdk);  // a local: GCC PR 106188

@@ -45,6 +45,13 @@ class EventExtension {
   // false: `method` is an ordinary PDK call.
   virtual bool serve_own_call(std::int64_t instance_id, std::string_view event_name, std::string_view method,
                               std::string_view args) = 0;
+  // The pseudo-call a server may send before the RpcReturn of cmd_start_instance (a method frame,
+  // then an argument frame; "gatehouse.declare"); empty: none is expected.
+  virtual std::string_view start_call() const { return {}; }
+  // cmd_start_instance succeeded; `args` is the argument frame of start_call(), nullptr if the
+  // server did not send it.
+  virtual void instance_started(const std::string& /*plugin_name*/, std::int64_t /*instance_id*/,
+                                const std::string* /*args*/) {}
 };
 
 struct InstanceStatus {
@@ -58,6 +65,7 @@ struct EventOutcome {
   // connection was closed, which ends go-pdk's handler. Otherwise the handler returned.
   bool terminated = false;
   unsigned pdk_calls = 0;
+  unsigned answered_calls = 0;  // extended events: calls the plugin waited for (a round trip each)
 };
 
 class Client {
@@ -89,13 +97,14 @@ class Client {
   // Sends conn.rpc_call() (sequence set here) and reads the RpcReturn into conn.rpc_return().
   boost::asio::awaitable<void> send_call(Connection& conn, std::int64_t sequence, ErrorKind on_close);
   boost::asio::awaitable<void> read_return(Connection& conn, std::int64_t sequence, ErrorKind on_close);
+  void parse_return(Connection& conn, std::string_view frame, std::int64_t sequence);
   // Serves one PDK call (method frame already read); false if it was terminal.
   boost::asio::awaitable<bool> serve_pdk_call(Connection& conn, const std::string& method, PdkHandler& pdk);
   // The extension's event loop: writes (Empty replies) are not answered; after a terminal call
-  // further calls are not run. Returns whether a call was terminal.
-  boost::asio::awaitable<bool> serve_extended_call(Connection& conn, const std::string& method,
+  // (which sets outcome.terminated) further calls are not run.
+  boost::asio::awaitable<void> serve_extended_call(Connection& conn, const std::string& method,
                                                    PdkHandler& pdk, std::int64_t instance_id,
-                                                   std::string_view event_name, bool terminated);
+                                                   std::string_view event_name, EventOutcome& outcome);
   std::string pool_key() const { return hello_.empty() ? socket_path_ : socket_path_ + '\n' + hello_; }
 
   boost::asio::any_io_executor executor_;

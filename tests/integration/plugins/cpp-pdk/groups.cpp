@@ -197,6 +197,14 @@ void exit_batch(pdk::Kong& kong, Record& r, const Config&) {
   }
 }
 
+// Reads it declares (see Plugin::reads), and one it does not: learned, prefetched from the next event.
+void declared(pdk::Kong& kong, Record& r, const Config& config) {
+  r("kong.request.get_header", [&] { return kong.request.get_header(config.declared_header); });
+  r("kong.request.get_path", [&] { return kong.request.get_path(); });
+  r("kong.client.get_ip", [&] { return kong.client.get_ip(); });
+  r("kong.request.get_header#undeclared", [&] { return kong.request.get_header("x-undeclared"); });
+}
+
 void touch(const std::string& path) {
   if (!path.empty()) std::ofstream(path) << "entered\n";
 }
@@ -243,6 +251,7 @@ constexpr GroupStep kSteps[] = {
     {"hang", "access", hang},
     {"crash", "access", crash},
     {"throw", "access", throw_error},
+    {"declared", "access", declared},
 };
 
 }  // namespace
@@ -252,6 +261,19 @@ Step step_for(std::string_view group, std::string_view phase) {
     if (s.group == group && s.phase == phase) return s.step;
   }
   return nullptr;
+}
+
+pdk::Reads Plugin::reads(std::string_view phase) const {
+  pdk::Reads reads;
+  if (config_.group != "declared" || phase != "access") return reads;
+  auto& kong = reads.kong();
+  kong.request.get_header(config_.declared_header);  // from the config: declarations are per instance
+  kong.request.get_path();
+  kong.client.get_ip();
+  // Wrong on purpose: a write (must never run) and a read with effects; the gateway refuses both.
+  kong.response.set_header("x-declared-write", "ran");
+  kong.client.load_consumer("bob", true);
+  return reads;
 }
 
 void Plugin::run(pdk::Kong& kong, std::string_view phase) const {

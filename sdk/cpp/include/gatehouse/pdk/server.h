@@ -9,16 +9,20 @@
 // Kong&; the phases reported by -dump are exactly the handlers it defines. Handlers of one
 // instance can run concurrently (one gateway connection per event), like go-pdk's, so keep them
 // free of unsynchronised mutable state. MyConfig defaults to MyPlugin (config struct with handlers).
+// MyPlugin may also declare the reads of each phase (`pdk::Reads reads(std::string_view phase)`,
+// <gatehouse/pdk/reads.h>), which Gatehouse:1 then sends with the instance's very first event.
 //
 // Flags (go-pdk's): -dump, -kong-prefix DIR (default /usr/local/kong), -help. Without -dump the
 // process listens on <prefix>/<executable name>.socket until SIGTERM/SIGINT.
 #pragma once
 
 #include <gatehouse/pdk/kong.h>
+#include <gatehouse/pdk/reads.h>
 #include <gatehouse/pdk/schema.h>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +36,8 @@ class Instance {
   virtual ~Instance() = default;
   // Runs one phase handler (the server only asks for phases listed in PluginSpec::phases).
   virtual void handle(std::string_view phase, Kong& kong) = 0;
+  // The reads the plugin declares for `phase`; nullopt when it declares none (no `reads` member).
+  virtual std::optional<Reads> declared_reads(std::string_view /*phase*/) { return std::nullopt; }
 };
 
 struct PluginSpec {
@@ -73,6 +79,12 @@ concept HasLog = requires(P& p, Kong& k) {
   p.log(k);
 };
 
+// `pdk::Reads reads(std::string_view phase)`: static, const or not.
+template <class P>
+concept DeclaresReads = requires(P& p, std::string_view phase) {
+  { p.reads(phase) } -> std::same_as<Reads>;
+};
+
 }  // namespace detail
 
 // Phases in go-pdk's order, derived from the handlers the class defines.
@@ -112,6 +124,12 @@ int serve(int argc, char** argv, std::string version, int priority) {
   struct Instance final : detail::Instance {
     explicit Instance(Config config) : plugin(std::move(config)) {}
     void handle(std::string_view phase, Kong& kong) override { run_phase(plugin, phase, kong); }
+    std::optional<Reads> declared_reads([[maybe_unused]] std::string_view phase) override {
+      if constexpr (detail::DeclaresReads<Plugin>)
+        return plugin.reads(phase);
+      else
+        return std::nullopt;
+    }
     Plugin plugin;
   };
   detail::PluginSpec spec;
