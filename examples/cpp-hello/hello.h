@@ -4,6 +4,7 @@
 #include <gatehouse/pdk/pdk.h>
 
 #include <string>
+#include <string_view>
 
 namespace cpp_hello {
 
@@ -18,6 +19,13 @@ struct Config {
 class Plugin {
  public:
   explicit Plugin(Config config) : config_(std::move(config)) {}
+
+  // Optional (Gatehouse:1): the reads access makes, sent with every event, the first one included.
+  static pdk::Reads reads(std::string_view phase) {
+    pdk::Reads reads;
+    if (phase == "access") reads.kong().request.get_header("host");
+    return reads;
+  }
 
   void access(pdk::Kong& kong) const {
     std::string host = kong.request.get_header("host");

@@ -26,3 +26,13 @@ TEST(CppHello, DefaultMessageAndSchema) {
             R"({"type":"record","fields":[{"message":{"type":"string","default":"hello"}}]})");
   EXPECT_EQ(pdk::phases_of<cpp_hello::Plugin>(), std::vector<std::string>{"access"});
 }
+
+TEST(CppHello, DeclaresTheReadOfAccess) {
+  // the declaration is the call access makes, byte for byte (pdk::Reads records the real encoding)
+  cpp_hello::Plugin plugin(pdk::testing::config<cpp_hello::Config>());
+  const auto access = plugin.reads("access").calls();
+  ASSERT_EQ(access.size(), 1u);
+  EXPECT_EQ(access[0].method, "kong.request.get_header");
+  EXPECT_EQ(access[0].args, "\n\x04host");  // kong_plugin_protocol.String{v: "host"}
+  EXPECT_TRUE(plugin.reads("log").empty());
+}

@@ -171,7 +171,7 @@ def probe_gw(request, upstreams, tmp_path_factory):
 
 
 def warm_up(gw, rounds=4):
-    """Every group a few times (each worker learns on its own), so that later requests are prefetched."""
+    """Every group a few times, so that later requests are prefetched (whichever worker serves them)."""
     for _ in range(rounds):
         for exercise in EXERCISES:
             exercise(gw)
