@@ -24,11 +24,7 @@ namespace test = protobuf::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string string_arg(const std::string& v) {
-  kp::String s;
-  s.set_v(v);
-  return s.SerializeAsString();
-}
+using test::string_message;
 
 std::string kv_arg(const std::string& k, const std::string& v) {
   kp::KV kv;
@@ -117,9 +113,9 @@ TEST_F(GatehouseClient, SaysHelloThenLearnsAndPrefetchesFromTheNextEvent) {
     if (s.read_frame(fd) != "Gatehouse:1") s.fail("the first frame is not the hello");
     auto first = read_event(s, fd);
     seen.push_back(first.prefetched);
-    s.write_all(fd, call_frames("kong.request.get_header", string_arg("host")));
+    s.write_all(fd, call_frames("kong.request.get_header", string_message("host")));
     if (!s.read_frame(fd)) s.fail("no reply to a non-prefetched read");
-    s.write_all(fd, learn_frames({{"kong.request.get_header", string_arg("host")}}) +
+    s.write_all(fd, learn_frames({{"kong.request.get_header", string_message("host")}}) +
                         end_frames(first.call.sequence()));
     auto second = read_event(s, fd);  // same (pooled) connection: no second hello
     seen.push_back(second.prefetched);
@@ -132,7 +128,7 @@ TEST_F(GatehouseClient, SaysHelloThenLearnsAndPrefetchesFromTheNextEvent) {
   EXPECT_EQ(seen[0].reads_size(), 0);
   ASSERT_EQ(seen[1].reads_size(), 1);
   EXPECT_EQ(seen[1].reads(0).method(), "kong.request.get_header");
-  EXPECT_EQ(seen[1].reads(0).args(), string_arg("host"));
+  EXPECT_EQ(seen[1].reads(0).args(), string_message("host"));
   kp::String reply;
   ASSERT_TRUE(reply.ParseFromString(seen[1].reads(0).reply()));
   EXPECT_EQ(reply.v(), "host-value");  // exactly the ProtoBuf:1 reply frame's payload
@@ -144,8 +140,8 @@ TEST_F(GatehouseClient, PrefetchesPerInstanceAndPhase) {
     int fd = s.accept();
     s.read_frame(fd);
     auto first = read_event(s, fd);
-    s.write_all(
-        fd, learn_frames({{"kong.request.get_header", string_arg("a")}}) + end_frames(first.call.sequence()));
+    s.write_all(fd, learn_frames({{"kong.request.get_header", string_message("a")}}) +
+                        end_frames(first.call.sequence()));
     auto other_phase = read_event(s, fd);
     if (other_phase.prefetched.reads_size() != 0) s.fail("prefetched for another phase");
     s.write_all(fd, end_frames(other_phase.call.sequence()));
@@ -166,7 +162,7 @@ TEST_F(GatehouseClient, WritesAreAppliedInOrderWithoutReplyAndReadsFollowThem) {
     auto start = read_event(s, fd);
     s.write_all(fd, call_frames("kong.service.request.set_header", kv_arg("x-a", "1")) +
                         call_frames("kong.response.set_header", kv_arg("x-b", "2")) +
-                        call_frames("kong.request.get_header", string_arg("x-a")));
+                        call_frames("kong.request.get_header", string_message("x-a")));
     auto reply = s.read_frame(fd);  // the only frame the gateway sends: the read's reply
     kp::String value;
     if (!reply || !value.ParseFromString(*reply) || value.v() != "x-a-value")
@@ -193,7 +189,7 @@ TEST_F(GatehouseClient, ExitInTheMiddleOfABatchEndsTheEventAndKeepsTheConnection
     s.write_all(fd, call_frames("kong.response.set_header", kv_arg("x-before", "1")) +
                         call_frames("kong.response.exit", exit.SerializeAsString()) +
                         call_frames("kong.response.set_header", kv_arg("x-after", "1")) +
-                        call_frames("kong.request.get_header", string_arg("host")));
+                        call_frames("kong.request.get_header", string_message("host")));
     auto reply = s.read_frame(fd);  // a call after exit: not run, answered nil
     if (!reply || !reply->empty()) s.fail("a call after exit was not answered with nil");
     s.write_all(fd, end_frames(start.call.sequence()));
@@ -209,7 +205,7 @@ TEST_F(GatehouseClient, OnlySideEffectFreeReadsAreLearned) {
     int fd = s.accept();
     s.read_frame(fd);
     auto start = read_event(s, fd);
-    s.write_all(fd, learn_frames({{"kong.service.set_upstream", string_arg("u")},
+    s.write_all(fd, learn_frames({{"kong.service.set_upstream", string_message("u")},
                                   {"kong.request.get_raw_body", ""},
                                   {"kong.nope.get_thing", ""},
                                   {"kong.client.get_ip", ""}}) +

@@ -22,11 +22,7 @@ namespace test = protobuf::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string string_arg(const std::string& v) {
-  kp::String s;
-  s.set_v(v);
-  return s.SerializeAsString();
-}
+using test::string_message;
 
 std::string declare_frames(const std::string& declaration) {
   return test::frame("gatehouse.declare") + test::frame(declaration);
@@ -98,10 +94,10 @@ TEST_F(Declare, TheFirstEventPrefetchesTheDeclaredReadsAndTheOthersAreRefused) {
     int fd = s.accept();
     if (s.read_frame(fd) != "Gatehouse:1") s.fail("no hello");
     answer_start(s, fd, 7,
-                 declare_frames(declaration("access", {{"kong.request.get_header", string_arg("x-a")},
+                 declare_frames(declaration("access", {{"kong.request.get_header", string_message("x-a")},
                                                        {"kong.response.set_header", ""},
                                                        {"kong.nope.get_thing", ""},
-                                                       {"kong.client.load_consumer", string_arg("bob")},
+                                                       {"kong.client.load_consumer", string_message("bob")},
                                                        {"kong.client.get_ip", ""}})));
     first = answer_event(s, fd);
   });
@@ -111,7 +107,7 @@ TEST_F(Declare, TheFirstEventPrefetchesTheDeclaredReadsAndTheOthersAreRefused) {
   server.join();
   ASSERT_EQ(first.reads_size(), 2);
   EXPECT_EQ(first.reads(0).method(), "kong.request.get_header");
-  EXPECT_EQ(first.reads(0).args(), string_arg("x-a"));
+  EXPECT_EQ(first.reads(0).args(), string_message("x-a"));
   kp::String reply;
   ASSERT_TRUE(reply.ParseFromString(first.reads(0).reply()));
   EXPECT_EQ(reply.v(), "x-a-value");
@@ -162,8 +158,8 @@ TEST(DeclarePlan, AtMost32ReadsPerPhaseAndDuplicatesOnce) {
   PrefetchPlan plan;
   std::vector<std::pair<std::string, std::string>> reads;
   for (int i = 0; i < 40; ++i)
-    reads.emplace_back("kong.request.get_header", string_arg("h" + std::to_string(i)));
-  reads.emplace_back("kong.request.get_header", string_arg("h0"));
+    reads.emplace_back("kong.request.get_header", string_message("h" + std::to_string(i)));
+  reads.emplace_back("kong.request.get_header", string_message("h0"));
   auto refused = plan.declare(1, declaration("access", reads));
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(refused->size(), 8u);  // h32..h39; the repeated h0 is already there

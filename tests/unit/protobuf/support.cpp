@@ -170,6 +170,12 @@ std::string frame(const google::protobuf::Message& message) {
   return out;
 }
 
+std::string string_message(const std::string& v) {
+  kong_plugin_protocol::String s;
+  s.set_v(v);
+  return s.SerializeAsString();
+}
+
 ScriptServer::ScriptServer() {
   path_ = "/tmp/gh-pb-test-" + std::to_string(::getpid()) + "-" + std::to_string(socket_counter++) + ".sock";
   ::unlink(path_.c_str());

@@ -55,6 +55,9 @@ std::string differences(const google::protobuf::Message& expected, const google:
 
 std::string frame(const std::string& payload);
 std::string frame(const google::protobuf::Message& message);
+// A kong_plugin_protocol.String carrying `v`, serialized without a frame: the argument bytes of a
+// PDK call such as kong.request.get_header.
+std::string string_message(const std::string& v);
 
 // ---- a scripted plugin server -------------------------------------------------------------------
 
