@@ -6,10 +6,12 @@ connection sends a fixed number of requests to each route in turn:
 callgrind dumps one profile per route (callgrind_control -d), so per call = (n16 - n1) / (15 x requests)
 and per event = (n0 - bare) / requests; strace writes strace-<route>.txt (strace -c -f -p).
 
-  bench/plugins.d/profile.py GATEHOUSE_BIN js|cpp callgrind|strace OUTDIR [REQUESTS=200]
+  bench/plugins.d/profile.py GATEHOUSE_BIN js|cpp|cpp-pb callgrind|strace OUTDIR [REQUESTS=200]
 
-js = bench/plugins.d/js-bench on the npm kong-js-pluginserver (MsgPack:1), cpp = cpp-bench (ProtoBuf:1;
-CPP_BENCH_BIN, default <gatehouse dir>/examples/bin/cpp-bench). The upstream is
+js = bench/plugins.d/js-bench on the npm kong-js-pluginserver (MsgPack:1), cpp = cpp-bench (Gatehouse:1, the
+protocol it negotiates; CPP_BENCH_BIN, default <gatehouse dir>/examples/bin/cpp-bench), cpp-pb = the same
+plugin forced to the classic ProtoBuf:1 (pluginserver_<name>_protocol). PROFILE_EXTRA_CONF is appended to
+the generated kong.conf (e.g. "pluginserver_cpp_bench_scheduling = normal"). The upstream is
 tests/support/echo_upstream.py. valgrind 3.19 lacks pidfd_open, which gatehouse waits for its query
 commands with: pidfd_shim.c (next to this file) is compiled and preloaded to emulate it.
 """
@@ -46,13 +48,15 @@ def plugin_conf(protocol: str, gatehouse: str, prefix: Path) -> tuple[str, str]:
                          f"pluginserver_cpp_bench_socket = {prefix}/cpp-bench.socket\n"
                          f"pluginserver_cpp_bench_start_cmd = {binary} -kong-prefix {prefix}\n"
                          f"pluginserver_cpp_bench_query_cmd = {binary} -dump -kong-prefix {prefix}\n"
-                         "pluginserver_cpp_bench_timeout = 600000\n")
+                         "pluginserver_cpp_bench_timeout = 600000\n"
+                         + ("pluginserver_cpp_bench_protocol = ProtoBuf:1\n" if protocol == "cpp-pb" else ""))
 
 
 def write_config(out: Path, protocol: str, gatehouse: str, upstream: int, port: int) -> Path:
     prefix = out / "prefix"
     prefix.mkdir(parents=True, exist_ok=True)
     plugin, extra = plugin_conf(protocol, gatehouse, prefix)
+    extra += os.environ.get("PROFILE_EXTRA_CONF", "").replace("\\n", "\n") + "\n"
     routes = '      - name: bare\n        paths: ["/bare"]\n' + "".join(
         f'      - name: n{n}\n        paths: ["/n{n}"]\n        plugins:\n          - name: {plugin}\n'
         f'            config:\n              calls: {n}\n' for n in CALLS)

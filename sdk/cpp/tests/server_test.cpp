@@ -1,10 +1,13 @@
 // The embedded server as a process: flags, socket handling, concurrency, errors, SIGTERM.
 #include <google/protobuf/struct.pb.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "proto/pluginsocket.pb.h"
 #include "support.h"
@@ -41,10 +44,19 @@ pb::RpcReturn read_return(GatewayConn& conn) {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void start() {
-    server = std::make_unique<Process>(std::vector<std::string>{TEST_PLUGIN, "-kong-prefix", prefix},
-                                       (dir.path() / "stderr.log").string());
+  void start(std::vector<std::string> extra_flags = {}) {
+    std::vector<std::string> argv{TEST_PLUGIN, "-kong-prefix", prefix};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    server = std::make_unique<Process>(argv, (dir.path() / "stderr.log").string());
     ASSERT_TRUE(wait_for_socket(socket));
+  }
+  // The scheduling policy of every thread of the server (sched_getscheduler per /proc task).
+  std::set<int> thread_policies() const {
+    std::set<int> policies;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(server->pid()) + "/task"))
+      policies.insert(sched_getscheduler(std::stoi(task.path().filename().string())));
+    return policies;
   }
   // Starts an instance with `config` on a fresh connection; returns its id.
   int start_instance(const std::string& config) {
@@ -63,7 +75,12 @@ TEST_F(ServerTest, FlagsLikeGoPdk) {
   auto [help_code, help_out] = run_capture(std::string(TEST_PLUGIN) + " -help 2>&1");
   EXPECT_EQ(help_code, 2);
   EXPECT_NE(help_out.find("-kong-prefix"), std::string::npos);
+  EXPECT_NE(help_out.find("-scheduling"), std::string::npos);
   EXPECT_EQ(run_capture(std::string(TEST_PLUGIN) + " -no-such-flag 2>/dev/null").first, 2);
+  auto [bad_code, bad_out] = run_capture(std::string(TEST_PLUGIN) + " -scheduling=fifo -dump 2>&1");
+  EXPECT_EQ(bad_code, 2);
+  EXPECT_NE(bad_out.find("invalid value \"fifo\" for flag -scheduling"), std::string::npos) << bad_out;
+  EXPECT_EQ(run_capture(std::string(TEST_PLUGIN) + " -dump -scheduling 2>/dev/null").first, 2);  // no value
 
   auto [code, out] = run_capture(std::string(TEST_PLUGIN) + " --dump -kong-prefix=/opt/kp");
   EXPECT_EQ(code, 0);
@@ -76,6 +93,22 @@ TEST_F(ServerTest, FlagsLikeGoPdk) {
   EXPECT_EQ(run_capture(std::string(TEST_PLUGIN) + " -dump")
                     .second.find("/usr/local/kong/pdk_test_plugin.socket") != std::string::npos,
             true);
+}
+
+TEST_F(ServerTest, ConnectionThreadsRunSchedBatchByDefault) {
+  start();
+  GatewayConn conn(socket);  // a connection thread exists while this is open
+  conn.write_frame(start_call(2, R"({"__seq__":5})"));
+  EXPECT_EQ(read_return(conn).instance_status().instance_id(), 5);
+  EXPECT_EQ(thread_policies(), std::set<int>{SCHED_BATCH});
+}
+
+TEST_F(ServerTest, SchedulingNormalKeepsSchedOther) {
+  start({"-scheduling", "normal"});
+  GatewayConn conn(socket);
+  conn.write_frame(start_call(2, R"({"__seq__":5})"));
+  EXPECT_EQ(read_return(conn).instance_status().instance_id(), 5);
+  EXPECT_EQ(thread_policies(), std::set<int>{SCHED_OTHER});
 }
 
 TEST_F(ServerTest, ReplacesAStaleSocketFile) {
