@@ -13,6 +13,7 @@
 #include "conf/error.h"
 #include "plugins/bridge.h"
 #include "pluginserver/config.h"
+#include "pluginserver/gatehouse/client.h"
 #include "pluginserver/registry.h"
 
 namespace gh::plugins {
@@ -184,9 +185,12 @@ void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {
   std::chrono::milliseconds ready_timeout{0};
   for (const auto& s : servers) ready_timeout = std::max(ready_timeout, s.ready_timeout);
   supervisor_ = std::make_unique<pluginserver::Supervisor>(control_, std::move(servers));
-  // A restarted server has none of its earlier instances: the cache must not hand out their ids.
-  supervisor_->on_process_started(
-      [cache = &instances_](const std::string& server) { cache->forget_server(server); });
+  // A restarted server has none of its earlier instances: the cache must not hand out their ids,
+  // and what Gatehouse:1 prefetched for them is void (its new instances declare and report again).
+  supervisor_->on_process_started([cache = &instances_](const pluginserver::ServerConfig& server) {
+    cache->forget_server(server.name);
+    pluginserver::gatehouse::PrefetchPlan::of(server.socket)->clear();
+  });
   supervisor_->start();
   if (!supervisor_->wait_ready(ready_timeout))
     throw std::runtime_error(

@@ -108,7 +108,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
   mutable std::mutex mutex;
   std::condition_variable changed;  // readiness and loop ends
   std::map<std::string, ServerPtr, std::less<>> servers;
-  std::function<void(const std::string&)> process_started;  // set before start(); io thread only
+  std::function<void(const ServerConfig&)> process_started;  // set before start(); io thread only
 
   static const char* state_name(State s) {
     switch (s) {
@@ -204,7 +204,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
       s->ready = false;
     });
     spdlog::info("[pluginserver] started {}, pid {}", name, child.pid);
-    if (process_started) process_started(name);
+    if (process_started) process_started(s->config);
     asio::co_spawn(io, relay(s, child.stdout_fd, child.pid, false), asio::detached);
     asio::co_spawn(io, relay(s, child.stderr_fd, child.pid, true), asio::detached);
     asio::co_spawn(io, probe(s, s->generation), asio::detached);
@@ -359,7 +359,7 @@ Supervisor::~Supervisor() {
   for (const auto& [name, s] : impl_->servers) signal_server(s->pid, SIGKILL);
 }
 
-void Supervisor::on_process_started(std::function<void(const std::string& server)> callback) {
+void Supervisor::on_process_started(std::function<void(const ServerConfig& server)> callback) {
   impl_->process_started = std::move(callback);
 }
 

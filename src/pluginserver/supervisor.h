@@ -38,7 +38,7 @@ class Supervisor {
   // Called on the io thread whenever a new process of a managed server is spawned (the first one,
   // restarts, reloads), before its socket is probed: what the earlier process held is gone. Set it
   // before start().
-  void on_process_started(std::function<void(const std::string& server)> callback);
+  void on_process_started(std::function<void(const ServerConfig& server)> callback);
   void start();  // spawns every server that has a start_cmd; probes every socket
   // Blocks until every server's socket accepts connections; false (and an error log naming each
   // server that is not ready, with its state and last exit) if `timeout` passes first.

@@ -650,6 +650,28 @@ def test_declared_reads_are_prefetched_from_the_first_event(upstreams, tmp_path)
         classic.stop()
 
 
+def test_a_restarted_server_starts_from_its_declarations_again(upstreams, tmp_path):
+    """What was learned for the instances of a process dies with it: the new process's instance
+    (same id: the C++ PDK keys instances by __seq__) declares again and learns its undeclared read
+    again, rather than inheriting the old plan."""
+    gw = declared_gateway(upstreams, tmp_path / "gatehouse", "Gatehouse:1")
+    try:
+        assert [send_declared(gw, n).status for n in range(3)] == [200] * 3
+        assert [calls for _, calls in access_events(gw, 3)] == [1, 0, 0]
+        pid = server_pid(gw, "cpp-pdk-probe")
+        os.kill(pid, signal.SIGKILL)
+        server_pid(gw, "cpp-pdk-probe", other_than=pid)
+        answers = [send_declared(gw, n) for n in range(3, 6)]
+        assert [a.status for a in answers] == [200] * 3, [a.body for a in answers]
+        for n, a in zip(range(3, 6), answers):
+            assert values_of(a.report("access"))["kong.request.get_header#undeclared"] == f"undeclared-{n}"
+        after = access_events(gw, 6)[3:]
+        assert [calls for _, calls in after] == [1, 0, 0], after
+        assert gw.logs().count("3 reads prefetched for access") == 2, gw.logs()[-3000:]
+    finally:
+        gw.stop()
+
+
 # ---- faults --------------------------------------------------------------------------------------
 
 def server_pid(gw, name, other_than=None, timeout=20):

@@ -19,6 +19,7 @@ class Reads::Recorder final : public detail::Channel {
   // with a message naming them (docs/protocol.md "Declaring reads").
   void write(std::string_view method, std::string_view args) override { call(method, args); }
   void exit(std::string_view method, std::string_view args) override { call(method, args); }
+  bool recording() const override { return true; }
 
   std::vector<Call> calls;
   Kong kong;

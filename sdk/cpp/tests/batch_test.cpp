@@ -256,6 +256,15 @@ TEST(Reads, RecordsEachCallsWireNameAndArgumentsOnceAndAnswersZeroValues) {
   EXPECT_TRUE(reads.empty());  // NOLINT(bugprone-use-after-move): a moved-from Reads is empty
 }
 
+TEST(Reads, TypedCtxSharedGettersDeclareTheGetTheyMake) {
+  pdk::Reads reads;
+  EXPECT_EQ(reads.kong().ctx.shared.get_string("s"), "");  // no "expected type" on the null
+  EXPECT_EQ(reads.kong().ctx.shared.get_number("n"), 0);
+  const std::vector<pdk::Reads::Call> expected = {{"kong.ctx.shared.get", string_msg("s")},
+                                                  {"kong.ctx.shared.get", string_msg("n")}};
+  EXPECT_EQ(reads.calls(), expected);
+}
+
 TEST_F(BatchTest, DeclaredReadsComeBeforeTheRpcReturnWithTheBytesTheRealCallsSend) {
   auto [id, declaration] = start_declaring(R"({"mode":"declare","__seq__":7})");
   ASSERT_TRUE(declaration.has_value()) << "no gatehouse.declare before the RpcReturn";

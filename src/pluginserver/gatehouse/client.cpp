@@ -52,8 +52,17 @@ bool PrefetchPlan::add(Reads& plan, std::string_view method, std::string_view ar
 template <class Update>
 void PrefetchPlan::change(std::int64_t instance_id, std::string_view phase, Update update) {
   std::lock_guard lock(mutex_);
-  if (plans_.size() >= kMaxPlans) plans_.clear();
-  auto& slot = plans_[{instance_id, std::string(phase)}];
+  Key key{instance_id, std::string(phase)};
+  if (plans_.size() >= kMaxPlans && !plans_.contains(key)) {
+    if (!full_logged_)
+      spdlog::warn(
+          "Gatehouse:1: {} prefetch plans kept; instance {} {} and later new ones get none (their "
+          "reads are asked for one by one) until instances close",
+          kMaxPlans, instance_id, phase);
+    full_logged_ = true;
+    return;
+  }
+  auto& slot = plans_[std::move(key)];
   auto plan = slot ? std::make_shared<Reads>(*slot) : std::make_shared<Reads>();
   update(*plan);
   slot = std::move(plan);
@@ -97,6 +106,13 @@ PrefetchPlan::Reads PrefetchPlan::reads(std::int64_t instance_id, std::string_vi
 void PrefetchPlan::forget(std::int64_t instance_id) {
   std::lock_guard lock(mutex_);
   std::erase_if(plans_, [&](const auto& entry) { return entry.first.first == instance_id; });
+  if (plans_.size() < kMaxPlans) full_logged_ = false;
+}
+
+void PrefetchPlan::clear() {
+  std::lock_guard lock(mutex_);
+  plans_.clear();
+  full_logged_ = false;
 }
 
 Client::Client(asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout)
@@ -114,7 +130,13 @@ asio::awaitable<void> Client::close_instance(std::int64_t instance_id) {
 
 asio::awaitable<protobuf::EventOutcome> Client::handle_event(std::int64_t instance_id,
                                                              std::string_view event_name, PdkHandler& pdk) {
-  const auto outcome = co_await client_.handle_event(instance_id, event_name, pdk);
+  protobuf::EventOutcome outcome;
+  try {
+    outcome = co_await client_.handle_event(instance_id, event_name, pdk);
+  } catch (const protobuf::RpcError& e) {
+    if (e.instance_lost()) plan_->forget(instance_id);  // it is restarted, and declares again
+    throw;
+  }
   // How many round trips the event cost beyond its own (what prefetching saves); the tests read it.
   spdlog::debug("Gatehouse:1 {}: {} event of instance {}: {} calls answered over the wire",
                 client_.socket_path(), event_name, instance_id, outcome.answered_calls);

@@ -35,7 +35,10 @@ bool prefetchable(std::string_view method);
 class PrefetchPlan {
  public:
   static constexpr std::size_t kMaxReadsPerPhase = 32;
-  static constexpr std::size_t kMaxPlans = 4096;  // then forget them all and learn again
+  // (instance, phase) plans kept; beyond it new ones are refused (their events work, one round
+  // trip per read) until instances close: plans already made are never dropped, because the PDK
+  // reports a read once per instance and would not teach it again.
+  static constexpr std::size_t kMaxPlans = 16384;
 
   struct Read {
     const protobuf::PdkMethod* method;
@@ -56,6 +59,7 @@ class PrefetchPlan {
   std::shared_ptr<const Reads> find(std::int64_t instance_id, std::string_view phase) const;
   Reads reads(std::int64_t instance_id, std::string_view phase) const;  // a copy, for tests
   void forget(std::int64_t instance_id);
+  void clear();  // the server restarted: none of its instances is left
 
  private:
   using Key = std::pair<std::int64_t, std::string>;
@@ -67,6 +71,7 @@ class PrefetchPlan {
 
   mutable std::mutex mutex_;
   std::map<Key, std::shared_ptr<const Reads>> plans_;
+  bool full_logged_ = false;  // the warning about kMaxPlans, once until there is room again
 };
 
 class Client final : private protobuf::EventExtension {

@@ -218,7 +218,11 @@ TEST_F(GatehouseClient, OnlySideEffectFreeReadsAreLearned) {
   EXPECT_TRUE(pdk.calls.empty());  // a report is not a PDK call
 }
 
-TEST_F(GatehouseClient, ServerClosingMidEventIsInstanceGone) {
+TEST_F(GatehouseClient, ServerClosingMidEventIsInstanceGoneAndItsPlanIsForgotten) {
+  gp::Reads learned;
+  learned.add_reads()->set_method("kong.request.get_path");
+  ASSERT_TRUE(PrefetchPlan::of(server.path())->learn(7, "access", learned.SerializeAsString()));
+  ASSERT_EQ(client.plan().reads(7, "access").size(), 1u);
   server.run([&](test::ScriptServer& s) {
     int fd = s.accept();
     s.read_frame(fd);
@@ -232,7 +236,9 @@ TEST_F(GatehouseClient, ServerClosingMidEventIsInstanceGone) {
   } catch (const protobuf::RpcError& e) {
     EXPECT_TRUE(e.instance_lost()) << e.what();
   }
-  EXPECT_EQ(pdk.methods(), std::vector<std::string>{"kong.response.set_header"});  // applied before the close
+  // the prefetched read, then the write (applied before the close)
+  EXPECT_EQ(pdk.methods(), (std::vector<std::string>{"kong.request.get_path", "kong.response.set_header"}));
+  EXPECT_TRUE(client.plan().reads(7, "access").empty());  // its restart declares and learns again
 }
 
 TEST(Prefetchable, GettersAndTheOtherReadsButNotBodiesOrWrites) {

@@ -167,5 +167,25 @@ TEST(DeclarePlan, AtMost32ReadsPerPhaseAndDuplicatesOnce) {
   EXPECT_FALSE(plan.declare(1, "\xff\xff").has_value());
 }
 
+TEST(DeclarePlan, WhenFullNewPlansAreRefusedAndTheOthersKeptUntilInstancesClose) {
+  PrefetchPlan plan;
+  const auto path_read = declaration("access", {{"kong.request.get_path", ""}});
+  const auto last = static_cast<std::int64_t>(PrefetchPlan::kMaxPlans) - 1;
+  for (std::int64_t id = 0; id <= last; ++id) ASSERT_TRUE(plan.declare(id, path_read).has_value());
+  ASSERT_TRUE(plan.declare(-1, path_read).has_value());
+  EXPECT_TRUE(plan.reads(-1, "access").empty());  // refused: no room
+  EXPECT_EQ(plan.reads(0, "access").size(), 1u);  // none of the others dropped
+  EXPECT_EQ(plan.reads(last, "access").size(), 1u);
+  // a plan that exists still learns
+  ASSERT_TRUE(plan.declare(0, declaration("access", {{"kong.client.get_ip", ""}})).has_value());
+  EXPECT_EQ(plan.reads(0, "access").size(), 2u);
+  plan.forget(0);  // an instance closed: room for one
+  ASSERT_TRUE(plan.declare(-1, path_read).has_value());
+  EXPECT_EQ(plan.reads(-1, "access").size(), 1u);
+  plan.clear();  // the server restarted
+  EXPECT_TRUE(plan.reads(-1, "access").empty());
+  EXPECT_TRUE(plan.reads(last, "access").empty());
+}
+
 }  // namespace
 }  // namespace gh::pluginserver::gatehouse

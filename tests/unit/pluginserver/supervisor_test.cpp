@@ -358,8 +358,8 @@ TEST(Supervisor, UnresponsiveServerIsKilledAndRestarted) {
   Supervisor supervisor(io.io, {python_server("hung", dir / "hung.socket")}, fast_timing());
   // Each new process is announced (the gateway then forgets the instances of the earlier one).
   std::atomic<int> processes_started{0};
-  supervisor.on_process_started([&](const std::string& server) {
-    if (server == "hung") ++processes_started;
+  supervisor.on_process_started([&](const ServerConfig& server) {
+    if (server.name == "hung") ++processes_started;
   });
   supervisor.start();
   ASSERT_TRUE(supervisor.wait_ready(10s));

@@ -31,6 +31,9 @@ class Channel {
   virtual void write(std::string_view method, std::string_view args) { call(method, args); }
   // kong.response.exit: terminal. After it every call throws PdkError (go-pdk closes the socket).
   virtual void exit(std::string_view method, std::string_view args) = 0;
+  // True for the channel pdk::Reads declares with: it answers every call with the zero value, so
+  // helpers that check a reply's type (ctx.shared.get_string) return a zero value instead of throwing.
+  virtual bool recording() const { return false; }
 };
 
 // One kong.<group> of the PDK: a view on the channel.
