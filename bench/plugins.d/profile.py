@@ -10,8 +10,9 @@ and per event = (n0 - bare) / requests; strace writes strace-<route>.txt (strace
 
 js = bench/plugins.d/js-bench on the npm kong-js-pluginserver (MsgPack:1), cpp = cpp-bench (Gatehouse:1, the
 protocol it negotiates; CPP_BENCH_BIN, default <gatehouse dir>/examples/bin/cpp-bench), cpp-pb = the same
-plugin forced to the classic ProtoBuf:1 (pluginserver_<name>_protocol). PROFILE_EXTRA_CONF is appended to
-the generated kong.conf (e.g. "pluginserver_cpp_bench_scheduling = normal"). The upstream is
+plugin forced to the classic ProtoBuf:1 (pluginserver_<name>_protocol). CPP_BENCH_FLAGS are added to
+cpp-bench's command (e.g. "-scheduling normal"); START_WRAPPER goes in front of either server's start
+command (e.g. "chrt -b 0": run node under SCHED_BATCH). The upstream is
 tests/support/echo_upstream.py. valgrind 3.19 lacks pidfd_open, which gatehouse waits for its query
 commands with: pidfd_shim.c (next to this file) is compiled and preloaded to emulate it.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CALLS = [0, 1, 16]
+WRAPPER = os.environ["START_WRAPPER"] + " " if os.environ.get("START_WRAPPER") else ""
 
 
 def free_port() -> int:
@@ -40,13 +42,14 @@ def plugin_conf(protocol: str, gatehouse: str, prefix: Path) -> tuple[str, str]:
         js, plugins = ROOT / "tools/node_modules/.bin/kong-js-pluginserver", HERE / "js-bench"
         return "js-bench", (f"plugins = bundled, js-bench\npluginserver_names = js\n"
                             f"pluginserver_js_socket = {prefix}/js_pluginserver.sock\n"
-                            f"pluginserver_js_start_cmd = {js} --plugins-directory {plugins} --kong-prefix {prefix}\n"
+                            f"pluginserver_js_start_cmd = {WRAPPER}{js} --plugins-directory {plugins} --kong-prefix {prefix}\n"
                             f"pluginserver_js_query_cmd = {js} --plugins-directory {plugins} --dump-all-plugins\n"
                             "pluginserver_js_timeout = 600000\n")
     binary = os.environ.get("CPP_BENCH_BIN", str(Path(gatehouse).parent / "examples/bin/cpp-bench"))
+    binary += " " + os.environ.get("CPP_BENCH_FLAGS", "")
     return "cpp-bench", ("plugins = bundled, cpp-bench\npluginserver_names = cpp-bench\n"
                          f"pluginserver_cpp_bench_socket = {prefix}/cpp-bench.socket\n"
-                         f"pluginserver_cpp_bench_start_cmd = {binary} -kong-prefix {prefix}\n"
+                         f"pluginserver_cpp_bench_start_cmd = {WRAPPER}{binary} -kong-prefix {prefix}\n"
                          f"pluginserver_cpp_bench_query_cmd = {binary} -dump -kong-prefix {prefix}\n"
                          "pluginserver_cpp_bench_timeout = 600000\n"
                          + ("pluginserver_cpp_bench_protocol = ProtoBuf:1\n" if protocol == "cpp-pb" else ""))
@@ -56,7 +59,6 @@ def write_config(out: Path, protocol: str, gatehouse: str, upstream: int, port: 
     prefix = out / "prefix"
     prefix.mkdir(parents=True, exist_ok=True)
     plugin, extra = plugin_conf(protocol, gatehouse, prefix)
-    extra += os.environ.get("PROFILE_EXTRA_CONF", "").replace("\\n", "\n") + "\n"
     routes = '      - name: bare\n        paths: ["/bare"]\n' + "".join(
         f'      - name: n{n}\n        paths: ["/n{n}"]\n        plugins:\n          - name: {plugin}\n'
         f'            config:\n              calls: {n}\n' for n in CALLS)
