@@ -50,20 +50,12 @@ class UpstreamPool {
   explicit UpstreamPool(PoolLimits limits = {}) : limits_(limits) {}
   void set_limits(PoolLimits limits) { limits_ = limits; }
 
-  // How take() makes sure an idle connection is still open.
-  enum class LivenessCheck {
-    always,  // a recv(MSG_PEEK) per take: the request could not be retried on a dead connection
-    // Trust a connection used in the last kRecentlyUsed: saves a syscall per request under load.
-    // The caller must be able to retry (it still holds the whole request) when the upstream
-    // turns out to have closed it in that window (no response byte: the session's free retry).
-    unless_recently_used,
-  };
-  static constexpr std::chrono::milliseconds kRecentlyUsed{100};
-
-  // A live idle connection for `key` (and `tls_key`, "" for plain TCP), or null. Connections the
-  // peer closed while idle, or idle for too long, are dropped here rather than handed out.
-  std::unique_ptr<UpstreamConnection> take(const Endpoint& key, std::string_view tls_key = {},
-                                           LivenessCheck check = LivenessCheck::always);
+  // A live idle connection for `key` (and `tls_key`, "" for plain TCP), or null. Every
+  // connection handed out was checked just now with a non-blocking recv(MSG_PEEK): one the peer
+  // closed, reset, or sent any byte on while idle (a late or unsolicited response that would be
+  // read as the next request's answer) is dropped, as is one idle for too long. Nothing was sent
+  // on a dropped connection, so a request never needs a retry for it.
+  std::unique_ptr<UpstreamConnection> take(const Endpoint& key, std::string_view tls_key = {});
   // Returns a connection after a complete response that allows reuse.
   void give_back(std::unique_ptr<UpstreamConnection> conn);
   size_t idle_count() const;

@@ -88,6 +88,37 @@ int upstream_retries(const RequestContext& ctx) {
   return ctx.upstream.retries.value_or(ctx.match->service->retries);
 }
 
+// RFC 9110's idempotent methods: a request the upstream may have seen is only sent again with
+// one of these. (nginx repeats every method but POST, LOCK and PATCH; an unknown method may not
+// be safe to repeat, so it is not.)
+bool is_idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" || method == "PUT" ||
+         method == "DELETE";
+}
+
+// The upstream's response headers as plugins see them (kong.service.response.*): hop-by-hop ones
+// left out, but Content-Length kept, as in Kong.
+http::Headers upstream_headers_for_plugins(const http::Headers& received) {
+  http::Headers headers;
+  headers.reserve(received.size());
+  const HopByHop hop(received);
+  for (const auto& h : received)
+    if (!hop.contains(h.name) || iequals(h.name, "content-length")) headers.add(h.name, h.value);
+  return headers;
+}
+
+// The response headers once the upstream answered (kong.response.get_headers, kong.log.serialize):
+// the upstream's, those plugins set before it answered replacing the upstream's of the same name,
+// every value in order (as forward_response writes them to the client).
+http::Headers merged_response_headers(const http::Headers& upstream, const http::Headers& overrides) {
+  http::Headers headers;
+  headers.reserve(upstream.size() + overrides.size());
+  for (const auto& h : upstream)
+    if (overrides.empty() || !overrides.has(h.name)) headers.add(h.name, h.value);
+  for (const auto& h : overrides) headers.add(h.name, h.value);
+  return headers;
+}
+
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, ConnectionTls tls)
@@ -247,6 +278,7 @@ std::string HttpSession::real_client_ip(const RequestContext& ctx) const {
 }
 
 asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext& ctx) {
+  response_streamed_ = false;
   prepare_context(ctx);
   auto& req = parser_.request();
   ctx.client_ip = real_client_ip(ctx);
@@ -410,11 +442,10 @@ asio::awaitable<bool> HttpSession::collect_available_body(std::string& body) {
 
 // A pooled keep-alive connection to any of `addresses` (first address first), or null.
 std::unique_ptr<net::UpstreamConnection> HttpSession::take_pooled(
-    RequestContext& ctx, const std::vector<asio::ip::address>& addresses, uint16_t port,
-    net::UpstreamPool::LivenessCheck check) {
+    RequestContext& ctx, const std::vector<asio::ip::address>& addresses, uint16_t port) {
   for (const auto& address : addresses) {
     tcp::endpoint key(address, port);
-    if (auto pooled = worker_.pool().take(key, upstream_tls_key(ctx), check)) {
+    if (auto pooled = worker_.pool().take(key, upstream_tls_key(ctx))) {
       ctx.upstream_addr = pooled->address_text;
       return pooled;
     }
@@ -436,8 +467,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::connect(
     }
     addresses = &looked_up;
   }
-  if ((out = take_pooled(ctx, *addresses, port, net::UpstreamPool::LivenessCheck::always)))
-    co_return UpstreamError::none;
+  if ((out = take_pooled(ctx, *addresses, port))) co_return UpstreamError::none;
   auto conn = new_upstream_connection(ctx);
   const auto& address = (*addresses)[static_cast<size_t>(ctx.tries) % addresses->size()];
   tcp::endpoint endpoint(address, port);
@@ -539,10 +569,12 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
   serialize_upstream_head(ctx, chunked, content_length, head_out_);
 
-  // Holding the whole request, a pooled connection the upstream closed costs only a free retry
-  // (below), so a recently used one is trusted without a liveness syscall.
-  const auto liveness_check = body_complete ? net::UpstreamPool::LivenessCheck::unless_recently_used
-                                            : net::UpstreamPool::LivenessCheck::always;
+  // Once the upstream may have seen the request, it goes again only when we still hold all of it
+  // and the method is idempotent (nginx: proxy_next_upstream without non_idempotent).
+  const bool may_repeat = body_complete && is_idempotent(ctx.upstream.method);
+  // A pooled connection that provably got no byte (what went out so far is still in head_out_ and
+  // `body`, the rest still on the client's socket): one retry that is not a try.
+  bool free_retry_left = true;
 
   const int max_tries = upstream_retries(ctx) + 1;
   const conf::Upstream* upstream_entity = ctx.snapshot->config.find_upstream_by_name(ctx.upstream.host);
@@ -569,8 +601,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     ctx.tries++;
     // The common case, a pooled connection to a known address, needs no coroutine of its own.
     std::unique_ptr<net::UpstreamConnection> conn;
-    if (const auto* known = worker_.resolver().cached(host))
-      conn = take_pooled(ctx, *known, port, liveness_check);
+    if (const auto* known = worker_.resolver().cached(host)) conn = take_pooled(ctx, *known, port);
     last_error = conn ? UpstreamError::none : co_await connect(ctx, host, port, conn);
     if (last_error == UpstreamError::resolve) co_return co_await respond(ctx, 503, "name resolution failed");
     if (last_error != UpstreamError::none) continue;
@@ -590,6 +621,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     }
     boost::system::error_code wec;
     conn->stream.write_now(out_, wec);
+    // write_now fails only before any byte left: the upstream saw nothing of this request.
+    const bool nothing_sent = static_cast<bool>(wec);
     if (!wec && !out_.empty()) {
       deadline_.arm(write_timeout(ctx), conn->socket);
       auto [ec, written] = co_await conn->stream.write(out_);
@@ -598,8 +631,16 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     }
     if (wec) {
       last_error = UpstreamError::write;
-      if (reused) ctx.tries--;  // a stale pooled connection is not a real try
-      continue;
+      spdlog::error("upstream {} failed while sending the request: {}", ctx.upstream_addr,
+                    deadline_.expired() ? "timed out" : wec.message());
+      if (reused && nothing_sent && free_retry_left) {
+        // A pooled connection closed between the pool's check and our write: not a real try, once.
+        free_retry_left = false;
+        ctx.tries--;
+        continue;
+      }
+      if (may_repeat) continue;
+      break;
     }
     if (!body_complete) {
       auto err = co_await stream_rest_of_body(*conn, ctx, chunked, body.size());
@@ -612,17 +653,16 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     }
     conn->requests++;
 
-    last_error = co_await read_response_head(*conn, ctx, req.method == "HEAD", reused);
+    last_error = co_await read_response_head(*conn, ctx, req.method == "HEAD");
     if (last_error == UpstreamError::none) {
       auto answer = response_plugins_.empty() ? forward_response(std::move(conn), ctx, upstream_parser_)
                                               : buffer_response(std::move(conn), ctx, upstream_parser_);
       co_return co_await std::move(answer);
     }
-    if (last_error == UpstreamError::closed_early && body_complete) {
-      ctx.tries--;  // the pooled connection had been closed by the upstream: retry for free
-      continue;
-    }
-    break;  // Kong retries only failures to connect: a bad response or a timeout is final
+    // The upstream got the request and may have acted on it: only an idempotent one goes again,
+    // as a counted try. A malformed answer or a read timeout is final (docs/upstream.md).
+    if (last_error == UpstreamError::closed_early && may_repeat) continue;
+    break;
   }
   const int status =
       last_error == UpstreamError::connect_timeout || last_error == UpstreamError::read_timeout ? 504 : 502;
@@ -630,16 +670,17 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
 }
 
 // Reads the upstream's final response head into upstream_parser_, skipping 1xx interim responses
-// (the body bytes that came with it stay in upstream_in_). `reused`: the connection came from the
-// pool, so one closed before any response byte is stale (closed_early: a free retry), not broken.
+// (the body bytes that came with it stay in upstream_in_). A connection that ends before any
+// response byte is closed_early (nginx: "upstream prematurely closed connection").
 asio::awaitable<HttpSession::UpstreamError> HttpSession::read_response_head(net::UpstreamConnection& conn,
                                                                             RequestContext& ctx,
-                                                                            bool head_request, bool reused) {
+                                                                            bool head_request) {
   // One response parser per session, restarted per response: its buffers keep their capacity.
   http::Parser& parser = upstream_parser_;
   parser.restart();
   parser.expect_no_body(head_request);
   upstream_in_.clear();
+  bool received_any = false;
   while (true) {
     if (!upstream_in_.empty()) {
       size_t consumed = 0;
@@ -663,10 +704,17 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::read_response_head(net:
     auto [ec, n] = co_await conn.stream.read_some(asio::buffer(space, available));
     deadline_.disarm();
     if (ec) {
-      if (deadline_.expired()) co_return UpstreamError::read_timeout;
-      co_return reused && !parser.in_message() ? UpstreamError::closed_early : UpstreamError::bad_response;
+      if (deadline_.expired()) {
+        spdlog::error("upstream {} timed out while reading the response head", ctx.upstream_addr);
+        co_return UpstreamError::read_timeout;
+      }
+      const bool nothing_received = !received_any;
+      spdlog::error("upstream {} {} while reading the response head", ctx.upstream_addr,
+                    nothing_received ? "prematurely closed the connection" : ec.message());
+      co_return nothing_received ? UpstreamError::closed_early : UpstreamError::bad_response;
     }
     if (ctx.upstream_first_byte == Clock::time_point{}) ctx.upstream_first_byte = Clock::now();
+    received_any = true;
     upstream_in_.commit(n);
   }
 }
@@ -750,6 +798,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   auto& resp = parser.response();
   ctx.upstream_status = resp.status;
   ctx.response.status = resp.status;
+  response_streamed_ = true;
 
   const bool no_body = req.method == "HEAD" || status_has_no_body(resp.status);
   const bool client_http11 = req.version_minor >= 1;
@@ -943,6 +992,11 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
   else
     list = plugin_set->globals(plugins::Phase::log);
   if (list.empty()) return;
+  // A streamed response's headers are still in the upstream parser (the next request restarts
+  // it): only now, with log plugins to read them, are they copied.
+  if (response_streamed_)
+    ctx.response.headers = merged_response_headers(
+        upstream_headers_for_plugins(upstream_parser_.response().headers), ctx.response.headers);
   auto log_ctx = std::make_shared<RequestContext>(std::move(ctx));
   log_ctx->request_copy = std::make_shared<http::RequestHead>(*log_ctx->request);
   log_ctx->request = log_ctx->request_copy.get();
@@ -992,9 +1046,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   sr.status = resp.status;
   // Plugins see the upstream's Content-Length, as in Kong; the client gets the final body's length
   // (send_gateway_response computes it).
-  const HopByHop hop(resp.headers);
-  for (const auto& h : resp.headers)
-    if (!hop.contains(h.name) || iequals(h.name, "content-length")) sr.headers.add(h.name, h.value);
+  sr.headers = upstream_headers_for_plugins(resp.headers);
   bool reusable = resp.keep_alive;
   bool done = ctx.request->method == "HEAD" || status_has_no_body(resp.status);
   while (!done) {
@@ -1013,16 +1065,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   sr.available = true;
   ctx.upstream_status = sr.status;
 
-  // The client response starts as the upstream's, with the headers plugins already set replacing
-  // the upstream's of the same name, every value in order (as forward_response writes them).
-  const auto& overrides = ctx.response.headers;
-  http::Headers headers;
-  headers.reserve(sr.headers.size() + overrides.size());
-  for (const auto& h : sr.headers)
-    if (overrides.empty() || !overrides.has(h.name)) headers.add(h.name, h.value);
-  for (const auto& h : overrides) headers.add(h.name, h.value);
+  // The client response starts as the upstream's, with the headers plugins already set.
   ctx.response.status = sr.status;
-  ctx.response.headers = std::move(headers);
+  ctx.response.headers = merged_response_headers(sr.headers, ctx.response.headers);
   ctx.response.body = sr.body;
   auto response_plugins = std::move(response_plugins_);
   co_await run_phase(ctx, plugins::Phase::response, response_plugins);

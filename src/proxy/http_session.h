@@ -53,7 +53,7 @@ class HttpSession {
     write,
     read_timeout,
     bad_response,
-    closed_early,
+    closed_early,   // the upstream: closed before any response byte; stream_rest_of_body: the client
     body_too_large  // the client's (chunked) body went over client_max_body_size: 413
   };
 
@@ -72,10 +72,10 @@ class HttpSession {
   // Upstream side.
   boost::asio::awaitable<Outcome> proxy(RequestContext& ctx);
   boost::asio::awaitable<UpstreamError> read_response_head(net::UpstreamConnection& conn, RequestContext& ctx,
-                                                           bool head_request, bool reused);
+                                                           bool head_request);
   std::unique_ptr<net::UpstreamConnection> take_pooled(RequestContext& ctx,
                                                        const std::vector<boost::asio::ip::address>& addresses,
-                                                       uint16_t port, net::UpstreamPool::LivenessCheck check);
+                                                       uint16_t port);
   boost::asio::awaitable<UpstreamError> connect(RequestContext& ctx, const std::string& host, uint16_t port,
                                                 std::unique_ptr<net::UpstreamConnection>& out);
   // TLS to upstreams (protocol: https).
@@ -136,6 +136,9 @@ class HttpSession {
   std::vector<boost::asio::const_buffer> out_;
   std::deque<std::string> chunk_prefixes_;  // deque: growing it never moves the strings out_ points at
   std::vector<const plugins::ConfiguredPlugin*> response_plugins_;  // non-empty: buffer the response
+  // This request's response went out as it came (forward_response): its headers are those of
+  // upstream_parser_ until the next request, for the log phase.
+  bool response_streamed_ = false;
   bool first_request_ = true;
   bool request_body_done_ = false;
   // A chunked body went over client_max_body_size while a plugin read it: 413, never forwarded.

@@ -352,10 +352,9 @@ def test_interim_1xx_responses_from_the_upstream_are_skipped(make_gateway):
 @pytest.mark.parametrize("pause", [0.02, 0.3])
 def test_pooled_connection_closed_by_the_upstream_is_retried_for_free(make_gateway, pause):
     # The upstream answers one request per connection but says keep-alive: the gateway pools the
-    # connection, finds it closed on the next request and retries on a new one (retries: 0, so
-    # only the free retry can save it), and the client sees two 200s. Within 100 ms of its last
-    # use the pooled connection is trusted and the failure shows on the request (pause 0.02);
-    # later the pool's liveness check finds it closed before sending (pause 0.3).
+    # connection, finds it closed on the next request and uses a new one (retries: 0: possible as
+    # nothing is sent on it), and the client sees two 200s. The pool's check at reuse finds it
+    # closed, soon after its last use (pause 0.02) or later (pause 0.3); docs/upstream.md.
     with socket.create_server(("127.0.0.1", 0)) as fake_upstream:
         fake_upstream.settimeout(5)
         gw = make_gateway(kong_yml(fake_upstream.getsockname()[1], service_extra="retries: 0")).start()
