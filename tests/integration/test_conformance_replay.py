@@ -1,6 +1,6 @@
 """Conformance replay against the real gatehouse binary (issues #4 and #5).
 
-Every transcript of ../shared/conformance (README there) is replayed through a real request: the
+Every transcript of tests/data/conformance (README there) is replayed through a real request: the
 plugin server is tests/integration/conformance/replay_server.py, started by gatehouse as a plugin
 server (query command: the recorded <prefix>-dump.json), which plays the recorded server side and
 checks every message gatehouse sends against the recorded one after decoding, modulo the fields
@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT / "tests" / "integration" / "conformance"))
 import script as scripts  # noqa: E402
 
 SERVER = ROOT / "tests" / "integration" / "conformance" / "replay_server.py"
-TRANSCRIPTS = sorted(p.name for p in scripts.CONFORMANCE.glob("*.jsonl"))
 
 ROUTE_ID = "3b2f8c1d-0e4a-4b5c-9d6e-7f8091a2b3c4"
 SERVICE_ID = "5d4c3b2a-1f0e-4d9c-8b7a-695847362514"
@@ -70,6 +69,8 @@ SCENARIOS = {
     "error": ("access", "global"),
     "close-restart": ("log", "route"),
 }
+# Spelled out, not globbed: a transcript missing from tests/data/conformance fails its own case.
+TRANSCRIPTS = sorted(f"{prefix}-{scenario}.jsonl" for prefix in ("go-pb", "js-mp", "py-mp") for scenario in SCENARIOS)
 
 
 def scenario_of(transcript):
@@ -567,6 +568,7 @@ KNOWN_CLIENT_GAPS = {}
 def test_all_transcripts_are_replayed():
     assert len(TRANSCRIPTS) == 21
     assert {scenario_of(t) for t in TRANSCRIPTS} == set(SCENARIOS)
+    assert sorted(p.name for p in scripts.CONFORMANCE.glob("*.jsonl")) == TRANSCRIPTS
 
 
 def listen_tls(gw, port=None):

@@ -3,6 +3,7 @@
 Real processes only: the npm kong-pdk server (scripts/setup), the Python Unix-socket server in
 tests/integration/pluginservers/unix_server.py, and shell scripts written by the tests.
 """
+import functools
 import http.client
 import json
 import os
@@ -22,7 +23,13 @@ JS_PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js"
 FIXTURE = ROOT / "tests" / "integration" / "pluginservers" / "unix_server.py"
 EMPTY_YML = '_format_version: "3.0"\n'
 
-needs_js = pytest.mark.skipif(not os.access(JS_SERVER, os.X_OK), reason="run scripts/setup (npm kong-pdk)")
+
+def needs_js(test):
+    """The real kong-pdk server must be installed (scripts/setup): its absence fails the test, never skips it."""
+    def checked(*args, **kwargs):
+        assert os.access(JS_SERVER, os.X_OK), "run scripts/setup (npm kong-pdk)"
+        return test(*args, **kwargs)
+    return functools.wraps(test)(checked)
 
 
 def script(path, text):

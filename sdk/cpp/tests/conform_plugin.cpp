@@ -1,5 +1,5 @@
 // The C++ twin of go-conform, the plugin the go-pb-* transcripts were recorded with
-// (../shared/conformance/README.md §3, §4): the same PDK calls in the same order, per phase and
+// (tests/data/conformance/README.md §3, §4): the same PDK calls in the same order, per phase and
 // per config mode (normal / exit / error). conformance_test.cpp plays the gateway side of each
 // transcript against it and expects go-pdk's frames back.
 #include <gatehouse/pdk/pdk.h>

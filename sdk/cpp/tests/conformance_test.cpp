@@ -1,5 +1,5 @@
 // Conformance of the C++ PDK's embedded server with go-pdk's: plays the GATEWAY side of every
-// recorded go-pb-* transcript (../shared/conformance, recorded against the real go-pdk server)
+// recorded go-pb-* transcript (tests/data/conformance, recorded against the real go-pdk server)
 // against conform_plugin (the C++ twin of go-conform) and checks every frame the plugin sends,
 // decoded, modulo the fields README §5 lists as varying (started_at).
 #include <google/protobuf/descriptor.h>
@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "proto/pluginsocket.pb.h"
 #include "support.h"
@@ -28,7 +29,7 @@ struct Line {
 
 std::vector<Line> load_transcript(const std::string& file) {
   std::ifstream in(std::string(CONFORMANCE_DIR) + "/" + file);
-  EXPECT_TRUE(in) << file;
+  if (!in) throw std::runtime_error("test data missing: " + file + " (see tests/data/PROVENANCE.md)");
   std::vector<Line> lines;
   for (std::string text; std::getline(in, text);) {
     if (text.empty()) continue;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A plugin server that replays the server side of one conformance script (built by script.py from
-a transcript of ../shared/conformance) and checks every message the gateway sends.
+a transcript of tests/data/conformance) and checks every message the gateway sends.
 
     replay_server.py --protocol msgpack|protobuf --socket PATH --script FILE --report FILE [--pb-dir DIR]
 

@@ -1,4 +1,4 @@
-"""Builds the replay scripts: one transcript of ../shared/conformance (README §1), turned into the
+"""Builds the replay scripts: one transcript of tests/data/conformance (README §1), turned into the
 lines replay_server.py plays, with the expected form of every gateway message, the documented
 substitutions, and the harness events a real request adds around the recorded one.
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import mpack
 
-# ../shared/conformance next to the repository, as the unit tests find it (GATEHOUSE_SHARED_DIR).
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance"
+# The recorded transcripts, in the repository (tests/data/PROVENANCE.md), where the unit tests read them too.
+CONFORMANCE = Path(__file__).resolve().parents[2] / "data" / "conformance"
 ANY = {"$any": True}
 
 
@@ -29,6 +29,7 @@ def protocol_of(name):
 
 def read_transcript(name):
     lines = []
+    # read_text raises when the file is missing: a missing transcript fails its test.
     for number, text in enumerate(transcript_path(name).read_text().splitlines(), 1):
         if text.strip():
             raw = json.loads(text)

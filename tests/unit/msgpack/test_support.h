@@ -1,4 +1,4 @@
-// Shared helpers for the msgpack unit tests: conformance transcripts (../shared/conformance,
+// Shared helpers for the msgpack unit tests: conformance transcripts (tests/data/conformance,
 // README §1), strict value comparison (int vs float, str vs bin kept apart), byte comparison
 // modulo map key order (README §5), temporary directories.
 #pragma once
@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "pluginserver/msgpack/codec.h"
+#include "test_data.h"
 
 namespace gh::pluginserver::msgpack::test {
 
@@ -59,13 +61,10 @@ struct Line {
   bool gateway() const { return dir == "gw>srv"; }
 };
 
-inline fs::path conformance_dir() {
-  return fs::path(GATEHOUSE_SHARED_DIR) / "conformance";
-}
+using gh::test::conformance_dir;
 
 inline std::vector<Line> load_transcript(const std::string& name) {
-  std::ifstream in(conformance_dir() / name);
-  if (!in) throw std::runtime_error("cannot open transcript " + name);
+  std::istringstream in(gh::test::read_conformance_file(name));
   std::vector<Line> lines;
   for (std::string text; std::getline(in, text);) {
     if (text.empty()) continue;
@@ -83,13 +82,7 @@ inline std::vector<Line> load_transcript(const std::string& name) {
 
 // Every MsgPack transcript: js-mp-* and py-mp-*.
 inline std::vector<std::string> mp_transcripts() {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(conformance_dir())) {
-    std::string n = e.path().filename().string();
-    if ((n.starts_with("js-mp-") || n.starts_with("py-mp-")) && n.ends_with(".jsonl")) names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
+  return gh::test::conformance_transcripts({"js-mp-", "py-mp-"});
 }
 
 // Equality that keeps the protocol's type distinctions: integers (signed or unsigned) vs floats,

@@ -1,4 +1,4 @@
-// Acceptance against ../shared/conformance: recordings of a Kong-exact gateway talking to the real
+// Acceptance against tests/data/conformance: recordings of a Kong-exact gateway talking to the real
 // kong-python-pdk and npm kong-pdk servers (README there).
 //  1. every line's bytes decode to its note (types kept strict);
 //  2. every gateway message, rebuilt with our request writers, has Kong's bytes (map order aside);

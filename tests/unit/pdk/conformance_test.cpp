@@ -5,10 +5,12 @@
 
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "pdk_fixture.h"
 #include "pluginserver/msgpack/client.h"
 #include "pluginserver/msgpack/codec.h"
+#include "test_data.h"
 
 namespace gh::pdk::testing {
 namespace {
@@ -100,8 +102,7 @@ class Conformance : public ::testing::TestWithParam<std::string> {};
 TEST_P(Conformance, EveryPdkReplyMatchesTheRecording) {
   const std::string file = GetParam();
   const std::string scenario = file.substr(6, file.size() - 6 - 6);  // "js-mp-" ... ".jsonl"
-  std::ifstream in(std::string(GATEHOUSE_SHARED_DIR) + "/conformance/" + file);
-  ASSERT_TRUE(in) << file;
+  std::istringstream in(gh::test::read_conformance_file(file));
   std::vector<json> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
 
@@ -147,13 +148,7 @@ TEST_P(Conformance, EveryPdkReplyMatchesTheRecording) {
 }
 
 std::vector<std::string> recordings() {
-  std::vector<std::string> files;
-  for (const char* prefix : {"js-mp-", "py-mp-"}) {
-    for (const char* scenario : {"rewrite", "access", "response", "log", "exit", "error", "close-restart"}) {
-      files.push_back(std::string(prefix) + scenario + ".jsonl");
-    }
-  }
-  return files;
+  return gh::test::conformance_transcripts({"js-mp-", "py-mp-"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Recordings, Conformance, ::testing::ValuesIn(recordings()), [](const auto& info) {

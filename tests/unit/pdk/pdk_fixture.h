@@ -1,5 +1,5 @@
 // A real request context for PDK tests: the request, route, service and properties of the
-// conformance recordings (../shared/conformance/README.md §3), built from gatehouse's own types.
+// conformance recordings (tests/data/conformance/README.md §3), built from gatehouse's own types.
 #pragma once
 
 #include <boost/asio/co_spawn.hpp>

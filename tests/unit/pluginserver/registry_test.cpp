@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "test_data.h"
 #include "test_util.h"
 
 namespace gh::pluginserver {
@@ -14,15 +15,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::TempDir;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string conformance(const std::string& name) {
-  return read_file(std::string(GATEHOUSE_SHARED_DIR) + "/conformance/" + name);
+  return gh::test::read_conformance_file(name);
 }
 
 ServerConfig server_with_query(const std::string& name, const std::string& query) {
@@ -213,7 +207,7 @@ std::string js_server() {
 }
 
 TEST(Discover, RealKongJsPluginServer) {
-  if (access(js_server().c_str(), X_OK) != 0) GTEST_SKIP() << "run scripts/setup to install kong-pdk";
+  ASSERT_EQ(access(js_server().c_str(), X_OK), 0) << "run scripts/setup to install kong-pdk";
   ServerConfig js = server_with_query("js", js_server() + " --plugins-directory " +
                                                 testing::source_path("tests/integration/plugins/js") +
                                                 " --dump-all-plugins");

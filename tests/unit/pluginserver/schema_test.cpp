@@ -4,6 +4,7 @@
 
 #include "pluginserver/lua_pattern.h"
 #include "pluginserver/registry.h"
+#include "test_data.h"
 #include "test_util.h"
 
 namespace gh::pluginserver {
@@ -113,8 +114,7 @@ TEST(ValidateConfig, NullConfigMeansEmptyAndIntegersMayBeWrittenAsFloats) {
 
 TEST(ValidateConfig, RealConformanceSchemas) {
   for (auto file : {"go-pb-dump.json", "py-mp-dump.json", "js-mp-dump.json"}) {
-    std::ifstream in(std::string(GATEHOUSE_SHARED_DIR) + "/conformance/" + file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = gh::test::read_conformance_file(file);
     json schema = parse_dump(text).plugins.at(0).schema;
     json good = {{"mode", "normal"}, {"tag", "t1"}};
     EXPECT_TRUE(validate_config(schema, good).empty()) << file;
@@ -151,7 +151,7 @@ TEST(ValidatePlugins, NamesThePluginAndTheEntity) {
 // The schema reported by the real kong-pdk server for the repository's JS plugin.
 TEST(ValidateConfig, SchemaFromTheRealJsServer) {
   std::string server = testing::source_path("tools/node_modules/.bin/kong-js-pluginserver");
-  if (access(server.c_str(), X_OK) != 0) GTEST_SKIP() << "run scripts/setup to install kong-pdk";
+  ASSERT_EQ(access(server.c_str(), X_OK), 0) << "run scripts/setup to install kong-pdk";
   ServerConfig js;
   js.name = "js";
   js.query_cmd = server + " --plugins-directory " + testing::source_path("tests/integration/plugins/js") +

@@ -1,5 +1,5 @@
 // The method table built from service Kong, checked row by row against the reference table of
-// kong-gateway-side.md §6.5 (parsed from the document, not copied).
+// tests/data/reference/kong-gateway-side.md §6.5 (parsed from the document, not copied).
 #include "pluginserver/protobuf/methods.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +7,9 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
+
+#include "test_data.h"
 
 namespace gh::pluginserver::protobuf {
 namespace {
@@ -25,7 +28,7 @@ std::string full_type(std::string cell) {
 }
 
 std::map<std::string, Row> reference_rows() {
-  std::ifstream in(std::string(GATEHOUSE_SHARED_DIR) + "/reference/kong-gateway-side.md");
+  std::istringstream in(gh::test::read_data_file(gh::test::data_dir() / "reference/kong-gateway-side.md"));
   std::map<std::string, Row> rows;
   std::string line;
   bool in_table = false;

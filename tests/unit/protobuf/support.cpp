@@ -17,11 +17,10 @@
 
 #include "pluginserver/protobuf/framing.h"
 #include "proto/pluginsocket.pb.h"
+#include "test_data.h"
 
 namespace gh::pluginserver::protobuf::test {
 namespace {
-
-const std::string kConformanceDir = std::string(GATEHOUSE_SHARED_DIR) + "/conformance";
 
 std::string from_hex(const std::string& hex) {
   std::string out;
@@ -81,18 +80,11 @@ std::atomic<int> socket_counter{0};
 }  // namespace
 
 std::vector<std::string> go_pb_transcripts() {
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(kConformanceDir)) {
-    const auto name = entry.path().filename().string();
-    if (starts_with(name, "go-pb-") && entry.path().extension() == ".jsonl") files.push_back(name);
-  }
-  std::sort(files.begin(), files.end());
-  return files;
+  return gh::test::conformance_transcripts({"go-pb-"});
 }
 
 std::vector<Line> load_transcript(const std::string& file) {
-  std::ifstream in(kConformanceDir + "/" + file);
-  EXPECT_TRUE(in) << "cannot open " << file;
+  std::istringstream in(gh::test::read_conformance_file(file));
   std::vector<Line> lines;
   std::string text;
   while (std::getline(in, text)) {

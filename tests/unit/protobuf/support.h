@@ -1,4 +1,4 @@
-// Test support for the ProtoBuf:1 bridge: conformance transcripts (../shared/conformance,
+// Test support for the ProtoBuf:1 bridge: conformance transcripts (tests/data/conformance,
 // README there), a scripted plugin server on a real Unix socket, and running coroutines.
 #pragma once
 
