@@ -1,5 +1,7 @@
 #include "net/upstream_pool.h"
 
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 namespace gh::net {
@@ -14,6 +16,16 @@ bool looks_alive(boost::asio::ip::tcp::socket& socket) {
   char byte;
   ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// TLS reads take whole socket reads into the TLS layer, one record at a time out of it: a record
+// that came in the same read as the response's last one is no longer on the socket but waits in
+// OpenSSL (a record being processed, or bytes in its read BIO, which Asio fills).
+bool tls_holds_input(ByteStream& stream) {
+  auto* tls = stream.tls_stream();
+  if (!tls) return false;
+  SSL* ssl = tls->native_handle();
+  return SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
 
 }  // namespace
@@ -37,7 +49,7 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& key, std:
     auto conn = std::move(list[i]);
     list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
     if (now - conn->idle_since >= limits_.idle_timeout) continue;
-    if (looks_alive(conn->socket)) return conn;
+    if (!tls_holds_input(conn->stream) && looks_alive(conn->socket)) return conn;
   }
   return nullptr;
 }

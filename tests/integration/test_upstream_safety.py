@@ -6,6 +6,8 @@ The upstreams here are plain sockets written for each test, so that they can mis
 import collections
 import http.client
 import socket
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -13,13 +15,15 @@ import pytest
 TIMEOUT = 5
 
 
-def kong_yml(upstream_port, retries):
+def kong_yml(upstream_port, retries, scheme="http"):
+    tls = "tls_verify: false" if scheme == "https" else ""
     return f"""
 _format_version: "3.0"
 services:
   - name: fragile
-    url: http://127.0.0.1:{upstream_port}
+    url: {scheme}://127.0.0.1:{upstream_port}
     retries: {retries}
+    {tls}
     read_timeout: 3000
     connect_timeout: 1000
     routes:
@@ -57,12 +61,77 @@ def response(body):
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-class FakeUpstream:
-    """A threaded socket server: `answer(conn, method, path)` decides, per request, what happens
-    (returns False to close the connection). Counts requests by (method, path)."""
+class TlsServerSide:
+    """The server side of TLS over a plain socket, through memory BIOs: several TLS records can go
+    out in one TCP write (send_together), so the gateway reads them with one socket read."""
 
-    def __init__(self, answer):
+    def __init__(self, sock, context):
+        self.sock = sock
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._fill():
+                    raise ConnectionError("closed during the handshake")
+        self._flush()
+
+    def _flush(self):
+        if self.outgoing.pending:
+            self.sock.sendall(self.outgoing.read())
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+        return bool(data)
+
+    def recv(self, size):
+        while True:
+            try:
+                return self.tls.read(size)
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._fill():
+                    return b""
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+    def sendall(self, data):
+        self.send_together(data)
+
+    def send_together(self, *payloads):
+        for payload in payloads:
+            self.tls.write(payload)  # one TLS record each
+        self._flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+def send_together(conn, *payloads):
+    """The payloads in one TCP write (over TLS: one record each, still one write)."""
+    if isinstance(conn, TlsServerSide):
+        conn.send_together(*payloads)
+    else:
+        conn.sendall(b"".join(payloads))
+
+
+class FakeUpstream:
+    """A threaded socket server (TLS with `tls_context`): `answer(conn, method, path)` decides, per
+    request, what happens (returns False to close the connection). Counts requests by (method, path)."""
+
+    def __init__(self, answer, tls_context=None):
         self.answer = answer
+        self.tls_context = tls_context
         self.seen = collections.Counter()
         self.connections = 0
         self.lock = threading.Lock()
@@ -82,7 +151,16 @@ class FakeUpstream:
 
     def _serve(self, conn):
         conn.settimeout(TIMEOUT)
+        # Every write leaves at once (no Nagle wait for the gateway's ACK): a test that sent bytes
+        # knows they reached the gateway's socket.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buffered = b""
+        try:
+            if self.tls_context:
+                conn = TlsServerSide(conn, self.tls_context)
+        except OSError:
+            conn.close()
+            return
         with conn:
             try:
                 while True:
@@ -195,14 +273,19 @@ class LateBytesUpstream:
 
     INJECTED = b"injected"
 
-    def __init__(self):
+    def __init__(self, at_once, tls_context=None):
+        self.at_once = at_once  # the extra response in the same write as the first one
         self.inject = threading.Event()
         self.injected = threading.Event()
-        self.upstream = FakeUpstream(self._answer)
+        self.upstream = FakeUpstream(self._answer, tls_context)
         self.port = self.upstream.port
 
     def _answer(self, conn, method, path):
         name = path.rsplit("/", 1)[-1].encode()
+        if path.endswith("/first") and self.at_once:
+            send_together(conn, response(name), response(self.INJECTED))
+            self.injected.set()
+            return True
         conn.sendall(response(name))
         if path.endswith("/first"):
             assert self.inject.wait(TIMEOUT)
@@ -211,16 +294,28 @@ class LateBytesUpstream:
         return True
 
 
+@pytest.fixture
+def tls_context(tmp_path):
+    cert, key = tmp_path / "upstream.crt", tmp_path / "upstream.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("at_once", [False, True])
-def test_a_late_response_on_a_pooled_connection_reaches_no_client(make_gateway, at_once):
+def test_a_late_response_on_a_pooled_connection_reaches_no_client(make_gateway, tls_context, at_once, scheme):
     # Before: a pooled connection used in the last 100 ms was reused unchecked; the next client
     # got the late "injected" response as its own. Now any byte waiting on an idle connection
-    # makes it unusable (and bytes already read past a response keep it out of the pool).
-    late = LateBytesUpstream()
-    if at_once:
-        late.inject.set()  # the extra response follows the first one at once
+    # makes it unusable (and bytes already read past a response keep it out of the pool). Over
+    # TLS, a record that arrived with the response's last one waits inside the TLS layer, not on
+    # the socket: that counts too (at_once, https: failed with only the socket checked).
+    late = LateBytesUpstream(at_once, tls_context if scheme == "https" else None)
     try:
-        gw = make_gateway(kong_yml(late.port, 0), workers=1).start()
+        gw = make_gateway(kong_yml(late.port, 0, scheme), workers=1).start()
         with socket.create_connection(("127.0.0.1", gw.port), timeout=TIMEOUT) as client:
             client.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
             first = b""
