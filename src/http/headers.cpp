@@ -75,6 +75,10 @@ constexpr auto kTokenChars = [] {
 
 }  // namespace
 
+bool is_token_char(unsigned char c) {
+  return kTokenChars[c];
+}
+
 bool is_valid_header_name(std::string_view name) {
   if (name.empty()) return false;
   for (unsigned char c : name)

@@ -62,6 +62,8 @@ inline void append_header_line(std::string& out, std::string_view name, std::str
   *p = '\n';
 }
 
+// RFC 9110 token characters (header names, transfer codings, chunk extension names).
+bool is_token_char(unsigned char c);
 // Header values set by plugins or configuration must not be able to inject lines.
 bool is_valid_header_name(std::string_view name);
 bool is_valid_header_value(std::string_view value);

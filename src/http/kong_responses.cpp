@@ -36,6 +36,8 @@ std::string_view kong_default_message(int status) {
       return "Request header or cookie too large";
     case 500:
       return "An unexpected error occurred";
+    case 501:
+      return "Not implemented";  // nginx's own page in Kong (not in its error_page list); JSON here
     case 502:
       return "An invalid response was received from the upstream server";
     case 503:

@@ -14,13 +14,17 @@
 #include <string_view>
 #include <vector>
 
+#include "http/chunked.h"
+#include "http/head_scanner.h"
 #include "http/headers.h"
 
 namespace gh::http {
 
 struct RequestHead {
   std::string method;
-  std::string target;  // request-target as sent (origin-form: path?query)
+  std::string target;  // origin-form (path?query); an absolute-form target is reduced to it
+  // The host[:port] of an absolute-form target ("GET http://host/ HTTP/1.1"), empty otherwise.
+  std::string target_authority;
   int version_minor = 1;
   Headers headers;
   bool keep_alive = true;
@@ -30,6 +34,9 @@ struct RequestHead {
 
   std::string_view path() const;   // target without the query string
   std::string_view query() const;  // after '?', "" if none
+  // The host the request is for: an absolute-form target's, else the Host header's (RFC 9112
+  // §3.2.2; nginx's $host). With port, as sent.
+  std::string_view host() const;
   bool has_body() const { return chunked || (content_length && *content_length > 0); }
 };
 
@@ -50,7 +57,14 @@ struct ParseLimits {
 };
 
 // Why a parse failed, mapped by the proxy to a status code.
-enum class ParseError { none, malformed, headers_too_large, target_too_long, too_many_headers };
+enum class ParseError {
+  none,
+  malformed,
+  headers_too_large,
+  target_too_long,
+  too_many_headers,
+  unknown_transfer_encoding,  // a Transfer-Encoding other than "chunked" (nginx: 501)
+};
 
 class Parser {
  public:
@@ -99,6 +113,11 @@ class Parser {
   static int on_message_complete(llhttp_t*);
   static Parser& self(llhttp_t* p) { return *static_cast<Parser*>(p->data); }
   int count_header_bytes(size_t n);
+  bool scan_head(std::string_view data, size_t& head_end);
+  bool check_framing(const llhttp_t* p);
+  bool body_follows(bool chunked) const;
+  Status feed_chunked(std::string_view data, size_t& consumed);
+  bool fail(ParseError error, const char* why);
   static void clear_head(RequestHead& head);
   static void clear_head(ResponseHead& head);
 
@@ -110,13 +129,17 @@ class Parser {
   ResponseHead response_;
   Headers* headers_ = nullptr;
   std::vector<std::string_view> body_;
+  HeadScanner head_scanner_;
+  ChunkedDecoder chunked_;
   size_t header_bytes_ = 0;
-  bool in_value_ = false;
+  bool field_open_ = false;  // a header name was seen and its value is not complete yet
   bool headers_done_ = false;
   bool message_done_ = false;
   bool no_body_ = false;
   bool started_ = false;
+  bool decoding_chunked_ = false;  // the body is chunked: chunked_ decodes it, not llhttp
   ParseError error_ = ParseError::none;
+  const char* error_detail_ = nullptr;  // why, when our own checks refused the message
 };
 
 }  // namespace gh::http

@@ -262,7 +262,7 @@ std::string host_without_port(std::string_view host) {
 }
 
 std::string request_host(const proxy::RequestContext& ctx) {
-  return ctx.request ? host_without_port(ctx.request->headers.get("host").value_or("")) : std::string();
+  return ctx.request ? host_without_port(ctx.request->host()) : std::string();
 }
 
 }  // namespace gh::pdk

@@ -193,6 +193,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
             parser_.error() == http::ParseError::too_many_headers)
           code = 431;
         if (parser_.error() == http::ParseError::target_too_long) code = 414;
+        if (parser_.error() == http::ParseError::unknown_transfer_encoding) code = 501;
         spdlog::info("client {}:{} sent a malformed request: {}", remote_ip_, remote_port_,
                      parser_.error_reason());
         co_await respond_without_request(code);
@@ -303,7 +304,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
 
   router::RouteRequest route_request;
   route_request.method = req.method;
-  route_request.host = req.headers.get("host").value_or("");
+  route_request.host = req.host();  // an absolute-form target's host wins over Host (RFC 9112 §3.2.2)
   route_request.path = req.path();
   route_request.scheme = ctx.scheme;
   route_request.sni = tls_.server_name;
@@ -548,7 +549,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   if (request_body_too_large_) co_return co_await respond(ctx, 413, http::kong_default_message(413));
   if (ctx.upstream.body) {
     const bool discarded = co_await discard_request_body();
-    if (!discarded) co_return Outcome::close;
+    if (!discarded) co_return co_await refuse_bad_request_body(ctx);
     body = *ctx.upstream.body;
   } else if (ctx.buffered_request_body) {
     body = *ctx.buffered_request_body;
@@ -561,6 +562,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       if (ec) co_return Outcome::close;
     }
     body_complete = co_await collect_available_body(body);
+    if (request_body_malformed()) co_return co_await refuse_bad_request_body(ctx);
     const size_t limit = ctx.snapshot->properties.client_max_body_size;
     if (limit > 0 && body.size() > limit)
       co_return co_await respond(ctx, 413, http::kong_default_message(413));
@@ -646,6 +648,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       auto err = co_await stream_rest_of_body(*conn, ctx, chunked, body.size());
       if (err != UpstreamError::none) {
         if (err == UpstreamError::closed_early) co_return Outcome::close;  // the client went away
+        // The upstream got part of a body the client then broke: it may be waiting for the rest,
+        // so its connection is dropped (closed, never pooled) along with the client's.
+        if (err == UpstreamError::bad_request_body) co_return co_await refuse_bad_request_body(ctx);
         // The upstream got part of a body over the limit: the connection cannot be reused (dropped here).
         const int status = err == UpstreamError::body_too_large ? 413 : 502;
         co_return co_await respond(ctx, status, http::kong_default_message(status));
@@ -686,7 +691,11 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::read_response_head(net:
       size_t consumed = 0;
       const auto status = parser.feed(upstream_in_.readable(), consumed);
       upstream_in_.consume(consumed);
-      if (status == http::Parser::Status::error) co_return UpstreamError::bad_response;
+      if (status == http::Parser::Status::error) {
+        spdlog::error("upstream {} sent an invalid response head: {}", ctx.upstream_addr,
+                      parser.error_reason());
+        co_return UpstreamError::bad_response;
+      }
       if (parser.headers_done()) {
         const int code = parser.response().status;
         if (code < 100 || code >= 200 || code == 101) co_return UpstreamError::none;
@@ -737,7 +746,7 @@ asio::awaitable<HttpSession::UpstreamError> HttpSession::stream_rest_of_body(net
     ctx.request_bytes += n;
     size_t consumed = 0;
     auto status = parser_.feed(in_.readable(), consumed);
-    if (status == http::Parser::Status::error) co_return UpstreamError::closed_early;
+    if (status == http::Parser::Status::error) co_return UpstreamError::bad_request_body;
     if (status == http::Parser::Status::message_complete) request_body_done_ = true;
     out_.clear();
     for (auto piece : parser_.body()) {
@@ -787,7 +796,10 @@ asio::awaitable<HttpSession::BodyRead> HttpSession::next_upstream_body_part(net:
   size_t consumed = 0;
   auto status = parser.feed(upstream_in_.readable(), consumed);
   upstream_in_.consume(consumed);  // the body views stay valid: consume() never moves bytes
-  if (status == http::Parser::Status::error) co_return BodyRead{BodyPart::malformed, {}, {}};
+  if (status == http::Parser::Status::error) {
+    spdlog::error("upstream {} sent an invalid response body: {}", ctx.upstream_addr, parser.error_reason());
+    co_return BodyRead{BodyPart::malformed, {}, {}};
+  }
   const auto part = status == http::Parser::Status::message_complete ? BodyPart::last : BodyPart::more;
   co_return BodyRead{part, parser.body(), {}};
 }
@@ -839,7 +851,12 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   bool done = no_body;
   while (!done) {
     const auto read = co_await next_upstream_body_part(*conn, ctx, parser);
-    if (read.part == BodyPart::malformed) co_return Outcome::close;
+    if (read.part == BodyPart::malformed) {
+      // The upstream connection is dropped (never pooled). While no byte went to the client, it
+      // can still get a proper 502; after that, cutting its connection is all there is.
+      if (ctx.response_bytes == 0) co_return co_await respond(ctx, 502, http::kong_default_message(502));
+      co_return Outcome::close;
+    }
     if (read.part == BodyPart::failed) {
       spdlog::error("upstream {} failed while sending the response body: {}", ctx.upstream_addr,
                     deadline_.expired() ? "timed out" : read.error.message());
@@ -865,6 +882,16 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   if (upstream_reusable && resp.keep_alive && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
   if (!known_length && !client_http11) keep_client = false;
   co_return keep_client ? Outcome::keep_alive : Outcome::close;
+}
+
+// A request body that broke its framing (bad chunk, cut short, ...): 400 at once, and the client
+// connection closes with it (send_gateway_response never keeps a connection after a 400). The
+// request's bytes after the error are never read, let alone proxied.
+asio::awaitable<HttpSession::Outcome> HttpSession::refuse_bad_request_body(RequestContext& ctx) {
+  spdlog::info("client {}:{} sent an invalid request body: {}", remote_ip_, remote_port_,
+               request_body_malformed() ? parser_.error_reason() : std::string("connection lost"));
+  if (!request_body_malformed()) co_return Outcome::close;  // the client went away: nobody to answer
+  co_return co_await respond(ctx, 400, http::kong_default_message(400));
 }
 
 asio::awaitable<bool> HttpSession::write_client(std::vector<asio::const_buffer>& buffers,
@@ -1017,6 +1044,8 @@ asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body
   std::string body;
   while (true) {
     const bool complete = co_await collect_available_body(body);
+    // A malformed body: proxy() answers 400 when it finds the parser's error.
+    if (request_body_malformed()) co_return std::nullopt;
     if (complete || (limit > 0 && body.size() > limit)) break;
     size_t available = 0;
     char* space = in_.prepare(16 * 1024, available);

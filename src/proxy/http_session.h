@@ -53,8 +53,9 @@ class HttpSession {
     write,
     read_timeout,
     bad_response,
-    closed_early,   // the upstream: closed before any response byte; stream_rest_of_body: the client
-    body_too_large  // the client's (chunked) body went over client_max_body_size: 413
+    closed_early,     // the upstream: closed before any response byte; stream_rest_of_body: the client
+    body_too_large,   // the client's (chunked) body went over client_max_body_size: 413
+    bad_request_body  // the client's body broke its framing while streamed: 400
   };
 
   boost::asio::awaitable<bool> read_request_head();
@@ -115,6 +116,8 @@ class HttpSession {
   boost::asio::awaitable<bool> write_client(std::vector<boost::asio::const_buffer>& buffers,
                                             RequestContext& ctx);
   boost::asio::awaitable<bool> discard_request_body();
+  boost::asio::awaitable<Outcome> refuse_bad_request_body(RequestContext& ctx);
+  bool request_body_malformed() const { return parser_.error() != http::ParseError::none; }
   void add_gateway_headers(std::string& out, const RequestContext& ctx, bool proxied) const;
   void finish(RequestContext& ctx);
 
