@@ -1,5 +1,8 @@
 #include "http/head_scanner.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace gh::http {
 
 namespace {
@@ -9,6 +12,23 @@ namespace {
 // grammar itself).
 bool is_plain(unsigned char c) {
   return c >= 0x20 && c != 0x7f;
+}
+
+// Where the next non-plain byte is, from `i` (n if none), eight bytes at a time: every head byte
+// of every message passes here, and a byte loop was a third of the parser's time. A word holds a
+// byte below 0x20 iff (x - 0x20..20) & ~x & 0x80..80 is non-zero (bytes >= 0x80 never count), and
+// a DEL iff x ^ 0x7f..7f has a zero byte.
+size_t next_special(std::string_view data, size_t i) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  auto has_less_than = [](uint64_t x, uint64_t n) { return ((x - kOnes * n) & ~x & kHighs) != 0; };
+  const size_t n = data.size();
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, data.data() + i, 8);
+    if (has_less_than(x, 0x20) || has_less_than(x ^ (kOnes * 0x7f), 1)) break;
+  }
+  while (i < n && is_plain(static_cast<unsigned char>(data[i]))) ++i;
+  return i;
 }
 
 }  // namespace
@@ -65,7 +85,7 @@ HeadScanner::Result HeadScanner::scan(std::string_view data, size_t& used) {
         break;
     }
     // The rest of the line up to the next control byte needs no look: most of a head.
-    while (i < n && is_plain(static_cast<unsigned char>(data[i]))) ++i;
+    i = next_special(data, i);
   }
   used = n;
   return Result::more;
