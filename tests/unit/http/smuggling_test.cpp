@@ -346,3 +346,22 @@ TEST(ChunkedDecoder, DataSpanningFeedsIsExposedAsViews) {
   ASSERT_EQ(body.size(), 2u);
   EXPECT_EQ(std::string(body[0]) + std::string(body[1]), "0123456789");
 }
+
+TEST(Smuggling, ControlBytesAreFoundAtEveryOffsetOfAWord) {
+  // HeadScanner skips plain bytes eight at a time: a control byte (or DEL) at any position of a
+  // word is still found, and bytes >= 0x80 (which share the high bit trick) are never mistaken.
+  for (size_t k = 0; k < 24; ++k) {
+    for (const char bad : {'\x00', '\x01', '\t', '\x1f', '\x7f', '\n', '\r'}) {
+      const std::string value = std::string(k, 'a') + bad + "bcdefghij";
+      const std::string bytes = "GET /" + value + " HTTP/1.1\r\nHost: h\r\n\r\n";
+      EXPECT_EQ(parse(Parser::Kind::request, bytes).status, Status::error) << k << " " << int(bad);
+      if (bad != '\t') {
+        const std::string header = "GET / HTTP/1.1\r\nHost: h\r\nX: " + value + "\r\n\r\n";
+        EXPECT_EQ(parse(Parser::Kind::request, header).status, Status::error) << k << " " << int(bad);
+      }
+    }
+    const std::string high =
+        "GET /" + std::string(k, 'a') + "\x80\xff\xa0\xc3\xa9" + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    EXPECT_EQ(parse(Parser::Kind::request, high).status, Status::message_complete) << k;
+  }
+}
