@@ -193,7 +193,10 @@ void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink) {
   auto forwarded = [&](std::string_view name, const std::optional<std::string_view>& theirs,
                        std::string_view ours) { sink.add(name, in.trusted_peer && theirs ? *theirs : ours); };
   forwarded("X-Forwarded-Proto", client.proto, in.scheme);
-  forwarded("X-Forwarded-Host", client.fwd_host, host_without_port(client.host.value_or("")));
+  // nginx's $host: an absolute-form target's host, else the Host header's (RFC 9112 §3.2.2).
+  const auto& authority = in.request.target_authority;
+  forwarded("X-Forwarded-Host", client.fwd_host,
+            host_without_port(authority.empty() ? client.host.value_or("") : std::string_view(authority)));
   char port_digits[8];
   auto [port_end, ec] = std::to_chars(port_digits, port_digits + sizeof port_digits, in.server_port);
   forwarded("X-Forwarded-Port", client.port, std::string_view(port_digits, port_end - port_digits));

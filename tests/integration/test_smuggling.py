@@ -308,6 +308,8 @@ def test_absolute_form_target_is_routed_by_its_host_not_the_host_header(setup):
     assert answer.startswith(b"HTTP/1.1 200"), answer
     up.wait_for("the request", lambda: len(up.requests) == 1)
     assert up.requests[0].startswith(b"GET /by-host/x?y=1 HTTP/1.1\r\n"), up.requests[0]
+    assert b"\r\nX-Forwarded-Host: b.example\r\n" in up.requests[0]  # nginx's $host, as Kong sends it
+    assert b"\r\nHost: 127.0.0.1:" in up.requests[0]  # the service's host (no preserve_host)
 
 
 def test_absolute_form_with_userinfo_is_refused(setup):
