@@ -83,10 +83,12 @@ void AdminServer::stop() {
 
 asio::awaitable<void> AdminServer::accept_loop(Listener& listener) {
   auto& acceptor = *listener.acceptor;
+  net::AcceptFailures failures(io_.get_executor());
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
-      if (!acceptor.is_open()) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      co_await failures.handle(ec, "the admin listener");  // pauses when out of descriptors
       continue;
     }
     if (listener.tls)

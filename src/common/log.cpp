@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -7,6 +8,36 @@
 #include <stdexcept>
 
 namespace gh::log {
+
+namespace {
+
+constexpr std::string_view kNoticeLogger = "notice";
+std::shared_ptr<spdlog::logger> notice_logger_;
+
+// %L in the pattern: the level's name, "notice" for the notice logger's lines.
+class LevelName final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    auto name = msg.logger_name == kNoticeLogger
+                    ? spdlog::string_view_t(kNoticeLogger.data(), kNoticeLogger.size())
+                    : spdlog::level::to_string_view(msg.level);
+    dest.append(name.data(), name.data() + name.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<LevelName>(); }
+};
+
+// nginx-like line: time [level] tid message
+std::unique_ptr<spdlog::formatter> line_format() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<LevelName>('*').set_pattern("%Y/%m/%d %H:%M:%S.%e [%*] %t %v");
+  return formatter;
+}
+
+}  // namespace
+
+spdlog::logger& notice_logger() {
+  return notice_logger_ ? *notice_logger_ : *spdlog::default_logger_raw();
+}
 
 spdlog::level::level_enum parse_level(std::string_view level) {
   using L = spdlog::level::level_enum;
@@ -34,10 +65,14 @@ void init(std::string_view level, std::string_view target) {
     logger = std::make_shared<spdlog::logger>(
         "gatehouse", std::make_shared<spdlog::sinks::basic_file_sink_mt>(std::string(target)));
 
-  // nginx-like line: time [level] tid message
-  logger->set_pattern("%Y/%m/%d %H:%M:%S.%e [%l] %t %v");
+  logger->set_formatter(line_format());
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::debug);
+  auto notice = std::make_shared<spdlog::logger>(std::string(kNoticeLogger), logger->sinks().begin(),
+                                                 logger->sinks().end());
+  notice->set_level(parsed);
+  notice->flush_on(spdlog::level::debug);
+  notice_logger_ = std::move(notice);
   spdlog::set_default_logger(logger);
 }
 

@@ -1,9 +1,16 @@
 #include "net/listener.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
 #include <system_error>
+
+#include "common/log.h"
 
 namespace gh::net {
 
@@ -26,6 +33,46 @@ boost::asio::ip::tcp::acceptor open_listener(boost::asio::any_io_executor ex, co
   if (!ec) acceptor.listen(options.backlog, ec);
   if (ec) throw std::system_error(ec, where);
   return acceptor;
+}
+
+bool AcceptFailures::needs_pause(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+boost::asio::awaitable<void> AcceptFailures::handle(const boost::system::error_code& ec,
+                                                    std::string_view what) {
+  const bool pause = needs_pause(ec);
+  uint64_t held_back = 0;
+  if (throttle_.allow(held_back)) {
+    std::string more = held_back ? " (" + std::to_string(held_back) + " more since the last line)" : "";
+    if (pause)
+      spdlog::critical("accept() failed on {}: {}{}; not accepting for {}ms", what, ec.message(), more,
+                       kPause.count());
+    else
+      spdlog::error("accept() failed on {}: {}{}", what, ec.message(), more);
+  }
+  if (!pause) co_return;
+  timer_.expires_after(kPause);
+  co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+}
+
+uint64_t raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      spdlog::debug("open file limit raised from {} to {}", limit.rlim_cur, raised.rlim_cur);
+      limit = raised;
+    } else {
+      spdlog::warn("could not raise the open file limit from {} to {}: {}", limit.rlim_cur, limit.rlim_max,
+                   std::strerror(errno));
+    }
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(limit.rlim_cur);
 }
 
 }  // namespace gh::net

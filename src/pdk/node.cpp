@@ -133,10 +133,51 @@ PdkResult get_var(PdkCall& c) {
   return v ? PdkResult::ok(*v) : PdkResult::nil();
 }
 
+// Milliseconds since the epoch of a request's steady-clock instant.
+int64_t epoch_ms(const proxy::RequestContext& ctx, proxy::Clock::time_point at) {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(ctx.started_at.time_since_epoch() + (at - ctx.start)).count();
+}
+
+int64_t ms_between(proxy::Clock::time_point from, proxy::Clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+// Kong's timing keys of ngx.ctx (epoch milliseconds, durations in milliseconds), from what the
+// request recorded; nullopt for other keys and for what did not happen (yet).
+std::optional<int64_t> kong_timing(const proxy::RequestContext& ctx, std::string_view key) {
+  static constexpr std::string_view kPhases[] = {"CERTIFICATE", "REWRITE", "ACCESS",
+                                                 "RESPONSE",    "PREREAD", "LOG"};
+  if (key == "KONG_PROCESSING_START") return epoch_ms(ctx, ctx.start);
+  const bool proxied = ctx.upstream_start != proxy::Clock::time_point{};
+  if (key == "KONG_BALANCER_START")
+    return proxied ? std::optional(epoch_ms(ctx, ctx.upstream_start)) : std::nullopt;
+  if (key == "KONG_PROXY_LATENCY")
+    return proxied ? std::optional(ms_between(ctx.start, ctx.upstream_start)) : std::nullopt;
+  if (key == "KONG_WAITING_TIME" && ctx.upstream_first_byte != proxy::Clock::time_point{})
+    return ms_between(ctx.upstream_start, ctx.upstream_first_byte);
+  for (size_t i = 0; i < std::size(kPhases); ++i) {
+    const auto& time = ctx.phase_times[i];
+    if (time.start == proxy::Clock::time_point{} || !key.starts_with("KONG_")) continue;
+    auto rest = key.substr(5);
+    if (!rest.starts_with(kPhases[i]) || rest.size() == kPhases[i].size() || rest[kPhases[i].size()] != '_')
+      continue;
+    rest.remove_prefix(kPhases[i].size() + 1);
+    if (rest == "START") return epoch_ms(ctx, time.start);
+    const bool ended = time.end != proxy::Clock::time_point{};
+    if (rest == "ENDED_AT" && ended) return epoch_ms(ctx, time.end);
+    if (rest == "TIME" && ended) return ms_between(time.start, time.end);
+  }
+  return std::nullopt;
+}
+
+// What a plugin stored with set_ctx, else Kong's timing keys (which Kong keeps in ngx.ctx).
 PdkResult get_ctx(PdkCall& c) {
   auto key = c.string_arg(0, "key");
   auto it = c.ctx.nginx_ctx.find(key);
-  return it == c.ctx.nginx_ctx.end() ? PdkResult::nil() : nil_or(*it);
+  if (it != c.ctx.nginx_ctx.end()) return nil_or(*it);
+  if (auto ms = kong_timing(c.ctx, key)) return PdkResult::ok(*ms);
+  return PdkResult::nil();
 }
 
 PdkResult set_ctx(PdkCall& c) {
@@ -200,6 +241,12 @@ PdkResult log_at(PdkCall& c) {
   return PdkResult::nil();
 }
 
+// nginx's notice level, which Kong uses for kong.log.notice and kong.log(...).
+PdkResult log_notice(PdkCall& c) {
+  log::notice("[{}] {}", c.plugin.name, log_message(c));
+  return PdkResult::nil();
+}
+
 PdkResult serialize(PdkCall& c) {
   return PdkResult::ok(serialize_log(c.ctx).dump(-1, ' ', false, json::error_handler_t::replace));
 }
@@ -242,12 +289,12 @@ constexpr PdkFunction kNode[] = {
     {"kong.nginx.req_start_time", kAnyPhase, kStep, req_start_time},
     {"kong.ctx.shared.get", kAnyPhase, kStep, shared_get},
     {"kong.ctx.shared.set", kAnyPhase, kStep, shared_set},
-    {"kong.log", kAnyPhase, kStep, log_at<spdlog::level::info>},  // kong.log(...) is notice
+    {"kong.log", kAnyPhase, kStep, log_notice},
     {"kong.log.alert", kAnyPhase, kStep, log_at<spdlog::level::critical>},
     {"kong.log.crit", kAnyPhase, kStep, log_at<spdlog::level::critical>},
     {"kong.log.err", kAnyPhase, kStep, log_at<spdlog::level::err>},
     {"kong.log.warn", kAnyPhase, kStep, log_at<spdlog::level::warn>},
-    {"kong.log.notice", kAnyPhase, kStep, log_at<spdlog::level::info>},
+    {"kong.log.notice", kAnyPhase, kStep, log_notice},
     {"kong.log.info", kAnyPhase, kStep, log_at<spdlog::level::info>},
     {"kong.log.debug", kAnyPhase, kStep, log_at<spdlog::level::debug>},
     {"kong.log.deprecation", kAnyPhase, kStep, log_at<spdlog::level::warn>},

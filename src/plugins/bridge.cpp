@@ -64,4 +64,15 @@ std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const plugi
   return nullptr;
 }
 
+std::shared_ptr<Bridge> BridgeSlot::get(boost::asio::any_io_executor ex,
+                                        const pluginserver::ServerConfig& server, std::string_view protocol) {
+  if (bridge_ && socket_ == server.socket && timeout_ == server.timeout && protocol_ == protocol)
+    return bridge_;
+  socket_ = server.socket;
+  timeout_ = server.timeout;
+  protocol_ = protocol;
+  bridge_ = make_bridge(ex, server, protocol);
+  return bridge_;
+}
+
 }  // namespace gh::plugins

@@ -4,6 +4,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -40,5 +41,20 @@ Failure classify(const std::exception& e);
 // A bridge for `protocol` ("MsgPack:1", "ProtoBuf:1" or "Gatehouse:1"); null for an unknown protocol.
 std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
                                     std::string_view protocol);
+
+// A server's bridge, remade when a reload changes what it was built from (socket, timeout,
+// protocol): a bridge bakes those in. Shared, so that an event still running on the old bridge
+// keeps it alive until it ends.
+class BridgeSlot {
+ public:
+  // The bridge for `server` as configured now (null for an unknown protocol).
+  std::shared_ptr<Bridge> get(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
+                              std::string_view protocol);
+
+ private:
+  std::string socket_, protocol_;
+  std::chrono::milliseconds timeout_{0};
+  std::shared_ptr<Bridge> bridge_;
+};
 
 }  // namespace gh::plugins

@@ -22,16 +22,18 @@ std::string_view failure_name(Failure failure) {
       return "timeout";
     case Failure::protocol:
       return "protocol error";
+    case Failure::unavailable:
+      return "unavailable";
     default:
       return "error";
   }
 }
 }  // namespace
 
-Bridge* PhaseRunner::bridge_for(const ConfiguredPlugin& plugin) {
-  auto& slot = bridges_[plugin.server->name];
-  if (!slot) slot = make_bridge(executor_, *plugin.server, plugin.info->protocol);
-  return slot.get();
+// The bridge as the plugin's snapshot configures its server: a reload that changes the timeout
+// (or socket, or protocol) gets a new bridge; events still running keep the old one alive.
+std::shared_ptr<Bridge> PhaseRunner::bridge_for(const ConfiguredPlugin& plugin) {
+  return bridges_[plugin.server->name].get(executor_, *plugin.server, plugin.info->protocol);
 }
 
 // The running instance for this plugin config, started on first use. Another worker may be
@@ -70,6 +72,15 @@ asio::awaitable<int64_t> PhaseRunner::instance_for(Bridge& bridge, const Configu
 
 asio::awaitable<void> PhaseRunner::run(proxy::RequestContext& ctx, Phase phase,
                                        const std::vector<const ConfiguredPlugin*>& plugins) {
+  static_assert(std::tuple_size_v<decltype(ctx.phase_times)> > static_cast<unsigned>(Phase::log));
+  auto& time = ctx.phase_times[static_cast<unsigned>(phase)];
+  time.start = proxy::Clock::now();
+  co_await run_plugins(ctx, phase, plugins);
+  time.end = proxy::Clock::now();
+}
+
+asio::awaitable<void> PhaseRunner::run_plugins(proxy::RequestContext& ctx, Phase phase,
+                                               const std::vector<const ConfiguredPlugin*>& plugins) {
   for (const auto* plugin : plugins) {
     // Through a local: GCC 12 miscompiles `if (!co_await f()) co_return;` (see stream_session.cpp).
     const bool go_on = co_await run_plugin(ctx, phase, *plugin);
@@ -80,16 +91,17 @@ asio::awaitable<void> PhaseRunner::run(proxy::RequestContext& ctx, Phase phase,
 
 asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase phase,
                                               const ConfiguredPlugin& plugin) {
-  Bridge* bridge = bridge_for(plugin);
+  ctx.phase = std::string(phase_name(phase));
+  const auto bridge = bridge_for(plugin);
   if (!bridge) {
-    fail(ctx, plugin, Failure::error, "unsupported protocol '" + plugin.info->protocol + "'");
+    fail(ctx, phase, plugin, Failure::error, "unsupported protocol '" + plugin.info->protocol + "'");
     co_return !ctx.response.produced_by_gateway;
   }
   if (!runtime_.ready(plugin.server->name)) {
-    fail(ctx, plugin, Failure::unavailable, "plugin server '" + plugin.server->name + "' is not running");
+    fail(ctx, phase, plugin, Failure::unavailable,
+         "plugin server '" + plugin.server->name + "' is not running");
     co_return !ctx.response.produced_by_gateway;
   }
-  ctx.phase = std::string(phase_name(phase));
   pdk::PluginCall call{plugin.name, plugin.entity->id, ctx.phase, &plugin.entity->config};
   for (int attempt = 1; attempt <= kEventAttempts; ++attempt) {
     int64_t instance = -1;
@@ -117,18 +129,17 @@ asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase 
       runtime_.report_fault(plugin.server->name,
                             failure == Failure::timeout ? Fault::timeout : Fault::protocol_error, why);
     }
-    fail(ctx, plugin, failure, why);
+    fail(ctx, phase, plugin, failure, why);
     co_return !ctx.response.produced_by_gateway;
   }
   co_return true;
 }
 
-void PhaseRunner::fail(proxy::RequestContext& ctx, const ConfiguredPlugin& plugin, Failure failure,
-                       const std::string& why) {
+void PhaseRunner::fail(proxy::RequestContext& ctx, Phase phase, const ConfiguredPlugin& plugin,
+                       Failure failure, const std::string& why) {
   const bool fail_open = plugin.server && plugin.server->on_error == "fail_open";
-  spdlog::error("plugin '{}' failed in phase {} ({}): {}{}", plugin.name, ctx.phase, failure_name(failure),
-                why, fail_open ? " — skipped (fail_open)" : "");
-  if (fail_open || ctx.phase == "log") return;
+  log_failure(phase, plugin, failure, why, fail_open);
+  if (fail_open || phase == Phase::log) return;
   const int status = failure == Failure::timeout ? 504 : 500;
   ctx.response = {};
   ctx.response.status = status;
@@ -137,6 +148,21 @@ void PhaseRunner::fail(proxy::RequestContext& ctx, const ConfiguredPlugin& plugi
   ctx.response.headers.set("Content-Type", "application/json; charset=utf-8");
   ctx.response.body = http::json_message_body(status == 504 ? "The plugin server is timing out"
                                                             : http::kong_default_message(500));
+}
+
+void PhaseRunner::log_failure(Phase phase, const ConfiguredPlugin& plugin, Failure failure,
+                              const std::string& why, bool fail_open) {
+  constexpr auto kInterval = std::chrono::seconds(1);
+  auto key = fmt::format("{}\t{}\t{}", plugin.name, phase_name(phase), failure_name(failure));
+  auto& throttle = failure_logs_.try_emplace(std::move(key), kInterval).first->second;
+  uint64_t held_back = 0;
+  if (!throttle.allow(held_back)) return;
+  std::string more;
+  if (held_back > 0)
+    more =
+        fmt::format(" ({} more such failures in this worker since the last line were not logged)", held_back);
+  spdlog::error("plugin '{}' failed in phase {} ({}): {}{}{}", plugin.name, phase_name(phase),
+                failure_name(failure), why, fail_open ? " — skipped (fail_open)" : "", more);
 }
 
 }  // namespace gh::plugins

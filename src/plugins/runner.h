@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/log_throttle.h"
 #include "plugins/bridge.h"
 #include "plugins/phase.h"
 #include "plugins/plugin_set.h"
@@ -33,17 +34,24 @@ class PhaseRunner {
                                    const std::vector<const ConfiguredPlugin*>& plugins);
 
  private:
-  Bridge* bridge_for(const ConfiguredPlugin& plugin);
+  boost::asio::awaitable<void> run_plugins(proxy::RequestContext& ctx, Phase phase,
+                                           const std::vector<const ConfiguredPlugin*>& plugins);
+  std::shared_ptr<Bridge> bridge_for(const ConfiguredPlugin& plugin);
   boost::asio::awaitable<int64_t> instance_for(Bridge& bridge, const ConfiguredPlugin& plugin);
   // Runs one plugin's handler; returns false when the request must stop here.
   boost::asio::awaitable<bool> run_plugin(proxy::RequestContext& ctx, Phase phase,
                                           const ConfiguredPlugin& plugin);
-  void fail(proxy::RequestContext& ctx, const ConfiguredPlugin& plugin, Failure failure,
+  void fail(proxy::RequestContext& ctx, Phase phase, const ConfiguredPlugin& plugin, Failure failure,
             const std::string& why);
+  void log_failure(Phase phase, const ConfiguredPlugin& plugin, Failure failure, const std::string& why,
+                   bool fail_open);
 
   boost::asio::any_io_executor executor_;
   PluginRuntime& runtime_;
-  std::unordered_map<std::string, std::unique_ptr<Bridge>> bridges_;  // by server name
+  std::unordered_map<std::string, BridgeSlot> bridges_;  // by server name
+  // One failure line per plugin and kind of failure per interval: a server that is down fails
+  // every request, and one line each would flood the log.
+  std::unordered_map<std::string, log::Throttle> failure_logs_;
 };
 
 }  // namespace gh::plugins

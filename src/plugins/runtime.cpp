@@ -79,12 +79,12 @@ struct PluginRuntime::Retirement {
   std::map<std::string, Server> servers;             // how to reach each server
   std::map<std::pair<std::string, int64_t>, std::string> configs;  // (server, seq) tracked → plugin name
   asio::steady_timer timer;
-  std::map<std::string, std::unique_ptr<Bridge>> bridges;
+  std::map<std::string, BridgeSlot> bridges;
 
   // Control loop: closes what no live snapshot uses; looks again later while old ones live on.
   static void sweep(const std::shared_ptr<Retirement>& self);
   static asio::awaitable<void> close(std::shared_ptr<Retirement> self, Unused unused);
-  Bridge* bridge_for(const std::string& server);
+  std::shared_ptr<Bridge> bridge_for(const std::string& server);
 };
 
 void PluginRuntime::Retirement::sweep(const std::shared_ptr<Retirement>& self) {
@@ -117,15 +117,16 @@ void PluginRuntime::Retirement::sweep(const std::shared_ptr<Retirement>& self) {
   });
 }
 
-Bridge* PluginRuntime::Retirement::bridge_for(const std::string& server) {
-  auto& bridge = bridges[server];
-  if (!bridge) {
+// As the latest tracked snapshot configures the server (a reload may have changed its timeout).
+std::shared_ptr<Bridge> PluginRuntime::Retirement::bridge_for(const std::string& server) {
+  Server how;
+  {
     std::lock_guard lock(mutex);
     auto it = servers.find(server);
-    if (it != servers.end())
-      bridge = make_bridge(timer.get_executor(), it->second.config, it->second.protocol);
+    if (it == servers.end()) return nullptr;
+    how = it->second;
   }
-  return bridge.get();
+  return bridges[server].get(timer.get_executor(), how.config, how.protocol);
 }
 
 asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retirement> self, Unused unused) {
@@ -138,7 +139,7 @@ asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retiremen
       plugin = self->configs[key];
       self->configs.erase(key);
     }
-    Bridge* bridge = self->bridge_for(server);
+    auto bridge = self->bridge_for(server);
     if (!bridge) continue;
     std::string failure;
     try {

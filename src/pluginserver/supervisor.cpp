@@ -17,9 +17,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 
 #include "common/log.h"
@@ -48,6 +51,32 @@ bool socket_accepts(const std::string& path) {
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
+}
+
+// Is a socket listening at `path`? Read from /proc/net/unix (a listening socket has the
+// __SO_ACCEPTCON flag, 0x10000), so that the probe opens no connection: a server never sees one
+// that closes without a request (go-pdk servers log "EOF" for each). nullopt if unreadable.
+std::optional<bool> socket_listening(const std::string& path) {
+  std::ifstream table("/proc/net/unix");
+  if (!table) return std::nullopt;
+  constexpr unsigned long kAcceptCon = 0x10000;
+  std::string line;
+  std::getline(table, line);  // the column names
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, refs, protocol, flags, type, state, inode, bound;
+    if (!(fields >> slot >> refs >> protocol >> flags >> type >> state >> inode)) continue;
+    std::getline(fields >> std::ws, bound);  // the rest of the line: a path may hold spaces
+    if (bound == path && (std::strtoul(flags.c_str(), nullptr, 16) & kAcceptCon) != 0) return true;
+  }
+  return false;
+}
+
+// Ready when listening. A connection is tried only when the table does not show it (unreadable
+// /proc, or a server that bound a relative path): connecting to a socket nobody listens on is
+// refused without the server noticing.
+bool socket_ready(const std::string& path) {
+  return socket_listening(path).value_or(false) || socket_accepts(path);
 }
 
 // A socket file left by a dead server would make the readiness probe (and the server's own
@@ -259,7 +288,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
     const auto deadline = Clock::now() + s->config.ready_timeout;
     bool late = false;
     while (s->generation == generation && !s->stopping) {
-      if (socket_accepts(s->config.socket)) {
+      if (socket_ready(s->config.socket)) {
         update([&] {
           s->ready = true;
           if (s->state == State::starting) s->state = State::running;

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "conf/error.h"
+#include "net/listener.h"
 
 namespace gh::proxy {
 
@@ -18,7 +19,30 @@ using namespace std::chrono_literals;
 
 namespace {
 constexpr auto kDrainTimeout = 10s;  // Kong's nginx_main_worker_shutdown_timeout default
+// With nginx_events_worker_connections = auto (Kong: as many as the limit allows), a limit below
+// this is still worth a warning: a gateway that runs out of descriptors stops accepting.
+constexpr uint64_t kLowOpenFileLimit = 4096;
+
+// Raises the open file limit as far as allowed, and warns when it is still below what the
+// configured connections need: nginx_events_worker_connections per worker (a number; "auto",
+// the default, adapts to the limit). Short of descriptors, accepting pauses (net::AcceptFailures).
+void check_open_file_limit(const conf::Properties& props, int workers) {
+  const uint64_t limit = net::raise_open_file_limit();
+  if (limit == 0) return;
+  std::string_view configured = "auto";
+  if (auto it = props.values.find("nginx_events_worker_connections"); it != props.values.end())
+    configured = it->second;
+  uint64_t wanted = kLowOpenFileLimit;
+  if (!configured.empty() && configured.size() < 10 &&
+      configured.find_first_not_of("0123456789") == std::string_view::npos)
+    wanted = std::stoull(std::string(configured)) * static_cast<uint64_t>(workers);
+  if (limit < wanted)
+    spdlog::warn(
+        "the open file limit ({}) is low for {} worker(s) with nginx_events_worker_connections = {}: when "
+        "descriptors run out, accepting pauses. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)",
+        limit, workers, configured);
 }
+}  // namespace
 
 Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial, asio::io_context& control,
                  plugins::PluginRuntime* plugins)
@@ -39,6 +63,7 @@ void Gateway::start() {
   std::filesystem::create_directories(props.prefix);
   std::filesystem::create_directories(std::filesystem::path(props.prefix) / "logs");
   const int n = std::max(1, props.worker_threads);
+  check_open_file_limit(props, n);
   for (int i = 0; i < n; ++i) {
     auto worker = std::make_unique<Worker>(i, *this);
     worker->listen(props.proxy_listen);

@@ -978,6 +978,12 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   if (proxied) {
     add_gateway_headers(head_out_, ctx, true);
   } else {
+    // Kong: a response it made itself says how long it took (KONG_RESPONSE_LATENCY).
+    if (ctx.snapshot->response_latency) {
+      head_out_ += "X-Kong-Response-Latency: "sv;
+      append_decimal(head_out_, static_cast<uint64_t>(millis_between(ctx.start, Clock::now())));
+      head_out_ += "\r\n"sv;
+    }
     if (ctx.snapshot->server_tokens && !response.headers.has("server"))
       http::append_header_line(head_out_, "Server", kServerToken);
     if (ctx.snapshot->request_id_header)

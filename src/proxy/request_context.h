@@ -4,6 +4,7 @@
 // writes `upstream`, kong.response.* writes `response`, ...).
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -113,6 +114,12 @@ struct RequestContext {
   Clock::time_point upstream_first_byte{};
   Clock::time_point end{};
   std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+  // When each plugin phase ran, indexed by plugins::Phase (zero: it did not run): Kong's
+  // KONG_<PHASE>_START / _ENDED_AT / _TIME keys of kong.nginx.get_ctx.
+  struct PhaseTime {
+    Clock::time_point start{}, end{};
+  };
+  std::array<PhaseTime, 6> phase_times{};
 
   uint64_t request_bytes = 0;   // received from the client (head + body)
   uint64_t response_bytes = 0;  // sent to the client (head + body)

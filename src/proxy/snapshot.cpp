@@ -26,6 +26,8 @@ std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties, uint
   const auto& headers = snapshot->properties.headers;
   snapshot->server_tokens = has_header_token(headers, "server_tokens") || has_header_token(headers, "via");
   snapshot->latency_tokens = has_header_token(headers, "latency_tokens");
+  snapshot->response_latency =
+      snapshot->latency_tokens || has_header_token(headers, "x-kong-response-latency");
   snapshot->request_id_header = has_header_token(headers, "x-kong-request-id");
   return snapshot;
 }

@@ -23,6 +23,8 @@ struct Snapshot {
   // Derived once so the hot path doesn't re-parse properties.
   bool server_tokens = true;
   bool latency_tokens = true;
+  bool response_latency =
+      true;  // X-Kong-Response-Latency on responses the gateway makes (latency_tokens too)
   bool request_id_header = true;
 };
 

@@ -77,11 +77,12 @@ void Worker::start() {
 
 asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
   auto& acceptor = *listener.acceptor;
+  net::AcceptFailures failures(io_.get_executor());
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      spdlog::error("accept() failed: {}", ec.message());
+      co_await failures.handle(ec, fmt::format("port {} (worker {})", port, index_));
       continue;
     }
     active_connections++;

@@ -128,6 +128,10 @@ asio::awaitable<Reader> Connection::round_trip(uint32_t msgid, Clock::time_point
   co_await send_request();
   Reader result({});
   while (true) {
+    // The deadline covers everything the server sends before its answer: a server streaming
+    // notifications keeps every read completing at once, so the timer's cancel (which only hits
+    // an operation in flight) is not enough on its own.
+    if (deadline_.expired() || Clock::now() >= deadline) fail(ErrorKind::timeout, "read timed out");
     std::optional<std::span<const uint8_t>> obj;
     try {
       obj = decoder_.next();
