@@ -888,9 +888,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
 // connection closes with it (send_gateway_response never keeps a connection after a 400). The
 // request's bytes after the error are never read, let alone proxied.
 asio::awaitable<HttpSession::Outcome> HttpSession::refuse_bad_request_body(RequestContext& ctx) {
-  spdlog::info("client {}:{} sent an invalid request body: {}", remote_ip_, remote_port_,
-               request_body_malformed() ? parser_.error_reason() : std::string("connection lost"));
   if (!request_body_malformed()) co_return Outcome::close;  // the client went away: nobody to answer
+  spdlog::info("client {}:{} sent an invalid request body: {}", remote_ip_, remote_port_,
+               parser_.error_reason());
   co_return co_await respond(ctx, 400, http::kong_default_message(400));
 }
 

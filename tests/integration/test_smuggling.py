@@ -182,6 +182,14 @@ def read_until_closed(sock):
     pytest.fail(f"the gateway did not close the client connection within {WAIT} s; got {data[:300]!r}")
 
 
+def wait_for_log(gw, text):
+    deadline = time.monotonic() + WAIT
+    while text not in gw.logs():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {text!r} in the gateway's log within {WAIT} s")
+        time.sleep(0.02)
+
+
 def assert_refused(answer, status):
     assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:300]
     assert answer.count(b"HTTP/1.1 ") == 1, answer  # one answer: the smuggled request got none
@@ -275,6 +283,7 @@ def test_bad_chunk_while_streaming_answers_400_at_once_and_closes_both_sides(set
     assert b"/smuggled" not in up.all_received()
     assert len(up.requests) == 0  # the upstream never got a complete request
     assert b'"Bad request"' in answer
+    wait_for_log(gw, "sent an invalid request body: ")
 
 
 def test_valid_chunked_body_with_extensions_and_trailers_is_proxied_then_the_next_request(setup):
