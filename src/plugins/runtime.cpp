@@ -14,6 +14,7 @@
 #include "plugins/bridge.h"
 #include "pluginserver/config.h"
 #include "pluginserver/gatehouse/client.h"
+#include "pluginserver/msgpack/connection.h"
 #include "pluginserver/registry.h"
 
 namespace gh::plugins {
@@ -191,6 +192,7 @@ void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {
   supervisor_->on_process_started([cache = &instances_](const pluginserver::ServerConfig& server) {
     cache->forget_server(server.name);
     pluginserver::gatehouse::PrefetchPlan::of(server.socket)->clear();
+    pluginserver::msgpack::server_restarted(server.socket);  // pooled connections lead to the old process
   });
   supervisor_->start();
   if (!supervisor_->wait_ready(ready_timeout))

@@ -184,3 +184,18 @@ def test_readiness_probe_opens_no_connection(make_gateway, tmp_path, upstream):
     assert get(gw, "/ok")[0].status == 200  # the server has served a real connection since
     assert eventually(lambda: "started instance" in gw.logs()), gw.logs()
     assert "peer closed before sending anything" not in gw.logs()
+
+
+def test_restarted_server_gets_no_request_on_a_stale_pooled_connection(make_gateway, tmp_path, upstream):
+    gw = ready_gateway(make_gateway, tmp_path, upstream, {"/ok": "ok"})
+    for _ in range(3):
+        assert get(gw, "/ok")[0].status == 200  # a pooled connection to this process
+    pid = started_pids(gw)[-1]
+    os.kill(pid, 9)
+    assert eventually(lambda: gw.logs().count("pluginserver 'mp' is ready") == 2, timeout=15), gw.logs()
+    new_pid = started_pids(gw)[-1]
+    assert get(gw, "/ok")[0].status == 200
+    logs = gw.logs()
+    # One StartInstance on the new process, on a new connection: no failed attempt on the old one.
+    assert "lost (" not in logs, logs
+    assert logs.count(f"[mp:{new_pid}] started instance") == 1, logs

@@ -4,6 +4,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <map>
+#include <mutex>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -39,8 +41,27 @@ void write_request_head(Writer& w, uint32_t msgid, std::string_view method) {
   w.array_header(1);
 }
 
+namespace {
+// Restart counts by socket path (a few servers: never freed, so the atomics stay where they are).
+std::atomic<uint64_t>& restart_count(const std::string& socket_path) {
+  static std::mutex mutex;
+  static std::map<std::string, std::atomic<uint64_t>> counts;
+  std::lock_guard lock(mutex);
+  return counts[socket_path];
+}
+}  // namespace
+
+void server_restarted(const std::string& socket_path) {
+  restart_count(socket_path).fetch_add(1, std::memory_order_relaxed);
+}
+
 Connection::Connection(asio::any_io_executor ex, std::string path, DecodeLimits limits)
-    : socket_(ex), deadline_(ex), path_(std::move(path)), decoder_(limits) {}
+    : socket_(ex),
+      deadline_(ex),
+      path_(std::move(path)),
+      decoder_(limits),
+      generation_source_(&restart_count(path_)),
+      generation_(generation_source_->load(std::memory_order_relaxed)) {}
 
 Connection::~Connection() {
   close();
@@ -202,10 +223,13 @@ ConnectionPool::~ConnectionPool() {
 
 asio::awaitable<std::shared_ptr<Connection>> ConnectionPool::acquire(const std::string& path,
                                                                      Clock::time_point deadline) {
-  if (auto it = idle_.find(path); it != idle_.end() && !it->second.empty()) {
-    auto conn = std::move(it->second.back());
-    it->second.pop_back();
-    co_return conn;
+  if (auto it = idle_.find(path); it != idle_.end()) {
+    while (!it->second.empty()) {
+      auto conn = std::move(it->second.back());
+      it->second.pop_back();
+      if (!conn->outdated()) co_return conn;
+      conn->close();  // its server has restarted since: the process at the other end is gone
+    }
   }
   auto conn = std::make_shared<Connection>(ex_, path, limits_);
   co_await conn->connect(deadline);
@@ -221,7 +245,7 @@ void ConnectionPool::release(std::shared_ptr<Connection> conn) {
     }
   }
   auto& list = idle_[conn->path()];
-  if (conn->reusable() && list.size() < max_idle_)
+  if (conn->reusable() && !conn->outdated() && list.size() < max_idle_)
     list.push_back(std::move(conn));
   else
     conn->close();

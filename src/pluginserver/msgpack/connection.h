@@ -8,6 +8,7 @@
 // belong to one io_context (one worker thread).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -51,6 +52,11 @@ class RpcError : public std::runtime_error {
   ErrorKind kind_;
 };
 
+// Each (re)start of the server behind a socket path, as the supervisor sees it, ends the
+// connections made before it: their process is gone. Pools drop such connections instead of
+// failing a request on them (which cost a failed attempt and an "instance lost" retry).
+void server_restarted(const std::string& socket_path);
+
 // `[0, msgid, method, [` — a request up to its one parameter (Kong always sends exactly one).
 void write_request_head(Writer& w, uint32_t msgid, std::string_view method);
 
@@ -74,6 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // True after the peer closed or reset the connection: idle siblings are likely dead too.
   bool peer_gone() const { return peer_gone_; }
   const std::string& path() const { return path_; }
+  // Made before the latest restart of its server (server_restarted).
+  bool outdated() const { return generation_ != generation_source_->load(std::memory_order_relaxed); }
   std::optional<int64_t> server_pid() const { return server_pid_; }
   void close();
 
@@ -92,6 +100,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   StreamDecoder decoder_;
   std::string out_;  // request bytes, reused
   std::optional<int64_t> server_pid_;
+  const std::atomic<uint64_t>* generation_source_;  // the socket path's restart count
+  uint64_t generation_;                             // ... when this connection was made
   bool open_ = false, busy_ = false, broken_ = false, peer_gone_ = false;
 };
 
