@@ -58,7 +58,7 @@ def test_notification_flood_ends_at_the_call_timeout_and_restarts_the_server(mak
     response, body = get(gw, "/flood", timeout=8)
     elapsed = time.monotonic() - began
     assert response.status == 504, body
-    assert 0.9 <= elapsed < 2.5, elapsed  # the 1000 ms call deadline, not the flood's end
+    assert 0.9 <= elapsed < 4, elapsed  # the 1000 ms call deadline (+ StartInstance), not the flood's end
     logs = gw.logs()
     assert "flooding notifications" in logs
     assert re.search(r"plugin 'mp-fake' failed in phase access \(timeout\): .*read timed out", logs), logs
