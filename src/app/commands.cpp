@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "admin/admin_server.h"
@@ -63,6 +64,24 @@ pid_t require_running(const conf::Properties& props) {
   if (!pid) std::cerr << "Error: gatehouse is not running in " << props.prefix << "\n";
   return pid;
 }
+
+// The outcome of the running gateway's last reload (proxy::reload_result_file), if `pid` wrote one.
+std::optional<nlohmann::json> reload_result(const conf::Properties& props, pid_t pid) {
+  std::ifstream in(proxy::reload_result_file(props.prefix));
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  auto result = nlohmann::json::parse(line, nullptr, false);
+  if (!result.is_object() || result.value("pid", pid_t{0}) != pid) return std::nullopt;
+  return result;
+}
+
+uint64_t last_reload_attempt(const conf::Properties& props, pid_t pid) {
+  auto result = reload_result(props, pid);
+  return result ? result->value("attempt", uint64_t{0}) : 0;
+}
+
+// Loading a configuration runs the plugin servers' query commands, each bounded by its timeout.
+constexpr std::chrono::seconds kReloadWait{120};
 
 // Runs `body`, turning configuration errors into one clear line on stderr and exit code 1.
 template <typename F>
@@ -197,9 +216,31 @@ int cmd_reload(const Options& opts) {
     auto props = load(opts);
     pid_t pid = require_running(props);
     if (!pid) return 1;
+    const uint64_t before = last_reload_attempt(props, pid);
     ::kill(pid, SIGHUP);
-    std::cout << "gatehouse reload signalled (pid " << pid << "); see the error log for the outcome\n";
-    return 0;
+    const auto until = std::chrono::steady_clock::now() + kReloadWait;
+    while (std::chrono::steady_clock::now() < until) {
+      auto result = reload_result(props, pid);
+      if (result && result->value("attempt", uint64_t{0}) > before) {
+        if (result->value("ok", false)) {
+          std::cout << "gatehouse reloaded (pid " << pid << ", configuration generation "
+                    << result->value("generation", uint64_t{0}) << ")\n";
+          return 0;
+        }
+        std::cerr << "Error: reload refused, the previous configuration keeps serving:\n"
+                  << result->value("error", std::string()) << "\n";
+        return 1;
+      }
+      if (!process_running(pid)) {
+        std::cerr << "Error: gatehouse (pid " << pid << ") exited during the reload; see the error log\n";
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::cerr << "Error: gatehouse (pid " << pid << ") gave no reload outcome within "
+              << std::chrono::duration_cast<std::chrono::seconds>(kReloadWait).count()
+              << " s; see the error log\n";
+    return 1;
   });
 }
 

@@ -6,7 +6,6 @@
 #include <boost/asio/ip/address.hpp>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -14,6 +13,7 @@
 #include "conf/pem.h"
 #include "conf/regex.h"
 #include "conf/yaml_fields.h"
+#include "conf/yaml_guard.h"
 
 namespace gh::conf {
 
@@ -547,6 +547,7 @@ class Loader {
     out_.upstreams.push_back(u);
     upstream_by_ref_[u.name] = u.id;
     upstream_by_ref_[u.id] = u.id;
+    upstream_index_[u.id] = out_.upstreams.size() - 1;
     for_each_item(f, "targets", [&](const Field& tf, size_t) { add_target(tf, out_.upstreams.back()); });
   }
 
@@ -554,8 +555,7 @@ class Loader {
     auto ref = f.child("upstream");
     if (!ref) f.fail("a top-level target needs 'upstream'");
     std::string id = resolve(*ref, upstream_by_ref_, "upstream");
-    for (auto& u : out_.upstreams)
-      if (u.id == id) add_target(f, u);
+    add_target(f, out_.upstreams[upstream_index_.at(id)]);
   }
 
   void add_target(const Field& f, Upstream& u) {
@@ -600,6 +600,7 @@ class Loader {
     c.tags = f.string_list("tags");
     out_.certificates.push_back(c);
     certificate_by_ref_[c.id] = c.id;
+    certificate_index_[c.id] = out_.certificates.size() - 1;
     if (auto snis = f.child("snis")) {
       if (!snis->node.IsSequence()) snis->fail("expected a list");
       for (size_t i = 0; i < snis->node.size(); ++i) {
@@ -626,8 +627,7 @@ class Loader {
     auto cert_ref = f.child("certificate");
     if (!cert_ref) f.fail("an SNI needs 'certificate'");
     std::string id = resolve(*cert_ref, certificate_by_ref_, "certificate");
-    for (auto& c : out_.certificates)
-      if (c.id == id) add_sni(f, f.string_or("name", ""), c);
+    add_sni(f, f.string_or("name", ""), out_.certificates[certificate_index_.at(id)]);
   }
 
   void add_sni(const Field& f, const std::string& raw_name, Certificate& c) {
@@ -745,6 +745,7 @@ class Loader {
   std::set<std::string> consumer_usernames_, consumer_custom_ids_;
   std::map<std::string, std::string> service_by_ref_, route_by_ref_, consumer_by_ref_, upstream_by_ref_,
       certificate_by_ref_;
+  std::map<std::string, size_t> upstream_index_, certificate_index_;  // id → index in out_
   std::vector<PendingPlugin> pending_plugins_;
 };
 
@@ -753,6 +754,7 @@ class Loader {
 Declarative parse_declarative(const std::string& yaml_text, const std::string& file_name_for_errors) {
   YAML::Node root;
   try {
+    check_yaml_bounds(yaml_text, file_name_for_errors);  // before a node exists: see yaml_guard.h
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(file_name_for_errors + ":" + std::to_string(e.mark.line + 1) +
@@ -762,11 +764,18 @@ Declarative parse_declarative(const std::string& yaml_text, const std::string& f
 }
 
 Declarative load_declarative(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open declarative configuration");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_declarative(text.str(), path);
+  // Reads at most one byte past the limit: a huge file is refused without being read whole.
+  const size_t limit = YamlLimits{}.max_bytes;
+  std::string text;
+  char chunk[64 * 1024];
+  while (text.size() <= limit && in.read(chunk, sizeof chunk).gcount() > 0)
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  if (text.size() > limit)
+    throw ConfigError(path + ": larger than the " + std::to_string(limit) +
+                      " bytes gatehouse accepts for a declarative configuration");
+  return parse_declarative(text, path);
 }
 
 Configuration load_configuration(const std::string& conf_path,

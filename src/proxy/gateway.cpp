@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/log.h"
@@ -81,29 +82,74 @@ void Gateway::write_pid_file() {
   pid_file_ = (std::filesystem::path(snapshot_->properties.prefix) / "pids" / "gatehouse.pid").string();
   std::filesystem::create_directories(std::filesystem::path(pid_file_).parent_path());
   std::ofstream(pid_file_) << ::getpid() << "\n";
+  reload_file_ = reload_result_file(snapshot_->properties.prefix);
+  std::error_code ec;
+  std::filesystem::remove(reload_file_, ec);  // a previous run's
 }
 
 void Gateway::remove_pid_file() {
   if (pid_file_.empty()) return;
   std::error_code ec;
   std::filesystem::remove(pid_file_, ec);
+  std::filesystem::remove(reload_file_, ec);
   pid_file_.clear();
 }
 
 bool Gateway::reload() {
   std::lock_guard lock(reload_mutex_);
+  ++reload_attempts_;
+  std::shared_ptr<const Snapshot> fresh;
   try {
-    auto fresh = loader_(generation_ + 1);
-    generation_ = fresh->generation;
-    std::atomic_store(&snapshot_, fresh);
-    snapshot_swapped();
-    for (auto& hook : on_reload) hook(*fresh);
-    spdlog::info("configuration reloaded (generation {})", generation_);
-    return true;
+    fresh = loader_(generation_ + 1);
+  } catch (const std::bad_alloc&) {
+    // The loader's memory is gone with its frames; the serving snapshot was never touched.
+    return refuse_reload("out of memory while loading the new configuration");
   } catch (const std::exception& e) {
-    spdlog::error("reload refused, the previous configuration keeps serving: {}", e.what());
-    return false;
+    return refuse_reload(e.what());
   }
+  generation_ = fresh->generation;
+  std::atomic_store(&snapshot_, fresh);
+  snapshot_swapped();
+  spdlog::info("configuration reloaded (generation {})", generation_);
+  write_reload_result(true, "");
+  for (auto& hook : on_reload) {
+    // The new snapshot serves already: a failing hook is reported, not a refused reload.
+    try {
+      hook(*fresh);
+    } catch (const std::exception& e) {
+      spdlog::error("after reload (generation {}): {}", generation_, e.what());
+    }
+  }
+  return true;
+}
+
+bool Gateway::refuse_reload(const std::string& reason) {
+  spdlog::error("reload refused, the previous configuration keeps serving: {}", reason);
+  write_reload_result(false, reason);
+  return false;
+}
+
+// `gatehouse reload` waits for this file to name its attempt (reload_result_file() in gateway.h).
+void Gateway::write_reload_result(bool ok, const std::string& error) {
+  if (reload_file_.empty()) return;
+  const std::string& path = reload_file_;
+  const std::string temporary = path + ".tmp";
+  nlohmann::json result = {{"pid", ::getpid()},
+                           {"attempt", reload_attempts_},
+                           {"ok", ok},
+                           {"generation", generation_},
+                           {"error", error}};
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    if (!out) return;
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);  // readers see the old or the new result, whole
+}
+
+std::string reload_result_file(const std::string& prefix) {
+  return (std::filesystem::path(prefix) / "pids" / "gatehouse.reload").string();
 }
 
 void Gateway::shutdown() {

@@ -25,6 +25,11 @@ namespace gh::proxy {
 // Throws conf::ConfigError with a message naming file, line/entity and field.
 using SnapshotLoader = std::function<std::shared_ptr<const Snapshot>(uint64_t generation)>;
 
+// After every reload attempt the gateway replaces this file (in the prefix) with one JSON line:
+// {"pid", "attempt" (1, 2, ... per process), "ok", "generation", "error"}. `gatehouse reload`
+// waits for its attempt there and reports the outcome.
+std::string reload_result_file(const std::string& prefix);
+
 class Gateway final : public WorkerHost {
  public:
   // `control` runs on a thread of its own (owned by the caller) for signals, reloads and the
@@ -38,7 +43,8 @@ class Gateway final : public WorkerHost {
   // Handles signals until the gateway has stopped (blocks the calling thread). Returns the exit code.
   int run();
 
-  // Re-reads the configuration; on failure the old one keeps serving. Returns success.
+  // Re-reads the configuration; on failure (an exception, std::bad_alloc included) the old one
+  // keeps serving. Returns success; the outcome is also written to reload_result_file().
   bool reload();
   // Stops accepting, lets in-flight requests finish (bounded), then stops the workers.
   void shutdown();
@@ -58,6 +64,8 @@ class Gateway final : public WorkerHost {
   void write_pid_file();
   void remove_pid_file();
   void await_signals();
+  bool refuse_reload(const std::string& reason);
+  void write_reload_result(bool ok, const std::string& error);
 
   SnapshotLoader loader_;
   std::shared_ptr<const Snapshot> snapshot_;
@@ -68,7 +76,9 @@ class Gateway final : public WorkerHost {
   std::promise<void> stopped_;
   std::atomic<bool> draining_{false};
   uint64_t generation_ = 1;
+  uint64_t reload_attempts_ = 0;
   std::string pid_file_;
+  std::string reload_file_;  // set with the pid file: reload_result_file(prefix)
   std::mutex reload_mutex_;
   std::unique_ptr<boost::asio::signal_set> signals_;
   std::thread shutdown_thread_;

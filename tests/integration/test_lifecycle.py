@@ -31,28 +31,16 @@ def test_health_reload_and_stop(make_gateway, upstream):
                 failures.append(repr(e))
                 conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
 
-    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    # Daemon threads, stopped in `finally`: a failed assertion must not leave them spinning.
+    threads = [threading.Thread(target=traffic, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
-    # A new route appears through reload.
-    gw.kong_yml.write_text(kong_yml(upstream.server_port, extra_routes="""      - name: added
-        paths: ["/added"]
-"""))
-    for _ in range(3):
-        assert gw.cli("reload").returncode == 0
-        time.sleep(0.5)
-    deadline = time.time() + 10
-    while time.time() < deadline and get(gw, "/added/x")[0].status != 200:
-        time.sleep(0.1)
-    assert get(gw, "/added/x")[0].status == 200
-
-    # A broken kong.yml is refused; the previous configuration keeps serving.
-    gw.kong_yml.write_text("_format_version: \"3.0\"\nservices:\n  - name: bad\n    url: not a url\n")
-    assert gw.cli("reload").returncode == 0
-    time.sleep(1.0)
-    done.set()
-    for t in threads:
-        t.join()
+    try:
+        reload_under_traffic(gw, upstream)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
     assert failures == [], failures[:5]
     assert count[0] > 50
     assert get(gw, "/added/x")[0].status == 200
@@ -62,6 +50,28 @@ def test_health_reload_and_stop(make_gateway, upstream):
     assert stop.returncode == 0, stop.stderr
     assert gw.proc.wait(timeout=10) == 0
     assert gw.cli("health").returncode != 0
+
+
+def reload_under_traffic(gw, upstream):
+    # A new route appears through reload.
+    gw.kong_yml.write_text(kong_yml(upstream.server_port, extra_routes="""      - name: added
+        paths: ["/added"]
+"""))
+    for _ in range(3):
+        reloaded = gw.cli("reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        assert "gatehouse reloaded" in reloaded.stdout
+        # `reload` returns once the gateway has swapped: the new route already serves.
+        assert get(gw, "/added/x")[0].status == 200
+        time.sleep(0.5)
+
+    # A broken kong.yml is refused; the previous configuration keeps serving.
+    gw.kong_yml.write_text("_format_version: \"3.0\"\nservices:\n  - name: bad\n    url: not a url\n")
+    refused = gw.cli("reload")
+    assert refused.returncode == 1, refused.stdout
+    assert "reload refused, the previous configuration keeps serving" in refused.stderr
+    assert "kong.yml:4: services[0] (name 'bad').url: invalid URL 'not a url'" in refused.stderr, refused.stderr
+    time.sleep(1.0)
 
 
 def test_bad_config_refuses_to_start_with_file_and_field(make_gateway, upstream):
