@@ -27,6 +27,8 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kHandshakeTimeout{60};  // as the proxy listeners
+constexpr std::chrono::seconds kLingeringTime{2};
+constexpr size_t kLingeringBytes = 1 << 20;
 
 std::string hostname() {
   char buf[256] = {};
@@ -46,6 +48,7 @@ nlohmann::json list_of(const std::vector<T>& items, F&& render) {
 AdminServer::AdminServer(proxy::Gateway& gateway, asio::io_context& io) : gateway_(gateway), io_(io) {}
 
 void AdminServer::listen(const std::vector<conf::ListenAddress>& addresses) {
+  for (const auto& warning : conf::admin_listen_warnings(addresses)) spdlog::warn("{}", warning);
   for (const auto& address : addresses) {
     if (address.ssl) server_tls();  // a bad certificate stops the start, not the first client
     net::ListenOptions options{address.host, address.port, address.backlog, false};
@@ -174,41 +177,105 @@ std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std
   return {404, {{"message", "Not found"}}};
 }
 
+// The proxy's connection rules apply here too: the parser's head limits (431/414/400), the
+// client_header / keepalive / send timeouts (nginx_admin_* in kong.conf), and no request body
+// (the API is read-only: a request with one is answered and the connection closed unread).
 asio::awaitable<void> AdminServer::serve(net::ByteStream stream) {
+  const conf::AdminTimeouts timeouts = gateway_.snapshot()->properties.admin_timeouts;
   http::Parser parser(http::Parser::Kind::request);
   net::Buffer in;
+  net::Deadline deadline(io_.get_executor());
+  bool first = true;
   while (true) {
     parser.reset();
-    bool complete = false;
-    while (!complete) {
-      // Feed even when nothing is buffered: a body-less request completes on an empty feed.
-      size_t consumed = 0;
-      auto status = parser.feed(in.readable(), consumed);
-      in.consume(consumed);
-      if (status == http::Parser::Status::error) co_return;
-      if (status == http::Parser::Status::message_complete) {
-        complete = true;
-        break;
-      }
-      if (status == http::Parser::Status::headers_complete) continue;
-      size_t available = 0;
-      char* space = in.prepare(4096, available);
-      auto [ec, n] = co_await stream.read_some(asio::buffer(space, available));
-      if (ec) co_return;
-      in.commit(n);
-    }
+    deadline.arm(std::chrono::seconds(first ? timeouts.client_header : timeouts.keepalive), stream);
+    first = false;
+    auto head = co_await read_head(stream, parser, in, deadline);
+    if (head == Head::gone) break;
     auto& req = parser.request();
-    auto [status, body] = route(req.method, req.path());
-    std::string text = body.dump();
-    std::string head = fmt::format(
+    int status = 0;
+    nlohmann::json body;
+    bool keep_alive = head == Head::complete && req.keep_alive;
+    if (head == Head::complete || head == Head::with_body)
+      std::tie(status, body) = route(req.method, req.path());
+    else
+      std::tie(status, body) = refusal(head, parser);
+    // Never throws: a string that is not UTF-8 (kong.yml is checked, a header is not) is replaced.
+    std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string head_text = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
         "Server: {}\r\n{}\r\n",
         status, http::reason_phrase(status), text.size(), kServerToken,
-        req.keep_alive ? "" : "Connection: close\r\n");
-    std::array<asio::const_buffer, 2> out{asio::buffer(head),
-                                          asio::buffer(req.method == "HEAD" ? std::string_view() : text)};
+        keep_alive ? "" : "Connection: close\r\n");
+    const bool send_body = !(head == Head::complete || head == Head::with_body) || req.method != "HEAD";
+    std::array<asio::const_buffer, 2> out{
+        asio::buffer(head_text), asio::buffer(send_body ? std::string_view(text) : std::string_view())};
+    deadline.arm(std::chrono::seconds(timeouts.send), stream);
     auto [ec, n] = co_await stream.write(out);
-    if (ec || !req.keep_alive) co_return;
+    deadline.disarm();
+    if (ec) break;
+    if (!keep_alive) {
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      if (head != Head::gone) co_await linger(stream, deadline);
+      break;
+    }
+  }
+  deadline.stop();
+  boost::system::error_code ignored;
+  stream.socket().close(ignored);
+}
+
+// nginx's lingering close: read and drop what the client still sends for a moment, so that
+// closing with unread bytes (a body not read) does not reset the connection before the client
+// has read the answer. Bounded in time and bytes.
+asio::awaitable<void> AdminServer::linger(net::ByteStream& stream, net::Deadline& deadline) {
+  deadline.arm(kLingeringTime, stream);
+  std::array<char, 4096> sink;
+  size_t total = 0;
+  while (total < kLingeringBytes) {
+    auto [ec, n] = co_await stream.read_some(asio::buffer(sink));
+    if (ec) break;
+    total += n;
+  }
+  deadline.disarm();
+}
+
+// Reads one request head (and, for a body-less request, completes the message) under the
+// deadline armed by the caller.
+asio::awaitable<AdminServer::Head> AdminServer::read_head(net::ByteStream& stream, http::Parser& parser,
+                                                          net::Buffer& in, net::Deadline& deadline) {
+  while (true) {
+    // Feed even when nothing is buffered: a body-less request completes on an empty feed.
+    size_t consumed = 0;
+    auto status = parser.feed(in.readable(), consumed);
+    in.consume(consumed);
+    if (status == http::Parser::Status::error) co_return Head::malformed;
+    if (status == http::Parser::Status::message_complete) break;
+    if (status == http::Parser::Status::headers_complete) {
+      if (parser.request().has_body()) break;
+      continue;
+    }
+    size_t available = 0;
+    char* space = in.prepare(4096, available);
+    auto [ec, n] = co_await stream.read_some(asio::buffer(space, available));
+    if (ec) co_return parser.in_message() && deadline.expired() ? Head::timed_out : Head::gone;
+    in.commit(n);
+  }
+  deadline.disarm();
+  co_return parser.request().has_body() ? Head::with_body : Head::complete;
+}
+
+std::pair<int, nlohmann::json> AdminServer::refusal(Head head, const http::Parser& parser) {
+  if (head == Head::timed_out) return {408, {{"message", "Request timeout"}}};
+  switch (parser.error()) {
+    case http::ParseError::headers_too_large:
+    case http::ParseError::too_many_headers:
+      return {431, {{"message", "Request header fields too large"}}};
+    case http::ParseError::target_too_long:
+      return {414, {{"message", "URI too long"}}};
+    default:
+      return {400, {{"message", "Bad request"}}};
   }
 }
 

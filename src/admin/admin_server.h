@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "http/parser.h"
+#include "net/buffer.h"
 #include "net/byte_stream.h"
+#include "net/deadline.h"
 #include "proxy/gateway.h"
 #include "tls/server_tls.h"
 
@@ -46,6 +49,13 @@ class AdminServer {
   boost::asio::awaitable<void> accept_loop(Listener& listener);
   boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<void> serve(net::ByteStream stream);
+  // How reading a request head ended: `with_body` is answered without reading the body, then
+  // the connection closes; `malformed` and `timed_out` are answered and close; `gone` closes.
+  enum class Head { complete, with_body, malformed, timed_out, gone };
+  boost::asio::awaitable<Head> read_head(net::ByteStream& stream, http::Parser& parser, net::Buffer& in,
+                                         net::Deadline& deadline);
+  static std::pair<int, nlohmann::json> refusal(Head head, const http::Parser& parser);
+  boost::asio::awaitable<void> linger(net::ByteStream& stream, net::Deadline& deadline);
   std::pair<int, nlohmann::json> route(const std::string& method, std::string_view path) const;
 
   proxy::Gateway& gateway_;

@@ -122,6 +122,27 @@ int admin_get(const conf::Properties& props, const std::string& path, std::strin
   return -1;  // no admin listener configured
 }
 
+// The admin API has no authentication: the commands that start and query plugin servers (their
+// arguments may carry secrets) stay out of it. `gatehouse plugins --running` adds them from the
+// kong.conf it was given (with_local_commands).
+nlohmann::json without_commands(nlohmann::json document) {
+  for (auto& server : document["servers"]) {
+    server.erase("start_cmd");
+    server.erase("query_cmd");
+  }
+  return document;
+}
+
+void with_local_commands(nlohmann::json& document, const conf::Properties& props) {
+  auto servers = pluginserver::servers_from_properties(props.values, props.prefix);
+  for (auto& entry : document["servers"])
+    for (const auto& server : servers)
+      if (entry.value("name", std::string()) == server.name) {
+        entry["start_cmd"] = server.start_cmd ? nlohmann::json(*server.start_cmd) : nlohmann::json();
+        entry["query_cmd"] = server.query_cmd ? nlohmann::json(*server.query_cmd) : nlohmann::json();
+      }
+}
+
 }  // namespace
 
 // The control thread: signals, reloads and the plugin-server supervisor run on it. It lives as
@@ -182,7 +203,8 @@ int cmd_start(const Options& opts) {
       static const pluginserver::Registry kEmpty;
       const auto* registry =
           snapshot->plugins && snapshot->plugins->registry() ? snapshot->plugins->registry() : &kEmpty;
-      return pluginserver::plugin_servers_json(*registry, runtime ? runtime->supervisor() : nullptr);
+      return without_commands(
+          pluginserver::plugin_servers_json(*registry, runtime ? runtime->supervisor() : nullptr));
     });
     admin.start();
     gateway.on_stop.push_back([&admin] { admin.stop(); });
@@ -263,6 +285,7 @@ int cmd_config_check(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
     log::init("warn", "stderr");
+    for (const auto& warning : conf::admin_listen_warnings(props.admin_listen)) spdlog::warn("{}", warning);
     auto snapshot = proxy::build_snapshot(props, 1);
     std::cout << "configuration at " << (opts.conf.empty() ? "<defaults>" : opts.conf) << " is valid";
     if (!snapshot->properties.declarative_config.empty())
@@ -285,6 +308,7 @@ int cmd_plugins(const Options& opts) {
       return 1;
     }
     auto document = nlohmann::json::parse(body);
+    with_local_commands(document, props);
     std::cout << (opts.json ? document.dump(2) + "\n" : pluginserver::plugin_servers_text(document));
     return 0;
   });

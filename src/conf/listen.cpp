@@ -99,6 +99,24 @@ std::string ListenAddress::to_string() const {
   return out;
 }
 
+bool ListenAddress::loopback() const {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+std::vector<std::string> admin_listen_warnings(const std::vector<ListenAddress>& admin_listen) {
+  std::vector<std::string> warnings;
+  for (const auto& address : admin_listen)
+    if (!address.loopback() && !address.ssl)
+      warnings.push_back("admin_listen " + address.to_string() +
+                         " is reachable from other hosts over plain HTTP: the admin API has no "
+                         "authentication and shows the whole configuration (plugin configs included). "
+                         "Listen on 127.0.0.1, or add `ssl` and restrict who can connect");
+  return warnings;
+}
+
 Cidr Cidr::parse(std::string_view text) {
   text = trim(text);
   auto slash = text.find('/');

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -128,6 +129,21 @@ bool in_dynamic_namespace(std::string_view key) {
 
 bool is_known_key(const std::string& key) {
   return default_values().count(key) || accepted_kong_keys().count(key) || in_dynamic_namespace(key);
+}
+
+// Kong's nginx_admin_<directive> injection, for the admin connection timeouts (0 is refused: an
+// admin connection without a timeout is what these exist to prevent).
+void fill_admin_timeouts(AdminTimeouts& timeouts, const std::map<std::string, std::string>& values,
+                         const std::function<std::string(const std::string&)>& where) {
+  for (auto [key, target] : {std::pair{"nginx_admin_client_header_timeout", &timeouts.client_header},
+                             std::pair{"nginx_admin_keepalive_timeout", &timeouts.keepalive},
+                             std::pair{"nginx_admin_client_body_timeout", &timeouts.client_body},
+                             std::pair{"nginx_admin_send_timeout", &timeouts.send}}) {
+    auto it = values.find(key);
+    if (it == values.end()) continue;
+    *target = parse_seconds(it->second, where(key));
+    if (*target == 0) throw ConfigError(where(key) + ": must be at least 1s");
+  }
 }
 
 // The default prefix must be writable by the user running gatehouse (Kong's /usr/local/kong is not,
@@ -361,6 +377,8 @@ void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
   p.upstream_keepalive_idle_timeout =
       parse_int(raw("upstream_keepalive_idle_timeout"), where("upstream_keepalive_idle_timeout"), 0, 1 << 30);
 
+  fill_admin_timeouts(p.admin_timeouts, p.values, where);
+
   fill_tls_settings(p, raw, where, [&](const std::string& key, const std::string& path) {
     return resolve_path(path, origin_of(key), p.source_file);
   });
@@ -401,6 +419,39 @@ std::optional<size_t> parse_size(std::string_view text) {
   if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
   if (number > SIZE_MAX / multiplier) return std::nullopt;
   return number * multiplier;
+}
+
+long parse_seconds(std::string_view text, const std::string& where) {
+  text = trim(text);
+  long unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        unit = 0;
+        break;
+    }
+    if (unit != 0)
+      text.remove_suffix(1);
+    else
+      unit = 1;
+  }
+  long value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 0)
+    throw ConfigError(where + ": expected a duration such as 3600, 10m or 1d");
+  return value * unit;
 }
 
 std::optional<std::string> Properties::get(std::string_view key) const {

@@ -24,8 +24,13 @@ struct ListenAddress {
   int backlog = 511;
   bool proxy_protocol = false;
   std::string to_string() const;                       // the property syntax again (IPv6 in brackets)
+  bool loopback() const;                               // 127.0.0.0/8, ::1 or "localhost"
   static ListenAddress parse(std::string_view entry);  // throws ConfigError (message without location)
 };
+
+// One warning per admin_listen address that other hosts can reach without TLS (the admin API
+// has no authentication); empty when every address is loopback or `ssl`.
+std::vector<std::string> admin_listen_warnings(const std::vector<ListenAddress>& admin_listen);
 
 // An IPv4 or IPv6 network; a bare address is a /32 or /128 network.
 struct Cidr {
@@ -51,6 +56,16 @@ struct TlsSettings {
   long session_timeout_seconds = 86400;  // ssl_session_timeout (1d)
 };
 
+// The admin listener's connection timeouts, in seconds: nginx's defaults (the proxy's), or Kong's
+// injected directives nginx_admin_client_header_timeout, nginx_admin_keepalive_timeout,
+// nginx_admin_client_body_timeout and nginx_admin_send_timeout.
+struct AdminTimeouts {
+  long client_header = 60;
+  long keepalive = 60;
+  long client_body = 60;
+  long send = 60;
+};
+
 struct Properties {
   std::map<std::string, std::string>
       values;               // every key (lower-case) → final raw string (defaults < file < env)
@@ -66,6 +81,7 @@ struct Properties {
   // The protocols and ciphers are the ssl_* ones (`ssl`), as in Kong.
   std::vector<std::string> admin_ssl_certs;
   std::vector<std::string> admin_ssl_keys;
+  AdminTimeouts admin_timeouts;
   std::vector<ListenAddress> stream_listen;
   std::string declarative_config;  // absolute path or ""
   std::vector<std::string> plugins;
@@ -99,6 +115,10 @@ std::map<std::string, std::string> current_environment();
 
 // Parses a boolean the way Kong does: on/off, true/false, yes/no, 1/0 (case-insensitive).
 std::optional<bool> parse_bool(std::string_view text);
+
+// Parses an nginx time in seconds: "3600", "3600s", "10m", "12h", "1d". Throws ConfigError
+// "<where>: expected a duration ...".
+long parse_seconds(std::string_view text, const std::string& where);
 
 // Parses an nginx size: "0", "512", "8k", "10m", "1g" (case-insensitive) → bytes.
 std::optional<size_t> parse_size(std::string_view text);

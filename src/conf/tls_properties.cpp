@@ -126,40 +126,6 @@ void check_cipher_list(const std::string& ciphers, const std::string& where) {
   throw ConfigError(where + ": OpenSSL accepts no cipher in '" + ciphers + "'");
 }
 
-// nginx time: "3600", "3600s", "10m", "12h", "1d".
-long parse_seconds(std::string_view text, const std::string& where) {
-  text = trim(text);
-  long unit = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      default:
-        unit = 0;
-        break;
-    }
-    if (unit != 0)
-      text.remove_suffix(1);
-    else
-      unit = 1;
-  }
-  long value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 0)
-    throw ConfigError(where + ": expected a duration such as 3600, 10m or 1d");
-  return value * unit;
-}
-
 bool parse_switch(const std::string& text, const std::string& where) {
   auto value = parse_bool(text);
   if (!value) throw ConfigError(where + ": expected on or off");
