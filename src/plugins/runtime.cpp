@@ -1,5 +1,6 @@
 #include "plugins/runtime.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -32,6 +33,51 @@ SeqAllocator& process_seqs() {
   return seqs;
 }
 
+namespace {
+
+// "servers: py (py-hello, py-image), js (none)": where a plugin would have to come from.
+std::string what_servers_report(const pluginserver::Registry& registry) {
+  if (registry.servers().empty())
+    return "no plugin server is configured (pluginserver_names and pluginserver_<name>_start_cmd / "
+           "_query_cmd)";
+  std::string out = "plugin servers and what they report: ";
+  for (size_t i = 0; i < registry.servers().size(); ++i) {
+    const auto& server = registry.servers()[i];
+    std::string names;
+    for (const auto* plugin : registry.plugins_of(server.name))
+      names += (names.empty() ? "" : ", ") + plugin->name;
+    out += (i ? "; " : "") + server.name + " (" + (names.empty() ? "none" : names) + ")";
+  }
+  return out;
+}
+
+// Kong's two refusals, each saying what is missing and where it would come from: a name in
+// `plugins` that no server reports, and a kong.yml plugin whose name is not in `plugins` (even
+// when a server reports it: what the operator did not enable does not run).
+std::string enablement_problems(const pluginserver::Registry& registry,
+                                const std::vector<std::string>& enabled,
+                                const std::vector<conf::Plugin>& plugins) {
+  std::string problems;
+  for (const auto& name : enabled)
+    if (!registry.find(name))
+      problems += "\n  " + name + " plugin is enabled but not installed: no plugin server reports it; " +
+                  what_servers_report(registry);
+  std::set<std::string> reported;
+  for (const auto& p : plugins) {
+    if (std::find(enabled.begin(), enabled.end(), p.name) != enabled.end() || !reported.insert(p.name).second)
+      continue;
+    problems += "\n  plugin '" + p.name + "' (id " + p.id +
+                ") not enabled; add it to the 'plugins' configuration property";
+    if (const auto* provided = registry.find(p.name))
+      problems += " (plugin server '" + provided->server + "' provides it)";
+    else
+      problems += ", and configure a plugin server that provides it: " + what_servers_report(registry);
+  }
+  return problems;
+}
+
+}  // namespace
+
 std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config) {
   std::vector<pluginserver::ServerConfig> servers;
   std::vector<std::string> enabled;
@@ -44,20 +90,15 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
   auto registry = std::make_shared<pluginserver::Registry>();
   if (!servers.empty() || !enabled.empty()) {
     try {
-      *registry = pluginserver::discover(servers, enabled);
+      *registry = pluginserver::query_servers(servers, enabled);
     } catch (const std::exception& e) {
       throw conf::ConfigError(e.what());
     }
   }
-  // Kong refuses plugin entities whose plugin is not enabled.
-  std::string problems;
-  for (const auto& p : config.plugins) {
-    if (!registry->find(p.name))
-      problems +=
-          "\n  plugin '" + p.name + "' (id " + p.id + ") is not enabled: add it to the 'plugins' property";
-  }
-  for (const auto& error : pluginserver::validate_plugins(*registry, config.plugins))
-    problems += "\n  " + error;
+  std::string problems = enablement_problems(*registry, enabled, config.plugins);
+  if (problems.empty())
+    for (const auto& error : pluginserver::validate_plugins(*registry, config.plugins))
+      problems += "\n  " + error;
   if (!problems.empty()) throw conf::ConfigError("invalid plugin configuration:" + problems);
   return std::make_shared<PluginSet>(config, registry, process_seqs());
 }
