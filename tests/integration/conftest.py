@@ -1,5 +1,13 @@
-"""Shared fixtures: real gatehouse processes, real upstream servers, real sockets."""
+"""Shared fixtures: real gatehouse processes, real upstream servers, real sockets.
+
+Sanitizers (the asan flavour): every process a test starts, the gateway and the plugin servers it
+starts, runs with ASAN_OPTIONS/UBSAN_OPTIONS set below. A test fails when any of them writes a sanitizer
+report (ASan/LSan write to a file under SANITIZER_DIR, which survives a plugin server whose stderr
+is already closed at shutdown; UBSan ignores log_path, so its reports are found in the output), when
+the gateway exits non-zero after SIGTERM, or when it needs SIGKILL to stop.
+"""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,11 +26,110 @@ import echo_upstream  # noqa: E402
 BUILD_DIR = Path(os.environ.get("GATEHOUSE_BUILD_DIR", ROOT / "build"))
 GATEHOUSE = BUILD_DIR / "gatehouse"
 
+# ---- sanitizers ----------------------------------------------------------------------------------
+
+SANITIZER_DIR = Path(tempfile.mkdtemp(prefix="gatehouse-sanitizer-"))
+# Ours come last: they win over the same options in an inherited value.
+os.environ["ASAN_OPTIONS"] = ":".join(filter(None, [
+    os.environ.get("ASAN_OPTIONS"), "halt_on_error=1", "detect_leaks=1", "print_stacktrace=1",
+    "abort_on_error=0", f"log_path={SANITIZER_DIR}/asan"]))
+os.environ["UBSAN_OPTIONS"] = ":".join(filter(None, [
+    os.environ.get("UBSAN_OPTIONS"), "halt_on_error=1", "print_stacktrace=1"]))
+# An ASan/LSan report's first line, and UBSan's "<file>:<line>:<column>: runtime error:" (a Go panic's
+# "panic: runtime error:" has no position and is not one).
+SANITIZER_REPORT = re.compile(r"ERROR: (?:AddressSanitizer|LeakSanitizer)|:\d+:\d+: runtime error: "
+                              r"|SUMMARY: (?:AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)")
+# Exit signals that mean a crash, whoever stopped the process.
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+STOP_TIMEOUT = 20  # seconds a gateway may drain after SIGTERM
+
+
+def sanitizer_reports_in(text):
+    """The lines of `text` that start a sanitizer report, with a little context after each."""
+    lines = text.splitlines()
+    return ["\n".join(lines[i:i + 12]) for i, line in enumerate(lines) if SANITIZER_REPORT.search(line)]
+
+
+def terminate(proc, timeout=STOP_TIMEOUT):
+    """SIGTERM to a running process, then waits: what went wrong (a non-zero exit, SIGKILL needed)."""
+    if proc.poll() is not None:
+        return []
+    proc.send_signal(signal.SIGTERM)
+    try:
+        status = proc.wait(timeout=timeout)
+        return [f"exit status {status} after SIGTERM"] if status != 0 else []
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return [f"still running {timeout} s after SIGTERM: needed SIGKILL"]
+
+
+def exit_problems(proc, output):
+    """A crash signal, the sanitizer reports in the process's output and the ASan/LSan report file
+    it wrote (asan.<pid>)."""
+    problems = []
+    if -proc.returncode in CRASH_SIGNALS:
+        problems.append(f"died of {signal.Signals(-proc.returncode).name}")
+    own = SANITIZER_DIR / f"asan.{proc.pid}"
+    if own.exists():
+        REPORTED.add(own)
+        problems.append(f"sanitizer report ({own}):\n{own.read_text(errors='replace')[:6000]}")
+    return problems + [f"sanitizer report:\n{r}" for r in sanitizer_reports_in(output)]
+
+
+def stop_checked(proc, *log_files):
+    """For a gatehouse started without the Gateway class: terminate() it and fail on any problem,
+    its output being the `log_files` (where its stdout/stderr and error log went)."""
+    problems = terminate(proc)
+    output = "".join(Path(f).read_text(errors="replace") for f in log_files if Path(f).exists())
+    problems += exit_problems(proc, output)
+    assert not problems, "\n".join(problems) + "\n--- log tail:\n" + output[-3000:]
+
+
+REPORTED = set()  # report files a test or a gateway's stop has already failed on
+
+
+def sanitizer_files():
+    return set(SANITIZER_DIR.glob("*"))
+
+
+def describe_reports(files):
+    return "\n\n".join(f"{f.name}:\n{f.read_text(errors='replace')[:6000]}" for f in sorted(files))
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report():
+    """Fails the test when a process it started (gateway, plugin server, CLI) wrote an ASan/LSan report."""
+    before = sanitizer_files()
+    yield
+    new = sanitizer_files() - before - REPORTED
+    if new:
+        REPORTED.update(new)
+        pytest.fail(f"{len(new)} sanitizer report(s) written during the test:\n{describe_reports(new)}",
+                    pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Reports written outside any test (a module fixture's gateway or plugin server at teardown)
+    fail the run too."""
+    left = sanitizer_files() - REPORTED
+    if left:
+        print(f"\n{len(left)} sanitizer report(s) written outside a test:\n{describe_reports(left)}")
+        session.exitstatus = 1
+
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_file(path, timeout=10.0):
+    """Waits for a marker file (a plugin creates it when the event the test waits for is open)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not Path(path).exists():
+        time.sleep(0.01)
+    assert Path(path).exists(), f"{path} never appeared"
 
 
 def wait_port(port, timeout=10.0, host="127.0.0.1"):
@@ -62,6 +169,7 @@ class Gateway:
         )
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
+        self.stop_timeout = STOP_TIMEOUT
 
     def start(self, expect_ok=True):
         self.stdout = open(self.dir / "stdout.log", "ab")
@@ -84,14 +192,19 @@ class Gateway:
         return out
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        """SIGTERM, then the exit status. Raises AssertionError when the gateway needed SIGKILL, exited
+        non-zero after SIGTERM, crashed, or its output (its own, and the plugin servers' lines it
+        re-logs) holds a sanitizer report. Checked once: later calls only return the status."""
+        if not self.proc:
+            return None
+        problems = terminate(self.proc, self.stop_timeout)
+        if not getattr(self, "checked", False):
+            self.checked = True
+            problems += exit_problems(self.proc, self.logs())
+            if problems:
+                raise AssertionError(f"gateway in {self.dir}: " + "\n".join(problems) + "\n--- log tail:\n"
+                                     + self.logs()[-3000:])
+        return self.proc.returncode
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -115,8 +228,19 @@ def make_gateway(tmp_path):
         return gw
 
     yield make
+    stop_all(gateways)
+
+
+def stop_all(gateways):
+    """Stops every gateway, then raises the first one's problem (see Gateway.stop)."""
+    failures = []
     for gw in gateways:
-        gw.stop()
+        try:
+            gw.stop()
+        except AssertionError as e:
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 def raw_request(port, data, timeout=5.0, read_all=True):

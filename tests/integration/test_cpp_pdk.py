@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import BUILD_DIR, ROOT, Gateway, free_port
+from conftest import BUILD_DIR, ROOT, Gateway, free_port, stop_all
 
 import echo_upstream
 
@@ -727,8 +727,7 @@ services:
         return gw
 
     yield make
-    for gw in gateways:
-        gw.stop()
+    stop_all(gateways)
 
 
 POLICIES = ["fail_closed", "fail_open"]
@@ -810,13 +809,14 @@ def hostile_route(mode):
             config: {{"mode": "{mode}"}}"""
 
 
-def hostile_conf(extra=""):
+def hostile_conf(extra="", gatehouse=False):
+    """gatehouse: the server's dump offers Gatehouse:1, which the gateway then speaks."""
     cmd = f"/usr/bin/python3 {HOSTILE}"
-    return server_conf("hostile-pb", cmd, cmd, extra)
+    return server_conf("hostile-pb", cmd, cmd + (" -gatehouse" if gatehouse else ""), extra)
 
 
-def hostile_gateway(fault_gateway, mode, extra=""):
-    return fault_gateway(hostile_route(mode) + hostile_route("ok"), hostile_conf(extra))
+def hostile_gateway(fault_gateway, mode, extra="", gatehouse=False):
+    return fault_gateway(hostile_route(mode) + hostile_route("ok"), hostile_conf(extra, gatehouse))
 
 
 def test_instance_purged_by_the_server_is_restarted_and_the_event_retried(fault_gateway):
@@ -881,13 +881,17 @@ def test_malformed_frames_give_a_clean_error_and_a_restart(fault_gateway, mode, 
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_hung_protobuf_server_gives_504_and_a_restart(fault_gateway, policy):
+@pytest.mark.parametrize("protocol", ["ProtoBuf:1", "Gatehouse:1"])
+def test_hung_server_gives_504_and_a_restart(fault_gateway, policy, protocol):
     gw = hostile_gateway(fault_gateway, "hang", "pluginserver_hostile_pb_timeout = 1000\n"
-                                                f"pluginserver_hostile_pb_on_error = {policy}\n")
+                                                f"pluginserver_hostile_pb_on_error = {policy}\n",
+                         gatehouse=protocol == "Gatehouse:1")
+    assert f"loading protocol {protocol} for plugin hostile-pb" in gw.logs()
     pid = server_pid(gw, "hostile-pb")
-    started = time.time()
+    started = time.monotonic()
     a = send(gw, "/hostile/hang")
-    assert time.time() - started < 5
+    waited = time.monotonic() - started
+    assert 1.0 <= waited < 2.0, f"a 1 s timeout answered after {waited:.2f} s"
     assert_failed_per_policy(a, policy, status=504)
     new_pid = server_pid(gw, "hostile-pb", other_than=pid)
     ok = send(gw, "/hostile/ok")

@@ -5,13 +5,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD_DIR, GATEHOUSE, ROOT, free_port, wait_port
+from conftest import BUILD_DIR, GATEHOUSE, ROOT, free_port, stop_checked, wait_port
 
 import echo_upstream
 
@@ -34,15 +33,18 @@ def quickstart(tmp_path):
     yml = (ROOT / "examples" / "quickstart" / "kong.yml").read_text().replace("127.0.0.1:9000",
                                                                                f"127.0.0.1:{upstream.server_port}")
     (tmp_path / "kong.yml").write_text(yml)
-    proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(tmp_path / "gatehouse.conf")], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "stdout.log"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(tmp_path / "gatehouse.conf")], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         assert wait_port(port, timeout=60), (tmp_path / "error.log").read_text()
         yield port, tmp_path
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        upstream.shutdown()
+        try:
+            stop_checked(proc, output, tmp_path / "error.log")
+        finally:
+            upstream.shutdown()
 
 
 def test_quickstart_runs_js_and_cpp_plugins(quickstart):

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BUILD_DIR, ROOT, Gateway, free_port, wait_port
+from conftest import BUILD_DIR, ROOT, Gateway, free_port, wait_for_file, wait_port
 from test_tls import CertificateAuthority, certificate_entity, indent, peer_common_name
 
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
@@ -326,7 +326,8 @@ def test_idle_connection_is_closed_after_the_services_timeout(proxy):
         started = time.monotonic()
         assert read_to_eof(s) == b""  # nothing sent by either side for 600 ms
         waited = time.monotonic() - started
-    assert 0.4 < waited < 5, waited
+    # the Service's 600 ms timeout, both sides bounded (its timer starts at the echo, just before `started`)
+    assert 0.55 <= waited < 1.6, waited
     assert wait_for(lambda: "idle for" in proxy.logs())
 
 
@@ -428,7 +429,8 @@ def guarded(tmp_path_factory):
         "cpp-allow": ("cpp-stream-guard", {"allow": ["127.0.0.1"], "log_file": str(log_file)}),
         "cpp-deny": ("cpp-stream-guard", {"allow": ["10.9.9.9"], "log_file": str(log_file)}),
         "cpp-banner": ("cpp-stream-guard", {"banner": "hello from cpp preread\n"}),
-        "js-stall": ("js-stream-guard", {"allow": ["127.0.0.1"], "stall_ms": 30000}),
+        "js-stall": ("js-stream-guard", {"allow": ["127.0.0.1"], "stall_ms": 30000,
+                                         "started_file": str(workdir / "stall-started")}),
         "js-crash": ("js-stream-guard", {"allow": ["127.0.0.1"], "crash": True}),
     }
     ports = {name: free_port() for name in [*cases, "open"]}
@@ -451,7 +453,7 @@ services:
         f.write(f"stream_listen = {listen}\n" + plugin_servers_conf(gw.prefix, "pluginserver_js_timeout = 2000\n"))
     # Not probed: a connection there stalls or kills the JS server (all listeners open together).
     start_gateway(gw, [port for name, port in ports.items() if name not in ("js-stall", "js-crash")])
-    gw.ports, gw.echo, gw.log_file = ports, echo, log_file
+    gw.ports, gw.echo, gw.log_file, gw.stall_started = ports, echo, log_file, workdir / "stall-started"
     yield gw
     gw.stop()
     echo.close()
@@ -518,14 +520,14 @@ def test_slow_plugin_server_closes_the_connection_within_its_timeout(guarded):
 
     thread = threading.Thread(target=stalled)
     thread.start()
-    time.sleep(0.3)
+    wait_for_file(guarded.stall_started)  # the stalled preread event is open
     with connect(guarded.ports["open"]) as s:
         assert exchange(s, b"meanwhile") == b"echo:meanwhile"
     with connect(guarded.ports["cpp-allow"]) as s:
         assert exchange(s, b"meanwhile") == b"echo:meanwhile"
     thread.join(30)
     data, took = results["stalled"]
-    assert data == b"" and took < 8, took
+    assert data == b"" and 2.0 <= took < 3.0, took  # the 2 s plugin timeout, both sides bounded
     assert wait_for(lambda: "plugin 'js-stream-guard' failed in phase preread (timeout)" in guarded.logs())
     # The hung server was restarted: the JS plugin serves again.
     assert wait_for(lambda: echoes_through(guarded.ports["js-allow"], b"again"), timeout=30)

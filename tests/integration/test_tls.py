@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, raw_request, wait_port
+from conftest import free_port, raw_request, wait_for_file, wait_port
 
 
 class CertificateAuthority:
@@ -613,15 +613,19 @@ def test_disable_session_reuse_in_the_certificate_phase(cert_phase_gateway, ca, 
 # ---- Plugin-server faults during handshakes -----------------------------------------------------
 
 @pytest.fixture
-def handshake_fault_gateway(make_gateway, upstream, ca):
+def handshake_fault_gateway(make_gateway, upstream, ca, tmp_path):
     """Only a certificate handler on the JS server (js-handshake), with a 1 s plugin timeout: plain
-    requests never involve that server."""
+    requests never involve that server. gw.stall_started: the file the plugin creates when it holds
+    a slow.example.test handshake."""
     api = ca.issue("api", ["api.example.test", "slow.example.test"])
     kong_yml = tls_kong_yml(upstream.server_address[1],
                             certificate_entity(*api, ["api.example.test", "slow.example.test"]))
+    started = tmp_path / "stall-started"
     kong_yml += ("plugins:\n  - name: js-handshake\n"
-                 "    config: {stall_sni: slow.example.test, stall_ms: 5000}\n")
-    return start_tls_gateway(make_gateway, kong_yml, lambda gw: plugin_servers_conf(gw, "js-handshake", 1000))
+                 f"    config: {{stall_sni: slow.example.test, stall_ms: 5000, started_file: \"{started}\"}}\n")
+    gw = start_tls_gateway(make_gateway, kong_yml, lambda gw: plugin_servers_conf(gw, "js-handshake", 1000))
+    gw.stall_started = started
+    return gw
 
 
 def test_stopped_plugin_server_fails_the_handshake_within_the_plugin_timeout(handshake_fault_gateway, ca):
@@ -677,10 +681,13 @@ def test_plugin_server_killed_during_a_handshake(handshake_fault_gateway, ca):
 
     client = threading.Thread(target=held_handshake)
     client.start()
-    time.sleep(0.5)
+    wait_for_file(gw.stall_started)  # the plugin holds the handshake: the event is open
+    killed = time.time()
     os.kill(pid, signal.SIGKILL)
     client.join(timeout=20)
-    assert outcome["ok"] is False and outcome["seconds"] < 3.0  # ended by the crash, not the 5 s stall
+    assert outcome["ok"] is False
+    # ended by the crash, not by the 5 s stall nor the 1 s plugin timeout
+    assert time.time() - killed < 0.5, outcome
     assert plain_get(gw, "/plain")[0] == 200
     wait_for_handshakes(gw, ctx)
     assert running_server_pid(gw, "js") != pid

@@ -18,6 +18,11 @@ is chosen by the instance's config `mode`:
   hang             never answers
   garbage-on-start answers StartInstance with junk instead of an RpcReturn
 
+With -gatehouse its dump also offers Gatehouse:1 (docs/protocol.md): a connection whose first frame
+is "Gatehouse:1" gets the prefetch frame after every cmd_handle_event (read and ignored),
+and the server does not wait for a reply to its write (kong.response.set_header), as the gateway sends
+none on such a connection.
+
 Protobuf is encoded by hand (only the few fields used): no Python protobuf module needed.
 Every line it prints goes to the gateway's log (re-logged with the server's name and pid).
 """
@@ -30,6 +35,7 @@ import threading
 import time
 
 NAME = "hostile-pb"
+GATEHOUSE_GREETING = b"Gatehouse:1"
 MODES = ["ok", "purge", "oversized", "truncated", "garbage", "garbage-method", "garbage-return",
          "wrong-sequence", "hang", "garbage-on-start"]
 
@@ -168,14 +174,18 @@ class Server:
         conn.sendall(frame(rpc_return(sequence, instance_id, cmd.get(1, b"").decode())))
         return True
 
-    def pdk_call(self, conn, method, args):
+    def pdk_call(self, conn, method, args, gatehouse):
         conn.sendall(frame(method.encode()) + frame(args))
+        if gatehouse:  # a write: Gatehouse:1 sends no reply to it
+            return b""
         return read_frame(conn)
 
     def finish(self, conn, sequence):
         conn.sendall(frame(b"") + frame(rpc_return(sequence)))
 
-    def handle_event(self, conn, sequence, cmd):
+    def handle_event(self, conn, sequence, cmd, gatehouse):
+        if gatehouse and read_frame(conn) is None:  # the prefetched reads (none are used)
+            return False
         instance_id = cmd.get(1, 0)
         with self.lock:
             mode = self.instances.get(instance_id)
@@ -191,7 +201,7 @@ class Server:
             wait_for_close(conn)
             return False
         reply = self.pdk_call(conn, "kong.response.set_header",
-                              kv_string("x-hostile", f"instance {instance_id} pid {os.getpid()}"))
+                              kv_string("x-hostile", f"instance {instance_id} pid {os.getpid()}"), gatehouse)
         if reply is None:
             return False
         if mode in INSTEAD_OF_A_RETURN:
@@ -217,8 +227,13 @@ class Server:
     def serve(self, conn):
         with conn:
             try:
+                first = read_frame(conn)
+                gatehouse = first == GATEHOUSE_GREETING  # never a valid RpcCall
+                if gatehouse:
+                    log("Gatehouse:1 connection")
                 while True:
-                    data = read_frame(conn)
+                    data = first if first is not None and not gatehouse else read_frame(conn)
+                    first = None
                     if data is None:
                         return
                     call = parse_fields(data)
@@ -228,7 +243,7 @@ class Server:
                     elif 35 in call:
                         keep = self.close_instance(conn, sequence, parse_fields(call[35]))
                     elif 36 in call:
-                        keep = self.handle_event(conn, sequence, parse_fields(call[36]))
+                        keep = self.handle_event(conn, sequence, parse_fields(call[36]), gatehouse)
                     else:
                         keep = False
                     if not keep:
@@ -237,11 +252,12 @@ class Server:
                 return
 
 
-def dump(socket_path):
+def dump(socket_path, gatehouse):
     schema = {"name": NAME, "fields": [{"config": {"type": "record", "fields": [
         {"mode": {"type": "string", "required": True, "one_of": MODES}}]}}]}
     plugin = {"Name": NAME, "Phases": ["access"], "Version": "0.1.0", "Priority": 5, "Schema": schema}
-    print(json.dumps({"Protocol": "ProtoBuf:1", "SocketPath": socket_path, "Plugins": [plugin]}))
+    protocols = {"Protocols": ["Gatehouse:1", "ProtoBuf:1"]} if gatehouse else {}
+    print(json.dumps({"Protocol": "ProtoBuf:1", **protocols, "SocketPath": socket_path, "Plugins": [plugin]}))
 
 
 def main(argv):
@@ -250,7 +266,7 @@ def main(argv):
         prefix = argv[argv.index("-kong-prefix") + 1]
     socket_path = os.path.join(prefix, NAME + ".socket")
     if "-dump" in argv:
-        dump(socket_path)
+        dump(socket_path, "-gatehouse" in argv)
         return
     if os.path.exists(socket_path):
         os.unlink(socket_path)

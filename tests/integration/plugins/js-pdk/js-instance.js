@@ -3,7 +3,8 @@
 // number from a per-process counter, so the client sees which instance (and config) served it.
 // config.fail_start makes StartInstance fail (the constructor throws); config.throw_in_access
 // throws in the handler; the request headers x-wait-ms (a time) and x-wait-for-file (until the test
-// creates that file, at most 30 s) hold the event open.
+// creates that file, at most 30 s) hold the event open, and x-started-file names a file created when
+// it is open (the test's marker, instead of a guess of how long the event takes to start).
 const fs = require('fs');
 
 let instancesStarted = 0;
@@ -19,6 +20,8 @@ class KongPlugin {
 
   async access(kong) {
     await kong.response.setHeader('x-instance', `${this.number}:${this.config.tag}`);
+    const started = await kong.request.getHeader('x-started-file');
+    if (started) fs.writeFileSync(started, String(process.pid));
     const wait = Number(await kong.request.getHeader('x-wait-ms'));
     if (wait > 0) await sleep(wait);
     const release = await kong.request.getHeader('x-wait-for-file');

@@ -5,7 +5,8 @@
 // config.banner itself (kong.response.exit(200, banner): the client gets the banner, the upstream
 // is never contacted), and notes what the stream PDK reports in kong.ctx.shared. log: appends one
 // JSON line with what preread noted and what the log phase itself sees to config.log_file.
-// config.stall_ms holds preread (a slow plugin server); config.crash kills the server mid-event.
+// config.stall_ms holds preread (a slow plugin server), after creating config.started_file if set (the
+// test's marker that the event is open); config.crash kills the server mid-event.
 const fs = require('fs');
 
 async function errorOf(call) {
@@ -35,7 +36,10 @@ class KongPlugin {
       router_error: await errorOf(() => kong.router.getRoute()),
     });
     if (this.config.crash) process.exit(3);
-    if (this.config.stall_ms) await new Promise((resolve) => setTimeout(resolve, this.config.stall_ms));
+    if (this.config.stall_ms) {
+      if (this.config.started_file) fs.writeFileSync(this.config.started_file, String(process.pid));
+      await new Promise((resolve) => setTimeout(resolve, this.config.stall_ms));
+    }
     if (this.config.banner) return kong.response.exit(200, this.config.banner);
     if (!(this.config.allow || []).includes(ip)) return kong.response.exit(403, `js-stream-guard denied ${ip}`);
   }
@@ -64,6 +68,7 @@ module.exports = {
     { log_file: { type: 'string' } },
     { stall_ms: { type: 'number', default: 0 } },
     { crash: { type: 'boolean', default: false } },
+    { started_file: { type: 'string' } },
   ],
   Version: '1.0.0',
   Priority: 950,

@@ -1,0 +1,118 @@
+"""The harness itself (conftest.py): a gateway that writes a sanitizer report, exits non-zero after
+SIGTERM or needs SIGKILL fails its test. Stand-in processes play the gateway here (the checks are
+about the process and its output, not about gatehouse), so these run in every build flavour; the
+asan flavour of the whole suite exercises them on the real binary."""
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPORTED, SANITIZER_DIR, Gateway, sanitizer_reports_in, stop_checked
+
+ASAN_REPORT = ("=================================================================\n"
+               "==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010\n"
+               "READ of size 1 at 0x602000000010 thread T0\n")
+UBSAN_REPORT = "../src/http/parser.cpp:88:21: runtime error: signed integer overflow: 2147483647 + 1\n"
+
+
+def stand_in(gw, script):
+    """Runs `script` (Python) as the gateway's process, its output where the gateway's goes."""
+    out = open(gw.dir / "stdout.log", "ab")
+    gw.proc = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=subprocess.STDOUT, env=gw.env)
+    out.close()
+    return gw
+
+
+def wait_for_output(gw, text, timeout=10):
+    deadline = time.time() + timeout
+    while text not in gw.logs():
+        assert time.time() < deadline, f"{text!r} never printed"
+        time.sleep(0.01)
+
+
+READY = "import signal, sys, time\nprint('ready', flush=True)\n"
+
+
+@pytest.fixture
+def gw(tmp_path):
+    return Gateway(tmp_path / "gw", "")
+
+
+def test_sanitizer_options_reach_every_process(gw):
+    stand_in(gw, "import os; print(os.environ['ASAN_OPTIONS'], os.environ['UBSAN_OPTIONS'], flush=True)")
+    gw.proc.wait(timeout=10)
+    for option in ("halt_on_error=1", "detect_leaks=1", "print_stacktrace=1", f"log_path={SANITIZER_DIR}/asan"):
+        assert option in gw.logs()
+    assert gw.stop() == 0
+
+
+@pytest.mark.parametrize("report", [ASAN_REPORT, UBSAN_REPORT, "==7==ERROR: LeakSanitizer: detected memory leaks\n"])
+def test_a_report_in_the_output_fails(gw, report):
+    stand_in(gw, READY + f"print({report!r}, flush=True)\ntime.sleep(60)")
+    wait_for_output(gw, "ready")
+    wait_for_output(gw, report.splitlines()[-1].strip())
+    with pytest.raises(AssertionError, match="sanitizer report"):
+        gw.stop()
+
+
+def test_a_report_file_of_the_gateway_fails(gw):
+    # ASan/LSan write to log_path (<dir>/asan.<pid>): how a report of a process whose stderr is gone
+    # (a plugin server killed at shutdown) still reaches the test.
+    stand_in(gw, READY + "import os, re\n"
+                 "path = re.search(r'log_path=([^:]+)', os.environ['ASAN_OPTIONS']).group(1)\n"
+                 f"open(f'{{path}}.{{os.getpid()}}', 'w').write({ASAN_REPORT!r})\n"
+                 "print('written', flush=True)\ntime.sleep(60)")
+    wait_for_output(gw, "written")
+    with pytest.raises(AssertionError, match="heap-use-after-free"):
+        gw.stop()
+    assert SANITIZER_DIR / f"asan.{gw.proc.pid}" in REPORTED
+
+
+def test_a_non_zero_exit_after_sigterm_fails(gw):
+    stand_in(gw, READY + "signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))\ntime.sleep(60)")
+    wait_for_output(gw, "ready")
+    with pytest.raises(AssertionError, match="exit status 3 after SIGTERM"):
+        gw.stop()
+
+
+def test_a_gateway_that_needs_sigkill_fails(gw):
+    gw.stop_timeout = 0.5
+    stand_in(gw, READY + "signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)")
+    wait_for_output(gw, "ready")
+    with pytest.raises(AssertionError, match="needed SIGKILL"):
+        gw.stop()
+
+
+def test_a_crash_fails_even_when_the_test_did_not_stop_it(gw):
+    stand_in(gw, "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    gw.proc.wait(timeout=10)
+    with pytest.raises(AssertionError, match="died of SIGSEGV"):
+        gw.stop()
+
+
+def test_a_clean_stop_passes_and_is_checked_once(gw):
+    stand_in(gw, READY + "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\ntime.sleep(60)")
+    wait_for_output(gw, "ready")
+    assert gw.stop() == 0
+    assert gw.stop() == 0
+
+
+def test_a_process_started_outside_the_gateway_class_is_checked(tmp_path):
+    log = tmp_path / "out.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", READY + f"print({UBSAN_REPORT!r}, flush=True)\n"
+                                 "time.sleep(60)"], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while "runtime error" not in log.read_text():
+        assert time.time() < deadline
+        time.sleep(0.01)
+    with pytest.raises(AssertionError, match="sanitizer report"):
+        stop_checked(proc, log)
+
+
+def test_what_counts_as_a_report():
+    assert sanitizer_reports_in(ASAN_REPORT) and sanitizer_reports_in(UBSAN_REPORT)
+    # a Go plugin's panic, a JS error and a log line quoting a word are not sanitizer reports
+    assert not sanitizer_reports_in("panic: runtime error: index out of range [3] with length 3\n"
+                                    "TypeError: x is not a function\nthe runtime error: was logged\n")
