@@ -82,7 +82,10 @@ std::optional<std::vector<std::string>> PrefetchPlan::declare(std::int64_t insta
   gatehouse_protocol::Declaration declared;
   if (!declared.ParseFromArray(declaration.data(), static_cast<int>(declaration.size()))) return std::nullopt;
   std::vector<std::string> refused;
-  for (const auto& [phase, reads] : declared.phases()) {
+  for (const auto& entry : declared.phases()) {
+    // Named references, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+    const std::string& phase = entry.first;
+    const gatehouse_protocol::Reads& reads = entry.second;
     change(instance_id, phase, [&](Reads& plan) {
       for (const auto& read : reads.reads())
         if (!add(plan, read.method(), read.args())) refused.push_back(phase + ": " + read.method());
