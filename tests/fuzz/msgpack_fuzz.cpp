@@ -4,18 +4,22 @@
 // Decoded objects are re-encoded and decoded again (the encoder must accept whatever the
 // decoder produces).
 //
-// Build (not wired into CMake):
-//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     tests/fuzz/msgpack_fuzz.cpp src/pluginserver/msgpack/codec.cpp -o /tmp/msgpack_fuzz
-//   /tmp/msgpack_fuzz -max_len=4096 -runs=2000000 <corpus dir>
-// A corpus: the hex of ../shared/conformance/*-mp-*.jsonl lines, written out as binary files.
+// Built by scripts/build fuzz (tests/fuzz/CMakeLists.txt), run by scripts/fuzz; seeds: every
+// MessagePack unit of tests/data/conformance/*-mp-*.jsonl (make_corpus.py).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "fuzz_support.h"
 #include "pluginserver/msgpack/codec.h"
 
 using namespace gh::pluginserver::msgpack;
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  gh::fuzz::quiet_logs();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
