@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import GATEHOUSE, wait_port
 from test_pluginservers import eventually
 
@@ -68,6 +70,14 @@ def test_soft_open_file_limit_is_raised_to_the_hard_limit(make_gateway, upstream
     assert get_status(gw.port) == 200
 
 
+def sanitized(binary):
+    return any(lib in subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+               for lib in ("libasan", "libubsan"))
+
+
+# UBSan's vptr check opens a pipe to probe memory it reads; with no descriptor left that fails and it
+# reports a false "invalid vptr" (and aborts: -fno-sanitize-recover) at the first log line formatted.
+@pytest.mark.skipif(sanitized(GATEHOUSE), reason="the sanitizer runtime itself needs descriptors")
 def test_out_of_descriptors_pauses_accepting_and_recovers(make_gateway, upstream):
     gw = start_limited(make_gateway(kong_yml(upstream), workers=2), 64, 64)
     assert get_status(gw.port) == 200
