@@ -60,7 +60,7 @@ class Loader {
     Field top{file_, root, ""};
     if (!root.IsMap()) top.fail("the top level must be a mapping (is the file empty?)");
     read_format_version(top);
-    warn_unknown_top_level(top);
+    check_top_level_keys(top);
     for_each_item(top, "services", [&](const Field& f, size_t) { read_service(f); });
     for_each_item(top, "routes", [&](const Field& f, size_t) { read_route(f, nullptr); });
     for_each_item(top, "consumers", [&](const Field& f, size_t) { read_consumer(f); });
@@ -123,45 +123,67 @@ class Loader {
     legacy_paths_ = out_.format_version != "3.0";
   }
 
-  void warn_unknown_top_level(const Field& top) {
-    static const std::set<std::string> known = {
-        "_format_version", "_transform",   "_comment",  "_workspace",     "_info",
-        "services",        "routes",       "consumers", "plugins",        "upstreams",
-        "targets",         "certificates", "snis",      "ca_certificates"};
+  // Kong's declarative schema is a record: an unknown top-level key is an error there too.
+  // Entities Kong knows but gatehouse does not implement are warned about and ignored, except
+  // credentials: ignoring those would silently drop what authenticates consumers.
+  void check_top_level_keys(const Field& top) {
+    static const std::set<std::string> known = {"_format_version", "_transform", "_comment",       "_ignore",
+                                                "_workspace",      "_info",      "services",       "routes",
+                                                "consumers",       "plugins",    "upstreams",      "targets",
+                                                "certificates",    "snis",       "ca_certificates"};
+    check_extra_attributes(top);
     for (const auto& entry : top.node) {
       auto key = entry.first.Scalar();
-      int line = entry.first.Mark().line + 1;
+      Field where{file_, entry.first, key};
+      if (kCredentialKeys.count(key))
+        where.fail("top-level '" + key +
+                   "' entities are not supported yet; gatehouse refuses them rather than ignore credentials");
       if (kUnsupportedTopLevel.count(key))
-        spdlog::warn("{}:{}: '{}' entities are not supported by gatehouse and are ignored", file_, line, key);
+        spdlog::warn("{}:{}: '{}' entities are not supported by gatehouse and are ignored", file_,
+                     entry.first.Mark().line + 1, key);
       else if (!known.count(key))
-        spdlog::warn("{}:{}: unknown top-level key '{}' ignored", file_, line, key);
+        where.fail("unknown field");
     }
+  }
+
+  // Kong adds `_comment` (a string) and `_ignore` (a list of anything) to the top level and to
+  // every entity of a declarative file.
+  static void check_extra_attributes(const Field& f) {
+    if (auto comment = f.child("_comment")) comment->scalar();
+    if (auto ignore = f.child("_ignore"); ignore && !ignore->node.IsSequence())
+      ignore->fail("expected a list");
+  }
+
+  static void allow_entity_fields(const Field& f, std::set<std::string> allowed) {
+    allowed.insert({"_comment", "_ignore"});
+    f.allow_only(allowed);
+    check_extra_attributes(f);
   }
 
   // --- services --------------------------------------------------------------------------------
 
   void read_service(const Field& f) {
-    f.allow_only({"id",
-                  "name",
-                  "url",
-                  "protocol",
-                  "host",
-                  "port",
-                  "path",
-                  "retries",
-                  "connect_timeout",
-                  "write_timeout",
-                  "read_timeout",
-                  "tags",
-                  "enabled",
-                  "tls_verify",
-                  "tls_verify_depth",
-                  "client_certificate",
-                  "ca_certificates",
-                  "routes",
-                  "plugins",
-                  "created_at",
-                  "updated_at"});
+    allow_entity_fields(f, {"id",
+                            "name",
+                            "url",
+                            "protocol",
+                            "host",
+                            "port",
+                            "path",
+                            "retries",
+                            "connect_timeout",
+                            "write_timeout",
+                            "read_timeout",
+                            "tags",
+                            "enabled",
+                            "tls_verify",
+                            "tls_verify_depth",
+                            "client_certificate",
+                            "ca_certificates",
+                            "routes",
+                            "plugins",
+                            "created_at",
+                            "updated_at"});
     Service s;
     s.name = f.string_or("name", "");
     check_unique_name(f, service_names_, s.name);
@@ -187,8 +209,7 @@ class Loader {
 
   void read_service_address(const Field& f, Service& s) {
     if (auto url = f.child("url")) {
-      for (const char* key : {"protocol", "host", "port", "path"})
-        if (f.child(key)) f.child(key)->fail("cannot be set together with 'url'");
+      // Kong's `url` shorthand sets protocol, host, port and path, replacing any given.
       parse_service_url(*url, s);
     } else {
       s.protocol = f.string_or("protocol", "http");
@@ -247,28 +268,28 @@ class Loader {
   // --- routes ----------------------------------------------------------------------------------
 
   void read_route(const Field& f, const Service* parent) {
-    f.allow_only({"id",
-                  "name",
-                  "service",
-                  "protocols",
-                  "methods",
-                  "hosts",
-                  "paths",
-                  "headers",
-                  "snis",
-                  "sources",
-                  "destinations",
-                  "strip_path",
-                  "preserve_host",
-                  "regex_priority",
-                  "path_handling",
-                  "https_redirect_status_code",
-                  "request_buffering",
-                  "response_buffering",
-                  "tags",
-                  "plugins",
-                  "created_at",
-                  "updated_at"});
+    allow_entity_fields(f, {"id",
+                            "name",
+                            "service",
+                            "protocols",
+                            "methods",
+                            "hosts",
+                            "paths",
+                            "headers",
+                            "snis",
+                            "sources",
+                            "destinations",
+                            "strip_path",
+                            "preserve_host",
+                            "regex_priority",
+                            "path_handling",
+                            "https_redirect_status_code",
+                            "request_buffering",
+                            "response_buffering",
+                            "tags",
+                            "plugins",
+                            "created_at",
+                            "updated_at"});
     Route r;
     r.name = f.string_or("name", "");
     check_unique_name(f, route_names_, r.name);
@@ -482,7 +503,7 @@ class Loader {
     std::set<std::string> allowed = {"id",      "username",   "custom_id", "tags",
                                      "plugins", "created_at", "updated_at"};
     allowed.insert(kCredentialKeys.begin(), kCredentialKeys.end());
-    f.allow_only(allowed);
+    allow_entity_fields(f, allowed);
     Consumer c;
     c.username = f.string_or("username", "");
     c.custom_id = f.string_or("custom_id", "");
@@ -508,28 +529,28 @@ class Loader {
   // --- upstreams and targets -------------------------------------------------------------------
 
   void read_upstream(const Field& f) {
-    f.allow_only({"id",
-                  "name",
-                  "algorithm",
-                  "targets",
-                  "tags",
-                  "slots",
-                  "hash_on",
-                  "hash_fallback",
-                  "hash_on_header",
-                  "hash_fallback_header",
-                  "hash_on_cookie",
-                  "hash_on_cookie_path",
-                  "hash_on_query_arg",
-                  "hash_fallback_query_arg",
-                  "hash_on_uri_capture",
-                  "hash_fallback_uri_capture",
-                  "healthchecks",
-                  "host_header",
-                  "client_certificate",
-                  "use_srv_name",
-                  "created_at",
-                  "updated_at"});
+    allow_entity_fields(f, {"id",
+                            "name",
+                            "algorithm",
+                            "targets",
+                            "tags",
+                            "slots",
+                            "hash_on",
+                            "hash_fallback",
+                            "hash_on_header",
+                            "hash_fallback_header",
+                            "hash_on_cookie",
+                            "hash_on_cookie_path",
+                            "hash_on_query_arg",
+                            "hash_fallback_query_arg",
+                            "hash_on_uri_capture",
+                            "hash_fallback_uri_capture",
+                            "healthchecks",
+                            "host_header",
+                            "client_certificate",
+                            "use_srv_name",
+                            "created_at",
+                            "updated_at"});
     Upstream u;
     auto name = f.child("name");
     if (!name) f.fail("an upstream needs a 'name'");
@@ -559,7 +580,7 @@ class Loader {
   }
 
   void add_target(const Field& f, Upstream& u) {
-    f.allow_only({"id", "target", "weight", "tags", "upstream", "created_at", "updated_at"});
+    allow_entity_fields(f, {"id", "target", "weight", "tags", "upstream", "created_at", "updated_at"});
     Target t;
     auto target = f.child("target");
     if (!target) f.fail("a target needs 'target' (host:port)");
@@ -584,7 +605,8 @@ class Loader {
   // --- certificates and SNIs -------------------------------------------------------------------
 
   void read_certificate(const Field& f) {
-    f.allow_only({"id", "cert", "key", "cert_alt", "key_alt", "snis", "tags", "created_at", "updated_at"});
+    allow_entity_fields(
+        f, {"id", "cert", "key", "cert_alt", "key_alt", "snis", "tags", "created_at", "updated_at"});
     Certificate c;
     for (auto [key, target] : {std::pair{"cert", &c.cert}, std::pair{"key", &c.key}}) {
       auto field = f.child(key);
@@ -623,7 +645,7 @@ class Loader {
   }
 
   void read_top_level_sni(const Field& f) {
-    f.allow_only({"id", "name", "certificate", "tags", "created_at", "updated_at"});
+    allow_entity_fields(f, {"id", "name", "certificate", "tags", "created_at", "updated_at"});
     auto cert_ref = f.child("certificate");
     if (!cert_ref) f.fail("an SNI needs 'certificate'");
     std::string id = resolve(*cert_ref, certificate_by_ref_, "certificate");
@@ -639,7 +661,7 @@ class Loader {
   }
 
   void read_ca_certificate(const Field& f) {
-    f.allow_only({"id", "cert", "cert_digest", "tags", "created_at", "updated_at"});
+    allow_entity_fields(f, {"id", "cert", "cert_digest", "tags", "created_at", "updated_at"});
     auto cert = f.child("cert");
     if (!cert) f.fail("a CA certificate needs 'cert'");
     CaCertificate ca;
@@ -678,8 +700,8 @@ class Loader {
   };
 
   void read_plugin(const Field& f, const Scope& parent) {
-    f.allow_only({"id", "name", "config", "enabled", "protocols", "tags", "service", "route", "consumer",
-                  "instance_name", "ordering", "created_at", "updated_at"});
+    allow_entity_fields(f, {"id", "name", "config", "enabled", "protocols", "tags", "service", "route",
+                            "consumer", "instance_name", "ordering", "created_at", "updated_at"});
     PendingPlugin pending{Plugin{}, f, f.child("service"), f.child("route"), f.child("consumer")};
     Plugin& p = pending.plugin;
     auto name = f.child("name");

@@ -13,7 +13,7 @@ namespace gh::conf {
 
 struct YamlLimits {
   size_t max_bytes = 64u << 20;  // the file itself
-  size_t max_nodes = 4'000'000;  // keys, values and items, aliases counted as their expansion
+  size_t max_nodes = 1'000'000;  // keys, values and items, aliases counted as their expansion
   int max_depth = 64;            // nesting, aliases included
 };
 
