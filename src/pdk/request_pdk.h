@@ -3,6 +3,7 @@
 // functions themselves live in ONE table (pdk/table.h), keyed by Kong's wire name.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,16 +16,26 @@ namespace gh::pdk {
 
 class RequestPdk : public pluginserver::PdkHandler {
  public:
-  RequestPdk(proxy::RequestContext& ctx, const PluginCall& plugin) : ctx_(ctx), plugin_(plugin) {}
+  // `event_deadline`: when the event runs out of time (the server's timeout, per event). A call
+  // made after it is not run: it ends the event as kong.response.exit does (the bridge stops
+  // answering, so a plugin that keeps calling cannot hold the request), and overran() says so.
+  RequestPdk(
+      proxy::RequestContext& ctx, const PluginCall& plugin,
+      std::chrono::steady_clock::time_point event_deadline = std::chrono::steady_clock::time_point::max())
+      : ctx_(ctx), plugin_(plugin), event_deadline_(event_deadline) {}
 
   // Unknown method → error "method '<m>' is not supported"; a call outside its phases → Kong's
   // "function cannot be called in <phase> phase (only in: ...)"; bad arguments → an error that
   // names the argument. Never throws.
   boost::asio::awaitable<pluginserver::PdkResult> call(std::string_view method, nlohmann::json args) override;
+  // True when the event was cut at its deadline (the runner then applies the failure policy).
+  bool overran() const { return overran_; }
 
  private:
   proxy::RequestContext& ctx_;
   const PluginCall& plugin_;
+  std::chrono::steady_clock::time_point event_deadline_;
+  bool overran_ = false;
 };
 
 // Every wire name the table serves (sorted), for docs, metrics and tests.

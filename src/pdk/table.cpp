@@ -174,7 +174,11 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
   const std::string_view phase_name = plugin_.phase.empty() ? std::string_view(ctx_.phase) : plugin_.phase;
   const PdkFunction* f = find_pdk_function(method);
   PdkResult result;
-  if (!f) {
+  if (overran_ || std::chrono::steady_clock::now() >= event_deadline_) {
+    // The event is over (docs/plugin-servers.md, timeouts): nothing runs, the bridge stops here.
+    overran_ = true;
+    result.status = PdkResult::Status::terminal;
+  } else if (!f) {
     result = PdkResult::fail(fmt::format("method '{}' is not supported", method));
   } else if (!(f->phases & current_phase(ctx_, plugin_))) {
     result = PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,

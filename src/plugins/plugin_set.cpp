@@ -65,14 +65,15 @@ PluginSet::PluginSet(const conf::Declarative& config, std::shared_ptr<const plug
   }
   std::stable_sort(plugins_.begin(), plugins_.end(),
                    [](const auto& a, const auto& b) { return runs_before(*a, *b); });
-  for (const auto& p : plugins_)
-    if (names_.empty() || names_.back() != p->name) names_.push_back(p->name);
+  for (const auto& p : plugins_) {
+    if (by_name_.empty() || by_name_.back().front()->name != p->name) by_name_.emplace_back();
+    by_name_.back().push_back(p.get());
+  }
 }
 
-std::vector<const ConfiguredPlugin*> PluginSet::collect(Phase phase, const std::string& route_id,
-                                                        const std::string& service_id,
-                                                        const std::string& consumer_id) const {
-  std::vector<const ConfiguredPlugin*> out;
+const ConfiguredPlugin* PluginSet::resolve(size_t index, const std::string& route_id,
+                                           const std::string& service_id,
+                                           const std::string& consumer_id) const {
   // The scopes in Kong's precedence order; an empty id in the request never matches a scope.
   struct Scope {
     bool consumer, route, service;
@@ -80,23 +81,29 @@ std::vector<const ConfiguredPlugin*> PluginSet::collect(Phase phase, const std::
   static constexpr Scope kOrder[] = {{true, true, true},   {true, true, false},  {true, false, true},
                                      {false, true, true},  {true, false, false}, {false, true, false},
                                      {false, false, true}, {false, false, false}};
-  for (const auto& name : names_) {
-    const ConfiguredPlugin* chosen = nullptr;
-    for (const auto& scope : kOrder) {
-      if ((scope.consumer && consumer_id.empty()) || (scope.route && route_id.empty()) ||
-          (scope.service && service_id.empty()))
-        continue;
-      for (const auto& p : plugins_) {
-        if (p->name != name) continue;
-        const auto& e = *p->entity;
-        if (e.consumer_id != (scope.consumer ? consumer_id : std::string())) continue;
-        if (e.route_id != (scope.route ? route_id : std::string())) continue;
-        if (e.service_id != (scope.service ? service_id : std::string())) continue;
-        chosen = p.get();
-        break;
-      }
-      if (chosen) break;
+  static const std::string kNone;
+  const auto& entities = by_name_[index];
+  for (const auto& scope : kOrder) {
+    if ((scope.consumer && consumer_id.empty()) || (scope.route && route_id.empty()) ||
+        (scope.service && service_id.empty()))
+      continue;
+    for (const auto* p : entities) {
+      const auto& e = *p->entity;
+      if (e.consumer_id == (scope.consumer ? consumer_id : kNone) &&
+          e.route_id == (scope.route ? route_id : kNone) &&
+          e.service_id == (scope.service ? service_id : kNone))
+        return p;
     }
+  }
+  return nullptr;
+}
+
+std::vector<const ConfiguredPlugin*> PluginSet::collect(Phase phase, const std::string& route_id,
+                                                        const std::string& service_id,
+                                                        const std::string& consumer_id) const {
+  std::vector<const ConfiguredPlugin*> out;
+  for (size_t i = 0; i < by_name_.size(); ++i) {
+    const auto* chosen = resolve(i, route_id, service_id, consumer_id);
     if (chosen && chosen->has(phase)) out.push_back(chosen);
   }
   return out;
@@ -106,6 +113,40 @@ std::vector<const ConfiguredPlugin*> PluginSet::globals(Phase phase) const {
   std::vector<const ConfiguredPlugin*> out;
   for (const auto& p : plugins_)
     if (p->entity->is_global() && p->has(phase)) out.push_back(p.get());
+  return out;
+}
+
+bool PluginSet::may_run(Phase phase, const std::string& route_id, const std::string& service_id) const {
+  for (const auto& p : plugins_) {
+    const auto& e = *p->entity;
+    if (p->has(phase) && (e.route_id.empty() || e.route_id == route_id) &&
+        (e.service_id.empty() || e.service_id == service_id))
+      return true;
+  }
+  return false;
+}
+
+std::string Collector::consumer_id() const {
+  if (consumer_.is_object())
+    if (auto it = consumer_.find("id"); it != consumer_.end() && it->is_string())
+      return it->get<std::string>();
+  return {};
+}
+
+const ConfiguredPlugin* Collector::next() {
+  while (next_name_ < set_.name_count()) {
+    const auto* plugin = set_.resolve(next_name_++, route_id_, service_id_, consumer_id());
+    if (!plugin) continue;
+    resolved_.push_back(plugin);
+    if (plugin->has(phase_)) return plugin;
+  }
+  return nullptr;
+}
+
+std::vector<const ConfiguredPlugin*> Collector::resolved(Phase later) const {
+  std::vector<const ConfiguredPlugin*> out;
+  for (const auto* p : resolved_)
+    if (p->has(later)) out.push_back(p);
   return out;
 }
 

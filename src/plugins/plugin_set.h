@@ -59,6 +59,14 @@ class PluginSet {
                                                const std::string& consumer_id) const;
   // Global plugins implementing `phase` (rewrite, certificate: Kong runs only those).
   std::vector<const ConfiguredPlugin*> globals(Phase phase) const;
+  // Whether some entity implementing `phase` may apply to this route and service, whatever the
+  // consumer turns out to be (a cheap test before a Collector runs).
+  bool may_run(Phase phase, const std::string& route_id, const std::string& service_id) const;
+
+  // The most specific entity of the `index`th plugin name (execution order) for these ids, or null.
+  const ConfiguredPlugin* resolve(size_t index, const std::string& route_id, const std::string& service_id,
+                                  const std::string& consumer_id) const;
+  size_t name_count() const { return by_name_.size(); }
 
   bool empty() const { return plugins_.empty(); }
   const std::vector<std::unique_ptr<ConfiguredPlugin>>& all() const { return plugins_; }
@@ -67,7 +75,45 @@ class PluginSet {
  private:
   std::shared_ptr<const pluginserver::Registry> registry_;
   std::vector<std::unique_ptr<ConfiguredPlugin>> plugins_;
-  std::vector<std::string> names_;  // distinct plugin names, in execution order
+  // The entities of each distinct plugin name, names in execution order.
+  std::vector<std::vector<const ConfiguredPlugin*>> by_name_;
+};
+
+// Kong's collecting iterator (runloop/plugins_iterator.lua): walks the plugin names in execution
+// order and resolves each one's configuration only when it is reached, with the consumer known
+// at that moment, so a consumer-scoped configuration applies after an earlier plugin
+// authenticated that consumer (kong.client.authenticate). What it resolved serves the later
+// phases (response, log) of the same request: one collection per request.
+class Collector {
+ public:
+  // `consumer` is read at each step (the request's authenticated consumer, may change meanwhile).
+  Collector(const PluginSet& set, Phase phase, std::string route_id, std::string service_id,
+            const nlohmann::json& consumer)
+      : set_(set),
+        phase_(phase),
+        route_id_(std::move(route_id)),
+        service_id_(std::move(service_id)),
+        consumer_(consumer) {}
+
+  // The next plugin implementing the phase, resolved now; null when none is left.
+  const ConfiguredPlugin* next();
+  // Resolves the names not reached yet, for the later phases (after the phase ended early).
+  void resolve_rest() {
+    while (next() != nullptr) {
+    }
+  }
+  // The plugins resolved so far (those the iterator reached) that implement `later`, in order.
+  std::vector<const ConfiguredPlugin*> resolved(Phase later) const;
+
+ private:
+  std::string consumer_id() const;
+
+  const PluginSet& set_;
+  Phase phase_;
+  std::string route_id_, service_id_;
+  const nlohmann::json& consumer_;
+  size_t next_name_ = 0;
+  std::vector<const ConfiguredPlugin*> resolved_;
 };
 
 // Kong's plugin ordering: priority descending, then name descending.

@@ -28,6 +28,12 @@ std::string_view failure_name(Failure failure) {
       return "error";
   }
 }
+// The per-event deadline (docs/plugin-servers.md): the server's timeout bounds each round trip
+// and the whole event alike.
+std::chrono::steady_clock::time_point event_deadline(const pluginserver::ServerConfig& server) {
+  if (server.timeout.count() <= 0) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + server.timeout;
+}
 }  // namespace
 
 // The bridge as the plugin's snapshot configures its server: a reload that changes the timeout
@@ -79,6 +85,16 @@ asio::awaitable<void> PhaseRunner::run(proxy::RequestContext& ctx, Phase phase,
   time.end = proxy::Clock::now();
 }
 
+asio::awaitable<void> PhaseRunner::run(proxy::RequestContext& ctx, Phase phase, Collector& plugins) {
+  auto& time = ctx.phase_times[static_cast<unsigned>(phase)];
+  time.start = proxy::Clock::now();
+  while (const auto* plugin = plugins.next()) {
+    const bool go_on = co_await run_plugin(ctx, phase, *plugin);  // a local: GCC PR 106188
+    if (!go_on || ctx.response.produced_by_gateway) break;
+  }
+  time.end = proxy::Clock::now();
+}
+
 asio::awaitable<void> PhaseRunner::run_plugins(proxy::RequestContext& ctx, Phase phase,
                                                const std::vector<const ConfiguredPlugin*>& plugins) {
   for (const auto* plugin : plugins) {
@@ -107,14 +123,24 @@ asio::awaitable<bool> PhaseRunner::run_plugin(proxy::RequestContext& ctx, Phase 
     int64_t instance = -1;
     Failure failure = Failure::error;
     std::string why;
+    bool overran = false;
     try {
       instance = co_await instance_for(*bridge, plugin);
-      pdk::RequestPdk pdk(ctx, call);
+      pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server));
       co_await bridge->handle_event(instance, ctx.phase, pdk);
-      co_return true;
+      if (!pdk.overran()) co_return true;
+      overran = true;
     } catch (const std::exception& e) {
       failure = classify(e);
       why = e.what();
+    }
+    if (overran) {
+      // Every call was answered in time, the plugin just kept calling: the server is not hung,
+      // so it is not restarted; the request gets the timeout's failure policy.
+      fail(ctx, phase, plugin, Failure::timeout,
+           fmt::format("the event ran past its deadline ({} ms, {}_timeout)", plugin.server->timeout.count(),
+                       pluginserver::property_prefix(plugin.server->name)));
+      co_return !ctx.response.produced_by_gateway;
     }
     if (failure == Failure::instance_lost && attempt < kEventAttempts) {
       spdlog::info("plugin '{}': instance {} lost ({}); starting a new one and retrying", plugin.name,

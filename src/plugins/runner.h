@@ -32,6 +32,8 @@ class PhaseRunner {
   // (kong.response.exit) or a failure ended the request (ctx.response.produced_by_gateway).
   boost::asio::awaitable<void> run(proxy::RequestContext& ctx, Phase phase,
                                    const std::vector<const ConfiguredPlugin*>& plugins);
+  // The same, each plugin resolved only when reached (Kong's precedence: see Collector).
+  boost::asio::awaitable<void> run(proxy::RequestContext& ctx, Phase phase, Collector& plugins);
 
  private:
   boost::asio::awaitable<void> run_plugins(proxy::RequestContext& ctx, Phase phase,

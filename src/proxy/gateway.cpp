@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "common/log.h"
@@ -20,6 +22,42 @@ using namespace std::chrono_literals;
 
 namespace {
 constexpr auto kDrainTimeout = 10s;  // Kong's nginx_main_worker_shutdown_timeout default
+// After draining, how long shut-down idle connections get to end on their own (a TLS
+// close_notify is bounded by its own, shorter timeout).
+constexpr auto kCloseTimeout = 2s;
+
+// nginx's time syntax for one value: a number with an optional unit (ms, s, m, h; none = s).
+std::optional<std::chrono::milliseconds> parse_nginx_time(std::string_view text) {
+  const size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
+  if (digits == 0 || digits > 9) return std::nullopt;
+  const auto n = std::stoll(std::string(text.substr(0, digits)));
+  const auto unit = text.substr(digits);
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
+  if (unit == "m") return std::chrono::minutes(n);
+  if (unit == "h") return std::chrono::hours(n);
+  return std::nullopt;
+}
+
+// How long draining may take: Kong's nginx_main_worker_shutdown_timeout (default 10s).
+std::chrono::milliseconds drain_timeout(const conf::Properties& props) {
+  auto it = props.values.find("nginx_main_worker_shutdown_timeout");
+  if (it == props.values.end()) return kDrainTimeout;
+  if (auto parsed = parse_nginx_time(it->second)) return *parsed;
+  spdlog::warn("nginx_main_worker_shutdown_timeout = {} is not a time (e.g. 10s, 500ms): using 10s",
+               it->second);
+  return kDrainTimeout;
+}
+
+// Waits until `done()` or `until`, polling (shutdown only).
+template <typename Done>
+bool wait_until(Done done, std::chrono::steady_clock::time_point until) {
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
 // With nginx_events_worker_connections = auto (Kong: as many as the limit allows), a limit below
 // this is still worth a warning: a gateway that runs out of descriptors stops accepting.
 constexpr uint64_t kLowOpenFileLimit = 4096;
@@ -156,15 +194,35 @@ void Gateway::shutdown() {
   if (draining_.exchange(true)) return;
   spdlog::info("gatehouse stopping: draining in-flight requests");
   for (auto& w : workers_) w->stop_accepting();
-  const auto until = std::chrono::steady_clock::now() + kDrainTimeout;
-  auto busy = [this] {
+  // Requests in flight and the log phases of those already answered (nginx's worker waits for
+  // the log phase as well), bounded by the drain timeout.
+  auto requests = [this] {
     int n = 0;
     for (auto& w : workers_) n += w->active_requests.load();
     return n;
   };
-  while (busy() > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
-  if (int left = busy(); left > 0)
-    spdlog::warn("{} request(s) still in flight after the drain timeout", left);
+  auto log_phases = [this] {
+    int n = 0;
+    for (auto& w : workers_) n += w->active_log_phases.load();
+    return n;
+  };
+  const auto until = std::chrono::steady_clock::now() + drain_timeout(snapshot()->properties);
+  auto busy = [&] {
+    const int in_flight = requests();  // first: a request counts its log phase before it ends
+    return in_flight + log_phases() > 0;
+  };
+  if (!wait_until([&] { return !busy(); }, until))
+    spdlog::warn("{} request(s) and {} log phase(s) still running after the drain timeout", requests(),
+                 log_phases());
+  // What is left are idle keep-alive connections (or requests past the timeout): shut them down so
+  // that their coroutines end on their own rather than being destroyed suspended.
+  for (auto& w : workers_) w->close_connections();
+  auto open = [this] {
+    int n = 0;
+    for (auto& w : workers_) n += w->open_http_connections();
+    return n;
+  };
+  wait_until([&] { return open() == 0; }, std::chrono::steady_clock::now() + kCloseTimeout);
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   for (auto& hook : on_stop) hook();

@@ -157,9 +157,9 @@ asio::awaitable<void> HttpSession::run() {
     // The next request starts where this one's body ends: read past whatever was not consumed.
     if (outcome == Outcome::keep_alive && !request_body_done_ && !co_await discard_request_body())
       outcome = Outcome::close;
-    worker_.active_requests--;
     finish(ctx);
     start_log_phase(ctx);
+    worker_.active_requests--;  // after the log phase is counted: draining never sees a gap
     first_request_ = false;
     if (outcome == Outcome::close || worker_.host().draining()) break;
   }
@@ -292,6 +292,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   ctx.read_request_body = [this, &ctx]() { return read_whole_request_body(ctx); };
   const auto* plugin_set = ctx.snapshot->plugins.get();
   response_plugins_.clear();
+  log_plugins_.reset();
   start_upstream_request(ctx);
   const auto rewrite = plugin_set ? plugin_set->globals(plugins::Phase::rewrite)
                                   : std::vector<const plugins::ConfiguredPlugin*>();
@@ -333,13 +334,24 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (plugin_set) {
     const std::string& route_id = ctx.match->route->id;
     const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
-    auto access = plugin_set->collect(plugins::Phase::access, route_id, service_id, consumer_id(ctx));
     // Plugins edit the upstream request through kong.service.request.*: give them the full list.
-    if (ctx.match->service && (!access.empty() || !rewrite.empty()))
+    const bool may_run = plugin_set->may_run(plugins::Phase::access, route_id, service_id);
+    if (ctx.match->service && (may_run || !rewrite.empty()))
       materialize_upstream_headers(ctx, !rewrite.empty());
-    const bool answered = co_await run_phase(ctx, plugins::Phase::access, access);
-    if (answered) co_return co_await send_gateway_response(ctx);
-    response_plugins_ = plugin_set->collect(plugins::Phase::response, route_id, service_id, consumer_id(ctx));
+    if (auto* runner = worker_.runner()) {
+      // Each plugin resolved when reached, with the consumer an earlier one may have authenticated.
+      plugins::Collector access(*plugin_set, plugins::Phase::access, route_id, service_id,
+                                ctx.authenticated_consumer);
+      if (may_run) {
+        co_await runner->run(ctx, plugins::Phase::access, access);
+      }
+      // The names not reached (after an exit, as Kong's delayed response, or with no access
+      // plugin at all) are still resolved: their log-phase plugins run.
+      access.resolve_rest();
+      log_plugins_ = access.resolved(plugins::Phase::log);
+      if (ctx.response.produced_by_gateway) co_return co_await send_gateway_response(ctx);
+      response_plugins_ = access.resolved(plugins::Phase::response);
+    }
   }
   if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
   co_return co_await proxy(ctx);
@@ -1019,7 +1031,9 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
   const auto* plugin_set = ctx.snapshot ? ctx.snapshot->plugins.get() : nullptr;
   if (!plugin_set || !worker_.runner() || !ctx.request) return;
   std::vector<const plugins::ConfiguredPlugin*> list;
-  if (ctx.match)
+  if (log_plugins_)
+    list = std::move(*log_plugins_);
+  else if (ctx.match)
     list = plugin_set->collect(plugins::Phase::log, ctx.match->route->id,
                                ctx.match->service ? ctx.match->service->id : std::string(), consumer_id(ctx));
   else
@@ -1035,12 +1049,14 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
   log_ctx->request = log_ctx->request_copy.get();
   log_ctx->read_request_body = nullptr;
   auto* runner = worker_.runner();
+  // Counted until it ends, so that draining waits for it (bounded by the drain timeout).
+  worker_.active_log_phases++;
   asio::co_spawn(
       client_.get_executor(),
       [runner, log_ctx, list = std::move(list)]() -> asio::awaitable<void> {
         co_await runner->run(*log_ctx, plugins::Phase::log, list);
       },
-      asio::detached);
+      [&worker = worker_](std::exception_ptr) { worker.active_log_phases--; });
 }
 
 // Reads the whole request body into memory for the PDK (kong.request.get_raw_body), once.

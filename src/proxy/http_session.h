@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -139,6 +140,8 @@ class HttpSession {
   std::vector<boost::asio::const_buffer> out_;
   std::deque<std::string> chunk_prefixes_;  // deque: growing it never moves the strings out_ points at
   std::vector<const plugins::ConfiguredPlugin*> response_plugins_;  // non-empty: buffer the response
+  // The log-phase plugins the access phase's collection resolved (unset: no access phase ran).
+  std::optional<std::vector<const plugins::ConfiguredPlugin*>> log_plugins_;
   // This request's response went out as it came (forward_response): its headers are those of
   // upstream_parser_ until the next request, for the log phase.
   bool response_streamed_ = false;

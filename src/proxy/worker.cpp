@@ -207,12 +207,20 @@ void Worker::stop_accepting() {
   });
 }
 
+void Worker::close_connections() {
+  asio::post(io_, [this] {
+    boost::system::error_code ec;
+    for (auto* client : clients_) client->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  });
+}
+
 void Worker::stop() {
   io_.stop();
 }
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
+  io_.shutdown();
 }
 
 std::string Worker::new_request_id() {

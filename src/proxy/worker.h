@@ -55,6 +55,15 @@ class WorkerHost {
   tls::ServerTlsCache tls_contexts_;
 };
 
+// The worker's io_context, with shutdown() reachable: Worker::join() destroys the coroutines left
+// on it (idle connections, log-phase work cut by the drain timeout) while the pool, the runner and
+// the connection set they use still exist, instead of in ~io_context, after those members.
+class WorkerIoContext : public boost::asio::io_context {
+ public:
+  using io_context::io_context;
+  using io_context::shutdown;
+};
+
 class Worker {
  public:
   Worker(int index, WorkerHost& host);
@@ -67,12 +76,21 @@ class Worker {
   void listen_stream(const std::vector<conf::ListenAddress>& addresses);
   void start();  // runs the event loop on a new thread
   void stop_accepting();
-  // Shuts every client connection (after draining, idle keep-alive ones remain): their
-  // coroutines end normally instead of being destroyed with the io_context.
+  // Shuts every HTTP client connection down (after draining, idle keep-alive ones remain): their
+  // coroutines see the end of the stream and end normally. open_http_connections() then drops to 0.
   void close_connections();
-  void track(boost::asio::ip::tcp::socket* client) { clients_.insert(client); }
-  void untrack(boost::asio::ip::tcp::socket* client) { clients_.erase(client); }
+  void track(boost::asio::ip::tcp::socket* client) {
+    clients_.insert(client);
+    open_http_connections_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void untrack(boost::asio::ip::tcp::socket* client) {
+    clients_.erase(client);
+    open_http_connections_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  int open_http_connections() const { return open_http_connections_.load(std::memory_order_relaxed); }
   void stop();  // stops the event loop (after draining)
+  // Waits for the event loop's thread, then destroys the coroutines still suspended on it while
+  // every member they use is alive.
   void join();
 
   int index() const { return index_; }
@@ -88,6 +106,8 @@ class Worker {
 
   std::atomic<int> active_connections{0};
   std::atomic<int> active_requests{0};
+  // Log phases still running after their response went out: draining waits for them too.
+  std::atomic<int> active_log_phases{0};
 
  private:
   struct Listener {
@@ -111,7 +131,7 @@ class Worker {
   WorkerHost& host_;
   // One thread runs it, and no other thread starts operations on its sockets (other threads only
   // post()): the per-socket reactor mutexes can go (~800 instructions per proxied request).
-  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  WorkerIoContext io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<Listener> listeners_;
   std::shared_ptr<const tls::ServerTls> server_tls_;
   uint64_t server_tls_generation_ = 0;
@@ -131,6 +151,7 @@ class Worker {
   std::thread thread_;
   std::unique_ptr<plugins::PhaseRunner> runner_;
   std::unordered_set<boost::asio::ip::tcp::socket*> clients_;  // touched only on this worker's thread
+  std::atomic<int> open_http_connections_{0};                  // clients_.size(), readable anywhere
   bool pool_configured_ = false;
   friend class HttpSession;
 };
