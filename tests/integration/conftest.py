@@ -8,6 +8,7 @@ the gateway exits non-zero after SIGTERM, or when it needs SIGKILL to stop.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -116,6 +117,8 @@ def pytest_sessionfinish(session, exitstatus):
     if left:
         print(f"\n{len(left)} sanitizer report(s) written outside a test:\n{describe_reports(left)}")
         session.exitstatus = 1
+    else:
+        shutil.rmtree(SANITIZER_DIR, ignore_errors=True)  # every report was shown by its test
 
 
 def free_port():
