@@ -99,6 +99,11 @@ Gateway::~Gateway() {
 
 void Gateway::start() {
   const auto& props = snapshot_->properties;
+  // Signals are caught from here on, before any port accepts: a SIGTERM sent as soon as the
+  // proxy port answers must drain, not kill the process. asio queues a signal that arrives
+  // before run() starts waiting for it.
+  signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGQUIT, SIGINT);
+  signals_->add(SIGHUP);
   std::filesystem::create_directories(props.prefix);
   std::filesystem::create_directories(std::filesystem::path(props.prefix) / "logs");
   const int n = std::max(1, props.worker_threads);
@@ -246,11 +251,7 @@ void Gateway::await_signals() {
 }
 
 int Gateway::run() {
-  asio::post(control_, [this] {
-    signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGQUIT, SIGINT);
-    signals_->add(SIGHUP);
-    await_signals();
-  });
+  asio::post(control_, [this] { await_signals(); });
   stopped_.get_future().wait();
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
   asio::post(control_, [this] { signals_.reset(); });

@@ -1,6 +1,7 @@
 """Process lifecycle through the CLI: health, reload (under traffic, and a bad config refused), stop."""
 import http.client
 import json
+import signal
 import threading
 import time
 
@@ -94,3 +95,14 @@ def test_config_warnings_go_to_stderr_and_node_id_is_a_known_property(make_gatew
     assert json.loads(result.stdout)["servers"] == []
     assert "unknown property 'my_custom_thing'" in result.stderr
     assert "node_id" not in result.stderr
+
+
+def test_sigterm_as_soon_as_the_proxy_port_answers_drains(make_gateway, upstream):
+    """A SIGTERM sent the moment the proxy port accepts is a graceful stop (exit 0), never the
+    default action that kills the process: signals are caught before any port opens. Before, the
+    signal handler was installed by a task the control thread ran later, and a fast test runner
+    (test_smuggling's short cases) saw `exit status -15`."""
+    for attempt in range(5):
+        gw = make_gateway(kong_yml(upstream.server_port)).start()
+        gw.proc.send_signal(signal.SIGTERM)
+        assert gw.proc.wait(timeout=20) == 0, f"attempt {attempt}:\n" + gw.logs()[-2000:]
