@@ -50,6 +50,7 @@ const std::map<std::string, std::string>& default_values() {
       {"trusted_ips", ""},
       {"client_max_body_size", "0"},
       {"client_body_buffer_size", "8k"},
+      {"buffered_response_max_size", "64m"},
       {"headers", "server_tokens, latency_tokens, X-Kong-Request-Id"},
       {"upstream_keepalive_pool_size", "512"},
       {"upstream_keepalive_max_requests", "10000"},
@@ -361,6 +362,7 @@ void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
   };
   p.client_max_body_size = body_size("client_max_body_size");
   p.client_body_buffer_size = body_size("client_body_buffer_size");
+  p.buffered_response_max_size = body_size("buffered_response_max_size");
 
   p.headers.clear();
   for (const auto& h : split_list(raw("headers"))) {

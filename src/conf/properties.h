@@ -98,6 +98,9 @@ struct Properties {
   std::vector<Cidr> trusted_ips;
   size_t client_max_body_size = 0;  // bytes, 0 = unlimited
   size_t client_body_buffer_size = 8 * 1024;
+  // gatehouse extension: the largest upstream response body buffered for `response`-phase
+  // plugins (0 = unlimited, as Kong); a larger one is answered 502 (docs/configuration.md).
+  size_t buffered_response_max_size = 64 * 1024 * 1024;
   std::vector<std::string> headers;  // lower-cased; empty when "off"
   int upstream_keepalive_pool_size = 512;
   int upstream_keepalive_max_requests = 10000;

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -157,6 +158,7 @@ asio::awaitable<void> HttpSession::run() {
     // The next request starts where this one's body ends: read past whatever was not consumed.
     if (outcome == Outcome::keep_alive && !request_body_done_ && !co_await discard_request_body())
       outcome = Outcome::close;
+    request_body_.reset();  // removes a temporary body file: nothing reads it after the response
     finish(ctx);
     start_log_phase(ctx);
     worker_.active_requests--;  // after the log phase is counted: draining never sees a gap
@@ -176,6 +178,7 @@ asio::awaitable<bool> HttpSession::read_request_head() {
   parser_.reset();
   request_body_done_ = false;
   request_body_too_large_ = false;
+  request_body_read_.reset();
   deadline_.arm(first_request_ ? kClientHeaderTimeout : kKeepaliveTimeout, client_);
   while (true) {
     if (!in_.empty()) {
@@ -289,7 +292,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (req.headers.count("host") > 1) co_return co_await respond(ctx, 400, "Bad request");
   if (req.upgrade) co_return co_await respond(ctx, 501, "Protocol upgrades are not supported");
 
-  ctx.read_request_body = [this, &ctx]() { return read_whole_request_body(ctx); };
+  ctx.read_request_body = [this, &ctx]() { return read_body_for_plugin(ctx); };
   const auto* plugin_set = ctx.snapshot->plugins.get();
   response_plugins_.clear();
   log_plugins_.reset();
@@ -440,16 +443,27 @@ void HttpSession::serialize_upstream_head(const RequestContext& ctx, bool chunke
   out += "\r\n";
 }
 
-// Moves whatever body bytes already arrived into `body`. True when the whole body is there.
-asio::awaitable<bool> HttpSession::collect_available_body(std::string& body) {
+template <class Sink>
+HttpSession::BodyFeed HttpSession::take_available_body(Sink&& sink) {
   while (!request_body_done_) {
     size_t consumed = 0;
     auto status = parser_.feed(in_.readable(), consumed);
-    for (auto piece : parser_.body()) body.append(piece);
+    if (status == http::Parser::Status::error) return BodyFeed::malformed;
+    for (auto piece : parser_.body())
+      if (!sink(piece)) return BodyFeed::sink_failed;
     in_.consume(consumed);
     if (status == http::Parser::Status::message_complete) request_body_done_ = true;
     if (status != http::Parser::Status::headers_complete || consumed == 0) break;
   }
+  return request_body_done_ ? BodyFeed::complete : BodyFeed::need_more;
+}
+
+// Moves whatever body bytes already arrived into `body`. True when the whole body is there.
+asio::awaitable<bool> HttpSession::collect_available_body(std::string& body) {
+  take_available_body([&body](std::string_view piece) {
+    body.append(piece);
+    return true;
+  });
   co_return request_body_done_;
 }
 
@@ -553,9 +567,13 @@ asio::awaitable<bool> HttpSession::upstream_handshake(RequestContext& ctx, net::
 asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   const auto& req = *ctx.request;
 
-  // The body: a plugin's replacement, or the client's. A body that arrived whole with the head
+  // The body: a plugin's replacement, or the client's. With the route's request_buffering (Kong's
+  // default) the client's body is read whole first, in memory or in a temporary file, and sent
+  // with its Content-Length, as nginx does. Without it, a body that arrived whole with the head
   // is kept in memory, so the request can be retried; a larger one is streamed once.
-  std::string body;
+  std::string collected;
+  std::string_view body;
+  const SpooledBody* body_file = nullptr;
   bool body_complete = true;
   bool chunked = false;
   if (request_body_too_large_) co_return co_await respond(ctx, 413, http::kong_default_message(413));
@@ -563,24 +581,30 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     const bool discarded = co_await discard_request_body();
     if (!discarded) co_return co_await refuse_bad_request_body(ctx);
     body = *ctx.upstream.body;
-  } else if (ctx.buffered_request_body) {
-    body = *ctx.buffered_request_body;
+  } else if (req.has_body() &&
+             (ctx.match->route->request_buffering || request_body_read_ || !response_plugins_.empty())) {
+    // Read whole also when a plugin read it already (or tried), and for the response phase: Kong
+    // reads the body before its buffered proxying, so plugins can still read it there.
+    const auto read = co_await read_whole_request_body(ctx);
+    if (read != BodyOutcome::complete) co_return co_await refuse_request_body(ctx, read);
+    if (ctx.buffered_request_body)
+      body = *ctx.buffered_request_body;
+    else
+      body_file = request_body_.get();
   } else if (req.has_body()) {
-    if (client_wants_continue_ && in_.empty()) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      deadline_.arm(kSendTimeout, client_);
-      auto [ec, n] = co_await client_.write(asio::buffer(kContinue));
-      deadline_.disarm();
-      if (ec) co_return Outcome::close;
-    }
-    body_complete = co_await collect_available_body(body);
+    const bool continued = co_await send_continue_if_expected();
+    if (!continued) co_return Outcome::close;
+    body_complete = co_await collect_available_body(collected);
     if (request_body_malformed()) co_return co_await refuse_bad_request_body(ctx);
     const size_t limit = ctx.snapshot->properties.client_max_body_size;
-    if (limit > 0 && body.size() > limit)
+    if (limit > 0 && collected.size() > limit)
       co_return co_await respond(ctx, 413, http::kong_default_message(413));
     chunked = !body_complete && !req.content_length;
+    body = collected;
   }
-  const size_t content_length = body_complete ? body.size() : (req.content_length ? *req.content_length : 0);
+  const uint64_t content_length = body_file       ? body_file->size()
+                                  : body_complete ? body.size()
+                                                  : (req.content_length ? *req.content_length : 0);
   serialize_upstream_head(ctx, chunked, content_length, head_out_);
 
   // Once the upstream may have seen the request, it goes again only when we still hold all of it
@@ -642,6 +666,10 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
       auto [ec, written] = co_await conn->stream.write(out_);
       deadline_.disarm();
       wec = ec;
+    }
+    if (!wec && body_file) {
+      const bool sent = co_await send_spooled_body(*conn, ctx, *body_file);
+      if (!sent) wec = asio::error::broken_pipe;
     }
     if (wec) {
       last_error = UpstreamError::write;
@@ -1059,33 +1087,106 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
       [&worker = worker_](std::exception_ptr) { worker.active_log_phases--; });
 }
 
-// Reads the whole request body into memory for the PDK (kong.request.get_raw_body), once.
-asio::awaitable<std::optional<std::string>> HttpSession::read_whole_request_body(RequestContext& ctx) {
-  if (ctx.buffered_request_body) co_return ctx.buffered_request_body;
-  const size_t limit = ctx.snapshot->properties.client_max_body_size;
-  std::string body;
+// Reads the whole request body, once: in memory up to client_body_buffer_size, else into a
+// temporary file under the prefix (nginx's client_body_temp), so a request holds at most one
+// buffer of it in memory however large it is. Bytes over client_max_body_size are never kept.
+// The outcome is kept: a later call (the proxy after a plugin) gets the same answer, never a body
+// read again from the middle.
+asio::awaitable<HttpSession::BodyOutcome> HttpSession::read_whole_request_body(RequestContext& ctx) {
+  if (!request_body_read_) request_body_read_ = co_await spool_request_body(ctx);
+  co_return *request_body_read_;
+}
+
+asio::awaitable<HttpSession::BodyOutcome> HttpSession::spool_request_body(RequestContext& ctx) {
+  if (request_body_too_large_) co_return BodyOutcome::too_large;
+  const bool continued = co_await send_continue_if_expected();
+  if (!continued) co_return BodyOutcome::client_gone;
+  const auto& props = ctx.snapshot->properties;
+  request_body_ =
+      std::make_unique<SpooledBody>(props.client_body_buffer_size, props.prefix + "/client_body_temp");
+  SpooledBody& spool = *request_body_;
   while (true) {
-    const bool complete = co_await collect_available_body(body);
-    // A malformed body: proxy() answers 400 when it finds the parser's error.
-    if (request_body_malformed()) co_return std::nullopt;
-    if (complete || (limit > 0 && body.size() > limit)) break;
+    const auto feed = take_available_body([&spool](std::string_view piece) { return spool.append(piece); });
+    if (feed == BodyFeed::malformed) co_return BodyOutcome::malformed;
+    if (feed == BodyFeed::sink_failed) {
+      spdlog::error("cannot buffer the request body: {}", spool.error());
+      co_return BodyOutcome::storage_failed;
+    }
+    if (props.client_max_body_size > 0 && spool.size() > props.client_max_body_size) {
+      request_body_too_large_ = true;  // a chunked body (a Content-Length one was refused earlier)
+      co_return BodyOutcome::too_large;
+    }
+    if (feed == BodyFeed::complete) break;
     size_t available = 0;
     char* space = in_.prepare(16 * 1024, available);
     deadline_.arm(kClientBodyTimeout, client_);
     auto [ec, n] = co_await client_.read_some(asio::buffer(space, available));
     deadline_.disarm();
-    if (ec) co_return std::nullopt;
+    if (ec) co_return BodyOutcome::client_gone;
     in_.commit(n);
     ctx.request_bytes += n;
   }
-  if (limit > 0 && body.size() > limit) {
-    // A chunked body (a Content-Length one was refused earlier): the bytes read are gone, so the
-    // request can only be refused (proxy() answers 413).
-    request_body_too_large_ = true;
-    co_return std::nullopt;
+  if (!spool.finish()) {
+    spdlog::error("cannot buffer the request body: {}", spool.error());
+    co_return BodyOutcome::storage_failed;
   }
-  ctx.buffered_request_body = std::move(body);
-  co_return ctx.buffered_request_body;
+  if (spool.in_file()) {
+    ctx.request_body_file = spool.path();
+  } else {
+    ctx.buffered_request_body = spool.take_memory();
+    request_body_.reset();
+  }
+  co_return BodyOutcome::complete;
+}
+
+// kong.request.get_raw_body and friends, before proxying: true when the body is read (the PDK
+// finds it in memory or in its file).
+asio::awaitable<bool> HttpSession::read_body_for_plugin(RequestContext& ctx) {
+  co_return co_await read_whole_request_body(ctx) == BodyOutcome::complete;
+}
+
+// The answer when the body could not be read whole: nginx's 413 (over client_max_body_size), 400
+// (malformed; the connection's framing is lost), 500 (the temporary file could not be written),
+// or nothing to a client that went away.
+asio::awaitable<HttpSession::Outcome> HttpSession::refuse_request_body(RequestContext& ctx,
+                                                                       BodyOutcome outcome) {
+  if (outcome == BodyOutcome::client_gone || outcome == BodyOutcome::malformed)
+    co_return co_await refuse_bad_request_body(ctx);
+  const int status = outcome == BodyOutcome::too_large ? 413 : 500;
+  co_return co_await respond(ctx, status, http::kong_default_message(status));
+}
+
+// Expect: 100-continue: the client waits for a go-ahead before it sends the body. Sent once, when
+// the body is about to be read and none of it arrived yet.
+asio::awaitable<bool> HttpSession::send_continue_if_expected() {
+  if (!client_wants_continue_ || !in_.empty()) co_return true;
+  client_wants_continue_ = false;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  deadline_.arm(kSendTimeout, client_);
+  auto [ec, n] = co_await client_.write(asio::buffer(kContinue));
+  deadline_.disarm();
+  co_return !ec;
+}
+
+// Sends a body kept in a temporary file to the upstream, one buffer at a time.
+asio::awaitable<bool> HttpSession::send_spooled_body(net::UpstreamConnection& conn, RequestContext& ctx,
+                                                     const SpooledBody& body) {
+  std::string buffer(64 * 1024, '\0');
+  for (uint64_t offset = 0; offset < body.size();) {
+    const long n =
+        body.read_at(offset, buffer.data(), std::min<uint64_t>(buffer.size(), body.size() - offset));
+    if (n <= 0) {
+      spdlog::error("cannot read the buffered request body {}: {}", body.path(),
+                    n < 0 ? std::strerror(errno) : "file shorter than the body");
+      co_return false;
+    }
+    offset += static_cast<uint64_t>(n);
+    deadline_.arm(write_timeout(ctx), conn.socket);
+    auto [ec, written] = co_await conn.stream.write(asio::buffer(buffer.data(), static_cast<size_t>(n)));
+    deadline_.disarm();
+    if (ec) co_return false;
+  }
+  co_return true;
 }
 
 // Buffered proxying, for requests with `response`-phase plugins: read the whole upstream
@@ -1100,6 +1201,11 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   sr.headers = upstream_headers_for_plugins(resp.headers);
   bool reusable = resp.keep_alive;
   bool done = ctx.request->method == "HEAD" || status_has_no_body(resp.status);
+  // The whole body is held in memory: past buffered_response_max_size the upstream is cut off
+  // (its connection dropped) and the client gets 502, by the announced length when there is one.
+  const uint64_t max_size = ctx.snapshot->properties.buffered_response_max_size;
+  const bool too_large = !done && max_size > 0 && resp.content_length && *resp.content_length > max_size;
+  if (too_large) co_return co_await refuse_large_response(ctx, max_size);
   while (!done) {
     const auto read = co_await next_upstream_body_part(*conn, ctx, parser);
     if (read.part == BodyPart::malformed)
@@ -1110,6 +1216,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
     }
     done = read.part != BodyPart::more;
     if (read.part == BodyPart::last_at_eof) reusable = false;
+    uint64_t size = sr.body.size();
+    for (auto piece : read.pieces) size += piece.size();
+    if (max_size > 0 && size > max_size) co_return co_await refuse_large_response(ctx, max_size);
     for (auto piece : read.pieces) sr.body.append(piece);
   }
   if (reusable && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
@@ -1124,6 +1233,18 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   co_await run_phase(ctx, plugins::Phase::response, response_plugins);
   const bool produced = ctx.response.produced_by_gateway;
   co_return co_await send_gateway_response(ctx, !produced);
+}
+
+// An upstream response too large to buffer for the response phase: logged once, answered 502
+// (Kong's answer when its buffered proxying could not read the upstream's response).
+asio::awaitable<HttpSession::Outcome> HttpSession::refuse_large_response(RequestContext& ctx,
+                                                                         uint64_t max_size) {
+  ctx.upstream_status = upstream_parser_.response().status;
+  spdlog::error(
+      "upstream {} response body is larger than buffered_response_max_size ({} bytes), needed whole "
+      "by the response phase: answering 502",
+      ctx.upstream_addr, max_size);
+  co_return co_await respond(ctx, 502, http::kong_default_message(502));
 }
 
 void HttpSession::finish(RequestContext& ctx) {

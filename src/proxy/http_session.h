@@ -19,6 +19,7 @@
 #include "net/deadline.h"
 #include "net/upstream_pool.h"
 #include "plugins/plugin_set.h"
+#include "proxy/request_body.h"
 #include "proxy/request_context.h"
 #include "proxy/upstream_headers.h"
 #include "proxy/worker.h"
@@ -86,6 +87,11 @@ class HttpSession {
   std::unique_ptr<net::UpstreamConnection> new_upstream_connection(const RequestContext& ctx);
   boost::asio::awaitable<bool> upstream_handshake(RequestContext& ctx, net::UpstreamConnection& conn);
   boost::asio::awaitable<bool> collect_available_body(std::string& body);
+  // Parses the request body bytes already read, handing each piece to `sink(std::string_view)`
+  // (false: stop, the piece could not be kept).
+  enum class BodyFeed { need_more, complete, malformed, sink_failed };
+  template <class Sink>
+  BodyFeed take_available_body(Sink&& sink);
   void serialize_upstream_head(const RequestContext& ctx, bool chunked, size_t content_length,
                                std::string& out) const;
   // `sent`: the body bytes already forwarded with the head (they count towards client_max_body_size).
@@ -102,13 +108,22 @@ class HttpSession {
                                                            const RequestContext& ctx, http::Parser& parser);
   boost::asio::awaitable<Outcome> buffer_response(std::unique_ptr<net::UpstreamConnection> conn,
                                                   RequestContext& ctx, http::Parser& parser);
+  boost::asio::awaitable<Outcome> refuse_large_response(RequestContext& ctx, uint64_t max_size);
   boost::asio::awaitable<Outcome> forward_response(std::unique_ptr<net::UpstreamConnection> conn,
                                                    RequestContext& ctx, http::Parser& parser);
 
   // Client side.
   boost::asio::awaitable<Outcome> respond(RequestContext& ctx, int status, std::string_view message);
   boost::asio::awaitable<Outcome> send_gateway_response(RequestContext& ctx, bool proxied = false);
-  boost::asio::awaitable<std::optional<std::string>> read_whole_request_body(RequestContext& ctx);
+  // Reading the whole request body before proxying (request_buffering, or a plugin asked for it).
+  enum class BodyOutcome { complete, too_large, malformed, client_gone, storage_failed };
+  boost::asio::awaitable<BodyOutcome> read_whole_request_body(RequestContext& ctx);
+  boost::asio::awaitable<BodyOutcome> spool_request_body(RequestContext& ctx);
+  boost::asio::awaitable<bool> read_body_for_plugin(RequestContext& ctx);
+  boost::asio::awaitable<Outcome> refuse_request_body(RequestContext& ctx, BodyOutcome outcome);
+  boost::asio::awaitable<bool> send_continue_if_expected();
+  boost::asio::awaitable<bool> send_spooled_body(net::UpstreamConnection& conn, RequestContext& ctx,
+                                                 const SpooledBody& body);
   // Plugins: run a phase; true when a plugin (or a plugin failure) produced the response.
   boost::asio::awaitable<bool> run_phase(RequestContext& ctx, plugins::Phase phase,
                                          const std::vector<const plugins::ConfiguredPlugin*>& list);
@@ -150,6 +165,9 @@ class HttpSession {
   // A chunked body went over client_max_body_size while a plugin read it: 413, never forwarded.
   bool request_body_too_large_ = false;
   bool client_wants_continue_ = false;
+  // The request body read whole, when it went to a temporary file (removed with it).
+  std::unique_ptr<SpooledBody> request_body_;
+  std::optional<BodyOutcome> request_body_read_;  // set once the body was read whole (or that failed)
 };
 
 }  // namespace gh::proxy

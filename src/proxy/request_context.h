@@ -126,12 +126,16 @@ struct RequestContext {
 
   ServiceResponse service_response;
 
-  // Reads the rest of the client's request body into memory (once; later calls return the
-  // same bytes) so kong.request.get_raw_body works before proxying; the proxy then sends the
-  // buffered body. nullopt when it exceeds client_max_body_size or the client went away.
-  // Set by the HTTP session.
-  std::function<boost::asio::awaitable<std::optional<std::string>>()> read_request_body;
+  // Reads the rest of the client's request body (once; later calls find it read) so
+  // kong.request.get_raw_body works before proxying; the proxy then sends that body. True when
+  // the whole body is in buffered_request_body or request_body_file; false when it exceeds
+  // client_max_body_size, the client went away or the body could not be stored. Set by the HTTP
+  // session.
+  std::function<boost::asio::awaitable<bool>()> read_request_body;
+  // The whole body, when it fit in client_body_buffer_size.
   std::optional<std::string> buffered_request_body;
+  // Otherwise the temporary file holding it (nginx's client_body_temp), removed after the request.
+  std::string request_body_file;
 
   // Plugin-visible state. The tables start as null, not as empty objects (an empty object is an
   // allocation per request that almost every request would throw away); the first key set

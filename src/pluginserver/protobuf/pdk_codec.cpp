@@ -162,11 +162,13 @@ void PdkCodec::encode_result(const PdkMethod& method, const PdkResult& result, s
       break;
     case ResultShape::raw_body: {
       auto& raw = static_cast<kp::RawBodyResult&>(message);
+      // A body in a file comes as an error (MsgPack's answer) that carries the file's path.
+      const json& path =
+          result.value.is_object() ? result.value.value("body_filepath", json()) : result.value;
       if (value && (value->is_string() || value->is_binary()))
         raw.set_content(bytes_of(*value));
-      else if (value && value->is_object() && value->contains("body_filepath") &&
-               value->at("body_filepath").is_string())
-        raw.set_body_filepath(value->at("body_filepath").get<std::string>());
+      else if (result.value.is_object() && path.is_string())
+        raw.set_body_filepath(path.get<std::string>());
       else
         raw.set_error(result.status == PdkResult::Status::error && !result.error.empty()
                           ? result.error

@@ -77,10 +77,15 @@ struct Fixture {
     ctx.upstream.path = "/api/v1/items";
     ctx.upstream.query = "color=blue&size=10&tag=a&tag=b&debug";
     ctx.upstream.headers = request.headers;
-    ctx.read_request_body = [this]() -> boost::asio::awaitable<std::optional<std::string>> {
+    ctx.read_request_body = [this]() -> boost::asio::awaitable<bool> {
       ++body_reads;
-      if (body_too_large) co_return std::nullopt;
-      co_return std::string(kRequestBody);
+      if (body_too_large) co_return false;
+      if (!body_file.empty()) {
+        ctx.request_body_file = body_file;
+        co_return true;
+      }
+      ctx.buffered_request_body = std::string(kRequestBody);
+      co_return true;
     };
     plugin.name = "js-conform";
     plugin.id = "9c7b5a3d-1e2f-4a6b-8c9d-0e1f2a3b4c21";
@@ -152,6 +157,7 @@ struct Fixture {
   proxy::RequestContext ctx;
   PluginCall plugin;
   bool body_too_large = false;
+  std::string body_file;  // non-empty: the body went to this temporary file (over client_body_buffer_size)
   int body_reads = 0;
 };
 

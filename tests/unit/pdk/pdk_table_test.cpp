@@ -125,6 +125,20 @@ TEST(Request, RawBodyTooLargeIsKongsError) {
   expect_error(f, "kong.request.get_raw_body", json::array(), "client_body_buffer_size");
 }
 
+// Over client_body_buffer_size the body is in a file and never sent whole: Kong's error, with
+// the file's path for ProtoBuf's RawBodyResult.body_filepath. get_body fails the same way.
+TEST(Request, RawBodyInAFileIsKongsErrorWithThePath) {
+  Fixture f;
+  f.body_file = "/prefix/client_body_temp/body.Xy12Zw";
+  PdkResult raw = f.call("kong.request.get_raw_body");
+  ASSERT_EQ(raw.status, PdkResult::Status::error);
+  EXPECT_EQ(raw.error,
+            "request body did not fit into client body buffer, consider raising 'client_body_buffer_size'");
+  EXPECT_EQ(raw.value, json({{"body_filepath", "/prefix/client_body_temp/body.Xy12Zw"}}));
+  expect_error(f, "kong.request.get_body", json::array(), "client_body_buffer_size");
+  EXPECT_EQ(f.body_reads, 1);
+}
+
 TEST(Request, NoBodyIsEmptyString) {
   Fixture f;
   f.request.content_length.reset();

@@ -166,6 +166,17 @@ TEST(CodecResults, RawBodyContentOrError) {
   EXPECT_EQ(raw.error(), "Can't read request body");
 }
 
+// A body over client_body_buffer_size is in a file: the PDK fails (MsgPack's StepError) and names
+// the file, which ProtoBuf sends as body_filepath, as Kong does.
+TEST(CodecResults, RawBodyInAFileIsItsPath) {
+  PdkResult in_file = PdkResult::fail("request body did not fit into client body buffer");
+  in_file.value = {{"body_filepath", "/prefix/client_body_temp/body.Ab12Cd"}};
+  kong_plugin_protocol::RawBodyResult raw;
+  ASSERT_TRUE(raw.ParseFromString(encode("kong.request.get_raw_body", in_file)));
+  EXPECT_EQ(raw.kind_case(), kong_plugin_protocol::RawBodyResult::kBodyFilepath);
+  EXPECT_EQ(raw.body_filepath(), "/prefix/client_body_temp/body.Ab12Cd");
+}
+
 TEST(CodecResults, EntitiesByFieldNameDroppingWhatDoesNotFit) {
   const json route = {{"id", "r1"},
                       {"name", "items"},
