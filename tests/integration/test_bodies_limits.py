@@ -46,6 +46,7 @@ class HashingHandler(BaseHTTPRequestHandler):
         pass
 
     def handle_any(self):
+        self.server.paths.append(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         digest = hashlib.sha256()
         left = length
@@ -78,6 +79,7 @@ class HashingHandler(BaseHTTPRequestHandler):
 def hashing_upstream():
     server = ThreadingHTTPServer(("127.0.0.1", 0), HashingHandler)
     server.daemon_threads = True
+    server.paths = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -324,6 +326,28 @@ def test_a_chunked_body_over_client_max_body_size_is_413_and_never_forwarded(mak
     resp, data = post(gw, "/buffered", 1000, chunked=True)  # within the limit, through a file
     assert resp.status == 200
     assert json.loads(data)["length"] == 1000 and json.loads(data)["content_length"] == "1000"
+    assert temp_files(gw) == []
+
+
+@pytest.mark.parametrize("bad", [b"5\r\nhelloXY0\r\n\r\n", b"0x5\r\nhello\r\n0\r\n\r\n"],
+                         ids=["two_bytes_as_crlf", "hex_size"])
+def test_a_bad_chunk_in_a_body_read_whole_is_400_and_nothing_reaches_the_upstream(make_gateway, hashing_upstream,
+                                                                                  bad):
+    gw = start_gateway(make_gateway, hashing_upstream.server_port)
+    head = b"POST /buffered HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(head + b"%x\r\n%s\r\n" % (20000, b"f" * 20000))  # past the buffer: into a file
+        deadline = time.monotonic() + 10
+        while not temp_files(gw) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(temp_files(gw)) == 1
+        s.sendall(bad + b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while piece := s.recv(65536):
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert answer.count(b"HTTP/1.1 ") == 1 and b"connection: close" in answer.lower()
+    assert hashing_upstream.paths == []
     assert temp_files(gw) == []
 
 

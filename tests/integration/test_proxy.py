@@ -300,11 +300,14 @@ def test_chunked_body_over_limit_413_before_the_upstream(make_gateway):
 def test_chunked_body_over_limit_413_while_streaming(make_gateway):
     # The body arrives in pieces: the first goes upstream, the one past the limit is refused with
     # 413 and the upstream connection is cut (the upstream never gets a complete request).
+    # (A route with request_buffering off: by default the body is read whole first, test_bodies_limits.py.)
+    streamed = '      - name: streamed\n        paths: ["/streamed"]\n        request_buffering: false\n'
     with socket.create_server(("127.0.0.1", 0)) as fake_upstream:
         fake_upstream.settimeout(5)
-        gw = make_gateway(kong_yml(fake_upstream.getsockname()[1]), conf_extra="client_max_body_size = 1k\n").start()
+        gw = make_gateway(kong_yml(fake_upstream.getsockname()[1], extra_routes=streamed),
+                          conf_extra="client_max_body_size = 1k\n").start()
         with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as client:
-            client.sendall(chunked_head("/api/x") + chunk(b"a" * 600))
+            client.sendall(chunked_head("/streamed/x") + chunk(b"a" * 600))
             upstream_side, _ = fake_upstream.accept()
             with upstream_side:
                 upstream_side.settimeout(5)

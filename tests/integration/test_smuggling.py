@@ -145,6 +145,7 @@ services:
     routes:
       - name: any
         paths: ["/"]
+        request_buffering: false  # streamed, so a bad chunk can come after the first went upstream
   - name: by-host
     url: http://127.0.0.1:{port}/by-host
     routes:
