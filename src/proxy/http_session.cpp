@@ -1094,6 +1094,8 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
 // read again from the middle.
 asio::awaitable<HttpSession::BodyOutcome> HttpSession::read_whole_request_body(RequestContext& ctx) {
   if (!request_body_read_) request_body_read_ = co_await spool_request_body(ctx);
+  if (*request_body_read_ != BodyOutcome::complete)
+    request_body_.reset();  // a refused body's file goes at once
   co_return *request_body_read_;
 }
 
