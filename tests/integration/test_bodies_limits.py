@@ -56,8 +56,8 @@ class HashingHandler(BaseHTTPRequestHandler):
                 break
             digest.update(piece)
             left -= len(piece)
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True  # the chunked bytes were not read: the framing is gone
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._drain_chunked()  # not counted (an app reading Content-Length sees no body), but read
         seen = {
             "sha256": digest.hexdigest(),
             "length": length - left,
@@ -71,6 +71,16 @@ class HashingHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _drain_chunked(self):
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            self.rfile.read(size)
+            self.rfile.readline()
 
     do_POST = do_PUT = do_GET = handle_any
 
