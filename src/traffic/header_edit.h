@@ -1,0 +1,23 @@
+// What a traffic plugin does to a header list, as values: the pure plugin logic returns edits
+// and the native-plugin glue applies them to the response (or upstream request) it owns.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "http/headers.h"
+
+namespace gh::traffic {
+
+struct HeaderEdit {
+  enum class Op { set, add, clear };
+  Op op;
+  std::string name;
+  std::string value;
+};
+using HeaderEdits = std::vector<HeaderEdit>;
+
+// Applies `edits` in order (set replaces every value of the name, add appends, clear removes).
+void apply(const HeaderEdits& edits, http::Headers& headers);
+
+}  // namespace gh::traffic
