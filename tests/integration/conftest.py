@@ -121,10 +121,62 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(SANITIZER_DIR, ignore_errors=True)  # every report was shown by its test
 
 
+# Ports free_port() handed out, each still bound by a socket of ours until the test ends.
+RESERVED_PORTS = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, reserved until the end of the test: it stays bound by a socket that does
+    not listen (connecting to it is refused) and has SO_REUSEADDR, which lets gatehouse (SO_REUSEADDR,
+    SO_REUSEPORT) bind it, while no other process's bind(0) or connect() can take it meanwhile. A
+    port probed and closed at once could be taken by another test run on the machine in the seconds
+    before the gateway binds it (its plugin servers start first), and the test would then talk to
+    that process instead."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    RESERVED_PORTS.append(s)
+    return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def release_reserved_ports():
+    """Ends the reservations made during the test (and by the module fixtures before it): every
+    gateway they were for listens by now."""
+    yield
+    while RESERVED_PORTS:
+        RESERVED_PORTS.pop().close()
+
+
+def listening_inodes(port):
+    """The inodes of the sockets listening on TCP `port` (any address) in this network namespace."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def listens(pid, port):
+    """Whether process `pid` itself holds a socket listening on `port`."""
+    wanted = {f"socket:[{inode}]" for inode in listening_inodes(port)}
+    try:
+        return any(os.readlink(fd) in wanted for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # gone, or a descriptor closed while we looked
+        return False
+
+
+def wait_listening(proc, port, timeout=30.0):
+    """Waits until `proc` listens on `port`: a port that merely accepts could be another process's.
+    False when `proc` exits or the time is up."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if listens(proc.pid, port):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def wait_for_file(path, timeout=10.0):
@@ -178,9 +230,10 @@ class Gateway:
         self.stdout = open(self.dir / "stdout.log", "ab")
         self.proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(self.conf)], stdout=self.stdout,
                                      stderr=subprocess.STDOUT, env=self.env)
-        if expect_ok and not wait_port(self.port):
+        if expect_ok and not wait_listening(self.proc, self.port):
             self.proc.kill()
-            raise AssertionError("gatehouse did not start:\n" + self.logs())
+            self.proc.wait()
+            raise AssertionError(f"gatehouse did not start listening on {self.port}:\n" + self.logs())
         return self
 
     def cli(self, *args, timeout=30):

@@ -5,7 +5,7 @@ import resource
 import subprocess
 import time
 
-from conftest import GATEHOUSE, wait_port
+from conftest import GATEHOUSE, wait_listening
 from test_proxy import get, kong_yml
 
 # Memory ceiling for the processes under test (release builds: ASan reserves terabytes of
@@ -99,7 +99,7 @@ def start_with_limited_memory(gw):
     gw.stdout = open(gw.dir / "stdout.log", "ab")
     gw.proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(gw.conf)], stdout=gw.stdout,
                                stderr=subprocess.STDOUT, env=gw.env, preexec_fn=limited_memory)
-    assert wait_port(gw.port), gw.logs()
+    assert wait_listening(gw.proc, gw.port), gw.logs()
     return gw
 
 

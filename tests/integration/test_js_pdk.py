@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from conftest import GATEHOUSE, ROOT, Gateway, free_port, stop_checked, wait_for_file, wait_port
+from conftest import GATEHOUSE, ROOT, Gateway, free_port, stop_checked, wait_for_file, wait_listening
 from test_plugin_phases import find_server_pid
 import echo_upstream
 
@@ -108,7 +108,7 @@ class JsGateway(Gateway):
 
     def start(self):
         super().start(expect_ok=False)
-        if not wait_port(self.port, timeout=90):
+        if not wait_listening(self.proc, self.port, timeout=90):
             self.proc.kill()
             raise AssertionError("gatehouse did not start:\n" + self.logs())
         return self
@@ -694,7 +694,7 @@ def example_gw(tmp_path, upstreams):
         proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(tmp_path / "gatehouse.conf")],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        assert wait_port(port, timeout=90), (tmp_path / "error.log").read_text()
+        assert wait_listening(proc, port, timeout=90), (tmp_path / "error.log").read_text()
         yield port, prefix, tmp_path / "error.log"
     finally:
         stop_checked(proc, output, tmp_path / "error.log")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GATEHOUSE, wait_port
+from conftest import GATEHOUSE, wait_listening
 from test_pluginservers import eventually
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -30,7 +30,7 @@ def start_limited(gw, soft, hard):
     gw.proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(gw.conf)], stdout=gw.stdout,
                                stderr=subprocess.STDOUT, env=gw.env,
                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
-    assert wait_port(gw.port), gw.logs()
+    assert wait_listening(gw.proc, gw.port), gw.logs()
     return gw
 
 

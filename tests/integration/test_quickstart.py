@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BUILD_DIR, GATEHOUSE, ROOT, free_port, stop_checked, wait_port
+from conftest import BUILD_DIR, GATEHOUSE, ROOT, free_port, stop_checked, wait_listening
 
 import echo_upstream
 
@@ -38,7 +38,7 @@ def quickstart(tmp_path):
         proc = subprocess.Popen([str(GATEHOUSE), "start", "-c", str(tmp_path / "gatehouse.conf")], cwd=ROOT,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        assert wait_port(port, timeout=60), (tmp_path / "error.log").read_text()
+        assert wait_listening(proc, port, timeout=60), (tmp_path / "error.log").read_text()
         yield port, tmp_path
     finally:
         try:

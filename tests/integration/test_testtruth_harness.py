@@ -1,14 +1,17 @@
 """The harness itself (conftest.py): a gateway that writes a sanitizer report, exits non-zero after
-SIGTERM or needs SIGKILL fails its test. Stand-in processes play the gateway here (the checks are
+SIGTERM or needs SIGKILL fails its test; a gateway's ports cannot be taken by another process, and a
+port another process answers on is not taken for the gateway's. Stand-in processes play the gateway here (the checks are
 about the process and its output, not about gatehouse), so these run in every build flavour; the
 asan flavour of the whole suite exercises them on the real binary."""
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import REPORTED, SANITIZER_DIR, Gateway, sanitizer_reports_in, stop_checked
+from conftest import (REPORTED, RESERVED_PORTS, SANITIZER_DIR, Gateway, free_port, listens,
+                      sanitizer_reports_in, stop_checked)
 
 ASAN_REPORT = ("=================================================================\n"
                "==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010\n"
@@ -116,3 +119,47 @@ def test_what_counts_as_a_report():
     # a Go plugin's panic, a JS error and a log line quoting a word are not sanitizer reports
     assert not sanitizer_reports_in("panic: runtime error: index out of range [3] with length 3\n"
                                     "TypeError: x is not a function\nthe runtime error: was logged\n")
+
+
+LISTEN_ON = ("import socket, sys\ns = socket.socket()\n"
+             "s.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen()\nprint('listening', flush=True)\n"
+             "import time\ntime.sleep(60)\n")
+
+
+def listener_process(port, tmp_path):
+    """Another process listening on `port` (another test run on the machine, say; no SO_REUSEADDR,
+    like most servers; a bind(0) never picks a port bound by another socket at all)."""
+    out = tmp_path / f"listener-{port}.log"
+    proc = subprocess.Popen([sys.executable, "-c", LISTEN_ON, str(port)], stdout=open(out, "wb"),
+                            stderr=subprocess.STDOUT)
+    return proc, out
+
+
+def test_a_free_port_cannot_be_taken_by_another_process_until_the_test_ends(tmp_path):
+    port = free_port()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)  # reserved, nobody listens
+    proc, out = listener_process(port, tmp_path)
+    assert proc.wait(timeout=10) != 0
+    assert "Address already in use" in out.read_text()
+
+
+def test_a_port_another_process_listens_on_is_not_the_gateways(tmp_path):
+    # Before the reservation existed, a port probed free could be taken by another test run before
+    # the gateway bound it; the test then spoke to that process (a conformance test's upstream).
+    gw = Gateway(tmp_path / "gw", '_format_version: "3.0"\n')
+    next(s for s in RESERVED_PORTS if s.getsockname()[1] == gw.port).close()  # the race, made certain
+    stranger, out = listener_process(gw.port, tmp_path)
+    try:
+        deadline = time.time() + 10
+        while "listening" not in out.read_text():
+            assert time.time() < deadline and stranger.poll() is None, out.read_text()
+            time.sleep(0.01)
+        assert listens(stranger.pid, gw.port)
+        socket.create_connection(("127.0.0.1", gw.port), timeout=2).close()  # the port answers...
+        with pytest.raises(AssertionError, match=f"did not start listening on {gw.port}"):
+            gw.start()  # ...but not from the gateway, which could not bind it
+        assert "Address already in use" in gw.logs()
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, raw_request, wait_for_file, wait_port
+from conftest import free_port, raw_request, wait_for_file, wait_listening
 
 
 class CertificateAuthority:
@@ -74,7 +74,7 @@ def start_tls_gateway(make_gateway, kong_yml, conf_extra=""):
     add_tls_listener(gw, conf_extra(gw) if callable(conf_extra) else conf_extra)
     gw.prefix.mkdir(parents=True, exist_ok=True)
     gw.start()
-    assert wait_port(gw.tls_port)
+    assert wait_listening(gw.proc, gw.tls_port)
     return gw
 
 
@@ -257,7 +257,7 @@ def test_default_certificate_is_generated_in_the_prefix(make_gateway, upstream):
     # Kept across restarts.
     gw.stop()
     gw.start()
-    assert wait_port(gw.tls_port)
+    assert wait_listening(gw.proc, gw.tls_port)
     assert generated.read_text() == first_pem
 
 
@@ -707,7 +707,7 @@ def test_admin_api_over_tls_with_admin_ssl_cert(make_gateway, upstream, ca):
     gw = make_gateway(tls_kong_yml(upstream.server_address[1], certificate_entity(*api, ["api.example.test"])))
     add_admin_tls_listener(gw, f"admin_ssl_cert = {admin_cert}\nadmin_ssl_cert_key = {admin_key}\n")
     gw.start()
-    assert wait_port(gw.admin_tls_port)
+    assert wait_listening(gw.proc, gw.admin_tls_port)
     conn, resp, body = https_get(gw.admin_tls_port, "admin.example.test", "/status", ca.client_context())
     assert resp.status == 200 and json.loads(body)["server"]["connections_active"] >= 0
     conn.request("GET", "/services", headers={"Host": "admin.example.test"})  # keep-alive over TLS
@@ -730,7 +730,7 @@ def test_admin_tls_without_admin_ssl_cert_generates_its_own_certificate(make_gat
     gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []"))
     add_admin_tls_listener(gw)
     gw.start()
-    assert wait_port(gw.admin_tls_port)
+    assert wait_listening(gw.proc, gw.admin_tls_port)
     generated = gw.prefix / "ssl" / "admin-gatehouse-default.crt"
     assert generated.exists() and (gw.prefix / "ssl" / "admin-gatehouse-default.key").stat().st_mode & 0o077 == 0
     assert (gw.prefix / "ssl" / "admin-gatehouse-default-ecdsa.crt").exists()
