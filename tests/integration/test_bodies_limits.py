@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import ROOT
+from tcp_server import TcpServer, read_head
 
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
 PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js-bodies"
@@ -96,55 +97,38 @@ def hashing_upstream():
     server.server_close()
 
 
-class EndlessUpstream:
+class EndlessUpstream(TcpServer):
     """Answers every request with a response body that never ends (chunked, or an announced
     Content-Length it never reaches) until the peer closes; `closed` counts the connections the
     gateway cut."""
 
     def __init__(self, announce_length=None):
         self.announce_length = announce_length
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.closed = threading.Semaphore(0)
         self.stopping = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__(self._serve)
 
     def _serve(self, conn):
-        with conn:
-            conn.settimeout(20)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                piece = conn.recv(4096)
-                if not piece:
-                    return
-                data += piece
-            if self.announce_length:
-                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.announce_length
-            else:
-                head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            block = b"z" * 65536
-            piece = block if self.announce_length else b"%x\r\n%s\r\n" % (len(block), block)
-            try:
-                conn.sendall(head)
-                while not self.stopping.is_set():
-                    conn.sendall(piece)
-            except OSError:
-                self.closed.release()
+        conn.settimeout(20)
+        head, _ = read_head(conn)
+        if head is None:
+            return
+        if self.announce_length:
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.announce_length
+        else:
+            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        block = b"z" * 65536
+        piece = block if self.announce_length else b"%x\r\n%s\r\n" % (len(block), block)
+        try:
+            conn.sendall(head)
+            while not self.stopping.is_set():
+                conn.sendall(piece)
+        except OSError:
+            self.closed.release()
 
     def stop(self):
         self.stopping.set()
-        self.sock.close()
+        self.close()
 
 
 def js_conf(prefix, extra=""):

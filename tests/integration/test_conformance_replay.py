@@ -23,13 +23,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, Gateway
+from tcp_server import TcpServer, read_head
 
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "conformance"))
 import script as scripts  # noqa: E402
@@ -94,31 +94,23 @@ class RecordedUpstream:
                 b"x-upstream-secret: s3cr3t\r\nconnection: close\r\n\r\n" + UPSTREAM_BODY)
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.requests = []
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.server = TcpServer(self.serve)
+        self.port = self.server.port
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                self.requests.append(self.read_request(conn))
-                conn.sendall(self.RESPONSE)
+    def serve(self, conn):
+        conn.settimeout(5)
+        request = self.read_request(conn)
+        if request:
+            self.requests.append(request)
+            conn.sendall(self.RESPONSE)
 
     @staticmethod
     def read_request(conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += conn.recv(65536)
-        head, body = data.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
+        head, body = read_head(conn)
+        if head is None:
+            return None
+        lines = head.decode("latin-1").split("\r\n")[:-2]
         method, target, _ = lines[0].split(" ", 2)
         headers = [tuple(s.strip() for s in l.split(":", 1)) for l in lines[1:]]
         length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
@@ -127,7 +119,7 @@ class RecordedUpstream:
         return {"method": method, "target": target, "headers": headers, "body": body}
 
     def close(self):
-        self.sock.close()
+        self.server.close()
 
 
 def kong_yml(plugin, plugin_id, seq, scope, config, upstream_port):

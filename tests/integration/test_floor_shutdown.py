@@ -14,50 +14,35 @@ import time
 import pytest
 
 from conftest import ROOT
+from tcp_server import TcpServer, read_head
 
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
 PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js-floor"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:")
 
 
-class StallingUpstream:
+class StallingUpstream(TcpServer):
     """Answers one chunked response per connection: the first chunk at once, the last only when
     release() is called (bounded), so the gateway is mid-response meanwhile."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.released = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        super().__init__(self._answer)
 
     def _answer(self, conn):
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                piece = conn.recv(4096)
-                if not piece:
-                    return
-                head += piece
-            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-            self.released.wait(15)
-            conn.sendall(b"4\r\nlast\r\n0\r\n\r\n")
+        head, _ = read_head(conn)
+        if head is None:
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        self.released.wait(15)
+        conn.sendall(b"4\r\nlast\r\n0\r\n\r\n")
 
     def release(self):
         self.released.set()
 
     def close(self):
         self.release()
-        self.sock.close()
+        super().close()
 
 
 @pytest.fixture

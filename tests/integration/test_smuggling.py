@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from tcp_server import TcpServer
+
 WAIT = 5.0  # seconds: any single wait; a gateway that answers at once needs milliseconds
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -59,24 +61,21 @@ class RecordingUpstream:
 
     def __init__(self, respond=None):
         self.respond = respond or (lambda index, request: OK_RESPONSE)
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
         self.connections = []
         self.requests = []
         self.changed = threading.Condition()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.server = TcpServer(self._serve_socket, on_accept=self._record)
+        self.port = self.server.port
 
-    def _accept(self):
-        while True:
-            try:
-                sock, _ = self.server.accept()
-            except OSError:
-                return
-            conn = Connection(sock)
-            with self.changed:
-                self.connections.append(conn)
-                self.changed.notify_all()
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def _record(self, sock):
+        with self.changed:
+            self.connections.append(Connection(sock))
+            self.changed.notify_all()
+
+    def _serve_socket(self, sock):
+        with self.changed:
+            conn = next(c for c in self.connections if c.sock is sock)
+        self._serve(conn)
 
     def _serve(self, conn):
         pending = b""
@@ -116,9 +115,6 @@ class RecordingUpstream:
 
     def close(self):
         self.server.close()
-        with self.changed:
-            for c in self.connections:
-                c.sock.close()
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BUILD_DIR, ROOT, Gateway, free_port, wait_for_file, wait_port
+from conftest import BUILD_DIR, ROOT, Gateway, free_port, wait_for_file, wait_listening
+from tcp_server import TcpServer
 from test_tls import CertificateAuthority, certificate_entity, indent, peer_common_name
 
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
@@ -25,40 +26,6 @@ CA_ID = "8f5b0e11-1111-4111-8111-111111111111"
 
 
 # ---- real upstream servers ----------------------------------------------------------------------
-
-class TcpServer:
-    """A threaded TCP (or, with `context`, TLS) server running `handler(conn)` per connection;
-    counts the connections it accepted."""
-
-    def __init__(self, handler, context=None):
-        self.handler, self.context = handler, context
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn):
-        try:
-            if self.context:
-                conn = self.context.wrap_socket(conn, server_side=True)
-            self.handler(conn)
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.sock.close()
-
 
 def read_to_eof(conn):
     data = bytearray()
@@ -157,7 +124,7 @@ def wait_for(predicate, timeout=15.0):
 def start_gateway(gw, ports):
     gw.start(expect_ok=False)
     for port in (gw.port, *ports):
-        assert wait_port(port, timeout=60), gw.logs()
+        assert wait_listening(gw.proc, port, timeout=60), gw.logs()
     return gw
 
 
