@@ -17,7 +17,4 @@ struct HeaderEdit {
 };
 using HeaderEdits = std::vector<HeaderEdit>;
 
-// Applies `edits` in order (set replaces every value of the name, add appends, clear removes).
-void apply(const HeaderEdits& edits, http::Headers& headers);
-
 }  // namespace gh::traffic

@@ -4,6 +4,7 @@
 
 #include "common/strings.h"
 #include "pdk/shapes.h"
+#include "traffic/multipart.h"
 
 namespace gh::traffic {
 
@@ -157,7 +158,7 @@ bool RequestTransform::has_body_ops() const {
 
 bool RequestTransform::needs_body(std::optional<std::string_view> content_type) const {
   BodyType type = body_type(content_type);
-  if (has_body_ops() && (type == BodyType::json || type == BodyType::form)) return true;
+  if (has_body_ops() && type != BodyType::none) return true;
   return http_method_ && (*http_method_ == "GET" || *http_method_ == "HEAD" || *http_method_ == "TRACE") &&
          type == BodyType::form;
 }
@@ -223,7 +224,8 @@ std::optional<std::string> RequestTransform::transform_body(std::optional<std::s
                                                             std::string_view body,
                                                             const TemplateEnv& env) const {
   BodyType type = body_type(content_type);
-  if (!has_body_ops() || (type != BodyType::json && type != BodyType::form)) return std::nullopt;
+  if (!has_body_ops() || type == BodyType::none) return std::nullopt;
+  if (type == BodyType::multipart) return transform_multipart(*content_type, body, env);
   auto render = [&](const Op& op) { return op.value ? op.value->render(env) : std::string(); };
   json params;
   if (type == BodyType::json) {
@@ -273,6 +275,47 @@ std::optional<std::string> RequestTransform::transform_body(std::optional<std::s
   if (!changed) return std::nullopt;
   if (type == BodyType::json) return params.dump(-1, ' ', false, json::error_handler_t::replace);
   return pdk::encode_query(params);
+}
+
+// Kong's multipart order: rename, remove, replace (on a non-empty body), then add; no append.
+std::optional<std::string> RequestTransform::transform_multipart(std::string_view content_type,
+                                                                 std::string_view body,
+                                                                 const TemplateEnv& env) const {
+  auto boundary = multipart_boundary(content_type);
+  std::optional<MultipartBody> parts;
+  if (boundary && !body.empty()) parts = MultipartBody::parse(body, *boundary);
+  if (!parts && boundary && body.empty()) parts = MultipartBody::parse("--" + *boundary + "--", *boundary);
+  if (!parts) return std::nullopt;  // not a multipart body we can read: passed on as it came
+  auto render = [&](const Op& op) { return op.value ? op.value->render(env) : std::string(); };
+  bool changed = false;
+  if (!body.empty()) {
+    for (const auto& op : rename_.body) {
+      if (auto value = parts->get(op.name)) {
+        parts->set_simple(render(op), std::move(*value));
+        parts->remove(op.name);
+        changed = true;
+      }
+    }
+    for (const auto& op : remove_.body) {
+      parts->remove(op.name);
+      changed = true;
+    }
+    for (const auto& op : replace_.body) {
+      if (parts->get(op.name)) {
+        parts->remove(op.name);
+        parts->set_simple(op.name, render(op));
+        changed = true;
+      }
+    }
+  }
+  for (const auto& op : add_.body) {
+    if (!parts->get(op.name)) {
+      parts->set_simple(op.name, render(op));
+      changed = true;
+    }
+  }
+  if (!changed) return std::nullopt;
+  return parts->serialize();
 }
 
 void RequestTransform::move_form_to_query(TransformedRequest& req,

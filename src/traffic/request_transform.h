@@ -60,6 +60,8 @@ class RequestTransform {
   void transform_query(std::string& query, const TemplateEnv& env) const;
   std::optional<std::string> transform_body(std::optional<std::string_view> content_type,
                                             std::string_view body, const TemplateEnv& env) const;
+  std::optional<std::string> transform_multipart(std::string_view content_type, std::string_view body,
+                                                 const TemplateEnv& env) const;
   void move_form_to_query(TransformedRequest& req, std::optional<std::string_view> content_type,
                           std::optional<std::string_view> body) const;
   bool has_body_ops() const;

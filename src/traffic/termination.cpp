@@ -57,7 +57,10 @@ Termination termination_response(const json& config) {
   } else if (auto d = termination_default_message(t.status)) {
     message = std::string(*d);
   }
-  if (message) t.body = json{{"message", *message}}.dump();
+  if (message) {
+    t.body = json{{"message", *message}}.dump();
+    t.content_type = "application/json; charset=utf-8";
+  }
   return t;
 }
 

@@ -18,7 +18,7 @@ std::optional<std::string_view> termination_default_message(int status);
 struct Termination {
   int status = 503;
   std::optional<std::string> body;
-  std::optional<std::string> content_type;  // only for a configured body
+  std::optional<std::string> content_type;  // the configured one, or Kong's JSON type for a message
 };
 
 // The answer when neither `echo` applies: the configured body with its content type, or

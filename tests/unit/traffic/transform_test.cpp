@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "traffic/multipart.h"
 #include "traffic/request_transform.h"
 #include "traffic/response_transform.h"
 #include "traffic/template.h"
@@ -201,4 +202,35 @@ TEST(ResponseTransform, HeadersAndJson) {
   EXPECT_FALSE(t.transform_body("not json"));
   EXPECT_TRUE(ResponseTransform::is_json("application/problem+json"));
   EXPECT_FALSE(ResponseTransform::is_json("text/html"));
+}
+
+TEST(RequestTransform, MultipartBody) {
+  RequestTransform t(rt_config({{"remove", {{"body", {"secret"}}}},
+                                {"rename", {{"body", {"old:new"}}}},
+                                {"replace", {{"body", {"r:x"}}}},
+                                {"add", {{"body", {"a:1", "r:no"}}}}}));
+  std::string ct = "multipart/form-data; boundary=\"XyZ\"";
+  ASSERT_TRUE(t.needs_body(ct));
+  std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"secret\"\r\n\r\ns\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"old\"\r\n\r\no\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"r\"\r\n\r\n5\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\nContent-Type: "
+      "text/plain\r\n\r\n"
+      "line1\r\nline2\r\n--XyZ--\r\n";
+  TransformedRequest req;
+  t.apply(req, ct, body, {});
+  ASSERT_TRUE(req.body);
+  EXPECT_EQ(*req.body,
+            "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\nContent-Type: "
+            "text/plain\r\n\r\n"
+            "line1\r\nline2\r\n"
+            "--XyZ\r\nContent-Disposition: form-data; name=\"new\"\r\n\r\no\r\n"
+            "--XyZ\r\nContent-Disposition: form-data; name=\"r\"\r\n\r\nx\r\n"
+            "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ--\r\n");
+  TransformedRequest broken;
+  t.apply(broken, ct, "--XyZ\r\nno end", {});
+  EXPECT_FALSE(broken.body);
+  EXPECT_FALSE(MultipartBody::parse("--b\r\nX: y\r\n\r\nv", "b"));
+  EXPECT_EQ(multipart_boundary("multipart/form-data; charset=x; boundary=abc"), "abc");
 }
