@@ -23,9 +23,11 @@ std::string_view or_dash(std::string_view s) {
 
 AccessLog::AccessLog(const std::string& target, const std::string& format) : json_(format == "json") {
   if (target == "off" || target.empty()) return;
-  if (target == "stdout")
+  // "/dev/stdout" as Kong's images set it: the stream itself, which also works when it is a socket
+  // (journald under systemd) that cannot be opened by path.
+  if (target == "stdout" || target == "/dev/stdout")
     logger_ = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stdout_sink_mt>());
-  else if (target == "stderr")
+  else if (target == "stderr" || target == "/dev/stderr")
     logger_ = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   else
     logger_ = std::make_shared<spdlog::logger>("access",

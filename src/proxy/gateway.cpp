@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/systemd.h"
 #include "conf/error.h"
 #include "net/listener.h"
 
@@ -119,6 +120,8 @@ void Gateway::start() {
   std::string listens;
   for (const auto& l : props.proxy_listen) listens += (listens.empty() ? "" : ", ") + l.to_string();
   spdlog::info("gatehouse started: {} worker(s), proxy on {}, pid {}", n, listens, ::getpid());
+  // The configuration is loaded, the plugin servers answer (started before) and every port accepts.
+  systemd::notify("READY=1\nSTATUS=serving, configuration generation " + std::to_string(generation_));
 }
 
 void Gateway::write_pid_file() {
@@ -197,6 +200,7 @@ std::string reload_result_file(const std::string& prefix) {
 
 void Gateway::shutdown() {
   if (draining_.exchange(true)) return;
+  systemd::notify("STOPPING=1\nSTATUS=draining in-flight requests");
   spdlog::info("gatehouse stopping: draining in-flight requests");
   for (auto& w : workers_) w->stop_accepting();
   // Requests in flight and the log phases of those already answered (nginx's worker waits for
@@ -241,7 +245,11 @@ void Gateway::await_signals() {
   signals_->async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGHUP) {
-      reload();
+      // systemd's unit state follows the reload; a refused one leaves the old configuration serving.
+      systemd::notify("RELOADING=1");
+      const bool ok = reload();
+      systemd::notify(std::string("READY=1\nSTATUS=serving, configuration generation ") +
+                      std::to_string(snapshot()->generation) + (ok ? "" : " (last reload refused)"));
       await_signals();
       return;
     }
