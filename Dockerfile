@@ -6,32 +6,33 @@
 #   docker build -t gatehouse-python --target gatehouse-python .   + Kong's Python plugin server
 # Configure it as Kong's image: KONG_* environment variables (KONG_DECLARATIVE_CONFIG,
 # KONG_PROXY_LISTEN, KONG_PLUGINSERVER_NAMES, ...), no configuration file needed.
-ARG GATEHOUSE_DEB=source
 
-# ---- build: compile and package on Debian 12 (scripts/setup build installs the build dependencies)
+# ---- build: compile and package on Debian 12, or take the .deb scripts/package left in dist/ ------
+# (One stage with a condition rather than a stage chosen by ARG: Podman and Buildah skip stages
+# they cannot see are used.)
 FROM debian:12 AS build
+ARG GATEHOUSE_DEB=source
 WORKDIR /src
 COPY scripts/setup scripts/setup
-RUN scripts/setup build && rm -rf /var/lib/apt/lists/*
+RUN if [ "$GATEHOUSE_DEB" = source ]; then scripts/setup build && rm -rf /var/lib/apt/lists/*; fi
 COPY . .
-RUN cmake -S . -B build-image -G Ninja -DCMAKE_BUILD_TYPE=Release -DGATEHOUSE_TESTS=OFF \
- && scripts/package --build-dir build-image --out /debs
-
-# ---- the .deb the image installs: built above, or taken from dist/ (GATEHOUSE_DEB=prebuilt) ----
-FROM scratch AS deb-source
-COPY --from=build /debs/ /debs/
-
-FROM scratch AS deb-prebuilt
-COPY dist/gatehouse_*.deb /debs/
-
-FROM deb-${GATEHOUSE_DEB} AS deb
+RUN set -e; mkdir -p /debs; \
+    case "$GATEHOUSE_DEB" in \
+      source) cmake -S . -B build-image -G Ninja -DCMAKE_BUILD_TYPE=Release -DGATEHOUSE_TESTS=OFF \
+              && scripts/package --build-dir build-image --out /debs ;; \
+      prebuilt) cp dist/gatehouse_*.deb /debs/ ;; \
+      *) echo "GATEHOUSE_DEB must be source or prebuilt" >&2; exit 1 ;; \
+    esac
 
 # ---- runtime: slim Debian 12, the package, a non-root user ---------------------------------------
 FROM debian:12-slim AS gatehouse-base
-COPY --from=deb /debs/ /tmp/debs/
-# The package creates the gatehouse user and /var/lib/gatehouse (the prefix); its dependencies come
-# from Debian.
-RUN apt-get update \
+COPY --from=build /debs/ /tmp/debs/
+# The package creates /var/lib/gatehouse (the prefix) and the gatehouse user, made here first with a
+# fixed id (999) for securityContext.runAsUser in deploy/k8s; its dependencies come from Debian.
+RUN groupadd --system --gid 999 gatehouse \
+ && useradd --system --uid 999 --gid gatehouse --home-dir /var/lib/gatehouse --no-create-home \
+      --shell /usr/sbin/nologin gatehouse \
+ && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends /tmp/debs/gatehouse_*.deb \
  && rm -rf /var/lib/apt/lists/* /tmp/debs
 ENV KONG_DATABASE=off \
