@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
+#include <ctime>
 #include <fstream>
 #include <set>
 
@@ -24,10 +25,12 @@ const std::set<std::string> kServiceProtocols = {"grpc", "grpcs",           "htt
 const std::set<std::string> kRouteProtocols = kServiceProtocols;
 const std::set<std::string> kHttpRouteProtocols = {"http", "https", "grpc", "grpcs", "ws", "wss"};
 const std::set<std::string> kSniProtocols = {"https", "grpcs", "tls", "tls_passthrough", "wss"};
-const std::set<std::string> kCredentialKeys = {"keyauth_credentials",  "basicauth_credentials",
-                                               "hmacauth_credentials", "jwt_secrets",
-                                               "oauth2_credentials",   "acls",
-                                               "mtls_auth_credentials"};
+// Credentials gatehouse reads (for its native key-auth, basic-auth, jwt and acl), and those Kong
+// knows for plugins gatehouse does not bundle.
+const std::vector<std::string> kCredentialKeys = {"keyauth_credentials", "basicauth_credentials",
+                                                  "jwt_secrets", "acls"};
+const std::set<std::string> kUnsupportedCredentialKeys = {"hmacauth_credentials", "oauth2_credentials",
+                                                          "mtls_auth_credentials"};
 const std::set<std::string> kUnsupportedTopLevel = {
     "vaults", "keys", "key_sets", "filter_chains", "consumer_groups", "parameters"};
 constexpr int kMaxTimeout = 2147483646;
@@ -61,9 +64,11 @@ class Loader {
     if (!root.IsMap()) top.fail("the top level must be a mapping (is the file empty?)");
     read_format_version(top);
     check_top_level_keys(top);
+    transform_ = top.bool_or("_transform", true);
     for_each_item(top, "services", [&](const Field& f, size_t) { read_service(f); });
     for_each_item(top, "routes", [&](const Field& f, size_t) { read_route(f, nullptr); });
     for_each_item(top, "consumers", [&](const Field& f, size_t) { read_consumer(f); });
+    read_top_level_credentials(top);
     for_each_item(top, "upstreams", [&](const Field& f, size_t) { read_upstream(f); });
     for_each_item(top, "targets", [&](const Field& f, size_t) { read_top_level_target(f); });
     for_each_item(top, "certificates", [&](const Field& f, size_t) { read_certificate(f); });
@@ -72,6 +77,7 @@ class Loader {
     for_each_item(top, "plugins", [&](const Field& f, size_t) { read_plugin(f, {}); });
     resolve_plugins();
     resolve_service_tls();
+    out_.index_consumers();
     return std::move(out_);
   }
 
@@ -102,7 +108,7 @@ class Loader {
       id = deterministic_uuid(seed);
     else if (!is_uuid(id))
       f.child("id")->fail("expected a valid UUID, got '" + id + "'");
-    if (!ids_.insert(id).second) f.child("id")->fail("duplicate id '" + id + "'");
+    if (!ids_.insert(id).second) (f.child("id") ? *f.child("id") : f).fail("duplicate id '" + id + "'");
     return id;
   }
 
@@ -131,17 +137,22 @@ class Loader {
                                                 "_workspace",      "_info",      "services",       "routes",
                                                 "consumers",       "plugins",    "upstreams",      "targets",
                                                 "certificates",    "snis",       "ca_certificates"};
+    auto is_known = [&](const std::string& key) {
+      return known.count(key) ||
+             std::find(kCredentialKeys.begin(), kCredentialKeys.end(), key) != kCredentialKeys.end();
+    };
     check_extra_attributes(top);
     for (const auto& entry : top.node) {
       auto key = entry.first.Scalar();
       Field where{file_, entry.first, key};
-      if (kCredentialKeys.count(key))
-        where.fail("top-level '" + key +
-                   "' entities are not supported yet; gatehouse refuses them rather than ignore credentials");
+      if (kUnsupportedCredentialKeys.count(key))
+        where.fail("'" + key +
+                   "' entities are not supported (gatehouse bundles key-auth, basic-auth, jwt and "
+                   "acl); gatehouse refuses them rather than ignore credentials");
       if (kUnsupportedTopLevel.count(key))
         spdlog::warn("{}:{}: '{}' entities are not supported by gatehouse and are ignored", file_,
                      entry.first.Mark().line + 1, key);
-      else if (!known.count(key))
+      else if (!is_known(key))
         where.fail("unknown field");
     }
   }
@@ -503,6 +514,7 @@ class Loader {
     std::set<std::string> allowed = {"id",      "username",   "custom_id", "tags",
                                      "plugins", "created_at", "updated_at"};
     allowed.insert(kCredentialKeys.begin(), kCredentialKeys.end());
+    allowed.insert(kUnsupportedCredentialKeys.begin(), kUnsupportedCredentialKeys.end());
     allow_entity_fields(f, allowed);
     Consumer c;
     c.username = f.string_or("username", "");
@@ -515,15 +527,133 @@ class Loader {
       f.child("custom_id")->fail("duplicate custom_id '" + c.custom_id + "'");
     c.id = entity_id(f, "consumer:" + (c.username.empty() ? "custom_id:" + c.custom_id : c.username));
     c.tags = f.string_list("tags");
-    for (const auto& key : kCredentialKeys)
-      if (auto creds = f.child(key)) {
-        if (!creds->node.IsSequence()) creds->fail("expected a list");
-        c.credentials[key] = yaml_to_json(creds->node);
-      }
     out_.consumers.push_back(c);
     if (!c.username.empty()) consumer_by_ref_[c.username] = c.id;
     consumer_by_ref_[c.id] = c.id;
+    for (const auto& key : kCredentialKeys)
+      for_each_item(f, key, [&](const Field& cf, size_t) { read_credential(key, cf, c.id, true); });
+    for (const auto& key : kUnsupportedCredentialKeys)
+      if (auto creds = f.child(key))
+        spdlog::warn("{}: '{}' credentials are not supported by gatehouse and are ignored", creds->location(),
+                     key);
     for_each_item(f, "plugins", [&](const Field& pf, size_t) { read_plugin(pf, Scope{"", "", c.id}); });
+  }
+
+  // --- credentials -----------------------------------------------------------------------------
+  // Kong's schemas (plugins/<name>/daos.lua): the fields each may hold, what is required, what
+  // is unique. Nested under a consumer they belong to it; top-level they name it in `consumer`.
+
+  void read_top_level_credentials(const Field& top) {
+    for (const auto& key : kCredentialKeys)
+      for_each_item(top, key, [&](const Field& f, size_t) {
+        auto ref = f.child("consumer");
+        if (!ref) required_missing(f, "consumer");
+        read_credential(key, f, resolve(*ref, consumer_by_ref_, "consumer"), false);
+      });
+  }
+
+  void read_credential(const std::string& type, const Field& f, const std::string& consumer_id, bool nested) {
+    if (auto ref = f.child("consumer");
+        ref && nested && resolve(*ref, consumer_by_ref_, "consumer") != consumer_id)
+      ref->fail("a credential nested under a consumer cannot name another");
+    if (type == "keyauth_credentials") return read_keyauth(f, consumer_id);
+    if (type == "basicauth_credentials") return read_basicauth(f, consumer_id);
+    if (type == "jwt_secrets") return read_jwt_secret(f, consumer_id);
+    read_acl(f, consumer_id);
+  }
+
+  [[noreturn]] static void required_missing(const Field& f, const std::string& name) {
+    Field{f.file, f.node, f.path + "." + name}.fail("required field missing");
+  }
+
+  static std::string required_string(const Field& f, const std::string& name) {
+    auto field = f.child(name);
+    if (!field) required_missing(f, name);
+    std::string value = field->scalar();
+    if (value.empty()) field->fail("length must be at least 1");
+    return value;
+  }
+
+  // Kong's message for a second entity with a unique value.
+  [[noreturn]] static void not_unique(const Field& f, const std::string& type, const std::string& name,
+                                      const std::string& value) {
+    auto field = f.child(name);
+    (field ? *field : f)
+        .fail("uniqueness violation: '" + type + "' entity with " + name + " set to '" + value +
+              "' already declared");
+  }
+
+  void read_keyauth(const Field& f, const std::string& consumer_id) {
+    allow_entity_fields(f, {"id", "consumer", "key", "ttl", "tags", "created_at"});
+    KeyAuthCredential k;
+    k.consumer_id = consumer_id;
+    k.key = f.child("key") ? required_string(f, "key") : random_token();
+    k.ttl = f.int_or("ttl", 0, 0, 100000000);
+    if (k.ttl > 0) k.expires_at = static_cast<int64_t>(std::time(nullptr)) + k.ttl;
+    k.tags = f.string_list("tags");
+    if (out_.credentials.find_key(k.key)) not_unique(f, "keyauth_credentials", "key", k.key);
+    k.id = entity_id(f, "keyauth_credential:" + k.key);
+    out_.credentials.add(std::move(k));
+  }
+
+  void read_basicauth(const Field& f, const std::string& consumer_id) {
+    allow_entity_fields(f, {"id", "consumer", "username", "password", "tags", "created_at"});
+    BasicAuthCredential b;
+    b.consumer_id = consumer_id;
+    b.username = required_string(f, "username");
+    auto password = f.child("password");
+    if (!password) required_missing(f, "password");
+    // _transform: false is Kong's export (kong config db_export): passwords already hashed.
+    b.password_hash =
+        transform_ ? basic_auth_password_hash(consumer_id, password->scalar()) : password->scalar();
+    b.tags = f.string_list("tags");
+    if (out_.credentials.find_basic(b.username))
+      not_unique(f, "basicauth_credentials", "username", b.username);
+    b.id = entity_id(f, "basicauth_credential:" + b.username);
+    out_.credentials.add(std::move(b));
+  }
+
+  void read_jwt_secret(const Field& f, const std::string& consumer_id) {
+    allow_entity_fields(
+        f, {"id", "consumer", "key", "secret", "algorithm", "rsa_public_key", "tags", "created_at"});
+    JwtSecret j;
+    j.consumer_id = consumer_id;
+    j.key = f.child("key") ? required_string(f, "key") : random_token();
+    j.secret = f.child("secret") ? f.child("secret")->scalar() : random_token();
+    j.algorithm = f.string_or("algorithm", "HS256");
+    if (!is_jwt_algorithm(j.algorithm))
+      f.child("algorithm")
+          ->fail("expected one of: HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512");
+    if (jwt_algorithm_uses_public_key(j.algorithm)) {
+      auto pem = f.child("rsa_public_key");
+      if (!pem) required_missing(f, "rsa_public_key");
+      j.rsa_public_key = pem->scalar();
+      std::string error;
+      j.public_key = read_public_key(j.rsa_public_key, error);
+      if (!j.public_key) pem->fail("invalid key: " + error);
+      if (auto problem = jwt_key_problem(j.algorithm, j.public_key.get()); !problem.empty())
+        pem->fail(problem);
+    } else {
+      j.rsa_public_key = f.string_or("rsa_public_key", "");
+    }
+    j.tags = f.string_list("tags");
+    if (out_.credentials.find_jwt(j.key)) not_unique(f, "jwt_secrets", "key", j.key);
+    j.id = entity_id(f, "jwt_secret:" + j.key);
+    out_.credentials.add(std::move(j));
+  }
+
+  void read_acl(const Field& f, const std::string& consumer_id) {
+    allow_entity_fields(f, {"id", "consumer", "group", "tags", "created_at"});
+    AclGroup a;
+    a.consumer_id = consumer_id;
+    a.group = required_string(f, "group");
+    a.tags = f.string_list("tags");
+    const auto& groups = out_.credentials.groups_of(consumer_id);
+    if (std::find(groups.begin(), groups.end(), a.group) != groups.end())
+      f.child("group")->fail("uniqueness violation: 'acls' entity with group set to '" + a.group +
+                             "' already declared for this consumer");
+    a.id = entity_id(f, "acl:" + consumer_id + ":" + a.group);
+    out_.credentials.add(std::move(a));
   }
 
   // --- upstreams and targets -------------------------------------------------------------------
@@ -762,6 +892,7 @@ class Loader {
   std::string file_;
   Declarative out_;
   bool legacy_paths_ = false;
+  bool transform_ = true;  // Kong's _transform: hash basic-auth passwords as they load
   std::set<std::string> ids_, service_names_, route_names_, upstream_names_, sni_names_;
   std::vector<PendingServiceTls> pending_service_tls_;
   std::set<std::string> consumer_usernames_, consumer_custom_ids_;

@@ -32,7 +32,26 @@ const CaCertificate* Declarative::find_ca_certificate(std::string_view id) const
   return find_by(ca_certificates, &CaCertificate::id, id);
 }
 const Consumer* Declarative::find_consumer(std::string_view id) const {
-  return find_by(consumers, &Consumer::id, id);
+  if (!indexed_) return find_by(consumers, &Consumer::id, id);
+  auto it = consumer_by_id_.find(id);
+  return it == consumer_by_id_.end() ? nullptr : &consumers[it->second];
+}
+
+const Consumer* Declarative::find_consumer_by_username(std::string_view username) const {
+  if (username.empty()) return nullptr;
+  if (!indexed_) return find_by(consumers, &Consumer::username, username);
+  auto it = consumer_by_username_.find(username);
+  return it == consumer_by_username_.end() ? nullptr : &consumers[it->second];
+}
+
+void Declarative::index_consumers() {
+  consumer_by_id_.clear();
+  consumer_by_username_.clear();
+  for (size_t i = 0; i < consumers.size(); ++i) {
+    consumer_by_id_.emplace(consumers[i].id, i);
+    if (!consumers[i].username.empty()) consumer_by_username_.emplace(consumers[i].username, i);
+  }
+  indexed_ = true;
 }
 
 }  // namespace gh::conf

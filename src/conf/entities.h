@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "conf/credentials.h"
 #include "conf/properties.h"
 
 namespace gh::conf {
@@ -68,9 +69,6 @@ struct Consumer {
   std::string username;
   std::string custom_id;
   std::vector<std::string> tags;
-  // Credentials declared with the consumer, kept as written for the auth plugins:
-  // entity type (e.g. "keyauth_credentials", "acls") → JSON array of objects.
-  nlohmann::json credentials = nlohmann::json::object();
 };
 
 // A plugin configuration entity. Scope ids are empty when not scoped.
@@ -129,6 +127,7 @@ struct Declarative {
   std::vector<Upstream> upstreams;
   std::vector<Certificate> certificates;
   std::vector<CaCertificate> ca_certificates;
+  Credentials credentials;  // every consumer's, with their lookup indexes
 
   const Certificate* find_certificate(std::string_view id) const;
   const CaCertificate* find_ca_certificate(std::string_view id) const;
@@ -136,6 +135,14 @@ struct Declarative {
   const Route* find_route(std::string_view id) const;
   const Upstream* find_upstream_by_name(std::string_view name) const;
   const Consumer* find_consumer(std::string_view id) const;
+  const Consumer* find_consumer_by_username(std::string_view username) const;
+  // Makes the consumer lookups above one hash lookup each (linear scans until then); the loader
+  // calls it once every consumer is known. Adding consumers afterwards needs another call.
+  void index_consumers();
+
+ private:
+  StringIndex consumer_by_id_, consumer_by_username_;
+  bool indexed_ = false;
 };
 
 }  // namespace gh::conf

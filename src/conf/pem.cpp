@@ -1,5 +1,6 @@
 #include "conf/pem.h"
 
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -66,6 +67,24 @@ std::string check_key_matches(std::string_view cert_pem, std::string_view key_pe
   bool match = cert && key && X509_check_private_key(cert.get(), key.get()) == 1;
   ERR_clear_error();
   return match ? "" : "the key does not belong to the certificate";
+}
+
+std::shared_ptr<EVP_PKEY> read_public_key(std::string_view pem, std::string& error) {
+  // OpenSSL's decoder reads both the SubjectPublicKeyInfo and the PKCS#1 RSA forms.
+  EVP_PKEY* key = nullptr;
+  OSSL_DECODER_CTX* decoder =
+      OSSL_DECODER_CTX_new_for_pkey(&key, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
+  const auto* data = reinterpret_cast<const unsigned char*>(pem.data());
+  size_t size = pem.size();
+  bool ok = decoder && OSSL_DECODER_from_data(decoder, &data, &size) == 1 && key;
+  OSSL_DECODER_CTX_free(decoder);
+  if (!ok) {
+    EVP_PKEY_free(key);
+    ERR_clear_error();  // the decoder's reason ("unsupported") says nothing useful
+    error = "not a PEM public key";
+    return nullptr;
+  }
+  return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
 }
 
 }  // namespace gh::conf

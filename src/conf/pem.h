@@ -3,8 +3,11 @@
 // by `config check`, start and reload, never discovered at the first handshake.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY
 
 namespace gh::conf {
 
@@ -15,5 +18,9 @@ std::string check_certificates(std::string_view pem);
 std::string check_private_key(std::string_view pem);
 // The key in `key_pem` is the one of the first certificate in `cert_pem` (both already checked).
 std::string check_key_matches(std::string_view cert_pem, std::string_view key_pem);
+
+// A PEM public key ("BEGIN PUBLIC KEY" or "BEGIN RSA PUBLIC KEY"), parsed once for the requests
+// that verify with it; null with `error` set when `pem` holds none.
+std::shared_ptr<evp_pkey_st> read_public_key(std::string_view pem, std::string& error);
 
 }  // namespace gh::conf

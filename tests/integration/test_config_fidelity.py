@@ -1,6 +1,6 @@
 """Kong's declarative format as real files use it, through the real binary: `_comment` / `_ignore`
 anywhere, a service `url` next to the fields it replaces, and top-level keys Kong would refuse
-(or that carry credentials gatehouse cannot apply yet) refused instead of ignored."""
+(or that carry credentials of plugins gatehouse does not bundle) refused instead of ignored."""
 from test_proxy import get
 
 
@@ -38,17 +38,17 @@ def test_a_real_world_file_loads_and_the_service_url_wins(make_gateway, upstream
     assert resp.status == 200, body  # plain HTTP to the upstream: the url's scheme, not `protocol: https`
 
 
-def test_top_level_credentials_and_unknown_keys_are_refused(make_gateway, upstream):
+def test_top_level_credentials_load_and_unknown_keys_are_refused(make_gateway, upstream):
     base = real_world_yml(upstream.server_port)
+    top_level = ("keyauth_credentials:\n  - consumer: example-user\n    key: secret\n"
+                 "basicauth_credentials:\n  - consumer: example-user\n    username: u\n    password: p\n"
+                 "jwt_secrets:\n  - consumer: example-user\n    key: k\n    secret: s\n"
+                 "acls:\n  - consumer: example-user\n    group: admins\n")
+    check = make_gateway(base + top_level).cli("config", "check")
+    assert check.returncode == 0, check.stderr
     for key, entry, message in (
-            ("keyauth_credentials", "  - consumer: example-user\n    key: secret\n",
-             "keyauth_credentials: top-level 'keyauth_credentials' entities are not supported yet"),
-            ("basicauth_credentials", "  - consumer: example-user\n    username: u\n    password: p\n",
-             "basicauth_credentials: top-level 'basicauth_credentials' entities are not supported yet"),
-            ("jwt_secrets", "  - consumer: example-user\n    key: k\n    secret: s\n",
-             "jwt_secrets: top-level 'jwt_secrets' entities are not supported yet"),
-            ("acls", "  - consumer: example-user\n    group: admins\n",
-             "acls: top-level 'acls' entities are not supported yet"),
+            ("hmacauth_credentials", "  - consumer: example-user\n    username: u\n    secret: s\n",
+             "hmacauth_credentials: 'hmacauth_credentials' entities are not supported"),
             ("servicess", "  - name: typo\n", "servicess: unknown field")):
         text = base + f"{key}:\n{entry}"
         line = text.count("\n", 0, text.index(f"\n{key}:")) + 2

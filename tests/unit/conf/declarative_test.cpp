@@ -69,7 +69,8 @@ TEST(Declarative, LoadsEveryEntityKindFromARealFile) {
   EXPECT_EQ(d.consumers[0].username, "alice");
   EXPECT_EQ(d.consumers[0].custom_id, "a-1");
   EXPECT_EQ(d.consumers[0].tags, std::vector<std::string>{"vip"});
-  EXPECT_EQ(d.consumers[0].credentials["keyauth_credentials"][0]["key"], "secret-key");
+  ASSERT_NE(d.credentials.find_key("secret-key"), nullptr);
+  EXPECT_EQ(d.credentials.find_key("secret-key")->consumer_id, d.consumers[0].id);
   EXPECT_EQ(d.find_consumer(d.consumers[1].id)->username, "bob");
 
   ASSERT_EQ(d.plugins.size(), 4u);
@@ -286,13 +287,47 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{V3 "services:\n  - name: a\n    url: http://x:99999\n",
                   "kong.yml:4: services[0] (name 'a').url: invalid port '99999'"},
         ErrorCase{V3 "servces:\n  - name: a\n", "kong.yml:2: servces: unknown field"},
+        ErrorCase{V3 "keyauth_credentials:\n  - key: k\n    consumer: c\n",
+                  "kong.yml:4: keyauth_credentials[0].consumer: references unknown consumer 'c'"},
+        ErrorCase{V3 "acls:\n  - group: g\n", "kong.yml:3: acls[0].consumer: required field missing"},
+        ErrorCase{V3 "hmacauth_credentials:\n  - username: u\n",
+                  "kong.yml:2: hmacauth_credentials: 'hmacauth_credentials' entities are not supported "
+                  "(gatehouse bundles key-auth, basic-auth, jwt and acl); gatehouse refuses them rather than "
+                  "ignore credentials"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    keyauth_credentials: [{key: k}]\n"
+                     "  - username: b\n    keyauth_credentials: [{key: k}]\n",
+                  "kong.yml:6: consumers[1] (username 'b').keyauth_credentials[0].key: uniqueness violation: "
+                  "'keyauth_credentials' entity with key set to 'k' already declared"},
         ErrorCase{
-            V3 "keyauth_credentials:\n  - key: k\n    consumer: c\n",
-            "kong.yml:2: keyauth_credentials: top-level 'keyauth_credentials' entities are not supported "
-            "yet; gatehouse refuses them rather than ignore credentials"},
-        ErrorCase{V3 "acls:\n  - group: g\n",
-                  "kong.yml:2: acls: top-level 'acls' entities are not supported yet; "
-                  "gatehouse refuses them rather than ignore credentials"},
+            V3 "consumers:\n  - username: a\n    keyauth_credentials: [{key: k}]\n"
+               "keyauth_credentials:\n  - {consumer: a, key: k}\n",
+            "kong.yml:6: keyauth_credentials[0].key: uniqueness violation: 'keyauth_credentials' entity "
+            "with key set to 'k' already declared"},
+        ErrorCase{V3 "consumers:\n  - username: a\nbasicauth_credentials:\n  - {consumer: a, username: u, "
+                     "password: p}\n  - {consumer: a, username: u, password: q}\n",
+                  "kong.yml:6: basicauth_credentials[1] (username 'u').username: uniqueness violation: "
+                  "'basicauth_credentials' entity with username set to 'u' already declared"},
+        ErrorCase{V3 "consumers:\n  - username: a\nbasicauth_credentials:\n  - {consumer: a, username: u}\n",
+                  "kong.yml:5: basicauth_credentials[0] (username 'u').password: required field missing"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets: [{key: k, algorithm: none}]\n",
+                  "kong.yml:4: consumers[0] (username 'a').jwt_secrets[0].algorithm: expected one of: HS256, "
+                  "HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets: [{key: k, algorithm: RS256}]\n",
+                  "kong.yml:4: consumers[0] (username 'a').jwt_secrets[0].rsa_public_key: required field "
+                  "missing"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets:\n      - {key: k, algorithm: RS256, "
+                     "rsa_public_key: nope}\n",
+                  "kong.yml:5: consumers[0] (username 'a').jwt_secrets[0].rsa_public_key: invalid key: not a "
+                  "PEM public key"},
+        ErrorCase{
+            V3 "consumers:\n  - username: a\n    acls: [{group: g}, {group: g}]\n",
+            "kong.yml:4: consumers[0] (username 'a').acls[1].group: uniqueness violation: 'acls' entity "
+            "with group set to 'g' already declared for this consumer"},
+        ErrorCase{
+            V3 "consumers:\n  - username: a\n    acls: [{group: g, consumer: b}]\n  - username: b\n",
+            "kong.yml:4: consumers[0] (username 'a').acls[0].consumer: references unknown consumer 'b'"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    acls: [{group: g, colour: red}]\n",
+                  "kong.yml:4: consumers[0] (username 'a').acls[0].colour: unknown field"},
         ErrorCase{V3 "_comment: [a]\n", "kong.yml:2: _comment: expected a string"},
         ErrorCase{V3 "services:\n  - name: a\n    host: x\n    _ignore: 1\n",
                   "kong.yml:5: services[0] (name 'a')._ignore: expected a list"},
@@ -416,6 +451,79 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{V3 "certificates:\n  - cert: \"-----BEGIN C\"\n    key: \"-----BEGIN K\"\n    snis: "
                      "[a.com, A.com]\n",
                   "kong.yml:5: certificates[0].snis[1]: duplicate SNI 'a.com'"}));
+
+TEST(DeclarativeCredentials, NestedAndTopLevelLoadIntoOneIndex) {
+  auto d = parse_declarative(V3 R"(
+consumers:
+  - username: alice
+    custom_id: a-1
+    keyauth_credentials:
+      - key: alice-key
+        ttl: 60
+    acls:
+      - group: admins
+  - id: 5a3c0a8e-7d2b-4c9a-8e1f-2b3c4d5e6f70
+    username: bob
+keyauth_credentials:
+  - consumer: bob
+    key: bob-key
+basicauth_credentials:
+  - consumer: {id: 5a3c0a8e-7d2b-4c9a-8e1f-2b3c4d5e6f70}
+    username: bob
+    password: s3cret
+jwt_secrets:
+  - consumer: alice
+    key: alice-iss
+    secret: shh
+acls:
+  - consumer: bob
+    group: users
+  - consumer: alice
+    group: users
+)",
+                             "kong.yml");
+  const auto& alice = *d.find_consumer_by_username("alice");
+  const auto& bob = *d.find_consumer("5a3c0a8e-7d2b-4c9a-8e1f-2b3c4d5e6f70");
+  EXPECT_EQ(bob.username, "bob");
+  ASSERT_NE(d.credentials.find_key("alice-key"), nullptr);
+  EXPECT_EQ(d.credentials.find_key("alice-key")->consumer_id, alice.id);
+  EXPECT_GT(d.credentials.find_key("alice-key")->expires_at, 0);
+  EXPECT_EQ(d.credentials.find_key("bob-key")->consumer_id, bob.id);
+  EXPECT_EQ(d.credentials.find_key("bob-key")->expires_at, 0);
+  EXPECT_EQ(d.credentials.find_key("nobody"), nullptr);
+  const auto* basic = d.credentials.find_basic("bob");
+  ASSERT_NE(basic, nullptr);
+  EXPECT_EQ(basic->password_hash, basic_auth_password_hash(bob.id, "s3cret"));
+  EXPECT_EQ(basic->password_hash.find("s3cret"), std::string::npos);
+  EXPECT_EQ(d.credentials.find_jwt("alice-iss")->secret, "shh");
+  EXPECT_EQ(d.credentials.find_jwt("alice-iss")->algorithm, "HS256");
+  EXPECT_EQ(d.credentials.groups_of(alice.id), (std::vector<std::string>{"admins", "users"}));
+  EXPECT_EQ(d.credentials.groups_of(bob.id), std::vector<std::string>{"users"});
+  EXPECT_TRUE(d.credentials.groups_of("nobody").empty());
+  EXPECT_EQ(d.find_consumer_by_username("carol"), nullptr);
+}
+
+TEST(DeclarativeCredentials, PasswordsHashAsKongDoesUnlessTransformIsOff) {
+  // Kong's crypto.lua: sha1(password .. consumer_id), lower-case hex.
+  EXPECT_EQ(basic_auth_password_hash("id", "pw"), "4a04e910b25434f310c9f155a1e144d3ddc065a0");
+  auto d = parse_declarative(V3
+                             "_transform: false\nconsumers:\n  - username: a\n    basicauth_credentials:\n"
+                             "      - {username: u, password: 0123abcd}\n",
+                             "kong.yml");
+  EXPECT_EQ(d.credentials.find_basic("u")->password_hash, "0123abcd");
+}
+
+TEST(DeclarativeCredentials, MissingKeysAndSecretsAreGeneratedAsKongDoes) {
+  auto d = parse_declarative(V3
+                             "consumers:\n  - username: a\n    keyauth_credentials: [{}]\n"
+                             "    jwt_secrets: [{}]\n",
+                             "kong.yml");
+  ASSERT_EQ(d.credentials.keyauth().size(), 1u);
+  EXPECT_EQ(d.credentials.keyauth()[0].key.size(), 32u);
+  EXPECT_EQ(d.credentials.jwt()[0].key.size(), 32u);
+  EXPECT_EQ(d.credentials.jwt()[0].secret.size(), 32u);
+  EXPECT_NE(d.credentials.jwt()[0].key, d.credentials.jwt()[0].secret);
+}
 
 TEST(Declarative, UnreadableFileIsAConfigError) {
   TempDir dir;
