@@ -23,11 +23,9 @@ std::string_view or_dash(std::string_view s) {
 
 AccessLog::AccessLog(const std::string& target, const std::string& format) : json_(format == "json") {
   if (target == "off" || target.empty()) return;
-  // "/dev/stdout" as Kong's images set it: the stream itself, which also works when it is a socket
-  // (journald under systemd) that cannot be opened by path.
-  if (target == "stdout" || target == "/dev/stdout")
+  if (target == "stdout")
     logger_ = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stdout_sink_mt>());
-  else if (target == "stderr" || target == "/dev/stderr")
+  else if (target == "stderr")
     logger_ = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   else
     logger_ = std::make_shared<spdlog::logger>("access",
