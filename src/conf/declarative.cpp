@@ -916,7 +916,7 @@ Declarative parse_declarative(const std::string& yaml_text, const std::string& f
   return Loader(file_name_for_errors).load(root);
 }
 
-Declarative load_declarative(const std::string& path) {
+std::string read_declarative_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open declarative configuration");
   // Reads at most one byte past the limit: a huge file is refused without being read whole.
@@ -928,15 +928,27 @@ Declarative load_declarative(const std::string& path) {
   if (text.size() > limit)
     throw ConfigError(path + ": larger than the " + std::to_string(limit) +
                       " bytes gatehouse accepts for a declarative configuration");
-  return parse_declarative(text, path);
+  return text;
+}
+
+Declarative load_declarative(const std::string& path) {
+  return parse_declarative(read_declarative_file(path), path);
+}
+
+DeclarativeSource declarative_source(const Properties& properties) {
+  if (!properties.declarative_config_string.empty())
+    return {properties.declarative_config_string, "declarative_config_string"};
+  if (!properties.declarative_config.empty())
+    return {read_declarative_file(properties.declarative_config), properties.declarative_config};
+  return {};
 }
 
 Configuration load_configuration(const std::string& conf_path,
                                  const std::map<std::string, std::string>& env) {
   Configuration out;
   out.properties = load_properties(conf_path, env);
-  if (!out.properties.declarative_config.empty())
-    out.declarative = load_declarative(out.properties.declarative_config);
+  if (auto source = declarative_source(out.properties); !source.name.empty())
+    out.declarative = parse_declarative(source.text, source.name);
   else
     out.declarative.format_version = "3.0";
   return out;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 
+#include "conf/declarative.h"
 #include "conf/entities.h"
 #include "conf/properties.h"
 #include "plugins/plugin_set.h"
@@ -19,6 +20,8 @@ struct Snapshot {
   std::unique_ptr<router::Router> router;             // points into `config`
   std::shared_ptr<const plugins::PluginSet> plugins;  // points into `config`
   uint64_t generation = 0;                            // increases with every successful (re)load
+  // MD5 (hex) of the declarative text in force, Kong's configuration_hash; 32 zeros when none.
+  std::string config_hash;
 
   // Derived once so the hot path doesn't re-parse properties.
   bool server_tokens = true;
@@ -31,5 +34,10 @@ struct Snapshot {
 // Loads `properties.declarative_config`, discovers and validates the external plugins (runs the
 // plugin servers' query commands) and builds the router. Throws conf::ConfigError.
 std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties, uint64_t generation);
+// The same from a given declarative text (`source.name` "" = no entities): POST /config.
+std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties,
+                                               const conf::DeclarativeSource& source, uint64_t generation);
+// Kong's configuration hash of a declarative text: MD5 in hex, 32 zeros for no configuration.
+std::string config_hash(const conf::DeclarativeSource& source);
 
 }  // namespace gh::proxy
