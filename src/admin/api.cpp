@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "conf/declarative.h"
 #include "pdk/request_pdk.h"
+#include "pdk/shapes.h"
 
 namespace gh::admin {
 
@@ -305,23 +306,9 @@ ApiResponse tagged(const ApiRequest& request, const conf::Declarative& config, s
 }  // namespace
 
 std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
+  std::string escaped;  // a '+' in a path is a '+', not the forms' space
+  for (char c : text) escaped += c == '+' ? std::string_view("%2B") : std::string_view(&c, 1);
+  return pdk::url_decode(escaped);
 }
 
 std::map<std::string, std::string> parse_query(std::string_view query) {

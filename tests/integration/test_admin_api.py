@@ -223,6 +223,15 @@ def test_post_config_swaps_atomically_and_reports_errors_in_kongs_shape(make_gat
     assert admin(gw, "GET", "/status")[1]["configuration_hash"] == before
     assert proxy_get(gw, "/added/x") == 200
 
+    # Every broken entity is listed, not only the first.
+    two = config_yml(upstream.server_port, extra_routes='      - name: b1\n        paths: ["x"]\n',
+                     services="  - name: b2\n    url: nope\n")
+    status, flat = post_config(gw, two, "?flatten_errors=1")
+    assert status == 400
+    assert sorted((e["entity_type"], e["entity_name"]) for e in flat["flattened_errors"]) == [
+        ("route", "b1"), ("service", "b2")]
+    assert "(name 'b1')" in flat["message"] and "(name 'b2')" in flat["message"]
+
     assert post_config(gw, "{}", content_type="application/json") == (
         400, {"message": "expected a declarative configuration"})
     assert post_config(gw, "x", content_type="image/png")[0] == 415
