@@ -473,8 +473,8 @@ ApiResponse Api::handle(const ApiRequest& request) {
     if (parts.size() == 3 && parts[2] == "plugins")
       return page(request, plugins_where(config, &conf::Plugin::consumer_id, c->id));
     if (parts.size() == 3)
-      if (auto kind = credential_kind(parts[2]); !kind.empty())
-        return page(request, credentials_json(*c, kind));
+      if (auto kind = credential_kind(parts[2], false); !kind.empty())
+        return page(request, credentials_json(config, c->id, kind));
     return not_found();
   }
   if (first == "plugins") {
@@ -517,6 +517,13 @@ ApiResponse Api::handle(const ApiRequest& request) {
     if (parts.size() == 1) return page(request, std::move(snis));
     for (auto& sni : snis)
       if (parts.size() == 2 && (sni["id"] == parts[1] || sni["name"] == parts[1])) return {200, sni};
+    return not_found();
+  }
+  if (auto kind = credential_kind(first, true); !kind.empty()) {
+    auto credentials = credentials_json(config, "", kind);
+    if (parts.size() == 1) return page(request, std::move(credentials));
+    for (auto& credential : credentials)
+      if (parts.size() == 2 && credential["id"] == parts[1]) return {200, credential};
     return not_found();
   }
   if (first == "tags" && parts.size() <= 2) return tagged(request, config, parts.size() == 2 ? parts[1] : "");

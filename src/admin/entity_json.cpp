@@ -37,21 +37,68 @@ json endpoints_json(const std::vector<conf::StreamEndpoint>& endpoints) {
   return out;
 }
 
-// Credential fields that authenticate: never served (Kong keeps some of them readable; gatehouse
-// does not, docs/admin-api.md).
-bool is_secret_field(const std::string& name) {
-  return name == "key" || name == "password" || name == "secret" || name == "client_secret";
+// Kong's Admin API path segments of each credential kind, per consumer and top-level.
+struct CredentialPath {
+  std::string_view per_consumer, top_level, kind;
+};
+constexpr std::array<CredentialPath, 4> kCredentialPaths = {{
+    {"key-auth", "key-auths", "keyauth_credentials"},
+    {"basic-auth", "basic-auths", "basicauth_credentials"},
+    {"acls", "acls", "acls"},
+    {"jwt", "jwts", "jwt_secrets"},
+}};
+
+// One credential in Kong's shape. `secret` is what authenticates (a key, a password hash, a JWT
+// secret): kRedacted for the API, left out of an export (a reloaded export then gets Kong's
+// random key, never a guessable one).
+json key_auth_json(const conf::KeyAuthCredential& c, bool for_export) {
+  json out = {{"id", c.id}, {"ttl", c.ttl ? json(c.ttl) : json()}, {"tags", list_or_null(c.tags)}};
+  if (!for_export) out["key"] = kRedacted;
+  return out;
 }
 
-// kong.yml entity name and Admin API path segment of each credential kind.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kCredentialPaths = {{
-    {"key-auth", "keyauth_credentials"},
-    {"basic-auth", "basicauth_credentials"},
-    {"acls", "acls"},
-    {"jwt", "jwt_secrets"},
-    {"hmac-auth", "hmacauth_credentials"},
-    {"oauth2", "oauth2_credentials"},
-}};
+json basic_auth_json(const conf::BasicAuthCredential& c, bool for_export) {
+  json out = {{"id", c.id}, {"username", c.username}, {"tags", list_or_null(c.tags)}};
+  if (!for_export) out["password"] = kRedacted;
+  return out;
+}
+
+json jwt_json(const conf::JwtSecret& c, bool for_export) {
+  json out = {{"id", c.id},
+              {"key", c.key},
+              {"algorithm", c.algorithm},
+              {"rsa_public_key", or_null(c.rsa_public_key)},
+              {"tags", list_or_null(c.tags)}};
+  if (!for_export) out["secret"] = kRedacted;
+  return out;
+}
+
+json acl_json(const conf::AclGroup& c, bool) {
+  return {{"id", c.id}, {"group", c.group}, {"tags", list_or_null(c.tags)}};
+}
+
+template <typename T, typename Render>
+void add_credentials(std::vector<json>& out, const std::vector<T>& items, std::string_view consumer_id,
+                     Render render, bool for_export) {
+  for (const auto& item : items)
+    if (consumer_id.empty() || item.consumer_id == consumer_id) {
+      json rendered = render(item, for_export);
+      rendered["consumer"] = reference(item.consumer_id);
+      out.push_back(std::move(rendered));
+    }
+}
+
+std::vector<json> credentials_of(const conf::Credentials& all, std::string_view consumer_id,
+                                 std::string_view kind, bool for_export) {
+  std::vector<json> out;
+  if (kind == "keyauth_credentials")
+    add_credentials(out, all.keyauth(), consumer_id, key_auth_json, for_export);
+  if (kind == "basicauth_credentials")
+    add_credentials(out, all.basicauth(), consumer_id, basic_auth_json, for_export);
+  if (kind == "acls") add_credentials(out, all.acls(), consumer_id, acl_json, for_export);
+  if (kind == "jwt_secrets") add_credentials(out, all.jwt(), consumer_id, jwt_json, for_export);
+  return out;
+}
 
 }  // namespace
 
@@ -155,24 +202,15 @@ std::vector<json> snis_json(const conf::Declarative& config) {
   return out;
 }
 
-std::string credential_kind(std::string_view segment) {
-  for (const auto& [path, kind] : kCredentialPaths)
-    if (path == segment) return std::string(kind);
+std::string credential_kind(std::string_view segment, bool top_level) {
+  for (const auto& path : kCredentialPaths)
+    if ((top_level ? path.top_level : path.per_consumer) == segment) return std::string(path.kind);
   return "";
 }
 
-std::vector<json> credentials_json(const conf::Consumer& consumer, const std::string& kind) {
-  std::vector<json> out;
-  auto it = consumer.credentials.find(kind);
-  if (it == consumer.credentials.end() || !it->is_array()) return out;
-  for (const auto& credential : *it) {
-    json item = credential.is_object() ? credential : json{{"value", credential}};
-    for (auto& [name, value] : item.items())
-      if (is_secret_field(name)) value = kRedacted;
-    item["consumer"] = reference(consumer.id);
-    out.push_back(std::move(item));
-  }
-  return out;
+std::vector<json> credentials_json(const conf::Declarative& config, std::string_view consumer_id,
+                                   const std::string& kind) {
+  return credentials_of(config.credentials, consumer_id, kind, false);
 }
 
 json export_config(const conf::Declarative& config) {
@@ -180,15 +218,10 @@ json export_config(const conf::Declarative& config) {
   auto add = [&out](const char* key, json item) { out[key].push_back(std::move(item)); };
   for (const auto& s : config.services) add("services", service_json(s));
   for (const auto& r : config.routes) add("routes", route_json(r));
-  for (const auto& c : config.consumers) {
-    json consumer = consumer_json(c);
-    for (const auto& [path, kind] : kCredentialPaths) {
-      auto credentials = credentials_json(c, std::string(kind));
-      for (auto& credential : credentials) credential.erase("consumer");
-      if (!credentials.empty()) consumer[std::string(kind)] = credentials;
-    }
-    add("consumers", consumer);
-  }
+  for (const auto& c : config.consumers) add("consumers", consumer_json(c));
+  for (const auto& path : kCredentialPaths)
+    for (auto& credential : credentials_of(config.credentials, "", path.kind, true))
+      add(std::string(path.kind).c_str(), std::move(credential));
   for (const auto& p : config.plugins) add("plugins", plugin_json(p));
   for (const auto& u : config.upstreams) {
     add("upstreams", upstream_json(u));

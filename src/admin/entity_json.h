@@ -25,14 +25,17 @@ nlohmann::json ca_certificate_json(const conf::CaCertificate& certificate);
 // Every SNI of every certificate: {id, name, certificate: {id}, tags}.
 std::vector<nlohmann::json> snis_json(const conf::Declarative& config);
 
-// The credentials of `consumer` of one kind (Kong's entity name, e.g. "keyauth_credentials"),
-// secrets redacted, each with its consumer reference.
-std::vector<nlohmann::json> credentials_json(const conf::Consumer& consumer, const std::string& kind);
-// Kong's Admin API path segment of a credential kind ("key-auth" → "keyauth_credentials"), "" if none.
-std::string credential_kind(std::string_view segment);
+// The credentials of one kind (Kong's entity name, e.g. "keyauth_credentials") of one consumer
+// (every consumer's when `consumer_id` is empty), secrets redacted, with their consumer reference.
+std::vector<nlohmann::json> credentials_json(const conf::Declarative& config, std::string_view consumer_id,
+                                             const std::string& kind);
+// The credential kind of an Admin API path segment: per consumer ("key-auth" →
+// "keyauth_credentials") or top-level ("key-auths"); "" if none.
+std::string credential_kind(std::string_view segment, bool top_level);
 
-// GET /config: the configuration in force as a declarative document (entities flat, with ids,
-// secrets redacted), loadable again except for the redacted secrets.
+// GET /config: the configuration in force as a declarative document (entities flat, with ids).
+// Secrets are left out (credential keys, passwords, JWT secrets) or redacted (certificate keys):
+// it loads again once they are put back.
 nlohmann::json export_config(const conf::Declarative& config);
 
 }  // namespace gh::admin

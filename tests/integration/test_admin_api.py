@@ -135,7 +135,10 @@ def test_entities_with_all_fields_and_lookups_by_id_or_name(make_gateway, upstre
     status, keys = admin(gw, "GET", "/consumers/alice/key-auth")
     assert status == 200 and keys["data"][0]["key"] == "<redacted>"
     assert keys["data"][0]["consumer"] == {"id": consumer["id"]}
-    for path in ("/consumers", "/consumers/alice/key-auth", "/config"):
+    status, all_keys = admin(gw, "GET", "/key-auths")
+    assert status == 200 and all_keys["data"] == keys["data"]
+    assert admin(gw, "GET", f"/key-auths/{keys['data'][0]['id']}") == (200, keys["data"][0])
+    for path in ("/consumers", "/consumers/alice/key-auth", "/key-auths", "/config"):
         assert "alice-very-secret-key" not in json.dumps(admin(gw, "GET", path)[1])
 
     status, tags = admin(gw, "GET", "/tags/team-a")
@@ -245,7 +248,9 @@ def test_get_config_exports_what_post_config_loads_again(make_gateway, upstream)
     routes_before = admin(gw, "GET", "/routes")[1]
     document = json.loads(exported["config"])
     # Secrets are not exported: put the key back as the operator would.
-    document["consumers"][0]["keyauth_credentials"][0]["key"] = "alice-very-secret-key"
+    (credential,) = document["keyauth_credentials"]
+    assert "key" not in credential and credential["consumer"]["id"] == document["consumers"][0]["id"]
+    credential["key"] = "alice-very-secret-key"
     status, body = post_config(gw, json.dumps(document), content_type="application/json")
     assert status == 201, body
     assert admin(gw, "GET", "/services")[1] == services_before
