@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 
 #include "common/strings.h"
+#include "core/snapshot.h"
 #include "pdk/shapes.h"
-#include "proxy/snapshot.h"
+#include "pdk/state.h"
 #include "tls/client_certificate.h"
 
 namespace gh::pdk {
@@ -44,8 +45,7 @@ PdkResult authenticate(PdkCall& c) {
     throw PdkError("either credential or consumer must be provided");
   if (!consumer.is_null() && !consumer.is_object()) throw PdkError("consumer must be a table");
   if (!credential.is_null() && !credential.is_object()) throw PdkError("credential must be a table");
-  c.ctx.authenticated_consumer = consumer;
-  c.ctx.authenticated_credential = credential;
+  set_authenticated(c.ctx, consumer, credential);
   return PdkResult::nil();
 }
 
@@ -145,6 +145,18 @@ constexpr PdkFunction kClient[] = {
 };
 
 }  // namespace
+
+void set_authenticated(core::RequestContext& ctx, json consumer, json credential) {
+  ctx.authenticated_consumer = std::move(consumer);
+  ctx.authenticated_credential = std::move(credential);
+}
+
+std::string authenticated_consumer_id(const core::RequestContext& ctx) {
+  const auto& consumer = ctx.authenticated_consumer;
+  if (consumer.is_object())
+    if (auto it = consumer.find("id"); it != consumer.end() && it->is_string()) return it->get<std::string>();
+  return {};
+}
 
 std::span<const PdkFunction> client_functions() {
   return kClient;

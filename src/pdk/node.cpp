@@ -7,10 +7,10 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "core/snapshot.h"
 #include "pdk/request_pdk.h"
 #include "pdk/serialize.h"
 #include "pdk/shapes.h"
-#include "proxy/snapshot.h"
 #include "router/router.h"
 #include "tls/client_certificate.h"
 
@@ -52,13 +52,13 @@ PdkResult node_get_memory_stats(PdkCall&) {
 
 // ---- kong.nginx ----
 
-std::optional<std::string> header_var(const proxy::RequestContext& ctx, std::string name) {
+std::optional<std::string> header_var(const core::RequestContext& ctx, std::string name) {
   std::replace(name.begin(), name.end(), '_', '-');
   auto v = ctx.request ? ctx.request->headers.get(name) : std::nullopt;
   return v ? std::optional<std::string>(*v) : std::nullopt;
 }
 
-std::optional<std::string> arg_var(const proxy::RequestContext& ctx, const std::string& name) {
+std::optional<std::string> arg_var(const core::RequestContext& ctx, const std::string& name) {
   if (!ctx.request) return std::nullopt;
   json args = parse_query(ctx.request->query(), 100);
   auto it = args.find(name);
@@ -67,13 +67,13 @@ std::optional<std::string> arg_var(const proxy::RequestContext& ctx, const std::
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
-std::string upstream_uri(const proxy::RequestContext& ctx) {
+std::string upstream_uri(const core::RequestContext& ctx) {
   return ctx.upstream.query.empty() ? ctx.upstream.path : ctx.upstream.path + "?" + ctx.upstream.query;
 }
 
 // The nginx variables plugins commonly read, computed from the request context.
 // nginx's $ssl_client_<what> on TLS connections (kong.client.tls.set_client_verify amends verify).
-std::optional<std::string> client_certificate_var(const proxy::RequestContext& ctx, std::string_view what) {
+std::optional<std::string> client_certificate_var(const core::RequestContext& ctx, std::string_view what) {
   if (ctx.scheme != "https") return std::nullopt;
   const auto* cert = ctx.client_certificate.get();
   if (what == "verify") {
@@ -88,7 +88,7 @@ std::optional<std::string> client_certificate_var(const proxy::RequestContext& c
   return std::nullopt;
 }
 
-std::optional<std::string> nginx_var(const proxy::RequestContext& ctx, const std::string& name) {
+std::optional<std::string> nginx_var(const core::RequestContext& ctx, const std::string& name) {
   const auto* req = ctx.request;
   if (name.starts_with("http_")) return header_var(ctx, name.substr(5));
   if (name.starts_with("arg_")) return arg_var(ctx, name.substr(4));
@@ -134,37 +134,37 @@ PdkResult get_var(PdkCall& c) {
 }
 
 // Milliseconds since the epoch of a request's steady-clock instant.
-int64_t epoch_ms(const proxy::RequestContext& ctx, proxy::Clock::time_point at) {
+int64_t epoch_ms(const core::RequestContext& ctx, core::Clock::time_point at) {
   using namespace std::chrono;
   return duration_cast<milliseconds>(ctx.started_at.time_since_epoch() + (at - ctx.start)).count();
 }
 
-int64_t ms_between(proxy::Clock::time_point from, proxy::Clock::time_point to) {
+int64_t ms_between(core::Clock::time_point from, core::Clock::time_point to) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
 }
 
 // Kong's timing keys of ngx.ctx (epoch milliseconds, durations in milliseconds), from what the
 // request recorded; nullopt for other keys and for what did not happen (yet).
-std::optional<int64_t> kong_timing(const proxy::RequestContext& ctx, std::string_view key) {
+std::optional<int64_t> kong_timing(const core::RequestContext& ctx, std::string_view key) {
   static constexpr std::string_view kPhases[] = {"CERTIFICATE", "REWRITE", "ACCESS",
                                                  "RESPONSE",    "PREREAD", "LOG"};
   if (key == "KONG_PROCESSING_START") return epoch_ms(ctx, ctx.start);
-  const bool proxied = ctx.upstream_start != proxy::Clock::time_point{};
+  const bool proxied = ctx.upstream_start != core::Clock::time_point{};
   if (key == "KONG_BALANCER_START")
     return proxied ? std::optional(epoch_ms(ctx, ctx.upstream_start)) : std::nullopt;
   if (key == "KONG_PROXY_LATENCY")
     return proxied ? std::optional(ms_between(ctx.start, ctx.upstream_start)) : std::nullopt;
-  if (key == "KONG_WAITING_TIME" && ctx.upstream_first_byte != proxy::Clock::time_point{})
+  if (key == "KONG_WAITING_TIME" && ctx.upstream_first_byte != core::Clock::time_point{})
     return ms_between(ctx.upstream_start, ctx.upstream_first_byte);
   for (size_t i = 0; i < std::size(kPhases); ++i) {
     const auto& time = ctx.phase_times[i];
-    if (time.start == proxy::Clock::time_point{} || !key.starts_with("KONG_")) continue;
+    if (time.start == core::Clock::time_point{} || !key.starts_with("KONG_")) continue;
     auto rest = key.substr(5);
     if (!rest.starts_with(kPhases[i]) || rest.size() == kPhases[i].size() || rest[kPhases[i].size()] != '_')
       continue;
     rest.remove_prefix(kPhases[i].size() + 1);
     if (rest == "START") return epoch_ms(ctx, time.start);
-    const bool ended = time.end != proxy::Clock::time_point{};
+    const bool ended = time.end != core::Clock::time_point{};
     if (rest == "ENDED_AT" && ended) return epoch_ms(ctx, time.end);
     if (rest == "TIME" && ended) return ms_between(time.start, time.end);
   }

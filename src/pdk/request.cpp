@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "pdk/shapes.h"
+#include "pdk/state.h"
 #include "router/router.h"
 
 namespace gh::pdk {
@@ -124,20 +125,6 @@ PdkResult get_headers(PdkCall& c) {
   return PdkResult::ok(headers_multimap(c.request().headers, max_count_arg(c, 0, "max_headers")));
 }
 
-// The whole body when it is in memory ("" when the request has none; read once), else nullptr:
-// it is in a file (ctx.request_body_file) or could not be read.
-boost::asio::awaitable<const std::string*> request_body(PdkCall& c) {
-  static const std::string kNoBody;
-  auto& ctx = c.ctx;
-  if (!ctx.buffered_request_body && ctx.request_body_file.empty()) {
-    if (!c.request().has_body()) co_return &kNoBody;
-    if (!ctx.read_request_body) co_return nullptr;
-    const bool read = co_await ctx.read_request_body();
-    if (!read) co_return nullptr;
-  }
-  co_return ctx.buffered_request_body ? &*ctx.buffered_request_body : nullptr;
-}
-
 // A body larger than client_body_buffer_size is in a file and never sent to a plugin server
 // whole: Kong's nil + error (MsgPack: StepError). ProtoBuf gets the file's path in
 // RawBodyResult.body_filepath, as Kong answers; go-pdk and our C++ PDK read the file themselves.
@@ -148,7 +135,7 @@ PdkResult body_unavailable(const PdkCall& c) {
 }
 
 boost::asio::awaitable<PdkResult> get_raw_body(PdkCall& c) {
-  const std::string* body = co_await request_body(c);
+  const std::string* body = co_await request_body(c.ctx);
   if (!body) co_return body_unavailable(c);
   co_return PdkResult::ok(binary(*body));
 }
@@ -160,7 +147,7 @@ boost::asio::awaitable<PdkResult> get_body(PdkCall& c) {
   size_t max_args = max_count_arg(c, 1, "max_args");
   auto type =
       to_lower(mimetype ? *mimetype : std::string(c.request().headers.get("content-type").value_or("")));
-  const std::string* body = co_await request_body(c);
+  const std::string* body = co_await request_body(c.ctx);
   if (!body) co_return PdkResult::fail(std::string(kBodyUnavailable));
   if (type.starts_with("application/json")) {
     json parsed = json::parse(*body, nullptr, false);
@@ -215,6 +202,17 @@ constexpr PdkFunction kRequest[] = {
 };
 
 }  // namespace
+
+boost::asio::awaitable<const std::string*> request_body(core::RequestContext& ctx) {
+  static const std::string kNoBody;
+  if (!ctx.buffered_request_body && ctx.request_body_file.empty()) {
+    if (!ctx.request || !ctx.request->has_body()) co_return &kNoBody;
+    if (!ctx.read_request_body) co_return nullptr;
+    const bool read = co_await ctx.read_request_body();
+    if (!read) co_return nullptr;
+  }
+  co_return ctx.buffered_request_body ? &*ctx.buffered_request_body : nullptr;
+}
 
 std::span<const PdkFunction> request_functions() {
   return kRequest;

@@ -8,34 +8,37 @@
 #include <string_view>
 #include <vector>
 
+#include "core/request_context.h"
+#include "pdk/handler.h"
 #include "pdk/plugin_call.h"
-#include "pluginserver/pdk_handler.h"
-#include "proxy/request_context.h"
 
 namespace gh::pdk {
 
-class RequestPdk : public pluginserver::PdkHandler {
+class RequestPdk : public pdk::PdkHandler {
  public:
   // `event_deadline`: when the event runs out of time (the server's timeout, per event). A call
   // made after it is not run: it ends the event as kong.response.exit does (the bridge stops
   // answering, so a plugin that keeps calling cannot hold the request), and overran() says so.
   RequestPdk(
-      proxy::RequestContext& ctx, const PluginCall& plugin,
+      core::RequestContext& ctx, const PluginCall& plugin,
       std::chrono::steady_clock::time_point event_deadline = std::chrono::steady_clock::time_point::max())
       : ctx_(ctx), plugin_(plugin), event_deadline_(event_deadline) {}
 
   // Unknown method → error "method '<m>' is not supported"; a call outside its phases → Kong's
   // "function cannot be called in <phase> phase (only in: ...)"; bad arguments → an error that
   // names the argument. Never throws.
-  boost::asio::awaitable<pluginserver::PdkResult> call(std::string_view method, nlohmann::json args) override;
+  boost::asio::awaitable<pdk::PdkResult> call(std::string_view method, nlohmann::json args) override;
   // True when the event was cut at its deadline (the runner then applies the failure policy).
   bool overran() const { return overran_; }
+  // True when a call ended the request with a response (kong.response.exit / error).
+  bool exited() const { return exited_; }
 
  private:
-  proxy::RequestContext& ctx_;
+  core::RequestContext& ctx_;
   const PluginCall& plugin_;
   std::chrono::steady_clock::time_point event_deadline_;
   bool overran_ = false;
+  bool exited_ = false;
 };
 
 // Every wire name the table serves (sorted), for docs, metrics and tests.

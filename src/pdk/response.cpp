@@ -5,6 +5,7 @@
 
 #include "common/strings.h"
 #include "pdk/shapes.h"
+#include "pdk/state.h"
 
 namespace gh::pdk {
 
@@ -163,11 +164,7 @@ PdkResult set_headers(PdkCall& c) {
 
 // The gateway answers instead of the upstream: later plugins and the proxying are skipped.
 PdkResult terminate(PdkCall& c, int status, std::optional<std::string> body) {
-  auto& r = c.ctx.response;
-  r.status = status;
-  r.body = body.value_or("");
-  r.produced_by_gateway = true;
-  r.source = "exit";
+  exit_response(c.ctx, status, std::move(body));
   PdkResult result;
   result.status = PdkResult::Status::terminal;
   return result;
@@ -244,6 +241,14 @@ constexpr PdkFunction kResponseTable[] = {
 };
 
 }  // namespace
+
+void exit_response(core::RequestContext& ctx, int status, std::optional<std::string> body) {
+  auto& r = ctx.response;
+  r.status = status;
+  r.body = std::move(body).value_or("");
+  r.produced_by_gateway = true;
+  r.source = "exit";
+}
 
 std::span<const PdkFunction> response_functions() {
   return kResponseTable;

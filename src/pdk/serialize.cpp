@@ -21,12 +21,12 @@ json redacted_headers(const http::Headers& headers) {
   return map;
 }
 
-int64_t millis_between(proxy::Clock::time_point from, proxy::Clock::time_point to) {
-  if (from == proxy::Clock::time_point{} || to == proxy::Clock::time_point{} || to < from) return -1;
+int64_t millis_between(core::Clock::time_point from, core::Clock::time_point to) {
+  if (from == core::Clock::time_point{} || to == core::Clock::time_point{} || to < from) return -1;
   return static_cast<int64_t>(Millis(to - from).count());
 }
 
-json request_part(const proxy::RequestContext& ctx) {
+json request_part(const core::RequestContext& ctx) {
   json r = {{"size", ctx.request_bytes}, {"id", ctx.request_id}};
   if (!ctx.request) return r;
   const auto& req = *ctx.request;
@@ -40,8 +40,8 @@ json request_part(const proxy::RequestContext& ctx) {
 }
 
 // kong: time spent in gatehouse; proxy: upstream until first byte; request: the whole request.
-json latencies(const proxy::RequestContext& ctx) {
-  auto end = ctx.end == proxy::Clock::time_point{} ? proxy::Clock::now() : ctx.end;
+json latencies(const core::RequestContext& ctx) {
+  auto end = ctx.end == core::Clock::time_point{} ? core::Clock::now() : ctx.end;
   int64_t request = millis_between(ctx.start, end);
   int64_t proxy = millis_between(ctx.upstream_start, ctx.upstream_first_byte);
   int64_t receive = millis_between(ctx.upstream_first_byte, end);
@@ -52,7 +52,7 @@ json latencies(const proxy::RequestContext& ctx) {
           {"kong", upstream < 0 ? request : request - upstream}};
 }
 
-json tries(const proxy::RequestContext& ctx) {
+json tries(const core::RequestContext& ctx) {
   json list = json::array();
   if (ctx.upstream_addr.empty()) return list;
   auto colon = ctx.upstream_addr.rfind(':');
@@ -88,7 +88,7 @@ void apply_override(json& root, const std::string& key, const std::string& mode,
 
 }  // namespace
 
-json serialize_log(const proxy::RequestContext& ctx) {
+json serialize_log(const core::RequestContext& ctx) {
   using namespace std::chrono;
   json log = {
       {"request", request_part(ctx)},

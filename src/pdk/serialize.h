@@ -3,13 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/request_context.h"
+#include "core/request_context.h"
 
 namespace gh::pdk {
 
 // {request, upstream_uri, response, latencies, tries, client_ip, started_at, route, service,
 // consumer, authenticated_entity, source, upstream_status} with Kong's field names, credentials
 // headers redacted, and the plugins' kong.log.set_serialize_value overrides applied.
-nlohmann::json serialize_log(const proxy::RequestContext& ctx);
+nlohmann::json serialize_log(const core::RequestContext& ctx);
 
 }  // namespace gh::pdk

@@ -6,8 +6,9 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "core/snapshot.h"
 #include "pdk/shapes.h"
-#include "proxy/snapshot.h"
+#include "pdk/state.h"
 
 namespace gh::pdk {
 
@@ -19,7 +20,7 @@ json binary(std::string_view bytes) {
   return json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 
-proxy::UpstreamRequest& upstream(PdkCall& c) {
+core::UpstreamRequest& upstream(PdkCall& c) {
   return c.ctx.upstream;
 }
 
@@ -83,22 +84,12 @@ PdkResult set_scheme(PdkCall& c) {
 }
 
 PdkResult set_path(PdkCall& c) {
-  auto path = c.string_arg(0, "path");
-  if (path.empty() || path.front() != '/') throw PdkError("path must start with /");
-  for (unsigned char ch : path) {
-    if (ch <= 0x20 || ch == 0x7f || ch == '?' || ch == '#')
-      throw PdkError("path contains an invalid character");
-  }
-  upstream(c).path = std::move(path);
+  set_upstream_path(c.ctx, c.string_arg(0, "path"));
   return PdkResult::nil();
 }
 
 PdkResult set_raw_query(PdkCall& c) {
-  auto query = c.string_arg(0, "query");
-  for (unsigned char ch : query) {
-    if (ch <= 0x20 || ch == 0x7f || ch == '#') throw PdkError("query contains an invalid character");
-  }
-  upstream(c).query = std::move(query);
+  set_upstream_raw_query(c.ctx, c.string_arg(0, "query"));
   return PdkResult::nil();
 }
 
@@ -108,14 +99,7 @@ PdkResult set_query(PdkCall& c) {
 }
 
 PdkResult set_method(PdkCall& c) {
-  static constexpr std::array<std::string_view, 16> kMethods{
-      "GET",  "HEAD",     "PUT",       "POST", "DELETE", "OPTIONS", "MKCOL", "COPY",
-      "MOVE", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH",   "TRACE", "CONNECT"};
-  auto method = c.string_arg(0, "method");
-  if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end()) {
-    throw PdkError("invalid method: " + method);
-  }
-  upstream(c).method = std::move(method);
+  set_upstream_method(c.ctx, c.string_arg(0, "method"));
   return PdkResult::nil();
 }
 
@@ -176,7 +160,7 @@ PdkResult enable_buffering(PdkCall&) {
 
 // ---- kong.service.response ----
 
-const proxy::ServiceResponse& service_response(PdkCall& c) {
+const core::ServiceResponse& service_response(PdkCall& c) {
   if (!c.ctx.service_response.available) throw PdkError("no upstream response is available");
   return c.ctx.service_response;
 }
@@ -240,6 +224,32 @@ constexpr PdkFunction kService[] = {
 };
 
 }  // namespace
+
+void set_upstream_path(core::RequestContext& ctx, std::string path) {
+  if (path.empty() || path.front() != '/') throw PdkError("path must start with /");
+  for (unsigned char ch : path) {
+    if (ch <= 0x20 || ch == 0x7f || ch == '?' || ch == '#')
+      throw PdkError("path contains an invalid character");
+  }
+  ctx.upstream.path = std::move(path);
+}
+
+void set_upstream_raw_query(core::RequestContext& ctx, std::string query) {
+  for (unsigned char ch : query) {
+    if (ch <= 0x20 || ch == 0x7f || ch == '#') throw PdkError("query contains an invalid character");
+  }
+  ctx.upstream.query = std::move(query);
+}
+
+void set_upstream_method(core::RequestContext& ctx, std::string method) {
+  static constexpr std::array<std::string_view, 16> kMethods{
+      "GET",  "HEAD",     "PUT",       "POST", "DELETE", "OPTIONS", "MKCOL", "COPY",
+      "MOVE", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH",   "TRACE", "CONNECT"};
+  if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end()) {
+    throw PdkError("invalid method: " + method);
+  }
+  ctx.upstream.method = std::move(method);
+}
 
 std::span<const PdkFunction> service_functions() {
   return kService;

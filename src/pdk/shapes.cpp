@@ -7,7 +7,8 @@
 #include <cctype>
 
 #include "common/strings.h"
-#include "proxy/snapshot.h"
+#include "core/snapshot.h"
+#include "pdk/state.h"
 
 namespace gh::pdk {
 
@@ -52,21 +53,14 @@ std::string scalar_arg_string(const json& v) {
 }
 
 std::string header_value_string(std::string_view name, const json& v) {
-  std::string s;
-  if (v.is_string()) {
-    s = v.get<std::string>();
-  } else if (v.is_number() || v.is_boolean()) {
-    s = lua_tostring(v);  // JS sends process.pid as a number; Kong tostring()s it
-  } else {
-    throw PdkError(
-        fmt::format("invalid header value for \"{}\": got {}, expected array of string, string, "
-                    "number or boolean",
-                    name, v.type_name()));
-  }
-  if (!http::is_valid_header_value(s)) {
-    throw PdkError(fmt::format("invalid header value for \"{}\": contains CR, LF or NUL", name));
-  }
-  return s;
+  if (v.is_string()) return checked_header_value(name, v.get<std::string>());
+  if (v.is_number() || v.is_boolean())
+    return checked_header_value(name,
+                                lua_tostring(v));  // JS sends process.pid as a number; Kong tostring()s it
+  throw PdkError(
+      fmt::format("invalid header value for \"{}\": got {}, expected array of string, string, "
+                  "number or boolean",
+                  name, v.type_name()));
 }
 
 }  // namespace
@@ -152,14 +146,24 @@ std::string header_name_arg(const json& name) {
   if (!name.is_string()) {
     throw PdkError(fmt::format("invalid header name: got {}, expected string", name.type_name()));
   }
-  auto s = name.get<std::string>();
-  if (!http::is_valid_header_name(s)) {
+  return checked_header_name(name.get<std::string>());
+}
+
+std::string checked_header_name(std::string_view name) {
+  if (!http::is_valid_header_name(name)) {
     throw PdkError(
         fmt::format("invalid header name \"{}\": not a valid HTTP header name (CR, LF, NUL, "
                     "spaces or separators)",
-                    json(s).dump(-1, ' ', true, json::error_handler_t::replace)));
+                    json(name).dump(-1, ' ', true, json::error_handler_t::replace)));
   }
-  return s;
+  return std::string(name);
+}
+
+std::string checked_header_value(std::string_view name, std::string_view value) {
+  if (!http::is_valid_header_value(value)) {
+    throw PdkError(fmt::format("invalid header value for \"{}\": contains CR, LF or NUL", name));
+  }
+  return std::string(value);
 }
 
 std::vector<std::string> header_values_arg(std::string_view name, const json& value) {
@@ -234,7 +238,7 @@ json consumer_entity(const conf::Consumer& c) {
   return j;
 }
 
-bool is_trusted_ip(const proxy::RequestContext& ctx, std::string_view address) {
+bool is_trusted_ip(const core::RequestContext& ctx, std::string_view address) {
   if (!ctx.snapshot) return false;
   boost::system::error_code ec;
   auto ip = boost::asio::ip::make_address(std::string(address), ec);
@@ -243,7 +247,7 @@ bool is_trusted_ip(const proxy::RequestContext& ctx, std::string_view address) {
   return std::any_of(trusted.begin(), trusted.end(), [&](const conf::Cidr& c) { return c.contains(ip); });
 }
 
-bool peer_is_trusted(const proxy::RequestContext& ctx) {
+bool peer_is_trusted(const core::RequestContext& ctx) {
   return is_trusted_ip(ctx, ctx.remote_ip);
 }
 
@@ -261,7 +265,7 @@ std::string host_without_port(std::string_view host) {
   return to_lower(host.substr(0, host.find(':')));
 }
 
-std::string request_host(const proxy::RequestContext& ctx) {
+std::string request_host(const core::RequestContext& ctx) {
   return ctx.request ? host_without_port(ctx.request->host()) : std::string();
 }
 

@@ -45,15 +45,15 @@ json service_entity(const conf::Service& service);
 json consumer_entity(const conf::Consumer& consumer);
 
 // Whether `address` is in kong.conf's trusted_ips (false for anything that is not an IP).
-bool is_trusted_ip(const proxy::RequestContext& ctx, std::string_view address);
+bool is_trusted_ip(const core::RequestContext& ctx, std::string_view address);
 // Whether the X-Forwarded-* headers may be believed: the TCP peer is a trusted proxy.
-bool peer_is_trusted(const proxy::RequestContext& ctx);
+bool peer_is_trusted(const core::RequestContext& ctx);
 
 // Lua's tostring() of a log argument: strings as they are, numbers as Lua prints them, others as JSON.
 std::string lua_tostring(const json& value);
 // "Example.com:80" → "example.com", "[::1]:80" → "[::1]".
 std::string host_without_port(std::string_view host);
 // Host header value without port, lower-case (ngx.var.host).
-std::string request_host(const proxy::RequestContext& ctx);
+std::string request_host(const core::RequestContext& ctx);
 
 }  // namespace gh::pdk

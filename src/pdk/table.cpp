@@ -16,15 +16,6 @@ namespace gh::pdk {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Phase>, 6> kPhaseOrder{{
-    {"certificate", kCertificate},
-    {"rewrite", kRewrite},
-    {"access", kAccess},
-    {"response", kResponse},
-    {"preread", kPreread},
-    {"log", kLog},
-}};
-
 // The JS PDK mangles names with digits (kong-plugin-servers.md §2.1.6): accept its spelling.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 1> kAliases{{
     {"kong.nginx.get_tls1Version_str", "kong.nginx.get_tls1_version_str"},
@@ -48,28 +39,7 @@ std::string type_error(std::string_view what, std::string_view expected, const j
   return fmt::format("{} must be {} (got {})", what, expected, got.type_name());
 }
 
-PhaseMask current_phase(const proxy::RequestContext& ctx, const PluginCall& plugin) {
-  return phase_bit(plugin.phase.empty() ? std::string_view(ctx.phase) : std::string_view(plugin.phase));
-}
-
 }  // namespace
-
-PhaseMask phase_bit(std::string_view phase) {
-  for (const auto& [name, bit] : kPhaseOrder) {
-    if (name == phase) return bit;
-  }
-  return 0;
-}
-
-std::string phase_names(PhaseMask mask) {
-  std::string out;
-  for (const auto& [name, bit] : kPhaseOrder) {
-    if (!(mask & bit)) continue;
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
-}
 
 bool http_only(const PdkFunction& f) {
   if (f.name == "kong.response.exit") return false;
@@ -171,7 +141,8 @@ void trace_call(std::string_view plugin, std::string_view phase, std::string_vie
 }  // namespace
 
 boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nlohmann::json args) {
-  const std::string_view phase_name = plugin_.phase.empty() ? std::string_view(ctx_.phase) : plugin_.phase;
+  const Phase phase = plugin_.phase;
+  const std::string_view phase_name = core::phase_name(phase);
   const PdkFunction* f = find_pdk_function(method);
   PdkResult result;
   if (overran_ || std::chrono::steady_clock::now() >= event_deadline_) {
@@ -180,9 +151,9 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
     result.status = PdkResult::Status::terminal;
   } else if (!f) {
     result = PdkResult::fail(fmt::format("method '{}' is not supported", method));
-  } else if (!(f->phases & current_phase(ctx_, plugin_))) {
+  } else if (!(f->phases & core::bit(phase))) {
     result = PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,
-                                         phase_name, phase_names(f->phases)));
+                                         phase_name, core::phase_names(f->phases)));
   } else if (stream_subsystem(ctx_) && http_only(*f)) {
     result = PdkResult::fail(fmt::format("function {} is not available in the stream subsystem", f->name));
   } else {
@@ -195,6 +166,7 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
         result = co_await f->async(call);
       }
       if (result.status != PdkResult::Status::error) result.step = f->step;
+      if (result.status == PdkResult::Status::terminal) exited_ = true;
     } catch (const PdkError& e) {
       result = PdkResult::fail(e.what());
     } catch (const std::exception& e) {  // a json type error or similar: the plugin's fault, not a crash

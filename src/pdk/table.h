@@ -11,48 +11,36 @@
 #include <string>
 #include <string_view>
 
+#include "core/phase.h"
+#include "core/request_context.h"
+#include "pdk/handler.h"
 #include "pdk/plugin_call.h"
-#include "pluginserver/pdk_handler.h"
-#include "proxy/request_context.h"
 
 namespace gh::pdk {
 
 using json = nlohmann::json;
-using pluginserver::PdkResult;
+using pdk::PdkResult;
 
-// A PDK function refusing its call (bad argument, not available, ...). Handlers throw it; the
-// table turns it into PdkResult::fail(message), so the plugin sees the error and nothing crashes.
-class PdkError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Phases as a bitmask (Kong's phase checker, restricted to the phases external plugins get).
-enum Phase : uint8_t {
-  kRewrite = 1,
-  kAccess = 2,
-  kResponse = 4,
-  kLog = 8,
-  kCertificate = 16,
-  kPreread = 32,
-};
-using PhaseMask = uint8_t;
-inline constexpr PhaseMask kAnyPhase = kRewrite | kAccess | kResponse | kLog | kCertificate | kPreread;
+// Phase masks (Kong's phase checker, restricted to the phases external plugins get).
+using core::Phase;
+using core::PhaseMask;
+inline constexpr PhaseMask kRewrite = core::bit(Phase::rewrite);
+inline constexpr PhaseMask kAccess = core::bit(Phase::access);
+inline constexpr PhaseMask kResponse = core::bit(Phase::response);
+inline constexpr PhaseMask kLog = core::bit(Phase::log);
+inline constexpr PhaseMask kCertificate = core::bit(Phase::certificate);
+inline constexpr PhaseMask kPreread = core::bit(Phase::preread);
+inline constexpr PhaseMask kAnyPhase = core::kAnyPhase;
 inline constexpr PhaseMask kHttpPhases = kRewrite | kAccess | kResponse | kLog;
 inline constexpr PhaseMask kBeforeProxy = kRewrite | kAccess;
 inline constexpr PhaseMask kRoutedPhases = kAccess | kResponse | kLog;  // need the route
 inline constexpr PhaseMask kResponseWritable = kRewrite | kAccess | kResponse;
 inline constexpr PhaseMask kUpstreamResponse = kResponse | kLog;
 
-// Bit of a phase name; 0 for names that are not phases.
-PhaseMask phase_bit(std::string_view phase);
-// "rewrite, access" for a mask, in Kong's phase order.
-std::string phase_names(PhaseMask mask);
-
 // One PDK call in progress: the request, the calling plugin and the positional arguments, with
 // argument readers that throw PdkError with Kong-style messages.
 struct PdkCall {
-  proxy::RequestContext& ctx;
+  core::RequestContext& ctx;
   const PluginCall& plugin;
   const json& args;
 
@@ -81,7 +69,7 @@ struct PdkFunction {
 const PdkFunction* find_pdk_function(std::string_view name);
 
 // A connection of Kong's stream subsystem (stream_listen): its scheme is its protocol, tcp or tls.
-inline bool stream_subsystem(const proxy::RequestContext& ctx) {
+inline bool stream_subsystem(const core::RequestContext& ctx) {
   return ctx.scheme == "tcp" || ctx.scheme == "tls";
 }
 // Functions that need an HTTP request or response (kong.request.*, kong.response.* but exit,

@@ -23,7 +23,7 @@ class ClientBridge final : public Bridge {
   }
   boost::asio::awaitable<void> close_instance(int64_t id) override { co_await client_.close_instance(id); }
   boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
-                                            pluginserver::PdkHandler& pdk) override {
+                                            pdk::PdkHandler& pdk) override {
     auto outcome = co_await client_.handle_event(id, phase, pdk);
     co_return outcome.terminated;
   }

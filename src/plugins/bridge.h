@@ -11,8 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "pdk/handler.h"
+#include "plugins/verdict.h"
 #include "pluginserver/config.h"
-#include "pluginserver/pdk_handler.h"
 
 namespace gh::plugins {
 
@@ -24,18 +25,9 @@ class Bridge {
   virtual boost::asio::awaitable<void> close_instance(int64_t id) = 0;
   // Runs one event; true if the plugin ended it with kong.response.exit (terminal).
   virtual boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
-                                                    pluginserver::PdkHandler& pdk) = 0;
+                                                    pdk::PdkHandler& pdk) = 0;
 };
 
-// What went wrong, in the terms the runner acts on.
-enum class Failure {
-  instance_lost,  // restart the instance and retry the event (bounded)
-  timeout,        // the server did not answer in time: 504 / fail_open, and restart the server
-  unavailable,    // cannot connect (not running, restarting)
-  protocol,       // ProtoBuf:1 server sent a malformed frame or message: its stream cannot be
-                  // trusted any more; fail per policy and restart the server
-  error,          // anything else (protocol violation, server error)
-};
 Failure classify(const std::exception& e);
 
 // A bridge for `protocol` ("MsgPack:1", "ProtoBuf:1" or "Gatehouse:1"); null for an unknown protocol.

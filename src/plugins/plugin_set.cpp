@@ -1,6 +1,7 @@
 #include "plugins/plugin_set.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace gh::plugins {
 
@@ -18,11 +19,33 @@ bool runs_before(const ConfiguredPlugin& a, const ConfiguredPlugin& b) {
 
 namespace {
 
-unsigned phase_bits(const std::vector<std::string>& phases) {
-  unsigned bits = 0;
-  for (const auto& p : phases)
-    if (auto phase = parse_phase(p)) bits |= phase_bit(*phase);
+PhaseMask phase_bits(const std::vector<std::string>& phases) {
+  PhaseMask bits = 0;
+  for (const auto& p : phases) bits |= core::mask_of(p);
   return bits;
+}
+
+const NativePluginSpec* native_of(const std::vector<const NativePluginSpec*>& native,
+                                  const std::string& name) {
+  for (const auto* spec : native)
+    if (spec->name == name) return spec;
+  return nullptr;
+}
+
+std::unique_ptr<ConfiguredPlugin> native_plugin(const conf::Plugin& entity, const NativePluginSpec& spec) {
+  auto plugin = std::make_unique<ConfiguredPlugin>();
+  plugin->entity = &entity;
+  plugin->native = &spec;
+  plugin->name = entity.name;
+  plugin->priority = spec.priority;
+  plugin->phases = spec.phases;
+  try {
+    plugin->handler = spec.make(entity.config.is_object() ? entity.config : nlohmann::json::object());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("plugin '" + entity.name + "' (id " + entity.id + "): " + e.what());
+  }
+  if (!plugin->handler) throw std::runtime_error("native plugin '" + entity.name + "' made no handler");
+  return plugin;
 }
 
 // Kong's plugin cache key: plugins:<name>:<route>:<service>:<consumer>:<protocols?>:<ws>.
@@ -44,10 +67,15 @@ nlohmann::json instance_config(const conf::Plugin& p) {
 }  // namespace
 
 PluginSet::PluginSet(const conf::Declarative& config, std::shared_ptr<const pluginserver::Registry> registry,
-                     SeqAllocator& seqs)
+                     SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native)
     : registry_(std::move(registry)) {
   for (const auto& entity : config.plugins) {
-    if (!entity.enabled || !registry_) continue;
+    if (!entity.enabled) continue;
+    if (const auto* spec = native_of(native, entity.name)) {
+      plugins_.push_back(native_plugin(entity, *spec));
+      continue;
+    }
+    if (!registry_) continue;
     const auto* info = registry_->find(entity.name);
     if (!info) continue;
     auto plugin = std::make_unique<ConfiguredPlugin>();

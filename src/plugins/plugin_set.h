@@ -12,22 +12,31 @@
 #include <vector>
 
 #include "conf/entities.h"
-#include "plugins/phase.h"
+#include "core/phase.h"
+#include "plugins/native.h"
 #include "pluginserver/registry.h"
 
 namespace gh::plugins {
 
+using core::Phase;
+using core::PhaseMask;
+
+// One enabled plugin entity, bound to where its code runs: a plugin server (`info`, `server`)
+// or the gateway itself (`native`, `handler`).
 struct ConfiguredPlugin {
   const conf::Plugin* entity = nullptr;                // in the snapshot's Declarative
-  const pluginserver::PluginInfo* info = nullptr;      // the server's description of the plugin
-  const pluginserver::ServerConfig* server = nullptr;  // where its instances live
+  const pluginserver::PluginInfo* info = nullptr;      // external: the server's description of the plugin
+  const pluginserver::ServerConfig* server = nullptr;  // external: where its instances live
+  const NativePluginSpec* native = nullptr;            // native: its registration
+  std::shared_ptr<NativeHandler> handler;              // native: made from this entity's config
   std::string name;
   int priority = 0;
-  unsigned phases = 0;      // phase_bit()s
+  PhaseMask phases = 0;     // core::bit()s
   int64_t seq = 0;          // Kong's __seq__: unique per config version, process-wide, never 0
   std::string config_json;  // what StartInstance sends (config + __seq__, __plugin_id, __key__, scope ids)
 
-  bool has(Phase p) const { return (phases & phase_bit(p)) != 0; }
+  bool has(Phase p) const { return (phases & core::bit(p)) != 0; }
+  bool is_native() const { return native != nullptr; }
 };
 
 // Hands out __seq__ numbers: the same plugin entity with the same config keeps its number across
@@ -45,10 +54,12 @@ class SeqAllocator {
 class PluginSet {
  public:
   PluginSet() = default;
-  // Binds every enabled plugin entity of `config` to its server. Entities of plugins that no
-  // server provides are skipped here (discovery already refused disabled/unknown ones).
+  // Binds every enabled plugin entity of `config` to where it runs: a native plugin of `native`
+  // (it wins over a server's plugin of the same name, as Kong's bundled Lua plugins do), else
+  // the server that provides it. Others are skipped here (discovery already refused disabled or
+  // unknown ones). Native handlers are made here, from the validated configs (may throw).
   PluginSet(const conf::Declarative& config, std::shared_ptr<const pluginserver::Registry> registry,
-            SeqAllocator& seqs);
+            SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native = {});
 
   // Kong's collection: for each plugin name, the most specific entity for this request
   // (consumer+route+service > consumer+route > consumer+service > route+service > consumer >

@@ -56,6 +56,7 @@ std::string what_servers_report(const pluginserver::Registry& registry) {
 // when a server reports it: what the operator did not enable does not run).
 std::string enablement_problems(const pluginserver::Registry& registry,
                                 const std::vector<std::string>& enabled,
+                                const std::vector<const NativePluginSpec*>& native,
                                 const std::vector<conf::Plugin>& plugins) {
   std::string problems;
   for (const auto& name : enabled)
@@ -65,6 +66,8 @@ std::string enablement_problems(const pluginserver::Registry& registry,
   std::set<std::string> reported;
   for (const auto& p : plugins) {
     if (std::find(enabled.begin(), enabled.end(), p.name) != enabled.end() || !reported.insert(p.name).second)
+      continue;
+    if (std::any_of(native.begin(), native.end(), [&p](const auto* spec) { return spec->name == p.name; }))
       continue;
     problems += "\n  plugin '" + p.name + "' (id " + p.id +
                 ") not enabled; add it to the 'plugins' configuration property";
@@ -80,10 +83,13 @@ std::string enablement_problems(const pluginserver::Registry& registry,
 
 std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config) {
   std::vector<pluginserver::ServerConfig> servers;
-  std::vector<std::string> enabled;
+  std::vector<std::string> enabled;  // external: the `plugins` names no native plugin answers to
+  std::vector<const NativePluginSpec*> native;
   try {
     servers = pluginserver::servers_from_properties(properties.values, properties.prefix);
-    enabled = pluginserver::enabled_plugins(properties.values);
+    native = enabled_native_plugins(pluginserver::plugins_property(properties.values));
+    for (auto& name : pluginserver::enabled_plugins(properties.values))
+      if (!find_native_plugin(name)) enabled.push_back(std::move(name));
   } catch (const std::exception& e) {
     throw conf::ConfigError(properties.source_file + ": " + e.what());
   }
@@ -95,12 +101,24 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
       throw conf::ConfigError(e.what());
     }
   }
-  std::string problems = enablement_problems(*registry, enabled, config.plugins);
-  if (problems.empty())
-    for (const auto& error : pluginserver::validate_plugins(*registry, config.plugins))
+  std::string problems = enablement_problems(*registry, enabled, native, config.plugins);
+  if (problems.empty()) {
+    // A native plugin's schema first: it answers to its name even when a server reports it too.
+    auto schema_of = [&](std::string_view name) -> const nlohmann::json* {
+      for (const auto* spec : native)
+        if (spec->name == name) return &spec->schema;
+      const auto* info = registry->find(name);
+      return info ? &info->schema : nullptr;
+    };
+    for (const auto& error : pluginserver::validate_plugins(schema_of, config.plugins))
       problems += "\n  " + error;
+  }
   if (!problems.empty()) throw conf::ConfigError("invalid plugin configuration:" + problems);
-  return std::make_shared<PluginSet>(config, registry, process_seqs());
+  try {
+    return std::make_shared<PluginSet>(config, registry, process_seqs(), native);
+  } catch (const std::exception& e) {  // a native plugin refused its config
+    throw conf::ConfigError(std::string("invalid plugin configuration:\n  ") + e.what());
+  }
 }
 
 // Shared between the runtime and the coroutines it starts on the control loop (they may outlive

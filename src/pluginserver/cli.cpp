@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "pluginserver/config.h"
@@ -58,6 +59,16 @@ json plugin_servers_json(const Registry& registry, const Supervisor* supervisor)
 
 std::string plugin_servers_text(const json& document) {
   std::string out;
+  const json native = document.value("native", json::array());
+  if (!native.empty()) {
+    out += "native plugins (in the gateway; enabled by `plugins`: bundled or by name)\n";
+    out += fmt::format("  {:<24} {:<10} {:>8}  {:<12} {}\n", "PLUGIN", "VERSION", "PRIORITY", "ENABLED",
+                       "PHASES");
+    for (const auto& p : native)
+      out +=
+          fmt::format("  {:<24} {:<10} {:>8}  {:<12} {}\n", text_of(p["name"]), text_of(p["version"]),
+                      text_of(p["priority"]), p.value("enabled", false) ? "yes" : "no", joined(p["phases"]));
+  }
   for (const auto& server : document.value("servers", json::array())) {
     out += fmt::format(
         "server {}  state={} pid={} restarts={} ready={} last_exit={}\n  socket: {}\n  start: {}\n",
@@ -70,17 +81,24 @@ std::string plugin_servers_text(const json& document) {
       out += fmt::format("  {:<24} {:<10} {:>8}  {:<12} {}\n", text_of(p["name"]), text_of(p["version"]),
                          text_of(p["priority"]), text_of(p["protocol"]), joined(p["phases"]));
   }
-  return out.empty() ? "no plugin servers configured\n" : out;
+  if (document.value("servers", json::array()).empty()) out += "no plugin servers configured\n";
+  return out;
 }
 
 int print_plugins(const std::map<std::string, std::string>& props, const std::string& prefix,
-                  std::ostream& out, bool as_json) {
+                  std::ostream& out, bool as_json, const json& native) {
   try {
     auto servers = servers_from_properties(props, prefix);
     // Listing is for finding out what is installed: do not fail on enabled-but-missing plugins.
-    const auto enabled = enabled_plugins(props);
+    auto is_native = [&native](const std::string& name) {
+      return std::any_of(native.begin(), native.end(), [&name](const json& p) { return p["name"] == name; });
+    };
+    std::vector<std::string> enabled;
+    for (auto& name : enabled_plugins(props))
+      if (!is_native(name)) enabled.push_back(std::move(name));
     Registry registry = query_servers(servers, enabled);
     json document = plugin_servers_json(registry, nullptr);
+    if (!native.empty()) document["native"] = native;
     std::vector<std::string> missing;
     for (const auto& name : enabled)
       if (!registry.find(name)) missing.push_back(name);

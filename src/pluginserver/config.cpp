@@ -57,7 +57,7 @@ void read_extensions(const std::map<std::string, std::string>& props, const std:
   if (auto v = property(props, key_prefix + "_on_error")) {
     if (*v != "fail_closed" && *v != "fail_open")
       throw std::runtime_error(key_prefix + "_on_error: expected fail_closed or fail_open, got '" + *v + "'");
-    server.on_error = *v;
+    server.on_error = *v == "fail_open" ? OnError::fail_open : OnError::fail_closed;
   }
   if (auto v = property(props, key_prefix + "_protocol")) server.protocol = *v;
 }
@@ -136,9 +136,13 @@ std::vector<ServerConfig> servers_from_properties(const std::map<std::string, st
   return servers;
 }
 
+std::vector<std::string> plugins_property(const std::map<std::string, std::string>& props) {
+  return split_list(property(props, "plugins").value_or("bundled"));
+}
+
 std::vector<std::string> enabled_plugins(const std::map<std::string, std::string>& props) {
   std::vector<std::string> names;
-  for (auto& name : split_list(property(props, "plugins").value_or("bundled")))
+  for (auto& name : plugins_property(props))
     if (name != "bundled" && name != "off") names.push_back(name);
   return names;
 }

@@ -3,12 +3,19 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace gh::pluginserver {
+
+// What a plugin failure does to the request (pluginserver_<name>_on_error).
+enum class OnError : uint8_t {
+  fail_closed,  // the request ends with 500 (504 on a timeout)
+  fail_open,    // the plugin is skipped, the request goes on
+};
 
 struct ServerConfig {
   std::string name;    // lower-cased, hyphens kept (log lines, default socket and binary names)
@@ -21,7 +28,7 @@ struct ServerConfig {
   std::chrono::milliseconds ready_timeout{10000};  // pluginserver_<n>_ready_timeout: socket must accept
   std::chrono::milliseconds timeout{10000};        // pluginserver_<n>_timeout: per RPC (the bridges)
   std::chrono::milliseconds query_timeout{30000};  // pluginserver_<n>_query_timeout: query command
-  std::string on_error = "fail_closed";            // pluginserver_<n>_on_error: fail_closed | fail_open
+  OnError on_error = OnError::fail_closed;         // pluginserver_<n>_on_error
   // pluginserver_<n>_protocol: "auto" (the best the dump offers: Gatehouse:1 if listed in its
   // "Protocols", docs/protocol.md) or a protocol to use if offered (e.g. ProtoBuf:1 forces the classic one).
   std::string protocol = "auto";
@@ -40,6 +47,9 @@ std::vector<ServerConfig> servers_from_properties(const std::map<std::string, st
 
 // The property prefix of a server: "pluginserver_" + name with '-' replaced by '_'.
 std::string property_prefix(const std::string& server_name);
+
+// The `plugins` property as listed (default "bundled").
+std::vector<std::string> plugins_property(const std::map<std::string, std::string>& props);
 
 // The external plugin names enabled by the `plugins` property (minus "bundled" and "off").
 std::vector<std::string> enabled_plugins(const std::map<std::string, std::string>& props);

@@ -295,15 +295,24 @@ std::string describe_entity(const conf::Plugin& plugin) {
 
 }  // namespace
 
-std::vector<std::string> validate_plugins(const Registry& registry, std::vector<conf::Plugin>& plugins) {
+std::vector<std::string> validate_plugins(const SchemaOf& schema_of, std::vector<conf::Plugin>& plugins) {
   std::vector<std::string> errors;
   for (auto& plugin : plugins) {
-    const PluginInfo* info = registry.find(plugin.name);
-    if (!info) continue;
-    for (const auto& error : validate_config(info->schema, plugin.config))
+    const nlohmann::json* schema = schema_of(plugin.name);
+    if (!schema) continue;
+    for (const auto& error : validate_config(*schema, plugin.config))
       errors.push_back("plugin '" + plugin.name + "' (" + describe_entity(plugin) + "): " + error);
   }
   return errors;
+}
+
+std::vector<std::string> validate_plugins(const Registry& registry, std::vector<conf::Plugin>& plugins) {
+  return validate_plugins(
+      [&registry](std::string_view name) -> const nlohmann::json* {
+        const PluginInfo* info = registry.find(name);
+        return info ? &info->schema : nullptr;
+      },
+      plugins);
 }
 
 }  // namespace gh::pluginserver

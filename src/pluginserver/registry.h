@@ -2,6 +2,7 @@
 // which plugin is served by which server, with which protocol (kong-gateway-side.md §3).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -75,5 +76,9 @@ void check_enabled(const Registry& registry, const std::vector<std::string>& ena
 // plugin, the entity and the field: "plugin 'js-hello' (id 1f.., route r1): config.message:
 // expected a string".
 std::vector<std::string> validate_plugins(const Registry& registry, std::vector<conf::Plugin>& plugins);
+// The same against any schemas (native plugins'): `schema_of` gives a plugin name's schema, or
+// null to leave its entities alone.
+using SchemaOf = std::function<const nlohmann::json*(std::string_view name)>;
+std::vector<std::string> validate_plugins(const SchemaOf& schema_of, std::vector<conf::Plugin>& plugins);
 
 }  // namespace gh::pluginserver

@@ -10,9 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "proxy/request_context.h"
+#include "core/request_context.h"
 
 namespace gh::proxy {
+
+using core::Clock;
+using core::RequestContext;
 
 class AccessLog {
  public:

@@ -16,6 +16,7 @@
 #include "common/strings.h"
 #include "common/version.h"
 #include "http/kong_responses.h"
+#include "pdk/state.h"
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
 #include "proxy/upstream_headers.h"
@@ -297,12 +298,12 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   response_plugins_.clear();
   log_plugins_.reset();
   start_upstream_request(ctx);
-  const auto rewrite = plugin_set ? plugin_set->globals(plugins::Phase::rewrite)
+  const auto rewrite = plugin_set ? plugin_set->globals(core::Phase::rewrite)
                                   : std::vector<const plugins::ConfiguredPlugin*>();
   if (!rewrite.empty()) {
     // Kong's rewrite plugins edit the client's request itself (ngx.req.*): they edit its headers.
     ctx.upstream.headers = req.headers;
-    const bool answered = co_await run_phase(ctx, plugins::Phase::rewrite, rewrite);
+    const bool answered = co_await run_phase(ctx, core::Phase::rewrite, rewrite);
     if (answered) co_return co_await send_gateway_response(ctx);
   }
 
@@ -338,22 +339,24 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
     const std::string& route_id = ctx.match->route->id;
     const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
     // Plugins edit the upstream request through kong.service.request.*: give them the full list.
-    const bool may_run = plugin_set->may_run(plugins::Phase::access, route_id, service_id);
+    const bool may_run = plugin_set->may_run(core::Phase::access, route_id, service_id);
     if (ctx.match->service && (may_run || !rewrite.empty()))
       materialize_upstream_headers(ctx, !rewrite.empty());
     if (auto* runner = worker_.runner()) {
       // Each plugin resolved when reached, with the consumer an earlier one may have authenticated.
-      plugins::Collector access(*plugin_set, plugins::Phase::access, route_id, service_id,
+      plugins::Collector access(*plugin_set, core::Phase::access, route_id, service_id,
                                 ctx.authenticated_consumer);
+      bool answered = false;
       if (may_run) {
-        co_await runner->run(ctx, plugins::Phase::access, access);
+        const auto end = co_await runner->run(ctx, core::Phase::access, access);
+        answered = end == plugins::PhaseEnd::responded;
       }
       // The names not reached (after an exit, as Kong's delayed response, or with no access
       // plugin at all) are still resolved: their log-phase plugins run.
       access.resolve_rest();
-      log_plugins_ = access.resolved(plugins::Phase::log);
-      if (ctx.response.produced_by_gateway) co_return co_await send_gateway_response(ctx);
-      response_plugins_ = access.resolved(plugins::Phase::response);
+      log_plugins_ = access.resolved(core::Phase::log);
+      if (answered) co_return co_await send_gateway_response(ctx);
+      response_plugins_ = access.resolved(core::Phase::response);
     }
   }
   if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
@@ -1039,18 +1042,12 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   co_return ok&& keep ? Outcome::keep_alive : Outcome::close;
 }
 
-std::string HttpSession::consumer_id(const RequestContext& ctx) {
-  const auto& consumer = ctx.authenticated_consumer;
-  if (consumer.is_object() && consumer.contains("id") && consumer["id"].is_string()) return consumer["id"];
-  return {};
-}
-
-asio::awaitable<bool> HttpSession::run_phase(RequestContext& ctx, plugins::Phase phase,
+asio::awaitable<bool> HttpSession::run_phase(RequestContext& ctx, core::Phase phase,
                                              const std::vector<const plugins::ConfiguredPlugin*>& list) {
   auto* runner = worker_.runner();
   if (list.empty() || !runner) co_return false;
-  co_await runner->run(ctx, phase, list);
-  co_return ctx.response.produced_by_gateway;
+  const auto end = co_await runner->run(ctx, phase, list);
+  co_return end == plugins::PhaseEnd::responded;
 }
 
 // The `log` phase runs after the response went out, off the request's path, on the request's
@@ -1062,10 +1059,11 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
   if (log_plugins_)
     list = std::move(*log_plugins_);
   else if (ctx.match)
-    list = plugin_set->collect(plugins::Phase::log, ctx.match->route->id,
-                               ctx.match->service ? ctx.match->service->id : std::string(), consumer_id(ctx));
+    list = plugin_set->collect(core::Phase::log, ctx.match->route->id,
+                               ctx.match->service ? ctx.match->service->id : std::string(),
+                               pdk::authenticated_consumer_id(ctx));
   else
-    list = plugin_set->globals(plugins::Phase::log);
+    list = plugin_set->globals(core::Phase::log);
   if (list.empty()) return;
   // A streamed response's headers are still in the upstream parser (the next request restarts
   // it): only now, with log plugins to read them, are they copied.
@@ -1082,7 +1080,7 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
   asio::co_spawn(
       client_.get_executor(),
       [runner, log_ctx, list = std::move(list)]() -> asio::awaitable<void> {
-        co_await runner->run(*log_ctx, plugins::Phase::log, list);
+        (void)co_await runner->run(*log_ctx, core::Phase::log, list);
       },
       [&worker = worker_](std::exception_ptr) { worker.active_log_phases--; });
 }
@@ -1232,7 +1230,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::buffer_response(
   ctx.response.headers = merged_response_headers(sr.headers, ctx.response.headers);
   ctx.response.body = sr.body;
   auto response_plugins = std::move(response_plugins_);
-  co_await run_phase(ctx, plugins::Phase::response, response_plugins);
+  co_await run_phase(ctx, core::Phase::response, response_plugins);
   const bool produced = ctx.response.produced_by_gateway;
   co_return co_await send_gateway_response(ctx, !produced);
 }

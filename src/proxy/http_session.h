@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/request_context.h"
 #include "http/parser.h"
 #include "net/buffer.h"
 #include "net/byte_stream.h"
@@ -20,7 +21,6 @@
 #include "net/upstream_pool.h"
 #include "plugins/plugin_set.h"
 #include "proxy/request_body.h"
-#include "proxy/request_context.h"
 #include "proxy/upstream_headers.h"
 #include "proxy/worker.h"
 
@@ -125,10 +125,9 @@ class HttpSession {
   boost::asio::awaitable<bool> send_spooled_body(net::UpstreamConnection& conn, RequestContext& ctx,
                                                  const SpooledBody& body);
   // Plugins: run a phase; true when a plugin (or a plugin failure) produced the response.
-  boost::asio::awaitable<bool> run_phase(RequestContext& ctx, plugins::Phase phase,
+  boost::asio::awaitable<bool> run_phase(RequestContext& ctx, core::Phase phase,
                                          const std::vector<const plugins::ConfiguredPlugin*>& list);
   void start_log_phase(RequestContext& ctx);
-  static std::string consumer_id(const RequestContext& ctx);
   boost::asio::awaitable<bool> write_client(std::vector<boost::asio::const_buffer>& buffers,
                                             RequestContext& ctx);
   boost::asio::awaitable<bool> discard_request_body();

@@ -25,8 +25,8 @@ constexpr auto kHandshakeTimeout = 60s;  // nginx applies client_header_timeout 
 
 Worker::Worker(int index, WorkerHost& host)
     : index_(index), host_(host), resolver_(io_.get_executor()), random_(std::random_device{}() + index) {
-  if (auto* runtime = host_.plugin_runtime())
-    runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), *runtime);
+  // Always: native plugins run without any plugin server.
+  runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), host_.plugin_runtime());
   stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
       resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); },
       stream_access_log(host_.snapshot()->properties)});
@@ -148,17 +148,17 @@ tls::CertificatePhase Worker::certificate_phase(RequestContext& ctx) {
   auto snapshot = host_.snapshot();
   const auto* plugin_set = snapshot->plugins.get();
   if (!plugin_set || !runner_) return nullptr;
-  auto list = plugin_set->globals(plugins::Phase::certificate);
+  auto list = plugin_set->globals(core::Phase::certificate);
   if (list.empty()) return nullptr;
   return [this, &ctx, snapshot, list = std::move(list)](tls::HandshakeState& state) -> asio::awaitable<void> {
     ctx.snapshot = snapshot;
     ctx.request_id = new_request_id();
     ctx.tls_server_name = state.server_name;
     ctx.handshake_ssl = state.ssl;
-    co_await runner_->run(ctx, plugins::Phase::certificate, list);
+    const auto end = co_await runner_->run(ctx, core::Phase::certificate, list);
     ctx.handshake_ssl = nullptr;  // the handshake goes on without the plugins
     // A plugin failure (fail_closed) or kong.response.exit: no certificate, no connection.
-    state.refused = ctx.response.produced_by_gateway;
+    state.refused = end == plugins::PhaseEnd::responded;
   };
 }
 

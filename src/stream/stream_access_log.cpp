@@ -9,7 +9,7 @@
 #include <mutex>
 
 #include "common/log.h"
-#include "proxy/request_context.h"
+#include "core/request_context.h"
 
 namespace gh::stream {
 
@@ -55,7 +55,7 @@ std::shared_ptr<StreamAccessLog> StreamAccessLog::open(const std::string& target
   return log;
 }
 
-std::string StreamAccessLog::format(const proxy::RequestContext& ctx) {
+std::string StreamAccessLog::format(const core::RequestContext& ctx) {
   using namespace std::chrono;
   const auto session =
       ctx.end > ctx.start ? duration_cast<milliseconds>(ctx.end - ctx.start) : milliseconds(0);
@@ -68,7 +68,7 @@ std::string StreamAccessLog::format(const proxy::RequestContext& ctx) {
                      or_dash(route), or_dash(service));
 }
 
-void StreamAccessLog::write(const proxy::RequestContext& ctx) const {
+void StreamAccessLog::write(const core::RequestContext& ctx) const {
   logger_->info(format(ctx));
 }
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-namespace gh::proxy {
+namespace gh::core {
 struct RequestContext;
 }
 
@@ -22,9 +22,9 @@ class StreamAccessLog {
   static std::shared_ptr<StreamAccessLog> open(const std::string& target);
   explicit StreamAccessLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
 
-  void write(const proxy::RequestContext& ctx) const;
+  void write(const core::RequestContext& ctx) const;
   // The line for a finished connection (without the newline).
-  static std::string format(const proxy::RequestContext& ctx);
+  static std::string format(const core::RequestContext& ctx);
 
  private:
   std::shared_ptr<spdlog::logger> logger_;

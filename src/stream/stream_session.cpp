@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "common/log.h"
+#include "core/request_context.h"
 #include "net/byte_stream.h"
 #include "net/deadline.h"
 #include "plugins/runner.h"
-#include "proxy/request_context.h"
 #include "tls/client_hello.h"
 
 namespace gh::stream {
@@ -162,11 +162,13 @@ class StreamSession {
       ctx_.response.status = kStreamBadGateway;
       co_return false;
     }
-    auto plugins = stream_plugins(plugins::Phase::preread);
-    if (!plugins.empty()) {
-      co_await env_.runner->run(ctx_, plugins::Phase::preread, plugins);
+    auto preread = stream_plugins(core::Phase::preread);
+    bool answered = false;
+    if (!preread.empty()) {
+      const auto end = co_await env_.runner->run(ctx_, core::Phase::preread, preread);
+      answered = end == plugins::PhaseEnd::responded;
     }
-    if (ctx_.response.produced_by_gateway) {
+    if (answered) {
       co_await answer_exit();
       co_return false;
     }
@@ -176,7 +178,7 @@ class StreamSession {
   // The plugins of this connection's route and service for `phase`. Kong's stream subsystem only
   // loads plugins whose `protocols` name a stream protocol (the default, http/https/grpc/grpcs,
   // does not).
-  std::vector<const plugins::ConfiguredPlugin*> stream_plugins(plugins::Phase phase) const {
+  std::vector<const plugins::ConfiguredPlugin*> stream_plugins(core::Phase phase) const {
     if (!config_.plugins || !env_.runner || !match_.route) return {};
     auto list = config_.plugins->collect(phase, match_.route->id,
                                          match_.service ? match_.service->id : std::string(), "");
@@ -312,19 +314,19 @@ class StreamSession {
   }
 
   void start_log_phase() {
-    auto list = stream_plugins(plugins::Phase::log);
+    auto list = stream_plugins(core::Phase::log);
     if (list.empty()) return;
-    auto log_ctx = std::make_shared<proxy::RequestContext>(std::move(ctx_));
+    auto log_ctx = std::make_shared<core::RequestContext>(std::move(ctx_));
     auto* runner = env_.runner;
     asio::co_spawn(
         raw_.get_executor(),
         [runner, log_ctx, list = std::move(list), keep = config_.keep_alive]() -> asio::awaitable<void> {
-          co_await runner->run(*log_ctx, plugins::Phase::log, list);
+          (void)co_await runner->run(*log_ctx, core::Phase::log, list);
         },
         asio::detached);
   }
 
-  using Clock = proxy::Clock;
+  using Clock = core::Clock;
   tcp::socket raw_;
   bool ssl_;
   StreamEnvironment& env_;
@@ -336,7 +338,7 @@ class StreamSession {
   std::string protocol_;
   std::string sni_;
   StreamMatch match_;
-  proxy::RequestContext ctx_;
+  core::RequestContext ctx_;
   Clock::time_point last_activity_;
   Clock::duration idle_timeout_{60s};
   int directions_done_ = 0;

@@ -20,7 +20,7 @@
 namespace gh::plugins {
 class PhaseRunner;
 }
-namespace gh::proxy {
+namespace gh::core {
 struct RequestContext;
 }
 
@@ -30,10 +30,10 @@ namespace gh::stream {
 struct StreamConfiguration {
   std::shared_ptr<const void> keep_alive;  // owns everything the pointers below point into
   const StreamRouter* router = nullptr;
-  const plugins::PluginSet* plugins = nullptr;                  // null: no plugins
-  std::shared_ptr<const tls::ServerTls> server_tls;             // set for `ssl` listeners
-  std::shared_ptr<const tls::UpstreamTls> upstream_tls;         // contexts of tls services
-  std::function<void(proxy::RequestContext&)> prepare_context;  // snapshot, request id, ...
+  const plugins::PluginSet* plugins = nullptr;                 // null: no plugins
+  std::shared_ptr<const tls::ServerTls> server_tls;            // set for `ssl` listeners
+  std::shared_ptr<const tls::UpstreamTls> upstream_tls;        // contexts of tls services
+  std::function<void(core::RequestContext&)> prepare_context;  // snapshot, request id, ...
 };
 
 // What a connection borrows from its worker.
@@ -41,7 +41,7 @@ struct StreamEnvironment {
   net::Resolver& resolver;
   plugins::PhaseRunner* runner = nullptr;  // null: no plugin servers
   // The certificate phase for connections this listener terminates (may be empty).
-  std::function<tls::CertificatePhase(proxy::RequestContext&)> certificate_phase;
+  std::function<tls::CertificatePhase(core::RequestContext&)> certificate_phase;
   std::shared_ptr<StreamAccessLog> access_log;  // null: proxy_stream_access_log = off
 };
 

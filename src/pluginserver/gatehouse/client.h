@@ -18,10 +18,13 @@
 #include <utility>
 #include <vector>
 
-#include "pluginserver/pdk_handler.h"
+#include "pdk/handler.h"
 #include "pluginserver/protobuf/client.h"
 
 namespace gh::pluginserver::gatehouse {
+
+using pdk::PdkHandler;
+using pdk::PdkResult;
 
 inline constexpr std::string_view kProtocol = "Gatehouse:1";
 

@@ -22,11 +22,14 @@
 #include <string>
 #include <string_view>
 
+#include "pdk/handler.h"
 #include "pluginserver/msgpack/codec.h"
 #include "pluginserver/msgpack/connection.h"
-#include "pluginserver/pdk_handler.h"
 
 namespace gh::pluginserver::msgpack {
+
+using pdk::PdkHandler;
+using pdk::PdkResult;
 
 struct ClientOptions {
   // Deadline of each RPC: connect (when no pooled connection is idle), write, and the response.

@@ -22,11 +22,14 @@
 #include <string>
 #include <string_view>
 
-#include "pluginserver/pdk_handler.h"
+#include "pdk/handler.h"
 #include "pluginserver/protobuf/errors.h"
 #include "pluginserver/protobuf/framing.h"
 
 namespace gh::pluginserver::protobuf {
+
+using pdk::PdkHandler;
+using pdk::PdkResult;
 
 class Connection;
 class PdkCodec;

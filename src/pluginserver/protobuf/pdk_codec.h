@@ -13,11 +13,14 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "pluginserver/pdk_handler.h"
+#include "pdk/handler.h"
 #include "pluginserver/protobuf/methods.h"
 #include "proto/pluginsocket.pb.h"
 
 namespace gh::pluginserver::protobuf {
+
+using pdk::PdkHandler;
+using pdk::PdkResult;
 
 class PdkCodec {
  public:

@@ -15,7 +15,7 @@
 namespace gh::pdk::testing {
 
 using json = nlohmann::json;
-using pluginserver::PdkResult;
+using pdk::PdkResult;
 
 inline constexpr const char* kRouteId = "3b2f8c1d-0e4a-4b5c-9d6e-7f8091a2b3c4";
 inline constexpr const char* kServiceId = "5d4c3b2a-1f0e-4d9c-8b7a-695847362514";
@@ -25,7 +25,7 @@ inline constexpr const char* kRequestBody = R"({"item":"widget","qty":2})";
 struct Fixture {
   // `phase`: the phase the plugin runs in; `forwarded`: whether a trusted proxy sent X-Forwarded-*.
   explicit Fixture(std::string phase = "access", bool forwarded = false) {
-    auto snap = std::make_shared<proxy::Snapshot>();
+    auto snap = std::make_shared<core::Snapshot>();
     snap->properties.values["node_id"] = kNodeId;
     snap->properties.trusted_ips = {conf::Cidr::parse("192.0.2.10"), conf::Cidr::parse("198.51.100.7")};
     snap->config.services.push_back(service());
@@ -67,7 +67,7 @@ struct Fixture {
     ctx.client_ip = "198.51.100.7";
     ctx.client_port = 443;
     ctx.request_id = "4f6c1e2d9a8b7c6d5e4f3a2b1c0d9e8f";
-    ctx.phase = phase;
+    ctx.phase = *core::parse_phase(phase);
     ctx.match = router::RouteMatch{};
     ctx.match->route = &snapshot->config.routes.front();
     ctx.match->service = &snapshot->config.services.front();
@@ -89,7 +89,7 @@ struct Fixture {
     };
     plugin.name = "js-conform";
     plugin.id = "9c7b5a3d-1e2f-4a6b-8c9d-0e1f2a3b4c21";
-    plugin.phase = phase;
+    plugin.phase = ctx.phase;
   }
 
   static conf::Service service() {
@@ -136,8 +136,8 @@ struct Fixture {
   }
 
   void set_phase(const std::string& phase) {
-    ctx.phase = phase;
-    plugin.phase = phase;
+    ctx.phase = *core::parse_phase(phase);
+    plugin.phase = ctx.phase;
   }
 
   // Runs one PDK call to completion on a fresh io_context (the handler may suspend on the body).
@@ -152,9 +152,9 @@ struct Fixture {
     return out;
   }
 
-  std::shared_ptr<proxy::Snapshot> snapshot;
+  std::shared_ptr<core::Snapshot> snapshot;
   http::RequestHead request;
-  proxy::RequestContext ctx;
+  core::RequestContext ctx;
   PluginCall plugin;
   bool body_too_large = false;
   std::string body_file;  // non-empty: the body went to this temporary file (over client_body_buffer_size)

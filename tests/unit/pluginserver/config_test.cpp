@@ -60,10 +60,10 @@ TEST(ServersFromProperties, ExtensionsTimeoutsAndFailurePolicy) {
   EXPECT_EQ(s.timeout, 2500ms);
   EXPECT_EQ(s.ready_timeout, 3000ms);
   EXPECT_EQ(s.query_timeout, 700ms);
-  EXPECT_EQ(s.on_error, "fail_open");
+  EXPECT_EQ(s.on_error, OnError::fail_open);
   auto defaults =
       servers_from_properties({{"pluginserver_names", "js"}, {"pluginserver_js_query_cmd", "q"}}, "/p")[0];
-  EXPECT_EQ(defaults.on_error, "fail_closed");
+  EXPECT_EQ(defaults.on_error, OnError::fail_closed);
   EXPECT_EQ(defaults.ready_timeout, 10000ms);
   EXPECT_EQ(defaults.timeout, 10000ms);
 }

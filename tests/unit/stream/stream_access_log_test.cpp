@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "conf/entities.h"
-#include "proxy/request_context.h"
+#include "core/request_context.h"
 
 namespace gh::stream {
 namespace {
@@ -13,7 +13,7 @@ TEST(StreamAccessLog, KongsBasicFormatThenRouteAndService) {
   route.name = "db";
   conf::Service service;
   service.name = "postgres";
-  proxy::RequestContext ctx;
+  core::RequestContext ctx;
   ctx.remote_ip = "10.0.0.7";
   ctx.started_at =
       std::chrono::system_clock::time_point(std::chrono::seconds(1764152400));  // 2025-11-26 10:20:00
@@ -27,7 +27,7 @@ TEST(StreamAccessLog, KongsBasicFormatThenRouteAndService) {
 }
 
 TEST(StreamAccessLog, UnroutedConnectionsHaveDashes) {
-  proxy::RequestContext ctx;
+  core::RequestContext ctx;
   ctx.remote_ip = "127.0.0.1";
   ctx.started_at = std::chrono::system_clock::time_point(std::chrono::seconds(1764152400));
   ctx.end = ctx.start;

@@ -18,8 +18,8 @@
 #include "pluginserver/msgpack/client.h"
 
 using namespace gh::pluginserver::msgpack;
-using gh::pluginserver::PdkHandler;
-using gh::pluginserver::PdkResult;
+using gh::pdk::PdkHandler;
+using gh::pdk::PdkResult;
 namespace asio = boost::asio;
 
 static double thread_cpu() {

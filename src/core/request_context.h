@@ -8,11 +8,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
+#include "core/phase.h"
 #include "http/headers.h"
 #include "http/parser.h"
 #include "router/router.h"
@@ -23,7 +25,7 @@ namespace gh::tls {
 struct ClientCertificate;
 }
 
-namespace gh::proxy {
+namespace gh::core {
 
 struct Snapshot;
 
@@ -114,12 +116,12 @@ struct RequestContext {
   Clock::time_point upstream_first_byte{};
   Clock::time_point end{};
   std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
-  // When each plugin phase ran, indexed by plugins::Phase (zero: it did not run): Kong's
+  // When each plugin phase ran, indexed by Phase (zero: it did not run): Kong's
   // KONG_<PHASE>_START / _ENDED_AT / _TIME keys of kong.nginx.get_ctx.
   struct PhaseTime {
     Clock::time_point start{}, end{};
   };
-  std::array<PhaseTime, 6> phase_times{};
+  std::array<PhaseTime, kPhaseCount> phase_times{};
 
   uint64_t request_bytes = 0;   // received from the client (head + body)
   uint64_t response_bytes = 0;  // sent to the client (head + body)
@@ -140,12 +142,13 @@ struct RequestContext {
   // Plugin-visible state. The tables start as null, not as empty objects (an empty object is an
   // allocation per request that almost every request would throw away); the first key set
   // turns them into objects, and lookups in null find nothing.
-  std::string phase;                      // the phase running now
+  Phase phase = Phase::rewrite;           // the phase running now (set by the phase runner)
   nlohmann::json ctx_shared;              // kong.ctx.shared
+  nlohmann::json plugin_ctx;              // kong.ctx.plugin of native plugins: {plugin name: table}
   nlohmann::json nginx_ctx;               // kong.nginx.get_ctx / set_ctx
   nlohmann::json authenticated_consumer;  // kong.client.authenticate (null if none)
   nlohmann::json authenticated_credential;
   nlohmann::json serialize_overrides;  // kong.log.set_serialize_value
 };
 
-}  // namespace gh::proxy
+}  // namespace gh::core

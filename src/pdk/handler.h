@@ -6,11 +6,19 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
-
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
-namespace gh::pluginserver {
+namespace gh::pdk {
+
+// A PDK function refusing its call (bad argument, not available, ...). Handlers (and the
+// native facade, pdk/kong.h) throw it; the table turns it into PdkResult::fail(message), so the plugin sees
+// the error and nothing crashes.
+class PdkError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct PdkResult {
   enum class Status {
@@ -51,4 +59,4 @@ class PdkHandler {
   virtual boost::asio::awaitable<PdkResult> call(std::string_view method, nlohmann::json args) = 0;
 };
 
-}  // namespace gh::pluginserver
+}  // namespace gh::pdk

@@ -1,0 +1,115 @@
+#include "plugins/external_host.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/log.h"
+#include "pdk/plugin_call.h"
+#include "pdk/request_pdk.h"
+
+namespace gh::plugins {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr int kEventAttempts = 2;  // the first try and one retry after restarting a lost instance
+
+// The per-event deadline (docs/plugin-servers.md): the server's timeout bounds each round trip
+// and the whole event alike.
+std::chrono::steady_clock::time_point event_deadline(const pluginserver::ServerConfig& server) {
+  if (server.timeout.count() <= 0) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + server.timeout;
+}
+}  // namespace
+
+// The bridge as the plugin's snapshot configures its server: a reload that changes the timeout
+// (or socket, or protocol) gets a new bridge; events still running keep the old one alive.
+std::shared_ptr<Bridge> ExternalHost::bridge_for(const ConfiguredPlugin& plugin) {
+  return bridges_[plugin.server->name].get(executor_, *plugin.server, plugin.info->protocol);
+}
+
+// The running instance for this plugin config, started on first use. Another worker may be
+// starting it at the same moment: wait for it (bounded by the server's timeout).
+asio::awaitable<int64_t> ExternalHost::instance_for(Bridge& bridge, const ConfiguredPlugin& plugin) {
+  auto& cache = runtime_->instances();
+  const auto& server = plugin.server->name;
+  const auto give_up = std::chrono::steady_clock::now() + plugin.server->timeout;
+  while (true) {
+    int64_t id = 0;
+    switch (cache.lookup(server, plugin.seq, id)) {
+      case InstanceCache::Claim::started:
+        co_return id;
+      case InstanceCache::Claim::claimed:
+        try {
+          id = co_await bridge.start_instance(plugin.name, plugin.config_json);
+        } catch (...) {
+          cache.release(server, plugin.seq);
+          throw;
+        }
+        cache.store(server, plugin.seq, id);
+        spdlog::debug("started instance {} of plugin '{}' (seq {}) on server '{}'", id, plugin.name,
+                      plugin.seq, server);
+        co_return id;
+      case InstanceCache::Claim::busy: {
+        if (std::chrono::steady_clock::now() > give_up)
+          throw std::runtime_error("could not claim an instance of plugin '" + plugin.name + "'");
+        // Only here: a timer per event would cost a timer-service lookup on every request.
+        asio::steady_timer timer(executor_, 2ms);
+        co_await timer.async_wait(asio::use_awaitable);
+        break;
+      }
+    }
+  }
+}
+
+asio::awaitable<Verdict> ExternalHost::run(core::RequestContext& ctx, core::Phase phase,
+                                           const ConfiguredPlugin& plugin) {
+  if (!runtime_) co_return Verdict::failed(Failure::unavailable, "no plugin server is configured");
+  const auto bridge = bridge_for(plugin);
+  if (!bridge)
+    co_return Verdict::failed(Failure::error, "unsupported protocol '" + plugin.info->protocol + "'");
+  if (!runtime_->ready(plugin.server->name))
+    co_return Verdict::failed(Failure::unavailable,
+                              "plugin server '" + plugin.server->name + "' is not running");
+  pdk::PluginCall call{plugin.name, plugin.entity->id, phase, &plugin.entity->config};
+  for (int attempt = 1; attempt <= kEventAttempts; ++attempt) {
+    int64_t instance = -1;
+    Failure failure = Failure::error;
+    std::string why;
+    try {
+      instance = co_await instance_for(*bridge, plugin);
+      pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server));
+      const bool terminated = co_await bridge->handle_event(instance, core::phase_name(phase), pdk);
+      if (pdk.overran()) {
+        // Every call was answered in time, the plugin just kept calling: the server is not hung,
+        // so it is not restarted; the request gets the timeout's failure policy.
+        co_return Verdict::failed(
+            Failure::timeout,
+            fmt::format("the event ran past its deadline ({} ms, {}_timeout)", plugin.server->timeout.count(),
+                        pluginserver::property_prefix(plugin.server->name)));
+      }
+      co_return terminated || pdk.exited() ? Verdict::exited() : Verdict::proceed();
+    } catch (const std::exception& e) {
+      failure = classify(e);
+      why = e.what();
+    }
+    if (failure == Failure::instance_lost && attempt < kEventAttempts) {
+      spdlog::info("plugin '{}': instance {} lost ({}); starting a new one and retrying", plugin.name,
+                   instance, why);
+      if (instance >= 0) runtime_->instances().forget(plugin.server->name, plugin.seq, instance);
+      continue;
+    }
+    // A hung server, or one whose stream is out of step (junk, oversized or truncated frames):
+    // killing it is the only way back to a known state; the supervisor restarts it.
+    if (failure == Failure::timeout || failure == Failure::protocol) {
+      using Fault = pluginserver::Supervisor::Fault;
+      runtime_->report_fault(plugin.server->name,
+                             failure == Failure::timeout ? Fault::timeout : Fault::protocol_error, why);
+    }
+    co_return Verdict::failed(failure, std::move(why));
+  }
+  co_return Verdict::failed(Failure::instance_lost, "the instance was lost twice");
+}
+
+}  // namespace gh::plugins

@@ -1,0 +1,23 @@
+#include <optional>
+#include <string>
+
+#include "pdk/kong.h"
+#include "plugins/host.h"
+
+namespace gh::plugins {
+
+boost::asio::awaitable<Verdict> NativeHost::run(core::RequestContext& ctx, core::Phase phase,
+                                                const ConfiguredPlugin& plugin) {
+  pdk::PluginCall call{plugin.name, plugin.entity->id, phase, &plugin.entity->config};
+  pdk::Kong kong(ctx, call);
+  std::optional<std::string> why;
+  try {
+    co_await plugin.handler->run(phase, kong);
+  } catch (const std::exception& e) {  // Kong: a Lua error in a handler
+    why = e.what();
+  }
+  if (why) co_return Verdict::failed(Failure::error, std::move(*why));
+  co_return kong.response.exited() ? Verdict::exited() : Verdict::proceed();
+}
+
+}  // namespace gh::plugins
