@@ -15,21 +15,14 @@ namespace {
 
 using json = nlohmann::json;
 
-// A token is at most a few kilobytes of header, yet JSON nests without bound: deeper than this
-// is not a token anyone signed.
+// Tokens and bodies are bounded in size, yet JSON nests without bound: deeper than this is not
+// a token anyone signed or a body key-auth should walk.
 constexpr int kMaxJsonDepth = 32;
 
 std::optional<json> decode_json_segment(std::string_view segment) {
   auto text = base64_decode(segment);
   if (!text) return std::nullopt;
-  bool too_deep = false;
-  json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t, json&) {
-    if (depth > kMaxJsonDepth) too_deep = true;
-    return !too_deep;
-  };
-  json value = json::parse(*text, limit_depth, false);
-  if (too_deep || value.is_discarded()) return std::nullopt;
-  return value;
+  return parse_bounded_json(*text);
 }
 
 const EVP_MD* digest_of(std::string_view alg) {
@@ -91,6 +84,17 @@ bool is_space(char c) {
 }
 
 }  // namespace
+
+std::optional<json> parse_bounded_json(std::string_view text) {
+  bool too_deep = false;
+  json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) too_deep = true;
+    return !too_deep;
+  };
+  json value = json::parse(text, limit_depth, false);
+  if (too_deep || value.is_discarded()) return std::nullopt;
+  return value;
+}
 
 JwtDecode decode_jwt(std::string_view token) {
   // Kong splits into at most three parts: the signature keeps any further dots.

@@ -13,6 +13,10 @@ struct evp_pkey_st;  // OpenSSL's EVP_PKEY
 
 namespace gh::auth {
 
+// JSON from a request (a token's segments, a body): nullopt when it does not parse or nests deeper
+// than anything legitimate does (bounded time and stack whatever the client sends).
+std::optional<nlohmann::json> parse_bounded_json(std::string_view text);
+
 struct Jwt {
   std::string signing_input;  // "<header>.<claims>" as received: what the signature covers
   nlohmann::json header;      // objects, both
