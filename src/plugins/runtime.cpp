@@ -69,6 +69,13 @@ std::string enablement_problems(const pluginserver::Registry& registry,
       continue;
     if (std::any_of(native.begin(), native.end(), [&p](const auto* spec) { return spec->name == p.name; }))
       continue;
+    if ((p.name == "pre-function" || p.name == "post-function") && !registry.find(p.name)) {
+      problems += "\n  plugin '" + p.name + "' (id " + p.id + ") runs Lua code given in its configuration, " +
+                  "which gatehouse cannot run (it has no Lua): write the same logic as an external plugin " +
+                  "(Go, Python, JavaScript or the C++ PDK, docs/plugins.md), enable it in 'plugins' and " +
+                  "configure it here in place of '" + p.name + "'";
+      continue;
+    }
     problems += "\n  plugin '" + p.name + "' (id " + p.id +
                 ") not enabled; add it to the 'plugins' configuration property";
     if (const auto* provided = registry.find(p.name))

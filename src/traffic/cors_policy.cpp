@@ -196,12 +196,12 @@ std::optional<HeaderEdits> CorsPolicy::preflight(const CorsRequest& req) const {
   return out;
 }
 
-HeaderEdits CorsPolicy::response_headers(const CorsRequest& req) const {
+HeaderEdits CorsPolicy::response_headers(const CorsRequest& req, bool header_filter) const {
   HeaderEdits out;
   if (is_preflight(req)) return out;  // answered (or passed on with preflight_continue) in access
   if (!req.origin && !allow_origin_absent_) return out;
-  bool allow_all = configure_origin(req, true, out);
-  configure_credentials(req, allow_all, true, out);
+  bool allow_all = configure_origin(req, header_filter, out);
+  configure_credentials(req, allow_all, header_filter, out);
   if (!exposed_headers_.empty()) set(out, "Access-Control-Expose-Headers", exposed_headers_);
   return out;
 }

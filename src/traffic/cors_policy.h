@@ -44,8 +44,9 @@ class CorsPolicy {
   // Whether the response phase must add headers (not after a preflight Kong answered or let
   // through with preflight_continue).
   bool is_preflight(const CorsRequest& req) const;
-  // The header_filter phase: edits to the response headers.
-  HeaderEdits response_headers(const CorsRequest& req) const;
+  // The header_filter phase: edits to the response headers. `header_filter` false: the edits are
+  // made before the response exists (Vary set, not added).
+  HeaderEdits response_headers(const CorsRequest& req, bool header_filter = true) const;
 
  private:
   struct Origin {

@@ -1,56 +1,39 @@
 #include "traffic/ip_matcher.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
-#include <charconv>
-#include <cstring>
+
+#include "common/strings.h"
+#include "conf/error.h"
+#include "conf/properties.h"
 
 namespace gh::traffic {
 
 namespace {
 
-struct Cidr {
-  ParsedIp ip;
-  unsigned prefix = 0;
-};
-
-std::optional<ParsedIp> parse_v4(const std::string& text) {
-  in_addr a{};
-  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return std::nullopt;
-  return ParsedIp{ntohl(a.s_addr), std::nullopt};
+// The same parser as kong.conf's trusted_ips (conf::Cidr), so both agree on what an address is.
+std::optional<conf::Cidr> parse_cidr(std::string_view entry) {
+  if (entry.empty() || entry.size() > 64 || entry != trim(entry)) return std::nullopt;
+  try {
+    return conf::Cidr::parse(entry);
+  } catch (const conf::ConfigError&) {
+    return std::nullopt;
+  }
 }
 
-std::optional<ParsedIp> parse_v6(const std::string& text) {
-  in6_addr a{};
-  if (inet_pton(AF_INET6, text.c_str(), &a) != 1) return std::nullopt;
+Ip128 to_parsed_v6(const boost::asio::ip::address_v6& v6) {
   Ip128 v{};
-  for (int i = 0; i < 8; ++i) v.hi = (v.hi << 8) | a.s6_addr[i];
-  for (int i = 8; i < 16; ++i) v.lo = (v.lo << 8) | a.s6_addr[i];
-  return ParsedIp{std::nullopt, v};
+  auto bytes = v6.to_bytes();
+  for (int i = 0; i < 8; ++i) v.hi = (v.hi << 8) | bytes[static_cast<size_t>(i)];
+  for (int i = 8; i < 16; ++i) v.lo = (v.lo << 8) | bytes[static_cast<size_t>(i)];
+  return v;
 }
 
-std::optional<Cidr> parse_cidr(std::string_view entry) {
-  if (entry.empty() || entry.size() > 64) return std::nullopt;
-  size_t slash = entry.find('/');
-  std::string address(entry.substr(0, slash));
-  auto ip = parse_v4(address);
-  unsigned max_prefix = 32;
-  if (!ip) {
-    ip = parse_v6(address);
-    max_prefix = 128;
-  }
-  if (!ip) return std::nullopt;
-  Cidr c{*ip, max_prefix};
-  if (slash != std::string_view::npos) {
-    std::string_view bits = entry.substr(slash + 1);
-    unsigned prefix = 0;
-    auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
-    if (bits.empty() || ec != std::errc{} || end != bits.data() + bits.size() || prefix > max_prefix)
-      return std::nullopt;
-    c.prefix = prefix;
-  }
-  return c;
+ParsedIp to_parsed(const boost::asio::ip::address& address) {
+  if (address.is_v4()) return ParsedIp{address.to_v4().to_uint(), std::nullopt};
+  auto v6 = address.to_v6();
+  if (v6.is_v4_mapped())
+    return ParsedIp{boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_uint(), std::nullopt};
+  return ParsedIp{std::nullopt, to_parsed_v6(v6)};
 }
 
 // The mask of the host bits of a /prefix inside a `width`-bit word (all ones for /0).
@@ -86,12 +69,10 @@ bool in_ranges(const std::vector<R>& ranges, const T& value) {
 
 std::optional<ParsedIp> parse_ip(std::string_view text) {
   if (text.empty() || text.size() > 64) return std::nullopt;
-  std::string s(text);
-  if (auto v4 = parse_v4(s)) return v4;
-  auto v6 = parse_v6(s);
-  if (v6 && v6->v6->hi == 0 && (v6->v6->lo >> 32) == 0xffff)
-    return ParsedIp{static_cast<uint32_t>(v6->v6->lo & 0xffffffffu), std::nullopt};
-  return v6;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(std::string(text), ec);
+  if (ec) return std::nullopt;
+  return to_parsed(address);
 }
 
 std::optional<std::string> IpMatcher::validate(std::string_view entry) {
@@ -103,14 +84,18 @@ IpMatcher::IpMatcher(const std::vector<std::string>& entries) {
   for (const auto& entry : entries) {
     auto c = parse_cidr(entry);
     if (!c) continue;
-    if (c->ip.v4) {
-      uint32_t mask = static_cast<uint32_t>(host_mask(c->prefix, 32));
-      uint32_t first = *c->ip.v4 & ~mask;
+    // A mapped IPv6 network (::ffff:a.b.c.d/n) is kept as IPv6: only addresses are unmapped.
+    ParsedIp ip =
+        c->network.is_v4() ? to_parsed(c->network) : ParsedIp{std::nullopt, to_parsed_v6(c->network.to_v6())};
+    unsigned prefix = c->prefix_length;
+    if (ip.v4) {
+      uint32_t mask = static_cast<uint32_t>(host_mask(prefix, 32));
+      uint32_t first = *ip.v4 & ~mask;
       v4_.push_back({first, first | mask});
     } else {
-      Ip128 first = *c->ip.v6, last = *c->ip.v6;
-      uint64_t hi_mask = c->prefix >= 64 ? 0 : host_mask(c->prefix, 64);
-      uint64_t lo_mask = c->prefix >= 64 ? host_mask(c->prefix - 64, 64) : ~uint64_t{0};
+      Ip128 first = *ip.v6, last = *ip.v6;
+      uint64_t hi_mask = prefix >= 64 ? 0 : host_mask(prefix, 64);
+      uint64_t lo_mask = prefix >= 64 ? host_mask(prefix - 64, 64) : ~uint64_t{0};
       first.hi &= ~hi_mask;
       first.lo &= ~lo_mask;
       last.hi |= hi_mask;

@@ -143,6 +143,10 @@ RequestTransform::RequestTransform(const json& config) {
       uri_ = Template::parse(u->get<std::string>(), error);
     }
   }
+  for (const auto* section : {&remove_, &rename_, &replace_, &add_, &append_})
+    for (const auto* ops : {&section->body, &section->headers, &section->querystring})
+      for (const auto& op : *ops) reads_query_ |= op.value && op.value->reads("query_params");
+  reads_query_ |= uri_ && uri_->reads("query_params");
   if (auto m = config.find("http_method"); m != config.end() && m->is_string()) {
     std::string method;
     for (char c : m->get<std::string>())

@@ -42,6 +42,9 @@ class RequestTransform {
   // body into the query string) for a request with this Content-Type.
   bool needs_body(std::optional<std::string_view> content_type) const;
 
+  // Whether a template reads the query arguments (TemplateEnv::query is needed).
+  bool reads_query() const { return reads_query_; }
+
   // Applies the configuration. `body` is the client's body (when needs_body), `env` what templates read.
   void apply(TransformedRequest& req, std::optional<std::string_view> content_type,
              std::optional<std::string_view> body, const TemplateEnv& env) const;
@@ -69,6 +72,7 @@ class RequestTransform {
   Section remove_, rename_, replace_, add_, append_;
   std::optional<Template> uri_;
   std::optional<std::string> http_method_;
+  bool reads_query_ = false;
 };
 
 }  // namespace gh::traffic

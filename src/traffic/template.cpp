@@ -224,6 +224,12 @@ std::optional<std::string> Template::evaluate(const Expression& e, const Templat
   return value;
 }
 
+bool Template::reads(std::string_view root) const {
+  for (const auto& p : parts_)
+    if (!p.literal && p.expr.root == root) return true;
+  return false;
+}
+
 std::string Template::render(const TemplateEnv& env) const {
   std::string out;
   for (const auto& p : parts_) {

@@ -34,6 +34,8 @@ class Template {
   // Parses `text`; on failure returns nullopt and sets `error`.
   static std::optional<Template> parse(std::string_view text, std::string& error);
 
+  // Whether an expression reads `root` (headers, query_params, uri_captures or shared).
+  bool reads(std::string_view root) const;
   bool is_literal() const { return parts_.size() <= 1 && (parts_.empty() || parts_[0].literal); }
   // Renders with `env`: a missing value renders as "" (Penlight's `x or ''`), a repeated header
   // or query argument as its first value.
