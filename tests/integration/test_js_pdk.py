@@ -739,4 +739,6 @@ def test_example_js_ts_plugins(example_gw):
     assert by_uri["/public/items?id=7"]["logged_by"] == "ts-file-log"
     authed = [r for r in records if r["response"]["status"] == 200 and r["request"]["uri"] == "/api/hello"]
     assert authed and authed[0]["consumer"]["username"] == "alice"
-    assert "[ts-file-log] logged GET /public/items?id=7 → 200" in error_log.read_text()
+    # The plugin's kong.log line reaches the error log after its record file: waited for, not read at once.
+    wait_for(lambda: "[ts-file-log] logged GET /public/items?id=7 → 200" in error_log.read_text(),
+             what="ts-file-log's line in the error log")
