@@ -318,12 +318,17 @@ class StreamSession {
     if (list.empty()) return;
     auto log_ctx = std::make_shared<core::RequestContext>(std::move(ctx_));
     auto* runner = env_.runner;
+    // Counted until it ends, so that draining waits for it (bounded by the drain timeout).
+    auto* counter = env_.active_log_phases;
+    if (counter) ++*counter;
     asio::co_spawn(
         raw_.get_executor(),
         [runner, log_ctx, list = std::move(list), keep = config_.keep_alive]() -> asio::awaitable<void> {
           (void)co_await runner->run(*log_ctx, core::Phase::log, list);
         },
-        asio::detached);
+        [counter](std::exception_ptr) {
+          if (counter) --*counter;
+        });
   }
 
   using Clock = core::Clock;

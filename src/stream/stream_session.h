@@ -4,6 +4,7 @@
 // external plugins (docs/stream.md).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
@@ -43,6 +44,8 @@ struct StreamEnvironment {
   // The certificate phase for connections this listener terminates (may be empty).
   std::function<tls::CertificatePhase(core::RequestContext&)> certificate_phase;
   std::shared_ptr<StreamAccessLog> access_log;  // null: proxy_stream_access_log = off
+  // Log phases still running (the worker's count, which draining waits for); may be null.
+  std::atomic<int>* active_log_phases = nullptr;
 };
 
 // Serves one accepted connection to the end. `ssl`: the stream_listen entry has the ssl flag

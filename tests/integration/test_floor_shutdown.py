@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 from tcp_server import TcpServer, read_head
 
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
@@ -187,4 +187,57 @@ def test_drain_timeout_bounds_a_log_phase_that_never_ends(make_gateway, tmp_path
     assert not marker.exists()
     for s in (idle, logged, streamed):
         s.close()
+    assert_clean(gw)
+
+
+def stream_yml(echo_port, proxy_port, gate, marker):
+    return f"""
+_format_version: "3.0"
+services:
+  - name: tcp-echo
+    url: tcp://127.0.0.1:{echo_port}
+    routes:
+      - name: tcp-in
+        protocols: [tcp]
+        destinations: [{{port: {proxy_port}}}]
+        plugins:
+          - name: js-slow-log
+            protocols: [tcp]
+            config: {{gate: "{gate}", marker: "{marker}"}}
+"""
+
+
+def echo_until_eof(conn):
+    while data := conn.recv(65536):
+        conn.sendall(data)
+
+
+def test_stop_waits_for_a_stream_connections_log_phase(make_gateway, tmp_path, upstream):
+    echo = TcpServer(echo_until_eof)
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    stream_port = free_port()
+    gw = make_gateway(stream_yml(echo.port, stream_port, gate, marker))
+    gw.conf.write_text(
+        gw.conf.read_text()
+        + f"stream_listen = 127.0.0.1:{stream_port}\n"
+        + "nginx_main_worker_shutdown_timeout = 10s\n"
+        + "plugins = bundled, js-slow-log\n"
+        + "pluginserver_names = js\n"
+        + f"pluginserver_js_socket = {gw.prefix}/js_pluginserver.sock\n"
+        + f"pluginserver_js_start_cmd = {JS_SERVER} --plugins-directory {PLUGINS} --kong-prefix {gw.prefix}\n"
+        + f"pluginserver_js_query_cmd = {JS_SERVER} --plugins-directory {PLUGINS} --dump-all-plugins\n"
+    )
+    gw.prefix.mkdir(parents=True, exist_ok=True)
+    gw.start()
+    with socket.create_connection(("127.0.0.1", stream_port), timeout=10) as s:
+        s.sendall(b"ping")
+        assert read_until(s, b"ping") == b"ping"
+    # The connection ended: its log phase runs and waits for the gate.
+    assert wait_for(lambda: (tmp_path / "marker.started").exists()), gw.logs()[-3000:]
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # no marker can say "still draining"; the process must simply still be there
+    assert gw.proc.poll() is None, "the gateway exited before the stream's log phase ended"
+    gate.write_text("open")
+    assert gw.proc.wait(timeout=15) == 0
+    assert marker.exists() and marker.read_text() == "0"
     assert_clean(gw)

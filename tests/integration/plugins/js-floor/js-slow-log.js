@@ -9,7 +9,13 @@ class KongPlugin {
   }
 
   async log(kong) {
-    const status = await kong.response.getStatus();
+    // kong.response.* is HTTP only: a stream connection's log phase records 0.
+    let status = 0;
+    try {
+      status = await kong.response.getStatus();
+    } catch (e) {
+      status = 0;
+    }
     fs.writeFileSync(this.config.marker + '.started', String(status));
     const giveUp = Date.now() + 30000;
     while (!fs.existsSync(this.config.gate) && Date.now() < giveUp) {
