@@ -532,10 +532,18 @@ void Supervisor::report_fault(std::string_view server, Fault fault, std::string_
       return;
     }
     pid_t pid;
+    bool was_ready;
     {
       std::lock_guard lock(impl->mutex);
       pid = s->pid;
+      was_ready = s->ready;
       s->ready = false;
+    }
+    // Every event that was waiting on a hung server reports it: the first report kills it. The
+    // others (and a late report about the old process once a new one is starting) change nothing.
+    if (!was_ready) {
+      spdlog::debug("[pluginserver] pluginserver '{}' {} ({}): already being restarted", name, what, detail);
+      return;
     }
     if (pid <= 0) {
       spdlog::info("[pluginserver] pluginserver '{}' {} ({}), but its process has exited already", name, what,

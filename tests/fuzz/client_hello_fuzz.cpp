@@ -10,13 +10,8 @@
 
 using gh::tls::ClientHelloPeek;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  std::string_view bytes = gh::fuzz::as_text(data, size);
   const size_t step = 1 + size / 16;  // about 16 prefixes: the peek is asked as bytes arrive
   std::optional<ClientHelloPeek> decided;
   for (size_t n = 0;; n = std::min(size, n + step)) {

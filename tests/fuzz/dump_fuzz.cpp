@@ -5,13 +5,8 @@
 #include "fuzz_support.h"
 #include "pluginserver/registry.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view output(reinterpret_cast<const char*>(data), size);
+  std::string_view output = gh::fuzz::as_text(data, size);
   try {
     auto dump = gh::pluginserver::parse_dump(output);
     for (const auto& plugin : dump.plugins) {

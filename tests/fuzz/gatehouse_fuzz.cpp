@@ -39,11 +39,6 @@ void run_plan(gatehouse::PrefetchPlan& plan, pb::PdkCodec& codec, std::int64_t i
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static int round = 0;
   // A plan per input (the registry of plans lives for the process: a fresh socket name each time).

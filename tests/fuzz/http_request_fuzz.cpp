@@ -46,11 +46,6 @@ void parse_stream(Parser& parser, std::string_view stream, size_t piece) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto [choice, stream] = gh::fuzz::split_choice(data, size);
   Parser parser(Parser::Kind::request);

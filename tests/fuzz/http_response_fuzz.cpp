@@ -7,11 +7,6 @@
 
 using gh::http::Parser;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto [choice, stream] = gh::fuzz::split_choice(data, size);
   const size_t piece = 1 + choice % 64;

@@ -3,10 +3,6 @@
 // settings). Any text must load or be refused with a ConfigError, never crash or throw anything
 // else. The text is written to a file in a directory of its own (load_properties reads a path), so
 // that relative paths a property names resolve to nothing but that file.
-#include <spdlog/spdlog.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -14,22 +10,8 @@
 #include "conf/properties.h"
 #include "fuzz_support.h"
 
-namespace {
-
-std::string conf_path;
-
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  std::string dir_template = "/tmp/gatehouse-kong-conf-fuzz-XXXXXX";
-  const char* dir = mkdtemp(dir_template.data());
-  if (!dir) std::abort();
-  conf_path = std::string(dir) + "/kong.conf";
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string conf_path = gh::fuzz::temporary_directory("kong-conf-fuzz") + "/kong.conf";
   {
     std::ofstream out(conf_path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -5,13 +5,8 @@
 #include "conf/error.h"
 #include "fuzz_support.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string text(reinterpret_cast<const char*>(data), size);
+  std::string text(gh::fuzz::as_text(data, size));
   try {
     auto declarative = gh::conf::parse_declarative(text, "kong.yml");
     (void)declarative;

@@ -82,6 +82,35 @@ def msgpack_seeds():
     return sorted(seeds.items())
 
 
+BRIDGE_PHASES = ["access", "rewrite", "response", "log"]  # msgpack_bridge_fuzz's kPhases
+SCENARIO_PHASE = {"rewrite": "rewrite", "access": "access", "response": "response", "log": "log", "exit": "access",
+                  "error": "access", "close-restart": "log"}
+
+
+def msgpack_bridge_seeds():
+    """What the plugin server says in each MsgPack:1 transcript, in order; the choice byte picks the
+    transcript's phase and StartInstance first (0x10), as recorded."""
+    streams = {}
+    for stem, line in transcript_lines("*-mp"):
+        if line["dir"] == "srv>gw":
+            streams.setdefault(stem, bytearray()).extend(bytes.fromhex(line["hex"]))
+    seeds = []
+    for stem, data in sorted(streams.items()):
+        phase = SCENARIO_PHASE[stem.split("-", 2)[2]]
+        seeds.append((stem, bytes([0x10 | BRIDGE_PHASES.index(phase)]) + bytes(data)))
+    return seeds
+
+
+def msgpack_str(text):
+    """Kong's MessagePack for a string: fixstr up to 31 bytes, then str16 (never str8)."""
+    raw = text.encode()
+    return (bytes([0xa0 | len(raw)]) if len(raw) < 32 else b"\xda" + struct.pack(">H", len(raw))) + raw
+
+
+def dictionary_entry(raw):
+    return '"' + "".join(chr(b) if 0x20 <= b < 0x7f and chr(b) not in '"\\' else f"\\x{b:02x}" for b in raw) + '"\n'
+
+
 def protobuf_seeds():
     """Each go-pb transcript's PDK calls as the server sends them: method-name frame, argument frame."""
     streams = {}
@@ -177,6 +206,7 @@ def main():
     write_seeds("http_request_fuzz", http_seeds(REQUESTS, (0x3f, 0x00, 0x06)))
     write_seeds("http_response_fuzz", http_seeds(RESPONSES, (0x3f, 0x04, 0x7f)))
     write_seeds("msgpack_fuzz", msgpack_seeds())
+    write_seeds("msgpack_bridge_fuzz", msgpack_bridge_seeds())
     write_seeds("protobuf_fuzz", protobuf_seeds())
     write_seeds("gatehouse_fuzz", gatehouse_seeds())
     write_seeds("dump_fuzz", dump_seeds())
@@ -191,6 +221,12 @@ def main():
         "# PDK method names of service Kong (sdk/cpp/proto/pluginsocket.proto), made by make_corpus.py\n"
         + "".join(f'"{name}"\n' for name in names))
     print(f"protobuf_fuzz.dict: {len(names)} method names")
+    keys = ["Method", "Args", "EventId", "Data", "ret", "Id", "Name", "Config", "StartTime", "serverPid",
+            "no plugin instance"]
+    (FUZZ / "msgpack_bridge_fuzz.dict").write_text(
+        "# MsgPack:1 keys and the PDK method names as a plugin server encodes them, made by make_corpus.py\n"
+        '"\\x94\\x01"\n"\\x93\\x02"\n'  # a response's and a notification's start
+        + "".join(dictionary_entry(msgpack_str(name)) for name in keys + names))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,6 @@
 
 using namespace gh::pluginserver::msgpack;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   DecodeLimits limits;

@@ -28,11 +28,6 @@ void decode_call(pb::PdkCodec& codec, const pb::PdkMethod& method, std::string_v
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  gh::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto [choice, stream] = gh::fuzz::split_choice(data, size);
   const size_t piece = 1 + choice % 32;

@@ -202,7 +202,10 @@ bool Connection::handle_object(std::span<const uint8_t> obj, uint32_t msgid, Rea
            "response msgid " + std::to_string(id) + " for request " + std::to_string(msgid));
     if (!r.try_nil()) {
       busy_ = false;  // a complete response: the connection stays usable
-      std::string message = r.peek() == Type::str ? std::string(r.read_str()) : r.read_value().dump();
+      // Any other value is the message as JSON; its strings may be invalid UTF-8 (replaced, never thrown).
+      std::string message = r.peek() == Type::str
+                                ? std::string(r.read_str())
+                                : r.read_value().dump(-1, ' ', false, json::error_handler_t::replace);
       if (to_lower(message).find("no plugin instance") != std::string::npos)
         throw RpcError(ErrorKind::instance_gone, message);
       throw RpcError(ErrorKind::server_error, message);

@@ -258,6 +258,33 @@ TEST(Client, ConnectFailureIsTransport) {
   h.run([]() -> asio::awaitable<void> { co_return; }(), gateway());
 }
 
+// An error that is not a string is reported as JSON, its invalid UTF-8 replaced: found by
+// msgpack_bridge_fuzz (the serializer's type_error escaped the client, which throws only RpcError).
+TEST(Client, AnErrorValueWithInvalidUtf8IsAServerError) {
+  Harness h;
+  Client c = h.client(5s);
+  auto server = [&]() -> asio::awaitable<void> {
+    auto s = co_await h.acceptor.async_accept(asio::use_awaitable);
+    StreamDecoder dec;
+    json req = co_await read_request(s, dec);
+    // [1, msgid, {"m": "\xa4"}, nil]: a one-byte string that is not UTF-8
+    co_await send(s, "\x94\x01" + encode(req[1]) + std::string("\x81\xa1m\xa1\xa4\xc0", 7));
+    co_await sleep(2s);
+  };
+  auto gateway = [&]() -> asio::awaitable<void> {
+    NoPdk pdk;
+    try {
+      co_await c.handle_event(1, "access", pdk);
+      ADD_FAILURE() << "no error";
+    } catch (const RpcError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::server_error);
+      EXPECT_EQ(std::string(e.what()), "{\"m\":\"\xEF\xBF\xBD\"}");  // U+FFFD
+    }
+  };
+  h.run(server(), gateway());
+  EXPECT_TRUE(h.errors.empty()) << h.errors.front();
+}
+
 // Error strings: "no plugin instance" in any case → instance_gone, others → server_error; both are
 // complete responses, so the connection stays pooled. Also: a serverPid notification before a
 // response, and a response arriving one byte at a time.

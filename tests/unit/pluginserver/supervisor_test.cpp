@@ -375,6 +375,29 @@ TEST(Supervisor, UnresponsiveServerIsKilledAndRestarted) {
   supervisor.stop();
 }
 
+// A hung server makes every event waiting on it time out at once: each reports it. Only the first
+// kills (one error line); the others change nothing, and cannot kill the next process either.
+TEST(Supervisor, ManyReportsOfOneHangKillOnce) {
+  LogCapture log;
+  TempDir dir;
+  IoThread io;
+  Supervisor supervisor(io.io, {python_server("hung", dir / "hung.socket")}, fast_timing());
+  supervisor.start();
+  ASSERT_TRUE(supervisor.wait_ready(10s));
+  pid_t first = pid_of(supervisor, "hung");
+  for (int i = 0; i < 8; ++i) supervisor.report_fault("hung", Supervisor::Fault::timeout, "no answer");
+  EXPECT_TRUE(eventually([&] {
+    pid_t now = pid_of(supervisor, "hung");
+    return now > 0 && now != first && supervisor.is_ready("hung");
+  }));
+  EXPECT_EQ(status_of(supervisor, "hung")["restarts"], 1) << supervisor.status().dump();
+  size_t kills = 0;
+  for (const auto& line : log.sink->last_formatted())
+    if (line.find("did not answer in time (no answer): killing it") != std::string::npos) ++kills;
+  EXPECT_EQ(kills, 1u) << log.dump();
+  supervisor.stop();
+}
+
 TEST(Supervisor, ExternallyManagedServerIsOnlyProbed) {
   TempDir dir;
   auto sock = dir / "ext.socket";
