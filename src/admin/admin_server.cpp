@@ -173,6 +173,10 @@ std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std
               for (const auto& t : u.targets) targets.push_back({{"target", t.target}, {"weight", t.weight}});
               return nlohmann::json{{"id", u.id}, {"name", u.name}, {"targets", targets}};
             })};
+  if (path.starts_with("/upstreams/") && path.ends_with("/health")) {  // Kong's target health
+    const auto name_or_id = path.substr(11, path.size() - 11 - 7);
+    if (auto health = gateway_.upstreams().health(std::string(name_or_id))) return {200, *health};
+  }
   if (auto it = endpoints_.find(path); it != endpoints_.end()) return {200, it->second()};
   return {404, {{"message", "Not found"}}};
 }

@@ -13,6 +13,7 @@
 #include "conf/error.h"
 #include "conf/pem.h"
 #include "conf/regex.h"
+#include "conf/upstream_fields.h"
 #include "conf/yaml_fields.h"
 #include "conf/yaml_guard.h"
 
@@ -687,13 +688,7 @@ class Loader {
     u.name = name->scalar();
     check_unique_name(f, upstream_names_, u.name);
     u.id = entity_id(f, "upstream:" + u.name);
-    u.algorithm = f.string_or("algorithm", "round-robin");
-    static const std::set<std::string> algorithms = {"round-robin", "consistent-hashing", "least-connections",
-                                                     "latency"};
-    if (!algorithms.count(u.algorithm)) f.child("algorithm")->fail(expected_one_of(algorithms));
-    if (u.algorithm != "round-robin")
-      spdlog::warn("{}: algorithm '{}' is not implemented yet; gatehouse balances round-robin", f.location(),
-                   u.algorithm);
+    read_upstream_balancing(f, u);  // algorithm, hashing, slots, healthchecks (upstream_fields.cpp)
     u.tags = f.string_list("tags");
     out_.upstreams.push_back(u);
     upstream_by_ref_[u.name] = u.id;

@@ -91,10 +91,62 @@ struct Target {
   std::vector<std::string> tags;
 };
 
+// Kong's `healthchecks.{active,passive}.healthy` and `.unhealthy` records (counts: 0 = off).
+struct HealthyRule {
+  double interval = 0;  // seconds between active probes of healthy targets (0: none)
+  std::vector<int> http_statuses;
+  int successes = 0;
+  bool operator==(const HealthyRule&) const = default;
+};
+struct UnhealthyRule {
+  double interval = 0;  // seconds between active probes of unhealthy targets (0: none)
+  std::vector<int> http_statuses;
+  int tcp_failures = 0;
+  int timeouts = 0;
+  int http_failures = 0;
+  bool operator==(const UnhealthyRule&) const = default;
+};
+struct ActiveHealthcheck {
+  std::string type = "http";  // tcp | http | https
+  double timeout = 1;         // seconds
+  int concurrency = 10;
+  std::string http_path = "/";
+  std::string https_sni;  // empty: the target's host
+  bool https_verify_certificate = true;
+  std::vector<std::pair<std::string, std::vector<std::string>>> headers;
+  HealthyRule healthy{0, {200, 302}, 0};
+  UnhealthyRule unhealthy{0, {429, 404, 500, 501, 502, 503, 504, 505}, 0, 0, 0};
+  bool operator==(const ActiveHealthcheck&) const = default;
+};
+struct PassiveHealthcheck {
+  std::string type = "http";
+  HealthyRule healthy{
+      0, {200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308}, 0};
+  UnhealthyRule unhealthy{0, {429, 500, 503}, 0, 0, 0};
+  bool operator==(const PassiveHealthcheck&) const = default;
+};
+struct Healthchecks {
+  ActiveHealthcheck active;
+  PassiveHealthcheck passive;
+  double threshold = 0;  // % of the total weight that must be healthy, else the upstream is down
+  bool operator==(const Healthchecks&) const = default;
+};
+
+// Where consistent hashing takes its key from (Kong's hash_on / hash_fallback).
+struct HashSource {
+  std::string kind = "none";  // none | consumer | ip | header | cookie | path | query_arg | uri_capture
+  std::string name;           // the header, cookie, query argument or capture group
+};
+
 struct Upstream {
   std::string id;
-  std::string name;  // services reference an upstream by using its name as `host`
-  std::string algorithm = "round-robin";
+  std::string name;                       // services reference an upstream by using its name as `host`
+  std::string algorithm = "round-robin";  // round-robin | consistent-hashing | least-connections | latency
+  HashSource hash_on;
+  HashSource hash_fallback;
+  std::string hash_on_cookie_path = "/";
+  int slots = 10000;
+  Healthchecks healthchecks;
   std::vector<Target> targets;
   std::vector<std::string> tags;
 };

@@ -107,6 +107,8 @@ struct RequestContext {
 
   // upstream outcome
   std::string upstream_addr;  // ip:port actually used
+  // Set-Cookie value for a consistent-hashing cookie the client lacked (Kong's balancer_data.hash_cookie).
+  std::string balancer_cookie;
   int upstream_status = 0;
   int tries = 0;
 

@@ -89,6 +89,7 @@ Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial,
     : loader_(std::move(loader)), snapshot_(std::move(initial)), control_(control), plugins_(plugins) {
   const auto& props = snapshot_->properties;
   generation_ = snapshot_->generation;
+  upstreams_.apply(snapshot_->config.upstreams);
   access_log_ = std::make_unique<AccessLog>(props.proxy_access_log, props.access_log_format);
 }
 
@@ -154,6 +155,7 @@ bool Gateway::reload() {
     return refuse_reload(e.what());
   }
   generation_ = fresh->generation;
+  upstreams_.apply(fresh->config.upstreams);  // before the snapshot naming them serves
   std::atomic_store(&snapshot_, fresh);
   snapshot_swapped();
   spdlog::info("configuration reloaded (generation {})", generation_);

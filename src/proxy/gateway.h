@@ -18,6 +18,7 @@
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "upstream/registry.h"
 
 namespace gh::proxy {
 
@@ -53,6 +54,7 @@ class Gateway final : public WorkerHost {
   bool draining() const override { return draining_.load(); }
   AccessLog& access_log() override { return *access_log_; }
   plugins::PluginRuntime* plugin_runtime() override { return plugins_; }
+  const upstream::HealthRegistry& upstreams() const override { return upstreams_; }
   boost::asio::io_context& control() { return control_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 
@@ -68,6 +70,7 @@ class Gateway final : public WorkerHost {
   void write_reload_result(bool ok, const std::string& error);
 
   SnapshotLoader loader_;
+  upstream::HealthRegistry upstreams_;  // before the workers: destroyed after them
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -19,6 +19,7 @@
 #include "pdk/state.h"
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
+#include "proxy/hash_inputs.h"
 #include "proxy/upstream_headers.h"
 #include "tls/upstream_tls.h"
 
@@ -567,6 +568,12 @@ asio::awaitable<bool> HttpSession::upstream_handshake(RequestContext& ctx, net::
   co_return false;
 }
 
+// What a failed try tells the upstream's passive health checks (Kong's timeouts / tcp_failures).
+upstream::Result HttpSession::passive_result(UpstreamError error) {
+  const bool timed_out = error == UpstreamError::connect_timeout || error == UpstreamError::read_timeout;
+  return timed_out ? upstream::Result::timeout : upstream::Result::tcp_failure;
+}
+
 asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   const auto& req = *ctx.request;
 
@@ -618,26 +625,25 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   bool free_retry_left = true;
 
   const int max_tries = upstream_retries(ctx) + 1;
-  const conf::Upstream* upstream_entity = ctx.snapshot->config.find_upstream_by_name(ctx.upstream.host);
-  std::vector<std::string> failed_targets;
+  // A host naming an upstream: its balancer picks each try's target and hears how it went.
+  auto balanced =
+      worker_.balancer().select(worker_.host().upstreams(), ctx.upstream.host, RequestHashInputs(ctx));
+  if (balanced) ctx.balancer_cookie = balanced->set_cookie_header();
   UpstreamError last_error = UpstreamError::none;
   ctx.upstream_start = Clock::now();
 
   while (ctx.tries < max_tries) {
     std::string host = ctx.upstream.host;
     uint16_t port = ctx.upstream.port;
-    if (upstream_entity) {
-      const conf::Target* target = nullptr;
-      if (!worker_.balancer().pick(*upstream_entity, ctx.snapshot->generation, failed_targets, target)) {
-        if (failed_targets.empty())
+    if (balanced) {
+      upstream::TargetAddress target;
+      if (!balanced->next(target)) {
+        if (ctx.tries == 0)
           co_return co_await respond(ctx, 503, "failure to get a peer from the ring-balancer");
         break;
       }
-      auto parsed = parse_target(target->target);
-      host = parsed.host;
-      port = parsed.port;
-      failed_targets.push_back(target->target);
-      if (upstream_entity->targets.size() == failed_targets.size()) failed_targets.clear();  // wrap around
+      host = std::move(target.host);
+      port = target.port;
     }
     ctx.tries++;
     // The common case, a pooled connection to a known address, needs no coroutine of its own.
@@ -645,7 +651,10 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     if (const auto* known = worker_.resolver().cached(host)) conn = take_pooled(ctx, *known, port);
     last_error = conn ? UpstreamError::none : co_await connect(ctx, host, port, conn);
     if (last_error == UpstreamError::resolve) co_return co_await respond(ctx, 503, "name resolution failed");
-    if (last_error != UpstreamError::none) continue;
+    if (last_error != UpstreamError::none) {
+      if (balanced) balanced->failed(passive_result(last_error));
+      continue;
+    }
 
     const bool reused = conn->requests > 0;
     // Head and the body bytes we hold go out in one write.
@@ -684,6 +693,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
         ctx.tries--;
         continue;
       }
+      if (balanced) balanced->failed(upstream::Result::tcp_failure);
       if (may_repeat) continue;
       break;
     }
@@ -702,6 +712,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     conn->requests++;
 
     last_error = co_await read_response_head(*conn, ctx, req.method == "HEAD");
+    if (balanced && last_error == UpstreamError::none)
+      balanced->responded(upstream_parser_.response().status);
+    if (balanced && last_error != UpstreamError::none) balanced->failed(passive_result(last_error));
     if (last_error == UpstreamError::none) {
       auto answer = response_plugins_.empty() ? forward_response(std::move(conn), ctx, upstream_parser_)
                                               : buffer_response(std::move(conn), ctx, upstream_parser_);
@@ -983,6 +996,8 @@ void HttpSession::add_gateway_headers(std::string& out, const RequestContext& ct
     append_decimal(out, static_cast<uint64_t>(millis_between(ctx.start, ctx.upstream_start)));
     out += "\r\n"sv;
   }
+  if (!ctx.balancer_cookie.empty() && proxied)
+    http::append_header_line(out, "Set-Cookie", ctx.balancer_cookie);
   if (snap.server_tokens) http::append_header_line(out, "Via", kViaToken);
   if (snap.request_id_header) http::append_header_line(out, "X-Kong-Request-Id", ctx.request_id);
 }

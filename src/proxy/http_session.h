@@ -59,6 +59,7 @@ class HttpSession {
     body_too_large,   // the client's (chunked) body went over client_max_body_size: 413
     bad_request_body  // the client's body broke its framing while streamed: 400
   };
+  static upstream::Result passive_result(UpstreamError error);
 
   boost::asio::awaitable<bool> read_request_head();
   boost::asio::awaitable<void> respond_without_request(int status);

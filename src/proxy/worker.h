@@ -16,12 +16,12 @@
 #include "net/byte_stream.h"
 #include "net/resolver.h"
 #include "net/upstream_pool.h"
-#include "proxy/balancer.h"
 #include "proxy/snapshot.h"
 #include "stream/stream_session.h"
 #include "tls/handshake.h"
 #include "tls/server_tls.h"
 #include "tls/upstream_tls.h"
+#include "upstream/balancer.h"
 
 namespace gh::proxy {
 
@@ -44,6 +44,8 @@ class WorkerHost {
   virtual bool draining() const = 0;
   virtual AccessLog& access_log() = 0;
   virtual plugins::PluginRuntime* plugin_runtime() = 0;  // null: no plugin servers
+  // Upstream target health, shared by every worker (docs/upstream.md).
+  virtual const upstream::HealthRegistry& upstreams() const = 0;
   // The TLS server contexts, one per configuration generation, shared by every worker.
   tls::ServerTlsCache& tls_contexts() { return tls_contexts_; }
 
@@ -98,7 +100,7 @@ class Worker {
   WorkerHost& host() { return host_; }
   net::UpstreamPool& pool() { return pool_; }
   net::Resolver& resolver() { return resolver_; }
-  Balancer& balancer() { return balancer_; }
+  upstream::Balancer& balancer() { return balancer_; }
   std::string new_request_id();
   // The upstream TLS contexts of the current configuration generation (https/tls services).
   std::shared_ptr<const tls::UpstreamTls> upstream_tls();
@@ -146,7 +148,7 @@ class Worker {
   std::unique_ptr<stream::StreamEnvironment> stream_environment_;
   net::UpstreamPool pool_;
   net::Resolver resolver_;
-  Balancer balancer_;
+  upstream::Balancer balancer_;
   std::mt19937_64 random_;
   std::thread thread_;
   std::unique_ptr<plugins::PhaseRunner> runner_;
