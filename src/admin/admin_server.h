@@ -4,6 +4,7 @@
 //   GET /                 node information (version, hostname, node id, enabled plugins)
 //   GET /status           liveness and connection counters (used by `gatehouse health`)
 //   GET /services, /routes, /consumers, /plugins, /upstreams   the loaded declarative entities
+//   GET /upstreams/{name or id}/health   each target's health (docs/upstream.md)
 //   GET /plugin-servers   plugin-server states (when a provider is registered)
 #pragma once
 

@@ -8,11 +8,10 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port, wait_port
+from conftest import ROOT, free_port
 
 ECHO = ROOT / "tests" / "support" / "echo_upstream.py"
 TIMEOUT = 5
