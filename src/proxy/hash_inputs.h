@@ -2,10 +2,12 @@
 // get_value_to_hash), over one RequestContext.
 #pragma once
 
-#include "proxy/request_context.h"
+#include "core/request_context.h"
 #include "upstream/balancer.h"
 
 namespace gh::proxy {
+
+using core::RequestContext;
 
 class RequestHashInputs final : public upstream::HashInputs {
  public:
