@@ -8,9 +8,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <limits>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "common/version.h"
+#include "conf/error.h"
 #include "http/kong_responses.h"
 #include "http/parser.h"
 #include "net/buffer.h"
@@ -30,30 +33,35 @@ constexpr std::chrono::seconds kHandshakeTimeout{60};  // as the proxy listeners
 constexpr std::chrono::seconds kLingeringTime{2};
 constexpr size_t kLingeringBytes = 1 << 20;
 
-std::string hostname() {
-  char buf[256] = {};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-template <typename T, typename F>
-nlohmann::json list_of(const std::vector<T>& items, F&& render) {
-  nlohmann::json data = nlohmann::json::array();
-  for (const auto& item : items) data.push_back(render(item));
-  return {{"data", data}, {"next", nullptr}};
-}
-
 }  // namespace
 
-AdminServer::AdminServer(proxy::Gateway& gateway, asio::io_context& io) : gateway_(gateway), io_(io) {}
+AdminServer::AdminServer(proxy::Gateway& gateway, asio::io_context& io)
+    : gateway_(gateway), io_(io), api_(gateway) {
+  const auto& props = gateway_.snapshot()->properties;
+  if (auto size = props.get("nginx_admin_client_max_body_size")) {
+    auto parsed = conf::parse_size(*size);
+    if (!parsed)
+      throw conf::ConfigError("nginx_admin_client_max_body_size: invalid size '" + *size +
+                              "' (expected e.g. 10m)");
+    max_body_ = *parsed == 0 ? std::numeric_limits<size_t>::max() : *parsed;
+  }
+}
 
 void AdminServer::listen(const std::vector<conf::ListenAddress>& addresses) {
   for (const auto& warning : conf::admin_listen_warnings(addresses)) spdlog::warn("{}", warning);
+  bind(addresses, false);
+}
+
+void AdminServer::listen_status(const std::vector<conf::ListenAddress>& addresses) {
+  bind(addresses, true);
+}
+
+void AdminServer::bind(const std::vector<conf::ListenAddress>& addresses, bool status_only) {
   for (const auto& address : addresses) {
     if (address.ssl) server_tls();  // a bad certificate stops the start, not the first client
     net::ListenOptions options{address.host, address.port, address.backlog, false};
-    listeners_.push_back(
-        {std::make_unique<tcp::acceptor>(net::open_listener(io_.get_executor(), options)), address.ssl});
+    listeners_.push_back({std::make_unique<tcp::acceptor>(net::open_listener(io_.get_executor(), options)),
+                          address.ssl, status_only});
   }
 }
 
@@ -95,13 +103,13 @@ asio::awaitable<void> AdminServer::accept_loop(Listener& listener) {
       continue;
     }
     if (listener.tls)
-      asio::co_spawn(io_, serve_tls(std::move(socket)), asio::detached);
+      asio::co_spawn(io_, serve_tls(std::move(socket), listener.status_only), asio::detached);
     else
-      asio::co_spawn(io_, serve(net::ByteStream(std::move(socket))), asio::detached);
+      asio::co_spawn(io_, serve(net::ByteStream(std::move(socket)), listener.status_only), asio::detached);
   }
 }
 
-asio::awaitable<void> AdminServer::serve_tls(tcp::socket socket) {
+asio::awaitable<void> AdminServer::serve_tls(tcp::socket socket, bool status_only) {
   auto stream = tls::ServerTls::stream(std::move(socket), server_tls());
   tls::HandshakeState state;
   net::Deadline deadline(io_.get_executor());
@@ -111,80 +119,24 @@ asio::awaitable<void> AdminServer::serve_tls(tcp::socket socket) {
     spdlog::debug("admin TLS handshake failed: {}", deadline.expired() ? "timed out" : ec.message());
     co_return;
   }
-  co_await serve(std::move(stream));
+  co_await serve(std::move(stream), status_only);
 }
 
-std::pair<int, nlohmann::json> AdminServer::route(const std::string& method, std::string_view path) const {
-  if (method != "GET" && method != "HEAD") return {405, {{"message", "Method not allowed"}}};
-  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  auto snap = gateway_.snapshot();
-  const auto& config = snap->config;
-  if (path == "/") {
-    nlohmann::json enabled = nlohmann::json::array();
-    for (const auto& p : snap->properties.plugins) enabled.push_back(p);
-    return {200,
-            {{"version", kVersion},
-             {"tagline", "Welcome to gatehouse"},
-             {"hostname", hostname()},
-             {"pid", ::getpid()},
-             {"configuration", {{"prefix", snap->properties.prefix}, {"generation", snap->generation}}},
-             {"plugins", {{"enabled_in_cluster", enabled}}}}};
-  }
-  if (path == "/status") {
-    int connections = 0, requests = 0;
-    for (const auto& w : gateway_.workers()) {
-      connections += w->active_connections.load();
-      requests += w->active_requests.load();
-    }
-    return {200,
-            {{"server", {{"connections_active", connections}, {"requests_active", requests}}},
-             {"configuration_generation", snap->generation},
-             {"draining", gateway_.draining()}}};
-  }
-  if (path == "/services")
-    return {200, list_of(config.services, [](const conf::Service& s) {
-              return nlohmann::json{{"id", s.id},          {"name", s.name}, {"protocol", s.protocol},
-                                    {"host", s.host},      {"port", s.port}, {"path", s.path},
-                                    {"retries", s.retries}};
-            })};
-  if (path == "/routes")
-    return {200, list_of(config.routes, [](const conf::Route& r) {
-              return nlohmann::json{{"id", r.id},
-                                    {"name", r.name},
-                                    {"hosts", r.hosts},
-                                    {"paths", r.paths},
-                                    {"methods", r.methods},
-                                    {"service", {{"id", r.service_id}}},
-                                    {"strip_path", r.strip_path},
-                                    {"preserve_host", r.preserve_host}};
-            })};
-  if (path == "/consumers")
-    return {200, list_of(config.consumers, [](const conf::Consumer& c) {
-              return nlohmann::json{{"id", c.id}, {"username", c.username}, {"custom_id", c.custom_id}};
-            })};
-  if (path == "/plugins")
-    return {
-        200, list_of(config.plugins, [](const conf::Plugin& p) {
-          return nlohmann::json{{"id", p.id}, {"name", p.name}, {"enabled", p.enabled}, {"config", p.config}};
-        })};
-  if (path == "/upstreams")
-    return {200, list_of(config.upstreams, [](const conf::Upstream& u) {
-              nlohmann::json targets = nlohmann::json::array();
-              for (const auto& t : u.targets) targets.push_back({{"target", t.target}, {"weight", t.weight}});
-              return nlohmann::json{{"id", u.id}, {"name", u.name}, {"targets", targets}};
-            })};
-  if (path.starts_with("/upstreams/") && path.ends_with("/health")) {  // Kong's target health
-    const auto name_or_id = path.substr(11, path.size() - 11 - 7);
-    if (auto health = gateway_.upstreams().health(std::string(name_or_id))) return {200, *health};
-  }
-  if (auto it = endpoints_.find(path); it != endpoints_.end()) return {200, it->second()};
-  return {404, {{"message", "Not found"}}};
+ApiRequest AdminServer::api_request(http::RequestHead& head, std::string body) const {
+  ApiRequest request;
+  request.method = head.method;
+  request.path = percent_decode(head.path());
+  if (request.path.size() > 1 && request.path.back() == '/') request.path.pop_back();  // as Kong
+  request.query = parse_query(head.query());
+  request.content_type = to_lower(head.headers.get("content-type").value_or(""));
+  request.body = std::move(body);
+  return request;
 }
 
 // The proxy's connection rules apply here too: the parser's head limits (431/414/400), the
-// client_header / keepalive / send timeouts (nginx_admin_* in kong.conf), and no request body
-// (the API is read-only: a request with one is answered and the connection closed unread).
-asio::awaitable<void> AdminServer::serve(net::ByteStream stream) {
+// client_header / client_body / keepalive / send timeouts (nginx_admin_* in kong.conf), and a
+// bounded request body.
+asio::awaitable<void> AdminServer::serve(net::ByteStream stream, bool status_only) {
   const conf::AdminTimeouts timeouts = gateway_.snapshot()->properties.admin_timeouts;
   http::Parser parser(http::Parser::Kind::request);
   net::Buffer in;
@@ -194,24 +146,31 @@ asio::awaitable<void> AdminServer::serve(net::ByteStream stream) {
     parser.reset();
     deadline.arm(std::chrono::seconds(first ? timeouts.client_header : timeouts.keepalive), stream);
     first = false;
-    auto head = co_await read_head(stream, parser, in, deadline);
-    if (head == Head::gone) break;
+    std::string body;
+    auto read = co_await read_request(stream, parser, in, deadline, body);
+    if (read == Read::gone) break;
     auto& req = parser.request();
-    int status = 0;
-    nlohmann::json body;
-    bool keep_alive = head == Head::complete && req.keep_alive;
-    if (head == Head::complete || head == Head::with_body)
-      std::tie(status, body) = route(req.method, req.path());
-    else
-      std::tie(status, body) = refusal(head, parser);
+    ApiResponse response;
+    bool keep_alive = read == Read::complete && req.keep_alive;
+    if (read == Read::complete) {
+      auto request = api_request(req, std::move(body));
+      response = status_only ? api_.handle_status(request) : api_.handle(request);
+    } else {
+      response = refusal(read, parser);
+    }
     // Never throws: a string that is not UTF-8 (kong.yml is checked, a header is not) is replaced.
-    std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::string head_text = fmt::format(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
-        "Server: {}\r\n{}\r\n",
-        status, http::reason_phrase(status), text.size(), kServerToken,
-        keep_alive ? "" : "Connection: close\r\n");
-    const bool send_body = !(head == Head::complete || head == Head::with_body) || req.method != "HEAD";
+    std::string text = response.body.is_null()
+                           ? std::string()
+                           : response.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string head_text =
+        fmt::format("HTTP/1.1 {} {}\r\n{}Content-Length: {}\r\nServer: {}\r\n{}\r\n", response.status,
+                    http::reason_phrase(response.status),
+                    response.body.is_null() ? "" : "Content-Type: application/json; charset=utf-8\r\n",
+                    text.size(), kServerToken, keep_alive ? "" : "Connection: close\r\n");
+    if (response.status == 304)
+      head_text = fmt::format("HTTP/1.1 304 Not Modified\r\nServer: {}\r\n{}\r\n", kServerToken,
+                              keep_alive ? "" : "Connection: close\r\n");
+    const bool send_body = read != Read::complete || req.method != "HEAD";
     std::array<asio::const_buffer, 2> out{
         asio::buffer(head_text), asio::buffer(send_body ? std::string_view(text) : std::string_view())};
     deadline.arm(std::chrono::seconds(timeouts.send), stream);
@@ -221,7 +180,7 @@ asio::awaitable<void> AdminServer::serve(net::ByteStream stream) {
     if (!keep_alive) {
       boost::system::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      if (head != Head::gone) co_await linger(stream, deadline);
+      co_await linger(stream, deadline);
       break;
     }
   }
@@ -245,33 +204,44 @@ asio::awaitable<void> AdminServer::linger(net::ByteStream& stream, net::Deadline
   deadline.disarm();
 }
 
-// Reads one request head (and, for a body-less request, completes the message) under the
-// deadline armed by the caller.
-asio::awaitable<AdminServer::Head> AdminServer::read_head(net::ByteStream& stream, http::Parser& parser,
-                                                          net::Buffer& in, net::Deadline& deadline) {
+// Reads one request, head and body (at most max_body_ bytes, under the client_body timeout),
+// under the deadline armed by the caller for the head.
+asio::awaitable<AdminServer::Read> AdminServer::read_request(net::ByteStream& stream, http::Parser& parser,
+                                                             net::Buffer& in, net::Deadline& deadline,
+                                                             std::string& body) {
+  const auto body_timeout = std::chrono::seconds(gateway_.snapshot()->properties.admin_timeouts.client_body);
+  bool in_body = false;
   while (true) {
     // Feed even when nothing is buffered: a body-less request completes on an empty feed.
     size_t consumed = 0;
     auto status = parser.feed(in.readable(), consumed);
+    for (auto piece : parser.body()) body.append(piece);
     in.consume(consumed);
-    if (status == http::Parser::Status::error) co_return Head::malformed;
+    if (body.size() > max_body_) co_return Read::too_large;
+    if (status == http::Parser::Status::error) co_return Read::malformed;
     if (status == http::Parser::Status::message_complete) break;
     if (status == http::Parser::Status::headers_complete) {
-      if (parser.request().has_body()) break;
+      const auto& head = parser.request();
+      if (head.content_length && *head.content_length > max_body_) co_return Read::too_large;
+      if (head.has_body() && !in_body) {
+        in_body = true;
+        deadline.arm(body_timeout, stream);
+      }
       continue;
     }
     size_t available = 0;
-    char* space = in.prepare(4096, available);
+    char* space = in.prepare(16384, available);
     auto [ec, n] = co_await stream.read_some(asio::buffer(space, available));
-    if (ec) co_return parser.in_message() && deadline.expired() ? Head::timed_out : Head::gone;
+    if (ec) co_return parser.in_message() && deadline.expired() ? Read::timed_out : Read::gone;
     in.commit(n);
   }
   deadline.disarm();
-  co_return parser.request().has_body() ? Head::with_body : Head::complete;
+  co_return Read::complete;
 }
 
-std::pair<int, nlohmann::json> AdminServer::refusal(Head head, const http::Parser& parser) {
-  if (head == Head::timed_out) return {408, {{"message", "Request timeout"}}};
+ApiResponse AdminServer::refusal(Read read, const http::Parser& parser) {
+  if (read == Read::timed_out) return {408, {{"message", "Request timeout"}}};
+  if (read == Read::too_large) return {413, {{"message", "Payload too large"}}};
   switch (parser.error()) {
     case http::ParseError::headers_too_large:
     case http::ParseError::too_many_headers:

@@ -1,5 +1,6 @@
 #include "app/commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 #include "admin/admin_server.h"
 #include "common/log.h"
+#include "conf/declarative.h"
 #include "conf/error.h"
 #include "conf/properties.h"
 #include "plugins/native.h"
@@ -30,11 +32,78 @@ namespace gh::app {
 
 namespace {
 
+// Without -c, Kong reads /etc/kong/kong.conf, else /etc/kong.conf, when one exists.
+std::string conf_file(const Options& opts) {
+  if (!opts.conf.empty()) return opts.conf;
+  for (const char* path : {"/etc/kong/kong.conf", "/etc/kong.conf"})
+    if (std::filesystem::exists(path)) return path;
+  return "";
+}
+
 conf::Properties load(const Options& opts) {
   auto env = conf::current_environment();
   if (!opts.prefix.empty()) env["KONG_PREFIX"] = std::filesystem::absolute(opts.prefix).string();
-  return conf::load_properties(opts.conf, env);
+  return conf::load_properties(conf_file(opts), env);
 }
+
+// nginx_daemon = on: the gateway runs in a child process of its own session, and `gatehouse start`
+// returns once it serves (exit 0) or with the error that stopped it (exit 1), as `kong start`. The
+// child tells the parent through a pipe: "ok", or the error message.
+class StartNotice {
+ public:
+  StartNotice() {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) throw std::runtime_error("cannot create a pipe for nginx_daemon");
+  }
+  ~StartNotice() {
+    for (int fd : fds_)
+      if (fd >= 0) ::close(fd);
+  }
+  // Forks. In the child: a new session, standard streams on /dev/null, returns true. In the
+  // parent: waits for the child's word and returns false with the exit code in `exit_code`.
+  bool fork_child(int& exit_code) {
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed for nginx_daemon");
+    if (pid == 0) {
+      close_end(0);
+      ::setsid();
+      int null = ::open("/dev/null", O_RDWR);
+      for (int fd : {0, 1, 2}) ::dup2(null, fd);  // the caller's pipes must not stay open
+      if (null > 2) ::close(null);
+      return true;
+    }
+    close_end(1);
+    std::string word;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fds_[0], buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR))
+      if (n > 0) word.append(buffer, static_cast<size_t>(n));
+    if (word == "ok") {
+      std::cout << "gatehouse started (pid " << pid << ")\n";
+      exit_code = 0;
+    } else {
+      std::cerr << "Error: " << (word.empty() ? "gatehouse exited while starting; see the error log" : word)
+                << "\n";
+      exit_code = 1;
+    }
+    return false;
+  }
+  void tell(std::string_view word) {
+    if (fds_[1] < 0) return;
+    while (!word.empty()) {
+      ssize_t n = ::write(fds_[1], word.data(), word.size());
+      if (n <= 0 && errno != EINTR) break;
+      if (n > 0) word.remove_prefix(static_cast<size_t>(n));
+    }
+    close_end(1);
+  }
+
+ private:
+  void close_end(int end) {
+    if (fds_[end] >= 0) ::close(fds_[end]);
+    fds_[end] = -1;
+  }
+  int fds_[2] = {-1, -1};
+};
 
 std::string pid_file(const conf::Properties& props) {
   return (std::filesystem::path(props.prefix) / "pids" / "gatehouse.pid").string();
@@ -167,53 +236,84 @@ class ControlThread {
   std::thread thread_;
 };
 
+namespace {
+
+// Why the gateway is not ready to serve ("" when it is): a plugin server whose socket does not
+// accept yet. GET /status/ready answers 503 with it.
+std::string plugin_servers_not_ready(const plugins::PluginRuntime* runtime) {
+  if (!runtime || !runtime->supervisor()) return "";
+  for (const auto& server : runtime->supervisor()->status())
+    if (!server.value("ready", false))
+      return "plugin server '" + server.value("name", std::string()) + "' is not ready";
+  return "";
+}
+
+// The gateway in this process until it stops; `notice` (nginx_daemon) hears "ok" once it serves.
+int run_gateway(const Options& opts, const conf::Properties& props, StartNotice* notice) {
+  log::init(props.log_level, props.proxy_error_log);
+  auto initial = proxy::build_snapshot(props, 1);     // discovery and plugin validation included
+  std::filesystem::create_directories(props.prefix);  // plugin servers put their sockets there
+  ControlThread control;
+  auto servers = pluginserver::servers_from_properties(props.values, props.prefix);
+  std::unique_ptr<plugins::PluginRuntime> runtime;
+  if (!servers.empty()) {
+    runtime = std::make_unique<plugins::PluginRuntime>(control.io());
+    runtime->start(servers);
+    runtime->track(initial->plugins);
+  }
+  auto loader = [opts](uint64_t generation) { return proxy::build_snapshot(load(opts), generation); };
+  // The gateway owns the first snapshot alone: after a reload it goes with its last request
+  // (and the plugin instances only it used are closed).
+  proxy::Gateway gateway(loader, std::move(initial), control.io(), runtime.get());
+  if (runtime) {
+    gateway.on_reload.push_back([&runtime](const core::Snapshot& snapshot) {
+      runtime->apply(
+          pluginserver::servers_from_properties(snapshot.properties.values, snapshot.properties.prefix));
+      runtime->track(snapshot.plugins);  // closes the instances of superseded plugin configs
+    });
+  }
+  // The admin listener first: once the proxy port accepts, `gatehouse health` can answer.
+  admin::AdminServer admin(gateway, control.io());
+  admin.listen(props.admin_listen);
+  admin.listen_status(props.status_listen);
+  admin.set_readiness([&runtime] { return plugin_servers_not_ready(runtime.get()); });
+  admin.add_endpoint("/plugin-servers", [&gateway, &runtime] {
+    auto snapshot = gateway.snapshot();
+    static const pluginserver::Registry kEmpty;
+    const auto* registry =
+        snapshot->plugins && snapshot->plugins->registry() ? snapshot->plugins->registry() : &kEmpty;
+    return without_commands(
+        pluginserver::plugin_servers_json(*registry, runtime ? runtime->supervisor() : nullptr));
+  });
+  admin.start();
+  gateway.on_stop.push_back([&admin] { admin.stop(); });
+  gateway.start();
+  if (notice) notice->tell("ok");
+  int rc = gateway.run();
+  runtime.reset();  // its servers were stopped by the drain; the supervisor goes while its loop runs
+  control.stop();   // then nothing runs on the control loop while admin and gateway are destroyed
+  return rc;
+}
+
+}  // namespace
+
 int cmd_start(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
-    log::init(props.log_level, props.proxy_error_log);
     if (pid_t pid = running_pid(props)) {
       std::cerr << "Error: gatehouse is already running in " << props.prefix << " (pid " << pid << ")\n";
       return 1;
     }
-    auto initial = proxy::build_snapshot(props, 1);     // discovery and plugin validation included
-    std::filesystem::create_directories(props.prefix);  // plugin servers put their sockets there
-    ControlThread control;
-    auto servers = pluginserver::servers_from_properties(props.values, props.prefix);
-    std::unique_ptr<plugins::PluginRuntime> runtime;
-    if (!servers.empty()) {
-      runtime = std::make_unique<plugins::PluginRuntime>(control.io());
-      runtime->start(servers);
-      runtime->track(initial->plugins);
+    if (!props.daemon) return run_gateway(opts, props, nullptr);
+    StartNotice notice;
+    int exit_code = 1;
+    if (!notice.fork_child(exit_code)) return exit_code;
+    try {
+      return run_gateway(opts, props, &notice);
+    } catch (const std::exception& e) {
+      notice.tell(e.what());  // the parent prints it; this process has no terminal any more
+      return 1;
     }
-    auto loader = [opts](uint64_t generation) { return proxy::build_snapshot(load(opts), generation); };
-    // The gateway owns the first snapshot alone: after a reload it goes with its last request
-    // (and the plugin instances only it used are closed).
-    proxy::Gateway gateway(loader, std::move(initial), control.io(), runtime.get());
-    if (runtime) {
-      gateway.on_reload.push_back([&runtime](const core::Snapshot& snapshot) {
-        runtime->apply(
-            pluginserver::servers_from_properties(snapshot.properties.values, snapshot.properties.prefix));
-        runtime->track(snapshot.plugins);  // closes the instances of superseded plugin configs
-      });
-    }
-    // The admin listener first: once the proxy port accepts, `gatehouse health` can answer.
-    admin::AdminServer admin(gateway, control.io());
-    admin.listen(props.admin_listen);
-    admin.add_endpoint("/plugin-servers", [&gateway, &runtime] {
-      auto snapshot = gateway.snapshot();
-      static const pluginserver::Registry kEmpty;
-      const auto* registry =
-          snapshot->plugins && snapshot->plugins->registry() ? snapshot->plugins->registry() : &kEmpty;
-      return without_commands(
-          pluginserver::plugin_servers_json(*registry, runtime ? runtime->supervisor() : nullptr));
-    });
-    admin.start();
-    gateway.on_stop.push_back([&admin] { admin.stop(); });
-    gateway.start();
-    int rc = gateway.run();
-    runtime.reset();  // its servers were stopped by the drain; the supervisor goes while its loop runs
-    control.stop();   // then nothing runs on the control loop while admin and gateway are destroyed
-    return rc;
   });
 }
 
@@ -333,6 +433,134 @@ int cmd_plugins(const Options& opts) {
     std::cout << (opts.json ? document.dump(2) + "\n" : pluginserver::plugin_servers_text(document));
     return 0;
   });
+}
+
+}  // namespace gh::app
+
+namespace gh::app {
+
+namespace {
+
+// What `gatehouse config init` writes: Kong's declarative format with every entity kind shown
+// and commented out ("# "; prose is "## "), so the file loads as it is and the examples load
+// once uncommented.
+constexpr std::string_view kConfigTemplate =
+    R"(## A declarative configuration for gatehouse (Kong's kong.yml format, DB-less).
+## Load it with `declarative_config = /path/to/kong.yml` in kong.conf, check it with
+## `gatehouse config parse kong.yml`, replace it at run time with POST /config on the Admin API.
+## Every block below is an example: uncomment and adapt it.
+
+_format_version: "3.0"
+_transform: true
+
+# services:
+# - name: example-service
+#   url: http://127.0.0.1:8080/
+#   ## Routes nested under a service belong to it.
+#   routes:
+#   - name: example-route
+#     paths:
+#     - /example
+#     strip_path: true
+#   plugins:
+#   ## A plugin served by a plugin server named in `pluginserver_names` and enabled in `plugins`.
+#   - name: my-plugin
+#     config: {}
+
+# upstreams:
+# - name: example-upstream
+#   targets:
+#   - target: 127.0.0.1:8081
+#     weight: 100
+
+# consumers:
+# - username: example-user
+#   custom_id: "1234"
+
+# plugins:
+# ## Global plugins run for every request.
+# - name: my-plugin
+#   config: {}
+)";
+
+}  // namespace
+
+int cmd_check(const Options& opts) {
+  return cmd_config_check(opts);
+}
+
+int cmd_config_parse(const std::string& file) {
+  return guarded([&] {
+    log::init("warn", "stderr");
+    auto config = conf::load_declarative(file);
+    std::cout << "parse successful: " << config.services.size() << " services, " << config.routes.size()
+              << " routes, " << config.consumers.size() << " consumers, " << config.plugins.size()
+              << " plugins, " << config.upstreams.size() << " upstreams, " << config.certificates.size()
+              << " certificates\n";
+    return 0;
+  });
+}
+
+int cmd_config_init(const std::string& file) {
+  return guarded([&] {
+    const std::string path = file.empty() ? "kong.yml" : file;
+    if (std::filesystem::exists(path)) {
+      std::cerr << "Error: " << path << " already exists: not overwritten\n";
+      return 1;
+    }
+    std::ofstream out(path);
+    out << kConfigTemplate;
+    if (!out.flush()) {
+      std::cerr << "Error: cannot write " << path << "\n";
+      return 1;
+    }
+    std::cout << "Created " << path << ", a declarative configuration template (gatehouse config parse "
+              << path << " checks it)\n";
+    return 0;
+  });
+}
+
+int cmd_prepare(const Options& opts) {
+  return guarded([&] {
+    auto props = load(opts);
+    for (const char* dir : {"", "logs", "pids"})
+      std::filesystem::create_directories(std::filesystem::path(props.prefix) / dir);
+    std::cout << "prefix prepared at " << props.prefix << "\n";
+    return 0;
+  });
+}
+
+int cmd_quit(const Options& opts, int wait_seconds, int timeout_seconds) {
+  return guarded([&] {
+    auto props = load(opts);
+    pid_t pid = require_running(props);
+    if (!pid) return 1;
+    if (wait_seconds > 0) {
+      std::cout << "waiting " << wait_seconds << " s before the graceful shutdown\n";
+      std::this_thread::sleep_for(std::chrono::seconds(wait_seconds));
+    }
+    ::kill(pid, SIGQUIT);  // drains in-flight requests, as SIGTERM
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+    while (process_running(pid) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (process_running(pid)) {
+      ::kill(pid, SIGKILL);
+      std::cerr << "Error: gatehouse (pid " << pid << ") did not quit within " << timeout_seconds
+                << " s: killed\n";
+      return 1;
+    }
+    std::cout << "gatehouse stopped (gracefully)\n";
+    return 0;
+  });
+}
+
+int cmd_restart(const Options& opts) {
+  int stopped = guarded([&] {
+    auto props = load(opts);
+    return running_pid(props) ? cmd_stop(opts) : 0;
+  });
+  if (stopped != 0) return stopped;
+  return cmd_start(opts);
 }
 
 }  // namespace gh::app

@@ -23,5 +23,11 @@ int cmd_reload(const Options& opts);
 int cmd_health(const Options& opts);
 int cmd_config_check(const Options& opts);
 int cmd_plugins(const Options& opts);
+int cmd_check(const Options& opts);
+int cmd_config_parse(const std::string& file);
+int cmd_config_init(const std::string& file);
+int cmd_prepare(const Options& opts);
+int cmd_quit(const Options& opts, int wait_seconds, int timeout_seconds);
+int cmd_restart(const Options& opts);
 
 }  // namespace gh::app

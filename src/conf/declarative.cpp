@@ -56,6 +56,10 @@ std::string sni_name_problem(const std::string& name) {
   return "";
 }
 
+struct TooManyErrors : ConfigError {
+  using ConfigError::ConfigError;
+};
+
 class Loader {
  public:
   explicit Loader(std::string file) : file_(std::move(file)) {}
@@ -66,18 +70,27 @@ class Loader {
     read_format_version(top);
     check_top_level_keys(top);
     transform_ = top.bool_or("_transform", true);
-    for_each_item(top, "services", [&](const Field& f, size_t) { read_service(f); });
-    for_each_item(top, "routes", [&](const Field& f, size_t) { read_route(f, nullptr); });
-    for_each_item(top, "consumers", [&](const Field& f, size_t) { read_consumer(f); });
-    read_top_level_credentials(top);
-    for_each_item(top, "upstreams", [&](const Field& f, size_t) { read_upstream(f); });
-    for_each_item(top, "targets", [&](const Field& f, size_t) { read_top_level_target(f); });
-    for_each_item(top, "certificates", [&](const Field& f, size_t) { read_certificate(f); });
-    for_each_item(top, "snis", [&](const Field& f, size_t) { read_top_level_sni(f); });
-    for_each_item(top, "ca_certificates", [&](const Field& f, size_t) { read_ca_certificate(f); });
-    for_each_item(top, "plugins", [&](const Field& f, size_t) { read_plugin(f, {}); });
-    resolve_plugins();
-    resolve_service_tls();
+    collect([&] { for_each_item(top, "services", [&](const Field& f, size_t) { read_service(f); }); });
+    collect([&] { for_each_item(top, "routes", [&](const Field& f, size_t) { read_route(f, nullptr); }); });
+    collect([&] { for_each_item(top, "consumers", [&](const Field& f, size_t) { read_consumer(f); }); });
+    collect([&] { read_top_level_credentials(top); });
+    collect([&] { for_each_item(top, "upstreams", [&](const Field& f, size_t) { read_upstream(f); }); });
+    collect(
+        [&] { for_each_item(top, "targets", [&](const Field& f, size_t) { read_top_level_target(f); }); });
+    collect(
+        [&] { for_each_item(top, "certificates", [&](const Field& f, size_t) { read_certificate(f); }); });
+    collect([&] { for_each_item(top, "snis", [&](const Field& f, size_t) { read_top_level_sni(f); }); });
+    collect([&] {
+      for_each_item(top, "ca_certificates", [&](const Field& f, size_t) { read_ca_certificate(f); });
+    });
+    collect([&] { for_each_item(top, "plugins", [&](const Field& f, size_t) { read_plugin(f, {}); }); });
+    // Cross-references only once every entity loaded: an entity refused above would make them
+    // report missing references that are not the user's mistake.
+    if (errors_.empty()) {
+      resolve_plugins();
+      resolve_service_tls();
+    }
+    throw_collected();
     out_.index_consumers();
     return std::move(out_);
   }
@@ -99,8 +112,32 @@ class Loader {
         item.path += " (name '" + name.Scalar() + "')";
       else if (auto user = node["username"]; user && user.IsScalar())
         item.path += " (username '" + user.Scalar() + "')";
-      fn(item, i);
+      collect([&] { fn(item, i); });
     }
+  }
+
+  // Runs `step`; an entity's error is kept and loading goes on with the next entity, so that one
+  // load reports every broken entity (POST /config lists them all), up to kMaxErrors.
+  template <typename Step>
+  void collect(Step&& step) {
+    try {
+      step();
+    } catch (const TooManyErrors&) {
+      throw;  // the limit ends the load, through every nesting level
+    } catch (const ConfigError& e) {
+      errors_.push_back(e.what());
+      if (errors_.size() >= kMaxErrors) throw_collected();
+    }
+  }
+
+  // One ConfigError with every error kept, one per line.
+  void throw_collected() {
+    if (errors_.empty()) return;
+    std::string all;
+    for (const auto& error : errors_) all += (all.empty() ? "" : "\n") + error;
+    if (errors_.size() >= kMaxErrors)
+      throw TooManyErrors(all + "\n(stopped after " + std::to_string(kMaxErrors) + " errors)");
+    throw ConfigError(all);
   }
 
   std::string entity_id(const Field& f, const std::string& seed) {
@@ -895,6 +932,8 @@ class Loader {
       certificate_by_ref_;
   std::map<std::string, size_t> upstream_index_, certificate_index_;  // id → index in out_
   std::vector<PendingPlugin> pending_plugins_;
+  static constexpr size_t kMaxErrors = 100;
+  std::vector<std::string> errors_;  // what collect() kept
 };
 
 }  // namespace
@@ -911,7 +950,7 @@ Declarative parse_declarative(const std::string& yaml_text, const std::string& f
   return Loader(file_name_for_errors).load(root);
 }
 
-Declarative load_declarative(const std::string& path) {
+std::string read_declarative_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open declarative configuration");
   // Reads at most one byte past the limit: a huge file is refused without being read whole.
@@ -923,15 +962,27 @@ Declarative load_declarative(const std::string& path) {
   if (text.size() > limit)
     throw ConfigError(path + ": larger than the " + std::to_string(limit) +
                       " bytes gatehouse accepts for a declarative configuration");
-  return parse_declarative(text, path);
+  return text;
+}
+
+Declarative load_declarative(const std::string& path) {
+  return parse_declarative(read_declarative_file(path), path);
+}
+
+DeclarativeSource declarative_source(const Properties& properties) {
+  if (!properties.declarative_config_string.empty())
+    return {properties.declarative_config_string, "declarative_config_string"};
+  if (!properties.declarative_config.empty())
+    return {read_declarative_file(properties.declarative_config), properties.declarative_config};
+  return {};
 }
 
 Configuration load_configuration(const std::string& conf_path,
                                  const std::map<std::string, std::string>& env) {
   Configuration out;
   out.properties = load_properties(conf_path, env);
-  if (!out.properties.declarative_config.empty())
-    out.declarative = load_declarative(out.properties.declarative_config);
+  if (auto source = declarative_source(out.properties); !source.name.empty())
+    out.declarative = parse_declarative(source.text, source.name);
   else
     out.declarative.format_version = "3.0";
   return out;

@@ -13,6 +13,16 @@ namespace gh::conf {
 // Parses and validates; throws ConfigError ("kong.yml:12: routes[2] (name 'api').paths[0]: ...").
 Declarative load_declarative(const std::string& path);
 Declarative parse_declarative(const std::string& yaml_text, const std::string& file_name_for_errors);
+// The text of `path`, refused when larger than the YAML guard's limit (yaml_guard.h).
+std::string read_declarative_file(const std::string& path);
+
+// Where the declarative configuration of `properties` comes from, as Kong reads it:
+// declarative_config_string when set, else the declarative_config file; none (name "") otherwise.
+struct DeclarativeSource {
+  std::string text;
+  std::string name;  // the file path, or "declarative_config_string", for error messages
+};
+DeclarativeSource declarative_source(const Properties& properties);
 
 // A deterministic UUID (version-5 layout) derived from `seed`: the same entity keeps the same id
 // across reloads when kong.yml gives none.

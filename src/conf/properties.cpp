@@ -34,7 +34,13 @@ const std::map<std::string, std::string>& default_values() {
        "127.0.0.1:8001 reuseport backlog=16384, 127.0.0.1:8444 http2 ssl reuseport backlog=16384"},
       {"stream_listen", "off"},
       {"declarative_config", ""},
-      {"database", "off"},
+      // The declarative configuration itself (JSON or YAML text), as Kong: wins over declarative_config.
+      {"declarative_config_string", ""},
+      {"database", "off"},  // Kong's default is postgres; gatehouse only runs without a database
+      // Kong's default is on (kong start returns once nginx runs); gatehouse start stays in the
+      // foreground unless asked, as in Kong's container images (docs/cli.md).
+      {"nginx_daemon", "off"},
+      {"status_listen", "off"},
       {"node_id", ""},  // kong.node.get_id; unset: one random UUID per process
       {"plugins", "bundled"},
       {"log_level", "notice"},
@@ -77,7 +83,6 @@ const std::map<std::string, std::string>& default_values() {
 const std::set<std::string>& accepted_kong_keys() {
   static const std::set<std::string> keys = {"anonymous_reports",
                                              "router_flavor",
-                                             "status_listen",
                                              "admin_gui_listen",
                                              "admin_gui_url",
                                              "lua_package_path",
@@ -105,7 +110,6 @@ const std::set<std::string>& accepted_kong_keys() {
                                              "untrusted_lua",
                                              "worker_consistency",
                                              "db_update_frequency",
-                                             "declarative_config_string",
                                              "error_default_type",
                                              "allow_debug_header",
                                              "headers_upstream",
@@ -293,6 +297,51 @@ const std::set<std::string>& allowed_headers() {
   return names;
 }
 
+// Kong settings gatehouse accepts in a kong.conf but cannot act on. A value that would change what
+// Kong does is refused when ignoring it would be unsafe or surprising (hybrid mode, the expressions
+// router) and warned about otherwise; Kong's defaults and harmless values pass quietly.
+struct NotHonoured {
+  const char* key;
+  std::set<std::string> harmless;  // lower-case values that need no word ("" = unset)
+  bool refuse;
+  const char* why;
+};
+
+const std::vector<NotHonoured>& settings_not_honoured() {
+  static const std::vector<NotHonoured> table = {
+      {"role", {"", "traditional"}, true, "gatehouse has no hybrid mode (control_plane / data_plane)"},
+      {"router_flavor",
+       {"", "traditional", "traditional_compatible"},
+       true,
+       "gatehouse routes like Kong's traditional router and has no expressions router"},
+      {"admin_gui_listen", {"", "off"}, false, "gatehouse serves no Kong Manager GUI"},
+      {"dns_resolver", {""}, false, "gatehouse resolves names with the system resolver (/etc/resolv.conf)"},
+      {"dns_hostsfile", {"", "/etc/hosts"}, false, "gatehouse resolves names with the system resolver"},
+      {"dns_order", {""}, false, "gatehouse resolves names with the system resolver"},
+      {"tracing_instrumentations", {"", "off"}, false, "gatehouse has no tracing instrumentations"},
+      {"vaults", {"", "bundled", "off"}, false, "gatehouse does not resolve {vault://...} references"},
+      {"lua_ssl_trusted_certificate",
+       {"", "system"},
+       false,
+       "gatehouse verifies upstreams with the system store or a service's ca_certificates"},
+      {"client_ssl", {"", "off"}, false, "use a service's client_certificate instead"},
+      {"allow_debug_header", {"", "off"}, false, "gatehouse has no Kong-Debug header"},
+      {"untrusted_lua", {"", "sandbox", "off", "on"}, false, "gatehouse runs no Lua"},
+  };
+  return table;
+}
+
+void check_settings_not_honoured(const std::map<std::string, std::string>& values,
+                                 const std::function<std::string(const std::string&)>& where) {
+  for (const auto& setting : settings_not_honoured()) {
+    auto it = values.find(setting.key);
+    if (it == values.end() || setting.harmless.count(to_lower(trim(it->second)))) continue;
+    std::string message = where(setting.key) + " = " + it->second + ": " + setting.why;
+    if (setting.refuse) throw ConfigError(message);
+    spdlog::warn("{} (the setting has no effect)", message);
+  }
+}
+
 void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
   auto where = [&](const std::string& key) {
     auto it = origins.find(key);
@@ -309,6 +358,16 @@ void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
   p.proxy_listen = parse_listen_list(raw("proxy_listen"), where("proxy_listen"));
   p.admin_listen = parse_listen_list(raw("admin_listen"), where("admin_listen"));
   p.stream_listen = parse_listen_list(raw("stream_listen"), where("stream_listen"));
+  p.status_listen = parse_listen_list(raw("status_listen"), where("status_listen"));
+
+  if (!iequals(raw("database"), "off"))
+    throw ConfigError(where("database") + ": gatehouse runs without a database only (database = off), got '" +
+                      raw("database") + "': declare the entities in a kong.yml (declarative_config)");
+  auto daemon = parse_bool(raw("nginx_daemon"));
+  if (!daemon) throw ConfigError(where("nginx_daemon") + ": expected on or off");
+  p.daemon = *daemon;
+  p.declarative_config_string = raw("declarative_config_string");
+  check_settings_not_honoured(p.values, where);
 
   auto declarative = raw("declarative_config");
   p.declarative_config = declarative.empty() || iequals(declarative, "off")

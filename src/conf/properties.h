@@ -83,7 +83,11 @@ struct Properties {
   std::vector<std::string> admin_ssl_keys;
   AdminTimeouts admin_timeouts;
   std::vector<ListenAddress> stream_listen;
-  std::string declarative_config;  // absolute path or ""
+  std::vector<ListenAddress> status_listen;  // /status and /status/ready only (Kong's status API)
+  std::string declarative_config;            // absolute path or ""
+  // Kong's declarative_config_string: the kong.yml itself (YAML or JSON); wins over declarative_config.
+  std::string declarative_config_string;
+  bool daemon = false;  // nginx_daemon: `gatehouse start` returns once the gateway serves
   std::vector<std::string> plugins;
   std::string log_level = "notice";
   // Resolved paths, or "off" / "stderr" / "stdout" (/dev/stderr and /dev/stdout are mapped).

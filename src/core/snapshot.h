@@ -23,6 +23,8 @@ struct Snapshot {
   std::unique_ptr<router::Router> router;             // points into `config`
   std::shared_ptr<const plugins::PluginSet> plugins;  // points into `config`
   uint64_t generation = 0;                            // increases with every successful (re)load
+  // MD5 (hex) of the declarative text in force, Kong's configuration_hash; 32 zeros when none.
+  std::string config_hash;
 
   // Derived once so the hot path doesn't re-parse properties.
   bool server_tokens = true;

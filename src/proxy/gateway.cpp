@@ -145,21 +145,36 @@ void Gateway::remove_pid_file() {
 bool Gateway::reload() {
   std::lock_guard lock(reload_mutex_);
   ++reload_attempts_;
+  auto error = install(loader_, "reload");
+  write_reload_result(error.empty(), error);
+  return error.empty();
+}
+
+std::string Gateway::apply(const SnapshotLoader& build) {
+  std::lock_guard lock(reload_mutex_);
+  return install(build, "POST /config");
+}
+
+std::string Gateway::install(const SnapshotLoader& build, const char* what) {
   std::shared_ptr<const Snapshot> fresh;
+  std::string error;
   try {
-    fresh = loader_(generation_ + 1);
+    fresh = build(generation_ + 1);
   } catch (const std::bad_alloc&) {
     // The loader's memory is gone with its frames; the serving snapshot was never touched.
-    return refuse_reload("out of memory while loading the new configuration");
+    error = "out of memory while loading the new configuration";
   } catch (const std::exception& e) {
-    return refuse_reload(e.what());
+    error = e.what();
+  }
+  if (!fresh) {
+    spdlog::error("{} refused, the previous configuration keeps serving: {}", what, error);
+    return error;
   }
   generation_ = fresh->generation;
   upstreams_.apply(fresh->config.upstreams);  // before the snapshot naming them serves
   std::atomic_store(&snapshot_, fresh);
   snapshot_swapped();
-  spdlog::info("configuration reloaded (generation {})", generation_);
-  write_reload_result(true, "");
+  spdlog::info("configuration reloaded (generation {}) by {}", generation_, what);
   for (auto& hook : on_reload) {
     // The new snapshot serves already: a failing hook is reported, not a refused reload.
     try {
@@ -168,13 +183,7 @@ bool Gateway::reload() {
       spdlog::error("after reload (generation {}): {}", generation_, e.what());
     }
   }
-  return true;
-}
-
-bool Gateway::refuse_reload(const std::string& reason) {
-  spdlog::error("reload refused, the previous configuration keeps serving: {}", reason);
-  write_reload_result(false, reason);
-  return false;
+  return "";
 }
 
 // `gatehouse reload` waits for this file to name its attempt (reload_result_file() in gateway.h).

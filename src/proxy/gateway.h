@@ -47,6 +47,9 @@ class Gateway final : public WorkerHost {
   // Re-reads the configuration; on failure (an exception, std::bad_alloc included) the old one
   // keeps serving. Returns success; the outcome is also written to reload_result_file().
   bool reload();
+  // Installs the snapshot `build` makes, as a reload does but without re-reading the files (POST
+  // /config). Returns why it was refused ("" once it serves); the serving snapshot stays then.
+  std::string apply(const SnapshotLoader& build);
   // Stops accepting, lets in-flight requests finish (bounded), then stops the workers.
   void shutdown();
 
@@ -66,7 +69,7 @@ class Gateway final : public WorkerHost {
   void write_pid_file();
   void remove_pid_file();
   void await_signals();
-  bool refuse_reload(const std::string& reason);
+  std::string install(const SnapshotLoader& build, const char* what);  // under reload_mutex_
   void write_reload_result(bool ok, const std::string& error);
 
   SnapshotLoader loader_;

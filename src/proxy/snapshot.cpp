@@ -1,5 +1,7 @@
 #include "proxy/snapshot.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include "conf/declarative.h"
@@ -15,10 +17,30 @@ bool has_header_token(const std::vector<std::string>& headers, std::string_view 
 
 }  // namespace
 
+std::string config_hash(const conf::DeclarativeSource& source) {
+  if (source.name.empty()) return std::string(32, '0');
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(source.text.data(), source.text.size(), digest, &length, EVP_md5(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
 std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties, uint64_t generation) {
+  auto source = conf::declarative_source(properties);
+  return build_snapshot(std::move(properties), source, generation);
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties,
+                                               const conf::DeclarativeSource& source, uint64_t generation) {
   auto snapshot = std::make_shared<Snapshot>();
-  if (!properties.declarative_config.empty())
-    snapshot->config = conf::load_declarative(properties.declarative_config);
+  if (!source.name.empty()) snapshot->config = conf::parse_declarative(source.text, source.name);
+  snapshot->config_hash = config_hash(source);
   snapshot->plugins = plugins::load_plugins(properties, snapshot->config);
   snapshot->properties = std::move(properties);
   snapshot->router = std::make_unique<router::Router>(snapshot->config);

@@ -48,12 +48,12 @@ def test_idle_and_slow_admin_connections_are_closed_by_the_timeouts(make_gateway
         assert answer is not None and answer.startswith(b"HTTP/1.1 200 "), answer
 
 
-def test_a_request_body_is_not_read_the_request_is_answered_and_the_connection_closed(make_gateway):
+def test_a_body_over_the_limit_is_not_read_the_request_is_answered_and_the_connection_closed(make_gateway):
     gw = make_gateway(EMPTY_YML).start()
     with socket.create_connection(("127.0.0.1", gw.admin_port)) as s:
         s.sendall(b"POST /services HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n" + b"x" * 1000)
         answer = read_until_closed(s, 5)
-    assert answer is not None and answer.startswith(b"HTTP/1.1 405 "), answer
+    assert answer is not None and answer.startswith(b"HTTP/1.1 413 "), answer
     assert b"Connection: close" in answer
     with socket.create_connection(("127.0.0.1", gw.admin_port)) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-Big: " + b"y" * 40000 + b"\r\n\r\n")

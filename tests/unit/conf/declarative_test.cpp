@@ -552,5 +552,32 @@ TEST(Declarative, LoadConfigurationFollowsDeclarativeConfigProperty) {
   }
 }
 
+TEST(Declarative, EveryBrokenEntityIsReportedOneLineEach) {
+  auto error = error_of(
+      "_format_version: \"3.0\"\n"
+      "services:\n"
+      "  - name: a\n"
+      "    url: nope\n"
+      "  - name: b\n"
+      "    host: x\n"
+      "    routes:\n"
+      "      - name: r\n"
+      "        paths: [bad]\n"
+      "      - name: s\n"
+      "        paths: [/ok]\n"
+      "        methods: [get]\n");
+  EXPECT_EQ(
+      error,
+      "kong.yml:4: services[0] (name 'a').url: invalid URL 'nope' (expected scheme://host[:port][/path])\n"
+      "kong.yml:9: services[1] (name 'b').routes[0] (name 'r').paths[0]: must start with '/' or '~'\n"
+      "kong.yml:12: services[1] (name 'b').routes[1] (name 's').methods[0]: invalid method 'get': must be "
+      "upper-case letters");
+  std::string many = "_format_version: \"3.0\"\nservices:\n";
+  for (int i = 0; i < 150; ++i) many += "  - url: nope\n";
+  error = error_of(many);
+  EXPECT_NE(error.find("(stopped after 100 errors)"), std::string::npos);
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 100);
+}
+
 }  // namespace
 }  // namespace gh::conf

@@ -1,0 +1,537 @@
+#include "admin/api.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/beast/core/detail/base64.hpp>
+#include <charconv>
+#include <set>
+
+#include "admin/config_body.h"
+#include "admin/config_errors.h"
+#include "admin/entity_json.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "common/version.h"
+#include "conf/declarative.h"
+#include "pdk/request_pdk.h"
+#include "pdk/shapes.h"
+
+namespace gh::admin {
+
+using nlohmann::json;
+
+namespace {
+
+// Kong's error codes (kong/db/errors.lua) used here.
+constexpr int kInvalidOffset = 7;
+constexpr int kInvalidSize = 9;
+constexpr int kInvalidOptions = 11;
+constexpr int kOperationUnsupported = 12;
+
+constexpr size_t kDefaultPageSize = 100;
+constexpr size_t kMaxPageSize = 1000;
+
+ApiResponse not_found() {
+  return {404, {{"message", "Not found"}}};
+}
+ApiResponse method_not_allowed() {
+  return {405, {{"message", "Method not allowed"}}};
+}
+
+ApiResponse kong_error(int status, int code, const std::string& name, const std::string& message) {
+  return {status, {{"code", code}, {"name", name}, {"message", message}}};
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::vector<std::string_view> segments_of(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// --- pagination (Kong's size / offset / tags) -------------------------------------------------------
+
+// A `tags` filter: "a,b" needs every tag, "a/b" any of them (Kong allows one kind per query).
+struct TagFilter {
+  std::vector<std::string> tags;
+  bool any = false;
+  bool matches(const json& item) const {
+    if (tags.empty()) return true;
+    const auto it = item.find("tags");
+    if (it == item.end() || !it->is_array()) return false;
+    auto has = [&](const std::string& tag) { return std::find(it->begin(), it->end(), tag) != it->end(); };
+    return any ? std::any_of(tags.begin(), tags.end(), has) : std::all_of(tags.begin(), tags.end(), has);
+  }
+};
+
+std::optional<TagFilter> parse_tags(const std::string& text) {
+  TagFilter filter;
+  const bool has_and = text.find(',') != std::string::npos;
+  filter.any = text.find('/') != std::string::npos;
+  if (has_and && filter.any) return std::nullopt;
+  filter.tags = split_list(text, filter.any ? '/' : ',');
+  if (filter.tags.empty() || filter.tags.size() > 5) return std::nullopt;
+  return filter;
+}
+
+std::string encode_offset(size_t index) {
+  std::string plain = std::to_string(index);
+  std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
+  out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
+  return out;
+}
+
+std::optional<size_t> decode_offset(const std::string& token) {
+  std::string plain(boost::beast::detail::base64::decoded_size(token.size()), '\0');
+  auto [written, read] = boost::beast::detail::base64::decode(plain.data(), token.data(), token.size());
+  std::string_view unpadded(token);
+  while (!unpadded.empty() && unpadded.back() == '=') unpadded.remove_suffix(1);
+  if (read != unpadded.size() || token.size() - unpadded.size() > 2 || written == 0) return std::nullopt;
+  plain.resize(written);
+  size_t index = 0;
+  auto [ptr, ec] = std::from_chars(plain.data(), plain.data() + plain.size(), index);
+  if (ec != std::errc() || ptr != plain.data() + plain.size()) return std::nullopt;
+  return index;
+}
+
+std::string query_escape(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// One page of `items` as Kong answers a list: {data, next, offset}.
+ApiResponse page(const ApiRequest& request, std::vector<json> items) {
+  size_t size = kDefaultPageSize;
+  if (auto it = request.query.find("size"); it != request.query.end()) {
+    const auto& text = it->second;
+    long long value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || ptr != text.data() + text.size())
+      return kong_error(400, kInvalidSize, "invalid size", "size must be a number");
+    if (value < 1 || value > static_cast<long long>(kMaxPageSize))
+      return kong_error(400, kInvalidSize, "invalid size", "size must be an integer between 1 and 1000");
+    size = static_cast<size_t>(value);
+  }
+  size_t start = 0;
+  if (auto it = request.query.find("offset"); it != request.query.end()) {
+    auto index = decode_offset(it->second);
+    if (!index)
+      return kong_error(400, kInvalidOffset, "invalid offset",
+                        "'" + it->second + "' is not a valid offset: bad base64 encoding");
+    start = *index;
+  }
+  std::string tags_query;
+  if (auto it = request.query.find("tags"); it != request.query.end()) {
+    auto filter = parse_tags(it->second);
+    if (!filter)
+      return kong_error(400, kInvalidOptions, "invalid options",
+                        "invalid option (tags: invalid filter syntax)");
+    std::erase_if(items, [&](const json& item) { return !filter->matches(item); });
+    tags_query = "&tags=" + query_escape(it->second);
+  }
+  json data = json::array();
+  for (size_t i = start; i < items.size() && i < start + size; ++i) data.push_back(std::move(items[i]));
+  json body = {{"data", std::move(data)}, {"next", nullptr}};
+  if (start + size < items.size()) {
+    auto offset = encode_offset(start + size);
+    body["offset"] = offset;
+    std::string next = request.path + "?offset=" + query_escape(offset) + tags_query;
+    if (request.query.count("size")) next += "&size=" + std::to_string(size);
+    body["next"] = next;
+  }
+  return {200, std::move(body)};
+}
+
+// --- entity lookups --------------------------------------------------------------------------------
+
+// By id, or by the endpoint's unique name field, as Kong's /{entity}/{id|name}.
+template <typename T, typename Name>
+const T* find_entity(const std::vector<T>& items, std::string_view key, Name name_of) {
+  const bool by_id = conf::is_uuid(key);
+  for (const auto& item : items)
+    if (by_id ? item.id == key : name_of(item) == key) return &item;
+  return nullptr;
+}
+
+const conf::Consumer* find_consumer(const conf::Declarative& config, std::string_view key) {
+  if (auto* c = find_entity(config.consumers, key, [](const conf::Consumer& c) { return c.username; }))
+    return c;
+  return find_entity(config.consumers, key, [](const conf::Consumer& c) { return c.custom_id; });
+}
+
+template <typename T, typename Render>
+std::vector<json> render_all(const std::vector<T>& items, Render render) {
+  std::vector<json> out;
+  out.reserve(items.size());
+  for (const auto& item : items) out.push_back(render(item));
+  return out;
+}
+
+std::vector<json> plugins_where(const conf::Declarative& config, const std::string conf::Plugin::*scope,
+                                const std::string& id) {
+  std::vector<json> out;
+  for (const auto& p : config.plugins)
+    if (p.*scope == id) out.push_back(plugin_json(p));
+  return out;
+}
+
+// The entity collections Kong's DB-less Admin API lists (their writes are refused alike).
+const std::set<std::string, std::less<>>& entity_collections() {
+  static const std::set<std::string, std::less<>> names = {
+      "services", "routes",          "consumers", "plugins",     "upstreams", "targets", "certificates",
+      "snis",     "ca_certificates", "key-auths", "basic-auths", "acls",      "jwts",    "hmac-auths"};
+  return names;
+}
+
+// Kong's answer to a write on an entity endpoint without a database.
+std::optional<ApiResponse> refused_write(const std::string& method,
+                                         const std::vector<std::string_view>& parts) {
+  if (method == "GET" || method == "HEAD" || parts.empty() || !entity_collections().count(parts[0]))
+    return std::nullopt;
+  // The entity named by the path: the last collection segment ("/services/x/routes" → routes).
+  std::string entity(parts[0]);
+  for (size_t i = 2; i < parts.size(); i += 2) entity = std::string(parts[i]);
+  const bool collection = parts.size() % 2 == 1;
+  auto unsupported = [&](const std::string& verb) {
+    return kong_error(405, kOperationUnsupported, "operation unsupported",
+                      "cannot " + verb + " '" + entity + "' entities when not using a database");
+  };
+  if (collection) return method == "POST" ? unsupported("create") : method_not_allowed();
+  if (method == "PUT") return unsupported("create or update");
+  if (method == "PATCH") return unsupported("update");
+  if (method == "DELETE") return unsupported("delete");
+  return method_not_allowed();
+}
+
+// Kong's log levels, by name, for /debug/node/log-level.
+const std::vector<std::string>& log_levels() {
+  static const std::vector<std::string> levels = {"debug", "info", "notice", "warn",
+                                                  "error", "crit", "alert",  "emerg"};
+  return levels;
+}
+
+std::string current_log_level() {
+  switch (spdlog::default_logger()->level()) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "crit";
+    default:
+      return "emerg";
+  }
+}
+
+ApiResponse put_log_level(const std::string& level) {
+  if (std::find(log_levels().begin(), log_levels().end(), level) == log_levels().end())
+    return {400, {{"message", "unknown log level: " + level}}};
+  auto wanted = log::parse_level(level);
+  if (spdlog::default_logger()->level() == wanted)
+    return {200, {{"message", "log level is already " + level}}};
+  spdlog::default_logger()->set_level(wanted);
+  log::notice_logger().set_level(wanted);
+  spdlog::warn("log level changed to {} through the Admin API (until the next reload or restart)", level);
+  return {200, {{"message", "log level changed"}}};
+}
+
+// Kong redacts these from GET /'s configuration.
+bool is_secret_property(const std::string& key) {
+  return key.find("password") != std::string::npos || key.find("secret") != std::string::npos ||
+         key.ends_with("_key") || key.ends_with("cert_key") || key == "declarative_config_string" ||
+         key.find("token") != std::string::npos;
+}
+
+// GET /plugins/enabled and GET /'s plugins: what the `plugins` property enables, and what the
+// plugin servers offer.
+std::vector<std::string> available_plugins(const proxy::Snapshot& snap) {
+  std::vector<std::string> names;
+  if (snap.plugins && snap.plugins->registry())
+    for (const auto& p : snap.plugins->registry()->all()) names.push_back(p.name);
+  return names;
+}
+
+const pluginserver::PluginInfo* plugin_info(const proxy::Snapshot& snap, std::string_view name) {
+  if (!snap.plugins || !snap.plugins->registry()) return nullptr;
+  return snap.plugins->registry()->find(name);
+}
+
+// GET /tags and /tags/{tag}: {entity_name, entity_id, tag} for every tag of every entity.
+ApiResponse tagged(const ApiRequest& request, const conf::Declarative& config, std::string_view only) {
+  std::vector<json> out;
+  auto add = [&](const char* entity, const std::string& id, const std::vector<std::string>& tags) {
+    for (const auto& tag : tags)
+      if (only.empty() || tag == only)
+        out.push_back({{"entity_name", entity}, {"entity_id", id}, {"tag", tag}});
+  };
+  for (const auto& s : config.services) add("services", s.id, s.tags);
+  for (const auto& r : config.routes) add("routes", r.id, r.tags);
+  for (const auto& c : config.consumers) add("consumers", c.id, c.tags);
+  for (const auto& p : config.plugins) add("plugins", p.id, p.tags);
+  for (const auto& u : config.upstreams) add("upstreams", u.id, u.tags);
+  for (const auto& c : config.certificates) add("certificates", c.id, c.tags);
+  for (const auto& c : config.ca_certificates) add("ca_certificates", c.id, c.tags);
+  ApiRequest unfiltered = request;
+  unfiltered.query.erase("tags");  // the path names the tag
+  return page(unfiltered, std::move(out));
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view text) {
+  std::string escaped;  // a '+' in a path is a '+', not the forms' space
+  for (char c : text) escaped += c == '+' ? std::string_view("%2B") : std::string_view(&c, 1);
+  return pdk::url_decode(escaped);
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  for (size_t start = 0; start <= query.size();) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    auto pair = query.substr(start, end - start);
+    if (!pair.empty()) {
+      std::string piece(pair);
+      std::replace(piece.begin(), piece.end(), '+', ' ');
+      auto eq = piece.find('=');
+      out[percent_decode(piece.substr(0, eq))] =
+          eq == std::string::npos ? "" : percent_decode(piece.substr(eq + 1));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+ApiResponse Api::status() const {
+  auto snap = gateway_.snapshot();
+  int connections = 0, requests = 0;
+  for (const auto& w : gateway_.workers()) {
+    connections += w->active_connections.load();
+    requests += w->active_requests.load();
+  }
+  return {200,
+          {{"server",
+            {{"connections_active", connections},
+             {"connections_reading", 0},
+             {"connections_writing", requests},
+             {"connections_waiting", std::max(0, connections - requests)},
+             {"connections_accepted", nullptr},
+             {"connections_handled", nullptr},
+             {"total_requests", nullptr}}},
+           {"database", {{"reachable", true}}},
+           {"memory", nullptr},
+           {"configuration_hash", snap->config_hash},
+           {"configuration_generation", snap->generation},
+           {"draining", gateway_.draining()}}};
+}
+
+// Kong: 200 {"message": "ready"} once a configuration is loaded; 503 with the reason otherwise.
+ApiResponse Api::ready() const {
+  if (gateway_.draining()) return {503, {{"message", "draining: the node is shutting down"}}};
+  if (!gateway_.snapshot()) return {503, {{"message", "no configuration available"}}};
+  if (not_ready_)
+    if (auto reason = not_ready_(); !reason.empty()) return {503, {{"message", reason}}};
+  return {200, {{"message", "ready"}}};
+}
+
+ApiResponse Api::root() const {
+  auto snap = gateway_.snapshot();
+  const auto& props = snap->properties;
+  json configuration = json::object();
+  for (const auto& [key, value] : props.values)
+    configuration[key] = is_secret_property(key) && !value.empty() ? json("******") : json(value);
+  configuration["prefix"] = props.prefix;
+  json enabled = props.plugins;
+  json available = json::object();
+  for (const auto& name : available_plugins(*snap)) available[name] = true;
+  auto node_id = props.get("node_id").value_or("");
+  return {200,
+          {{"version", kVersion},
+           {"tagline", "Welcome to gatehouse"},
+           {"lua_version", nullptr},
+           {"hostname", hostname()},
+           {"node_id", node_id.empty() ? pdk::process_node_id() : node_id},
+           {"pid", ::getpid()},
+           {"edition", "community"},
+           {"timers", nullptr},
+           {"configuration", configuration},
+           {"plugins", {{"available_on_server", available}, {"enabled_in_cluster", enabled}}}}};
+}
+
+ApiResponse Api::post_config(const ApiRequest& request) {
+  auto decoded = decode_config_body(request);
+  if (!decoded.body) return decoded.refusal;
+  const auto& body = *decoded.body;
+  const conf::DeclarativeSource source{body.text, "config"};
+  if (body.check_hash && proxy::config_hash(source) == gateway_.snapshot()->config_hash)
+    return {304, nullptr};
+  std::shared_ptr<const proxy::Snapshot> installed;
+  auto error = gateway_.apply([&](uint64_t generation) {
+    installed = proxy::build_snapshot(gateway_.snapshot()->properties, source, generation);
+    return installed;
+  });
+  if (!error.empty()) return {400, declarative_error(error, body.flatten_errors)};
+  json answer = export_config(installed->config);
+  answer.erase("_format_version");
+  answer.erase("_transform");
+  return {201, std::move(answer)};
+}
+
+ApiResponse Api::handle_status(const ApiRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD") return method_not_allowed();
+  if (request.path == "/status") return status();
+  if (request.path == "/status/ready") return ready();
+  return not_found();
+}
+
+ApiResponse Api::handle(const ApiRequest& request) {
+  const auto parts = segments_of(request.path);
+  const std::string& method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+
+  if (parts.size() == 1 && parts[0] == "config") {
+    if (get) return {200, {{"config", export_config(gateway_.snapshot()->config).dump(2)}}};
+    if (method == "POST") return post_config(request);
+    return method_not_allowed();
+  }
+  if (parts.size() >= 3 && parts[0] == "debug" && parts[1] == "node" && parts[2] == "log-level") {
+    if (parts.size() == 3 && get) return {200, {{"message", "log level: " + current_log_level()}}};
+    if (parts.size() == 4 && method == "PUT") return put_log_level(std::string(parts[3]));
+    return parts.size() <= 4 ? method_not_allowed() : not_found();
+  }
+  if (auto refused = refused_write(method, parts)) return *refused;
+  if (!get) return method_not_allowed();
+
+  auto snap = gateway_.snapshot();
+  const auto& config = snap->config;
+  if (parts.empty()) return root();
+  const std::string first(parts[0]);
+  if (parts.size() == 1 && first == "status") return status();
+  if (parts.size() == 2 && first == "status" && parts[1] == "ready") return ready();
+  if (auto it = endpoints_.find(request.path); it != endpoints_.end()) return {200, it->second()};
+
+  if (first == "services") {
+    if (parts.size() == 1) return page(request, render_all(config.services, service_json));
+    auto* s = find_entity(config.services, parts[1], [](const conf::Service& s) { return s.name; });
+    if (!s) return not_found();
+    if (parts.size() == 2) return {200, service_json(*s)};
+    if (parts.size() == 3 && parts[2] == "routes") {
+      std::vector<json> routes;
+      for (const auto& r : config.routes)
+        if (r.service_id == s->id) routes.push_back(route_json(r));
+      return page(request, std::move(routes));
+    }
+    if (parts.size() == 3 && parts[2] == "plugins")
+      return page(request, plugins_where(config, &conf::Plugin::service_id, s->id));
+    return not_found();
+  }
+  if (first == "routes") {
+    if (parts.size() == 1) return page(request, render_all(config.routes, route_json));
+    auto* r = find_entity(config.routes, parts[1], [](const conf::Route& r) { return r.name; });
+    if (!r) return not_found();
+    if (parts.size() == 2) return {200, route_json(*r)};
+    if (parts.size() == 3 && parts[2] == "service") {
+      auto* s = config.find_service(r->service_id);
+      return s ? ApiResponse{200, service_json(*s)} : not_found();
+    }
+    if (parts.size() == 3 && parts[2] == "plugins")
+      return page(request, plugins_where(config, &conf::Plugin::route_id, r->id));
+    return not_found();
+  }
+  if (first == "consumers") {
+    if (parts.size() == 1) return page(request, render_all(config.consumers, consumer_json));
+    auto* c = find_consumer(config, parts[1]);
+    if (!c) return not_found();
+    if (parts.size() == 2) return {200, consumer_json(*c)};
+    if (parts.size() == 3 && parts[2] == "plugins")
+      return page(request, plugins_where(config, &conf::Plugin::consumer_id, c->id));
+    if (parts.size() == 3)
+      if (auto kind = credential_kind(parts[2], false); !kind.empty())
+        return page(request, credentials_json(config, c->id, kind));
+    return not_found();
+  }
+  if (first == "plugins") {
+    if (parts.size() == 1) return page(request, render_all(config.plugins, plugin_json));
+    if (parts.size() == 2 && parts[1] == "enabled")
+      return {200, {{"enabled_plugins", snap->properties.plugins}}};
+    if (parts.size() != 2) return not_found();
+    auto* p = find_entity(config.plugins, parts[1], [](const conf::Plugin&) { return std::string(); });
+    return p ? ApiResponse{200, plugin_json(*p)} : not_found();
+  }
+  if (first == "schemas" && parts.size() == 3 && parts[1] == "plugins") {
+    auto* info = plugin_info(*snap, parts[2]);
+    if (!info) return {404, {{"message", "No plugin named '" + std::string(parts[2]) + "'"}}};
+    return {200, info->schema.is_null() ? json{{"fields", json::array()}} : info->schema};
+  }
+  if (first == "upstreams") {
+    if (parts.size() == 1) return page(request, render_all(config.upstreams, upstream_json));
+    auto* u = find_entity(config.upstreams, parts[1], [](const conf::Upstream& u) { return u.name; });
+    if (!u) return not_found();
+    if (parts.size() == 2) return {200, upstream_json(*u)};
+    if (parts.size() == 3 && parts[2] == "health") {  // Kong's target health (docs/upstream.md)
+      if (auto health = gateway_.upstreams().health(std::string(parts[1]))) return {200, *health};
+      return not_found();
+    }
+    if (parts.size() == 3 && (parts[2] == "targets" || parts[2] == "targets/all")) {
+      std::vector<json> targets;
+      for (size_t i = 0; i < u->targets.size(); ++i) targets.push_back(target_json(*u, i));
+      return page(request, std::move(targets));
+    }
+    return not_found();
+  }
+  if (first == "certificates") {
+    if (parts.size() == 1) return page(request, render_all(config.certificates, certificate_json));
+    auto* c = parts.size() == 2 ? config.find_certificate(parts[1]) : nullptr;
+    return c ? ApiResponse{200, certificate_json(*c)} : not_found();
+  }
+  if (first == "ca_certificates") {
+    if (parts.size() == 1) return page(request, render_all(config.ca_certificates, ca_certificate_json));
+    auto* c = parts.size() == 2 ? config.find_ca_certificate(parts[1]) : nullptr;
+    return c ? ApiResponse{200, ca_certificate_json(*c)} : not_found();
+  }
+  if (first == "snis") {
+    auto snis = snis_json(config);
+    if (parts.size() == 1) return page(request, std::move(snis));
+    for (auto& sni : snis)
+      if (parts.size() == 2 && (sni["id"] == parts[1] || sni["name"] == parts[1])) return {200, sni};
+    return not_found();
+  }
+  if (auto kind = credential_kind(first, true); !kind.empty()) {
+    auto credentials = credentials_json(config, "", kind);
+    if (parts.size() == 1) return page(request, std::move(credentials));
+    for (auto& credential : credentials)
+      if (parts.size() == 2 && credential["id"] == parts[1]) return {200, credential};
+    return not_found();
+  }
+  if (first == "tags" && parts.size() <= 2) return tagged(request, config, parts.size() == 2 ? parts[1] : "");
+  return not_found();
+}
+
+}  // namespace gh::admin
