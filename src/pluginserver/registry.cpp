@@ -300,6 +300,9 @@ std::vector<std::string> validate_plugins(const SchemaOf& schema_of, std::vector
   for (auto& plugin : plugins) {
     const nlohmann::json* schema = schema_of(plugin.name);
     if (!schema) continue;
+    PluginScope scope{!plugin.consumer_id.empty(), !plugin.route_id.empty(), !plugin.service_id.empty()};
+    for (const auto& error : validate_scope(*schema, scope))
+      errors.push_back("plugin '" + plugin.name + "' (" + describe_entity(plugin) + "): " + error);
     for (const auto& error : validate_config(*schema, plugin.config))
       errors.push_back("plugin '" + plugin.name + "' (" + describe_entity(plugin) + "): " + error);
   }

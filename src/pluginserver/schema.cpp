@@ -192,4 +192,24 @@ std::vector<std::string> validate_config(const json& schema, json& config) {
   return validator.errors;
 }
 
+std::vector<std::string> validate_scope(const json& schema, const PluginScope& scope) {
+  std::vector<std::string> errors;
+  if (!schema.is_object() || !schema.contains("fields") || !schema["fields"].is_array()) return errors;
+  for (const auto& entry : schema["fields"]) {
+    if (!entry.is_object() || entry.size() != 1) continue;
+    const std::string& name = entry.begin().key();
+    const json& field = entry.begin().value();
+    // Only eq = null is a scope rule; Kong's other foreign-field validators do not occur here.
+    if (!field.is_object() || !field.contains("eq") || !field["eq"].is_null()) continue;
+    bool attached = (name == "consumer" && scope.consumer) || (name == "route" && scope.route) ||
+                    (name == "service" && scope.service);
+    if (attached) errors.push_back(name + ": value must be null");
+  }
+  return errors;
+}
+
+json no_consumer_field() {
+  return {{"consumer", {{"type", "foreign"}, {"reference", "consumers"}, {"eq", nullptr}}}};
+}
+
 }  // namespace gh::pluginserver

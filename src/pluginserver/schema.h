@@ -16,4 +16,19 @@ namespace gh::pluginserver {
 // string", "unknown field", ...). Array elements are addressed 1-based as in Kong: config.list[1].
 std::vector<std::string> validate_config(const nlohmann::json& schema, nlohmann::json& config);
 
+// The scopes a plugin entity is attached to, for the schema's top-level `consumer`, `route` and
+// `service` fields.
+struct PluginScope {
+  bool consumer = false, route = false, service = false;
+};
+
+// Kong's typedefs.no_consumer / no_route / no_service: a top-level schema field
+// {"consumer": {"type": "foreign", "reference": "consumers", "eq": null}} forbids that scope.
+// Returns Kong's errors ("consumer: value must be null") for the scopes the schema forbids.
+std::vector<std::string> validate_scope(const nlohmann::json& schema, const PluginScope& scope);
+
+// The schema entry of typedefs.no_consumer (the authentication plugins and cors: a consumer
+// cannot be the scope of the plugin that finds the consumer).
+nlohmann::json no_consumer_field();
+
 }  // namespace gh::pluginserver

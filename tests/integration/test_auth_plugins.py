@@ -449,6 +449,31 @@ def test_bad_configurations_are_refused(make_gateway, upstream, plugin, config, 
     assert plugin in check.stderr and words in check.stderr, check.stderr
 
 
+@pytest.mark.parametrize("plugin, config", [
+    ("key-auth", "{}"), ("basic-auth", "{}"), ("jwt", "{}"), ("acl", "{allow: [a]}"), ("cors", "{}"),
+])
+def test_plugins_that_find_the_consumer_cannot_be_scoped_to_one(make_gateway, upstream, plugin, config):
+    # Kong's typedefs.no_consumer: the plugin that identifies the consumer cannot be keyed on it.
+    yml = auth_yml(upstream.server_port, route("r", "          - name: request-termination")) + f"""plugins:
+  - name: {plugin}
+    consumer: alice
+    config: {config}
+"""
+    check = make_gateway(yml).cli("config", "check")
+    assert check.returncode == 1, check.stdout
+    assert plugin in check.stderr and "consumer: value must be null" in check.stderr, check.stderr
+
+
+def test_plugins_without_the_rule_can_be_scoped_to_a_consumer(make_gateway, upstream):
+    yml = auth_yml(upstream.server_port, route("r", "          - name: key-auth")) + """plugins:
+  - name: request-termination
+    consumer: alice
+    config: {status_code: 418}
+"""
+    check = make_gateway(yml).cli("config", "check")
+    assert check.returncode == 0, check.stderr
+
+
 # ---- mixed chains with the real JS plugin server -------------------------------------------------
 
 def js_conf(prefix, plugins_dir):

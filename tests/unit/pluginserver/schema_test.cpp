@@ -42,6 +42,19 @@ json js_hello_schema() {
     {"tags":{"type":"array","elements":{"type":"string","match":"^[%w-]+$"}}}]}}]})");
 }
 
+TEST(ValidateScope, NoConsumerForbidsOnlyTheConsumerScope) {
+  json schema = {{"name", "p"}, {"fields", {no_consumer_field(), {{"config", {{"type", "record"}}}}}}};
+  EXPECT_EQ(validate_scope(schema, {.consumer = true}),
+            std::vector<std::string>{"consumer: value must be null"});
+  EXPECT_TRUE(validate_scope(schema, {.route = true, .service = true}).empty());
+  json no_route = {{"fields", {{{"route", {{"type", "foreign"}, {"eq", nullptr}}}}}}};
+  EXPECT_EQ(validate_scope(no_route, {.route = true}), std::vector<std::string>{"route: value must be null"});
+  // A foreign field without eq = null (an ordinary reference) forbids nothing.
+  json plain = {{"fields", {{{"consumer", {{"type", "foreign"}, {"reference", "consumers"}}}}}}};
+  EXPECT_TRUE(validate_scope(plain, {.consumer = true}).empty());
+  EXPECT_TRUE(validate_scope(json("not a schema"), {.consumer = true}).empty());
+}
+
 TEST(ValidateConfig, FillsDefaults) {
   json config = {{"message", "hi"}};
   EXPECT_TRUE(validate_config(js_hello_schema(), config).empty());

@@ -4,6 +4,7 @@
 
 #include "plugins/bundled/auth_consumer.h"
 #include "plugins/native.h"
+#include "pluginserver/schema.h"
 
 namespace gh::plugins::bundled {
 
@@ -61,7 +62,9 @@ json schema() {
       {{"include_consumer_groups", boolean}},
       {{"always_use_authenticated_groups", boolean}},
   });
-  return {{"name", "acl"}, {"fields", {{{"config", {{"type", "record"}, {"fields", fields}}}}}}};
+  return {{"name", "acl"},
+          {"fields",
+           {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
 std::unique_ptr<NativeHandler> make(const json& config) {

@@ -5,6 +5,7 @@
 #include "auth/entities.h"
 #include "plugins/bundled/auth_consumer.h"
 #include "plugins/native.h"
+#include "pluginserver/schema.h"
 
 namespace gh::plugins::bundled {
 
@@ -74,7 +75,9 @@ json schema() {
       {{"hide_credentials", {{"type", "boolean"}, {"required", true}, {"default", false}}}},
       {{"realm", {{"type", "string"}, {"required", true}, {"default", "service"}}}},
   });
-  return {{"name", "basic-auth"}, {"fields", {{{"config", {{"type", "record"}, {"fields", fields}}}}}}};
+  return {{"name", "basic-auth"},
+          {"fields",
+           {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
 std::unique_ptr<NativeHandler> make(const json& config) {

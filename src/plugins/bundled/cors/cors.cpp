@@ -7,6 +7,7 @@
 // 401, request-termination), as Kong's header_filter puts them there; and no response phase means
 // the upstream's response is streamed, not buffered. docs/plugins-bundled.md says what differs.
 #include "plugins/native.h"
+#include "pluginserver/schema.h"
 #include "traffic/cors_policy.h"
 
 namespace gh::plugins {
@@ -80,7 +81,8 @@ NativePluginSpec spec() {
       core::bit(core::Phase::access),
       {{"name", "cors"},
        {"fields",
-        {{{"config",
+        {pluginserver::no_consumer_field(),
+         {{"config",
            {{"type", "record"},
             {"fields",
              {{{"origins", strings}},

@@ -9,6 +9,7 @@
 #include "auth/entities.h"
 #include "plugins/bundled/auth_consumer.h"
 #include "plugins/native.h"
+#include "pluginserver/schema.h"
 
 namespace gh::plugins::bundled {
 
@@ -134,7 +135,9 @@ json schema() {
       {{"header_names", set_of({"authorization"})}},
       {{"realm", {{"type", "string"}}}},
   });
-  return {{"name", "jwt"}, {"fields", {{{"config", {{"type", "record"}, {"fields", fields}}}}}}};
+  return {{"name", "jwt"},
+          {"fields",
+           {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
 std::unique_ptr<NativeHandler> make(const json& config) {

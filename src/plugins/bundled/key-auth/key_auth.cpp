@@ -10,6 +10,7 @@
 #include "pdk/shapes.h"
 #include "plugins/bundled/auth_consumer.h"
 #include "plugins/native.h"
+#include "pluginserver/schema.h"
 
 namespace gh::plugins::bundled {
 
@@ -129,7 +130,9 @@ json schema() {
       {{"run_on_preflight", boolean(true)}},
       {{"realm", {{"type", "string"}}}},
   });
-  return {{"name", "key-auth"}, {"fields", {{{"config", {{"type", "record"}, {"fields", fields}}}}}}};
+  return {{"name", "key-auth"},
+          {"fields",
+           {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
 std::unique_ptr<NativeHandler> make(const json& config) {
