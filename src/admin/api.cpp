@@ -298,6 +298,10 @@ ApiResponse tagged(const ApiRequest& request, const conf::Declarative& config, s
   for (const auto& u : config.upstreams) add("upstreams", u.id, u.tags);
   for (const auto& c : config.certificates) add("certificates", c.id, c.tags);
   for (const auto& c : config.ca_certificates) add("ca_certificates", c.id, c.tags);
+  for (const auto& k : config.credentials.keyauth()) add("keyauth_credentials", k.id, k.tags);
+  for (const auto& b : config.credentials.basicauth()) add("basicauth_credentials", b.id, b.tags);
+  for (const auto& j : config.credentials.jwt()) add("jwt_secrets", j.id, j.tags);
+  for (const auto& a : config.credentials.acls()) add("acls", a.id, a.tags);
   ApiRequest unfiltered = request;
   unfiltered.query.erase("tags");  // the path names the tag
   return page(unfiltered, std::move(out));

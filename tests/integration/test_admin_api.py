@@ -55,6 +55,7 @@ consumers:
     custom_id: a-1
     keyauth_credentials:
       - key: alice-very-secret-key
+        tags: [team-a]
 """
 
 
@@ -142,7 +143,8 @@ def test_entities_with_all_fields_and_lookups_by_id_or_name(make_gateway, upstre
         assert "alice-very-secret-key" not in json.dumps(admin(gw, "GET", path)[1])
 
     status, tags = admin(gw, "GET", "/tags/team-a")
-    assert status == 200 and sorted(t["entity_name"] for t in tags["data"]) == ["routes", "services"]
+    assert status == 200
+    assert sorted(t["entity_name"] for t in tags["data"]) == ["keyauth_credentials", "routes", "services"]
     assert admin(gw, "GET", "/services?tags=team-a,public")[1]["data"] == [echo]
     assert [s["name"] for s in admin(gw, "GET", "/services?tags=team-a/team-b")[1]["data"]] == ["echo", "second"]
 

@@ -150,6 +150,10 @@ def test_stop_waits_for_streams_and_log_phase(make_gateway, tmp_path, upstream, 
 
     gw.proc.send_signal(signo)
     assert wait_for(lambda: "draining in-flight requests" in gw.logs()), gw.logs()[-3000:]
+    # A load balancer polling readiness takes the node out while it drains (Kong: 503).
+    ready = request(gw.admin_port, "/status/ready")
+    assert b" 503 " in read_until(ready, b"draining")
+    ready.close()
     stalling_upstream.release()
     # The streamed response ends whole; the gateway keeps running for the log phase.
     assert read_until(streamed, b"0\r\n\r\n").endswith(b"4\r\nlast\r\n0\r\n\r\n")
