@@ -39,8 +39,13 @@ std::unique_ptr<ConfiguredPlugin> native_plugin(const conf::Plugin& entity, cons
   plugin->name = entity.name;
   plugin->priority = spec.priority;
   plugin->phases = spec.phases;
+  // Kong's handlers see the entity's scope in their conf (conf.route_id, conf.service_id):
+  // rate-limiting keys its counters with them.
+  nlohmann::json config = entity.config.is_object() ? entity.config : nlohmann::json::object();
+  if (!entity.route_id.empty()) config["route_id"] = entity.route_id;
+  if (!entity.service_id.empty()) config["service_id"] = entity.service_id;
   try {
-    plugin->handler = spec.make(entity.config.is_object() ? entity.config : nlohmann::json::object());
+    plugin->handler = spec.make(config);
   } catch (const std::exception& e) {
     throw std::runtime_error("plugin '" + entity.name + "' (id " + entity.id + "): " + e.what());
   }

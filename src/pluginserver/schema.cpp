@@ -17,6 +17,7 @@ class Validator {
 
   void record(const json& spec, json& value, const std::string& path) {
     if (!value.is_object()) return fail(path, "expected a record");
+    translate_shorthands(spec, value, path);
     const json fields = spec.value("fields", json::array());
     for (const auto& entry : fields) {
       if (!entry.is_object() || entry.size() != 1) continue;
@@ -86,6 +87,32 @@ class Validator {
  private:
   void fail(const std::string& path, const std::string& message) { errors.push_back(path + ": " + message); }
 
+  // Kong's shorthand_fields (deprecated names kept for old configs): a value given under the
+  // shorthand's name moves to the field its "translate_to" path names (e.g. redis_host →
+  // redis.host), replacing what is there, before the record's fields are checked.
+  void translate_shorthands(const json& spec, json& value, const std::string& path) {
+    for (const auto& entry : spec.value("shorthand_fields", json::array())) {
+      if (!entry.is_object() || entry.size() != 1) continue;
+      const std::string& name = entry.begin().key();
+      const json& shorthand = entry.begin().value();
+      auto it = value.find(name);
+      if (it == value.end()) continue;
+      json given = std::move(*it);
+      value.erase(name);
+      const json target = shorthand.value("translate_to", json::array());
+      if (given.is_null() || !target.is_array() || target.empty()) continue;
+      const size_t before = errors.size();
+      check(shorthand, given, path + "." + name);
+      if (errors.size() != before) continue;
+      json* place = &value;
+      for (const auto& step : target) {
+        if (!place->is_object()) *place = json::object();
+        place = &(*place)[step.get<std::string>()];
+      }
+      *place = std::move(given);
+    }
+  }
+
   static bool declares(const json& fields, const std::string& name) {
     for (const auto& entry : fields)
       if (entry.is_object() && entry.contains(name)) return true;
@@ -137,6 +164,10 @@ class Validator {
   }
 
   bool between_ok(const json& spec, double number, const std::string& path) {
+    if (auto gt = spec.find("gt"); gt != spec.end() && gt->is_number() && !(number > gt->get<double>())) {
+      fail(path, "value must be greater than " + gt->dump());
+      return false;
+    }
     auto b = spec.find("between");
     if (b == spec.end() || !b->is_array() || b->size() != 2 || !(*b)[0].is_number() || !(*b)[1].is_number())
       return true;

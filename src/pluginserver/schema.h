@@ -1,7 +1,8 @@
 // Validation of plugin configurations against the Kong schema a plugin server reports
 // (kong-gateway-side.md §3.4). Supports the field types string, number, integer, boolean, array,
 // set, map, record and the validators required, default, one_of, between, len_min, len_max,
-// match (a Lua pattern), with nested fields, elements, keys and values.
+// match (a Lua pattern), gt, with nested fields, elements, keys and values, and a record's
+// shorthand_fields ({"old_name": {"type", "translate_to": ["record", "field"]}}).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,0 +1,108 @@
+// rate-limiting (Kong 3.9's kong/plugins/rate-limiting): counts requests per second, minute,
+// hour, day, month and year for one identity (consumer, credential, ip, service, header or path,
+// falling back to the client's ip) in the `local` store or in Redis, answers 429 (error_code)
+// {"message": error_message} over a limit and tells the client its limits in X-RateLimit-* and
+// RateLimit-* headers. Window arithmetic and headers: src/ratelimit; docs/plugins-bundled.md.
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+#include <ctime>
+#include <memory>
+#include <stdexcept>
+
+#include "plugins/bundled/rate-limiting/config.h"
+#include "plugins/native.h"
+#include "ratelimit/decision.h"
+#include "ratelimit/policy.h"
+
+namespace gh::plugins::bundled {
+namespace {
+
+using json = nlohmann::json;
+using namespace gh::ratelimit;
+
+// The id of an entity table (consumer, credential), "" when there is none.
+std::string entity_id(const json& entity) {
+  if (!entity.is_object()) return {};
+  auto it = entity.find("id");
+  return it != entity.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+class RateLimiting final : public NativeHandler {
+ public:
+  RateLimiting(RateLimitingConfig config, std::unique_ptr<Policy> policy)
+      : config_(std::move(config)), policy_(std::move(policy)) {}
+
+  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+    // Kong: ngx.time() * 1000, whole seconds.
+    const int64_t now_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
+    std::vector<Counter> counters = counters_for(identifier(kong), now_ms);
+    Usage usage = co_await policy_->usage(counters, now_ms);
+    if (!usage.error.empty()) {
+      // Kong: error(err) → the plugin fails, 500 "An unexpected error occurred".
+      if (!config_.fault_tolerant) throw std::runtime_error(usage.error);
+      kong.log.err("failed to get usage: " + usage.error);
+    } else {
+      Decision decision = decide(config_.limits, usage.counts, now_ms, config_.hide_client_headers);
+      if (decision.exceeded) {
+        kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}},
+                                decision.headers);
+        co_return;
+      }
+      for (const auto& [name, value] : decision.headers) kong.response.set_header(name, value);
+    }
+    policy_->increment(co_await boost::asio::this_coro::executor, std::move(counters), now_ms);
+  }
+
+ private:
+  // Kong's get_identifier: the configured identity, else the client's (forwarded) ip.
+  std::string identifier(pdk::Kong& kong) const {
+    std::string id;
+    switch (config_.limit_by) {
+      case LimitBy::consumer:
+        id = entity_id(kong.client.get_consumer());
+        if (id.empty()) id = entity_id(kong.client.get_credential());
+        break;
+      case LimitBy::credential:
+        id = entity_id(kong.client.get_credential());
+        break;
+      case LimitBy::service:
+        if (const auto* service = kong.service()) id = service->id;
+        break;
+      case LimitBy::header:
+        if (auto value = kong.request.get_header(config_.header_name)) id = std::string(*value);
+        break;
+      case LimitBy::path:
+        if (kong.request.get_path() == config_.path) id = config_.path;
+        break;
+      case LimitBy::ip:
+        break;
+    }
+    if (id.empty()) id = std::string(kong.client.get_forwarded_ip());
+    return id;
+  }
+
+  std::vector<Counter> counters_for(const std::string& identifier, int64_t now_ms) const {
+    std::vector<Counter> counters;
+    counters.reserve(config_.limits.size());
+    for (const auto& limit : config_.limits)
+      counters.push_back({counter_key(config_.route_id, config_.service_id, identifier,
+                                      period_start_ms(now_ms, limit.period), limit.period),
+                          limit.period});
+    return counters;
+  }
+
+  RateLimitingConfig config_;
+  std::unique_ptr<Policy> policy_;
+};
+
+std::unique_ptr<NativeHandler> make(const json& raw) {
+  RateLimitingConfig config = parse_config(raw);
+  std::unique_ptr<Policy> policy = make_policy(config);
+  return std::make_unique<RateLimiting>(std::move(config), std::move(policy));
+}
+
+const NativeRegistration kRegistration{
+    {"rate-limiting", "3.9.0", 910, core::bit(core::Phase::access), rate_limiting_schema(), make}};
+
+}  // namespace
+}  // namespace gh::plugins::bundled

@@ -1,0 +1,48 @@
+#include "ratelimit/decision.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace gh::ratelimit {
+
+std::string lua_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.14g", value);
+  return text;
+}
+
+Decision decide(const std::vector<Limit>& limits, const std::vector<int64_t>& usage, int64_t now_ms,
+                bool hide_client_headers) {
+  Decision decision;
+  std::optional<Period> stop;
+  for (size_t i = 0; i < limits.size(); ++i)
+    if (!stop && limits[i].limit - static_cast<double>(usage[i]) <= 0) stop = limits[i].period;
+  decision.exceeded = stop.has_value();
+  if (hide_client_headers) return decision;
+
+  const Limit* chosen = nullptr;
+  double chosen_remaining = 0;
+  for (size_t i = 0; i < limits.size(); ++i) {
+    const Limit& limit = limits[i];
+    double remaining = limit.limit - static_cast<double>(usage[i]);
+    if (!stop || *stop == limit.period) remaining -= 1;
+    remaining = std::max(0.0, remaining);
+    if (!chosen || remaining < chosen_remaining ||
+        (remaining == chosen_remaining && period_seconds(limit.period) > period_seconds(chosen->period))) {
+      chosen = &limit;
+      chosen_remaining = remaining;
+    }
+    std::string title(period_title(limit.period));
+    decision.headers.emplace_back("X-RateLimit-Limit-" + title, lua_number(limit.limit));
+    decision.headers.emplace_back("X-RateLimit-Remaining-" + title, lua_number(remaining));
+  }
+  if (!chosen) return decision;
+  const std::string reset = std::to_string(reset_seconds(now_ms, chosen->period));
+  decision.headers.emplace_back("RateLimit-Limit", lua_number(chosen->limit));
+  decision.headers.emplace_back("RateLimit-Remaining", lua_number(chosen_remaining));
+  decision.headers.emplace_back("RateLimit-Reset", reset);
+  if (decision.exceeded) decision.headers.emplace_back("Retry-After", reset);
+  return decision;
+}
+
+}  // namespace gh::ratelimit
