@@ -167,8 +167,9 @@ asio::awaitable<void> AdminServer::serve(net::ByteStream stream, bool status_onl
                     http::reason_phrase(response.status),
                     response.body.is_null() ? "" : "Content-Type: application/json; charset=utf-8\r\n",
                     text.size(), kServerToken, keep_alive ? "" : "Connection: close\r\n");
-    if (response.status == 304)
-      head_text = fmt::format("HTTP/1.1 304 Not Modified\r\nServer: {}\r\n{}\r\n", kServerToken,
+    if (response.status == 304 || response.status == 204)  // no body, so no Content-Length either
+      head_text = fmt::format("HTTP/1.1 {} {}\r\nServer: {}\r\n{}\r\n", response.status,
+                              http::reason_phrase(response.status), kServerToken,
                               keep_alive ? "" : "Connection: close\r\n");
     const bool send_body = read != Read::complete || req.method != "HEAD";
     std::array<asio::const_buffer, 2> out{

@@ -365,6 +365,26 @@ ApiResponse Api::ready() const {
   return {200, {{"message", "ready"}}};
 }
 
+// Kong's PUT (Kong 3) or POST (Kong 2) /upstreams/{u}/targets/{t}/healthy|unhealthy: 204, or
+// 404 / Kong's 400 when the upstream has no health checks to tell.
+ApiResponse Api::set_target_health(const std::string& upstream, std::string_view target, bool healthy) {
+  using SetHealth = upstream::HealthRegistry::SetHealth;
+  const auto snap = gateway_.snapshot();
+  const auto* u =
+      find_entity(snap->config.upstreams, upstream, [](const conf::Upstream& u) { return u.name; });
+  if (!u) return not_found();
+  switch (gateway_.upstreams().set_health(u->id, target, healthy)) {
+    case SetHealth::done:
+      return {204, nullptr};
+    case SetHealth::no_checks:
+      return {400, {{"message", "no healthchecker found for " + u->name}}};
+    case SetHealth::no_upstream:
+    case SetHealth::no_target:
+      break;
+  }
+  return not_found();
+}
+
 ApiResponse Api::root() const {
   auto snap = gateway_.snapshot();
   const auto& props = snap->properties;
@@ -429,6 +449,11 @@ ApiResponse Api::handle(const ApiRequest& request) {
     if (parts.size() == 3 && get) return {200, {{"message", "log level: " + current_log_level()}}};
     if (parts.size() == 4 && method == "PUT") return put_log_level(std::string(parts[3]));
     return parts.size() <= 4 ? method_not_allowed() : not_found();
+  }
+  if (parts.size() == 5 && parts[0] == "upstreams" && parts[2] == "targets" &&
+      (parts[4] == "healthy" || parts[4] == "unhealthy")) {
+    if (method != "PUT" && method != "POST") return method_not_allowed();
+    return set_target_health(std::string(parts[1]), parts[3], parts[4] == "healthy");
   }
   if (auto refused = refused_write(method, parts)) return *refused;
   if (!get) return method_not_allowed();
@@ -503,7 +528,8 @@ ApiResponse Api::handle(const ApiRequest& request) {
       if (auto health = gateway_.upstreams().health(std::string(parts[1]))) return {200, *health};
       return not_found();
     }
-    if (parts.size() == 3 && (parts[2] == "targets" || parts[2] == "targets/all")) {
+    if ((parts.size() == 3 && parts[2] == "targets") ||
+        (parts.size() == 4 && parts[2] == "targets" && parts[3] == "all")) {
       std::vector<json> targets;
       for (size_t i = 0; i < u->targets.size(); ++i) targets.push_back(target_json(*u, i));
       return page(request, std::move(targets));

@@ -45,6 +45,7 @@ class Api {
   ApiResponse status() const;
   ApiResponse ready() const;
   ApiResponse root() const;
+  ApiResponse set_target_health(const std::string& upstream, std::string_view target, bool healthy);
   ApiResponse post_config(const ApiRequest& request);
 
   proxy::Gateway& gateway_;

@@ -170,7 +170,7 @@ json upstream_json(const conf::Upstream& u) {
 
 json target_json(const conf::Upstream& u, size_t index) {
   const auto& t = u.targets[index];
-  return {{"id", conf::deterministic_uuid("target:" + u.id + ":" + t.target)},
+  return {{"id", conf::target_id(u, index)},
           {"target", t.target},
           {"weight", t.weight},
           {"upstream", reference(u.id)},

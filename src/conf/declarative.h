@@ -28,6 +28,8 @@ DeclarativeSource declarative_source(const Properties& properties);
 // across reloads when kong.yml gives none.
 std::string deterministic_uuid(std::string_view seed);
 bool is_uuid(std::string_view text);
+// Targets carry no id in kong.yml: the Admin API shows this one, derived from the upstream and target.
+std::string target_id(const Upstream& upstream, size_t target_index);
 
 // Both layers at once, for `gatehouse start` and `gatehouse config check`: the properties file
 // (and environment), then the declarative_config it names (if any).

@@ -54,4 +54,8 @@ bool is_uuid(std::string_view text) {
   return std::regex_match(text.begin(), text.end(), pattern);
 }
 
+std::string target_id(const Upstream& upstream, size_t target_index) {
+  return deterministic_uuid("target:" + upstream.id + ":" + upstream.targets[target_index].target);
+}
+
 }  // namespace gh::conf

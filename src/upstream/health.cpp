@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "common/log.h"
+#include "conf/declarative.h"
 
 namespace gh::upstream {
 
@@ -46,6 +47,12 @@ std::optional<Result> classify_status(int status, const conf::HealthyRule& healt
 void TargetState::reset_counters() {
   successes_ = tcp_failures_ = timeouts_ = http_failures_ = 0;
   counting_.store(false, std::memory_order_relaxed);
+}
+
+void TargetState::set_health(bool healthy) {
+  std::lock_guard lock(mutex_);
+  healthy_.store(healthy, std::memory_order_relaxed);
+  reset_counters();
 }
 
 bool TargetState::record(Result result, const conf::HealthyRule& healthy,
@@ -174,6 +181,12 @@ void UpstreamState::build_continuum() {
         ++entries;  // a collision: the target takes one more point
     }
   }
+}
+
+std::optional<size_t> UpstreamState::find_target(std::string_view target_or_id) const {
+  for (size_t i = 0; i < config_.targets.size(); ++i)
+    if (config_.targets[i].target == target_or_id || conf::target_id(config_, i) == target_or_id) return i;
+  return std::nullopt;
 }
 
 nlohmann::json UpstreamState::health_json() const {

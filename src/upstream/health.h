@@ -38,6 +38,9 @@ class TargetState {
   bool record(Result result, const conf::HealthyRule& healthy, const conf::UnhealthyRule& unhealthy);
   // Carries health over from the same target of the previous configuration.
   void inherit(const TargetState& previous) { healthy_.store(previous.healthy(), std::memory_order_relaxed); }
+  // An operator's verdict (Kong's PUT /upstreams/{u}/targets/{t}/healthy|unhealthy): the counters
+  // start over, so the checks move it again only after a full threshold of results.
+  void set_health(bool healthy);
 
  private:
   void reset_counters();
@@ -78,6 +81,9 @@ class UpstreamState {
 
   // Kong's GET /upstreams/{id}/health body.
   nlohmann::json health_json() const;
+  // The target named by `target_or_id` ("host:port" as written in kong.yml, or the id the Admin
+  // API shows for it), or nullopt.
+  std::optional<size_t> find_target(std::string_view target_or_id) const;
 
   std::atomic<bool> retired{false};  // replaced by a reload: its prober stops
 

@@ -56,11 +56,31 @@ void HealthRegistry::apply(const std::vector<conf::Upstream>& upstreams) {
   for (auto& state : probed) asio::co_spawn(io_, run_prober(std::move(state), probe_tls_), asio::detached);
 }
 
+std::shared_ptr<const UpstreamState> HealthRegistry::find(const std::string& name_or_id) const {
+  auto set = current();  // the state outlives a reload that replaces the set: it is shared
+  if (auto it = set->by_id.find(name_or_id); it != set->by_id.end()) return it->second;
+  if (auto it = set->by_name.find(name_or_id); it != set->by_name.end()) return it->second;
+  return nullptr;
+}
+
 std::optional<nlohmann::json> HealthRegistry::health(const std::string& name_or_id) const {
-  auto set = current();
-  if (auto it = set->by_id.find(name_or_id); it != set->by_id.end()) return it->second->health_json();
-  if (auto it = set->by_name.find(name_or_id); it != set->by_name.end()) return it->second->health_json();
-  return std::nullopt;
+  auto state = find(name_or_id);
+  if (!state) return std::nullopt;
+  return state->health_json();
+}
+
+HealthRegistry::SetHealth HealthRegistry::set_health(const std::string& upstream, std::string_view target,
+                                                     bool healthy) const {
+  auto found = find(upstream);
+  if (!found) return SetHealth::no_upstream;
+  const UpstreamState& state = *found;
+  auto index = state.find_target(target);
+  if (!index) return SetHealth::no_target;
+  if (!state.active_checks() && !state.passive_checks()) return SetHealth::no_checks;
+  state.target(*index).set_health(healthy);
+  spdlog::warn("upstream '{}': target {} set {} through the Admin API", state.config().name,
+               state.config().targets[*index].target, healthy ? "healthy" : "unhealthy");
+  return SetHealth::done;
 }
 
 }  // namespace gh::upstream

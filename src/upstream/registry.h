@@ -47,8 +47,14 @@ class HealthRegistry {
   // Kong's GET /upstreams/{name or id}/health body; nullopt for an unknown upstream.
   std::optional<nlohmann::json> health(const std::string& name_or_id) const;
 
+  enum class SetHealth { done, no_upstream, no_target, no_checks };
+  // Kong's PUT /upstreams/{u}/targets/{t}/healthy|unhealthy: an operator marks a target. Upstreams
+  // without health checks have no checker to tell (Kong answers 400 for those).
+  SetHealth set_health(const std::string& upstream, std::string_view target, bool healthy) const;
+
  private:
   void start_thread();
+  std::shared_ptr<const UpstreamState> find(const std::string& name_or_id) const;
 
   mutable std::mutex mutex_;
   std::shared_ptr<const UpstreamSet> set_;

@@ -314,3 +314,47 @@ def test_least_connections_prefers_the_idle_target(make_gateway, cue_servers):
         b.release.set()
         held.join()
     assert {get(gw)[1] for _ in range(10)} == {"a", "b"}  # both idle again: ties rotate
+
+
+def admin_call(gw, method, path):
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=TIMEOUT)
+    conn.request(method, path)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, (json.loads(data) if data else None)
+
+
+def test_an_operator_marks_targets_unhealthy_and_healthy_through_the_admin_api(make_gateway, cue_servers):
+    a, b = cue_servers(("a", 200), ("b", 200))
+    checks = """    healthchecks:
+      passive:
+        unhealthy: {http_failures: 3}"""
+    gw = make_gateway(kong_yml([a.port, b.port], checks)).start()
+    key_b = f"127.0.0.1:{b.port}"
+    assert {get(gw)[1] for _ in range(10)} == {"a", "b"}
+
+    assert admin_call(gw, "PUT", f"/upstreams/u/targets/{key_b}/unhealthy") == (204, None)
+    assert health(gw)[key_b] == "UNHEALTHY"
+    hits = b.hits
+    assert {get(gw)[1] for _ in range(10)} == {"a"} and b.hits == hits
+
+    # By the id the Admin API lists for the target, and with Kong 2's POST.
+    targets = admin_call(gw, "GET", "/upstreams/u/targets")[1]["data"]
+    target_id = next(t["id"] for t in targets if t["target"] == key_b)
+    assert admin_call(gw, "GET", "/upstreams/u/targets/all")[1]["data"] == targets
+    assert admin_call(gw, "POST", f"/upstreams/u/targets/{target_id}/healthy") == (204, None)
+    assert health(gw)[key_b] == "HEALTHY"
+    assert "b" in {get(gw)[1] for _ in range(10)}
+
+    assert admin_call(gw, "PUT", "/upstreams/u/targets/127.0.0.1:1/unhealthy") == (404, {"message": "Not found"})
+    assert admin_call(gw, "PUT", f"/upstreams/nope/targets/{key_b}/unhealthy") == (404, {"message": "Not found"})
+    assert admin_call(gw, "GET", f"/upstreams/u/targets/{key_b}/unhealthy")[0] == 405
+
+
+def test_marking_a_target_needs_health_checks_as_in_kong(make_gateway, cue_servers):
+    (a,) = cue_servers(("a", 200))
+    gw = make_gateway(kong_yml([a.port])).start()
+    assert admin_call(gw, "PUT", f"/upstreams/u/targets/127.0.0.1:{a.port}/unhealthy") == (
+        400, {"message": "no healthchecker found for u"})
+    assert get(gw)[0] == 200
