@@ -337,6 +337,10 @@ Parser::Status Parser::feed(std::string_view data, size_t& consumed) {
       return Status::error;
     }
     if (err == HPE_PAUSED) llhttp_resume(&parser_);
+    // A message with an Upgrade llhttp honoured ends its input: llhttp would take whatever follows
+    // as the new protocol. The caller decides that (a tunnel, or the next request when the upgrade
+    // was ignored), so the next message starts from a fresh llhttp state.
+    if (err == HPE_PAUSED && message_done_ && parser_.upgrade) llhttp_reset(&parser_);
     if (err == HPE_PAUSED_UPGRADE) {
       message_done_ = true;
       llhttp_resume_after_upgrade(&parser_);

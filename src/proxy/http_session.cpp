@@ -20,6 +20,7 @@
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
 #include "proxy/hash_inputs.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream_headers.h"
 #include "tls/upstream_tls.h"
 
@@ -122,6 +123,17 @@ http::Headers merged_response_headers(const http::Headers& upstream, const http:
   return headers;
 }
 
+// The upstream's response headers as they go to the client: hop-by-hop ones left out, those
+// plugins set with kong.response.* before the upstream answered replacing the upstream's.
+void append_proxied_headers(std::string& out, const http::Headers& upstream, const http::Headers& overrides) {
+  HeadLinesSink lines(out);
+  const HopByHop hop(upstream);
+  for (const auto& h : upstream)
+    if (!hop.contains(h.name) && (overrides.empty() || !overrides.has(h.name))) lines.add(h.name, h.value);
+  for (const auto& h : overrides)
+    if (!HopByHop::always(h.name)) lines.add(h.name, h.value);
+}
+
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, net::ByteStream stream, uint16_t server_port, ConnectionTls tls)
@@ -181,12 +193,15 @@ asio::awaitable<bool> HttpSession::read_request_head() {
   request_body_done_ = false;
   request_body_too_large_ = false;
   request_body_read_.reset();
+  websocket_ = false;
+  request_head_bytes_ = 0;
   deadline_.arm(first_request_ ? kClientHeaderTimeout : kKeepaliveTimeout, client_);
   while (true) {
     if (!in_.empty()) {
       size_t consumed = 0;
       auto status = parser_.feed(in_.readable(), consumed);
       in_.consume(consumed);
+      request_head_bytes_ += consumed;
       if (status == http::Parser::Status::headers_complete) break;
       if (status == http::Parser::Status::message_complete) {
         request_body_done_ = true;
@@ -240,6 +255,7 @@ asio::awaitable<void> HttpSession::respond_without_request(int status) {
 void HttpSession::prepare_context(RequestContext& ctx) {
   ctx.snapshot = current_snapshot();
   ctx.request = &parser_.request();
+  ctx.request_bytes = request_head_bytes_;  // nginx's $request_length: the head, then the body read
   ctx.remote_ip = remote_ip_;
   ctx.remote_port = remote_port_;
   ctx.client_ip = remote_ip_;
@@ -287,12 +303,14 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   response_streamed_ = false;
   prepare_context(ctx);
   auto& req = parser_.request();
+  websocket_ = wants_websocket(req);
   ctx.client_ip = real_client_ip(ctx);
   client_wants_continue_ = req.version_minor >= 1 && req.headers.has_token("expect", "100-continue");
 
   if (req.version_minor >= 1 && !req.headers.has("host")) co_return co_await respond(ctx, 400, "Bad request");
   if (req.headers.count("host") > 1) co_return co_await respond(ctx, 400, "Bad request");
-  if (req.upgrade) co_return co_await respond(ctx, 501, "Protocol upgrades are not supported");
+  // CONNECT (a tunnel to the target's authority) is no request to proxy: nginx refuses it so.
+  if (req.method == "CONNECT") co_return co_await respond(ctx, 400, "Bad request");
 
   ctx.read_request_body = [this, &ctx]() { return read_body_for_plugin(ctx); };
   const auto* plugin_set = ctx.snapshot->plugins.get();
@@ -437,6 +455,7 @@ void HttpSession::serialize_upstream_head(const RequestContext& ctx, bool chunke
   } else {
     emit_upstream_headers(forwarding_inputs(ctx), lines);
   }
+  if (websocket_) out += kWebSocketRequestLines;
   if (chunked) {
     out += "Transfer-Encoding: chunked\r\n";
   } else if (content_length > 0 || !(up.method == "GET" || up.method == "HEAD")) {
@@ -587,6 +606,11 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
   bool body_complete = true;
   bool chunked = false;
   if (request_body_too_large_) co_return co_await respond(ctx, 413, http::kong_default_message(413));
+  if (websocket_ && !response_plugins_.empty()) {
+    // Kong turns buffered proxying off for an upgrade: no response phase (and no buffering).
+    spdlog::info("response buffering was turned off: connection upgrade (websocket)");
+    response_plugins_.clear();
+  }
   if (ctx.upstream.body) {
     const bool discarded = co_await discard_request_body();
     if (!discarded) co_return co_await refuse_bad_request_body(ctx);
@@ -715,6 +739,10 @@ asio::awaitable<HttpSession::Outcome> HttpSession::proxy(RequestContext& ctx) {
     if (balanced && last_error == UpstreamError::none)
       balanced->responded(upstream_parser_.response().status);
     if (balanced && last_error != UpstreamError::none) balanced->failed(passive_result(last_error));
+    if (last_error == UpstreamError::none && upstream_parser_.response().status == 101) {
+      auto switched = switch_protocols(std::move(conn), ctx);
+      co_return co_await std::move(switched);
+    }
     if (last_error == UpstreamError::none) {
       auto answer = response_plugins_.empty() ? forward_response(std::move(conn), ctx, upstream_parser_)
                                               : buffer_response(std::move(conn), ctx, upstream_parser_);
@@ -872,20 +900,13 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   const bool client_http11 = req.version_minor >= 1;
   const bool known_length = resp.content_length.has_value();
   const bool chunk_to_client = !no_body && !known_length && client_http11;
-  bool keep_client =
-      req.keep_alive && (no_body || known_length || client_http11) && !worker_.host().draining();
+  bool keep_client = req.keep_alive && (no_body || known_length || client_http11) &&
+                     !worker_.host().draining() && !websocket_;
 
   head_out_.clear();
   append_status_line(head_out_, resp.status,
                      resp.reason.empty() ? http::reason_phrase(resp.status) : std::string_view(resp.reason));
-  // Headers plugins set with kong.response.* before the upstream answered replace the upstream's.
-  const auto& overrides = ctx.response.headers;
-  HeadLinesSink lines(head_out_);
-  const HopByHop hop(resp.headers);
-  for (const auto& h : resp.headers)
-    if (!hop.contains(h.name) && (overrides.empty() || !overrides.has(h.name))) lines.add(h.name, h.value);
-  for (const auto& h : overrides)
-    if (!HopByHop::always(h.name)) lines.add(h.name, h.value);
+  append_proxied_headers(head_out_, resp.headers, ctx.response.headers);
   if (known_length && (!no_body || req.method == "HEAD"))
     append_content_length(head_out_, *resp.content_length);
   if (chunk_to_client) head_out_ += "Transfer-Encoding: chunked\r\n";
@@ -935,9 +956,49 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
     out_.clear();
   }
   ctx.end = Clock::now();
-  if (upstream_reusable && resp.keep_alive && upstream_in_.empty()) worker_.pool().give_back(std::move(conn));
+  // An upstream that refused an upgrade may still take what follows for the new protocol: never reused.
+  if (upstream_reusable && resp.keep_alive && upstream_in_.empty() && !websocket_)
+    worker_.pool().give_back(std::move(conn));
   if (!known_length && !client_http11) keep_client = false;
   co_return keep_client ? Outcome::keep_alive : Outcome::close;
+}
+
+// The upstream's 101. To a WebSocket handshake: passed to the client (headers as forward_response
+// writes them, with Kong's Upgrade and Connection), then the two connections are one tunnel until
+// it ends; neither is used for HTTP again. To any other request (Kong never forwarded its Upgrade)
+// it is an invalid answer: 502.
+asio::awaitable<HttpSession::Outcome> HttpSession::switch_protocols(
+    std::unique_ptr<net::UpstreamConnection> conn, RequestContext& ctx) {
+  const auto& resp = upstream_parser_.response();
+  ctx.upstream_status = resp.status;
+  if (!websocket_) {
+    spdlog::error("upstream {} sent 101 Switching Protocols to a request without an upgrade",
+                  ctx.upstream_addr);
+    co_return co_await respond(ctx, 502, http::kong_default_message(502));
+  }
+  // Every byte of the request (body included) went upstream before its answer was read: what the
+  // client sent after it belongs to the tunnel.
+  ctx.response.status = resp.status;
+  response_streamed_ = true;
+  head_out_.clear();
+  append_status_line(head_out_, resp.status,
+                     resp.reason.empty() ? http::reason_phrase(resp.status) : std::string_view(resp.reason));
+  append_proxied_headers(head_out_, resp.headers, ctx.response.headers);
+  append_switching_protocols_lines(head_out_, resp.headers);
+  add_gateway_headers(head_out_, ctx, true);
+  head_out_ += "\r\n";
+  out_.clear();
+  out_.emplace_back(asio::buffer(head_out_));
+  if (!upstream_in_.empty()) out_.emplace_back(asio::buffer(upstream_in_.readable()));  // its first frames
+  const bool written = co_await write_client(out_, ctx);
+  upstream_in_.clear();
+  if (!written) co_return Outcome::close;
+  // nginx: proxy_read_timeout (the service's read_timeout) is the tunnel's idle timeout.
+  const net::SpliceLimits limits{
+      .idle = read_timeout(ctx), .write_to_a = kSendTimeout, .write_to_b = write_timeout(ctx)};
+  co_await run_tunnel(client_, conn->stream, in_.readable(), ctx, limits);
+  in_.clear();
+  co_return Outcome::close;
 }
 
 // A request body that broke its framing (bad chunk, cut short, ...): 400 at once, and the client
@@ -1018,7 +1079,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   // stay in sync with the client.
   // After a malformed or timed-out request the connection's framing can't be trusted.
   bool keep = ctx.request && ctx.request->keep_alive && !worker_.host().draining() &&
-              parser_.headers_done() && response.status != 400 && response.status != 408;
+              parser_.headers_done() && response.status != 400 && response.status != 408 && !websocket_;
   if (keep && !request_body_done_) {
     std::string ignored;
     keep = co_await collect_available_body(ignored);

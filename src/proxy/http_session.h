@@ -112,6 +112,8 @@ class HttpSession {
   boost::asio::awaitable<Outcome> refuse_large_response(RequestContext& ctx, uint64_t max_size);
   boost::asio::awaitable<Outcome> forward_response(std::unique_ptr<net::UpstreamConnection> conn,
                                                    RequestContext& ctx, http::Parser& parser);
+  boost::asio::awaitable<Outcome> switch_protocols(std::unique_ptr<net::UpstreamConnection> conn,
+                                                   RequestContext& ctx);
 
   // Client side.
   boost::asio::awaitable<Outcome> respond(RequestContext& ctx, int status, std::string_view message);
@@ -161,6 +163,10 @@ class HttpSession {
   // upstream_parser_ until the next request, for the log phase.
   bool response_streamed_ = false;
   bool first_request_ = true;
+  // This request is a WebSocket handshake (tunnel.h): forwarded with Upgrade, a 101 starts a tunnel,
+  // any other answer closes the connection.
+  bool websocket_ = false;
+  uint64_t request_head_bytes_ = 0;  // the current request's head as read
   bool request_body_done_ = false;
   // A chunked body went over client_max_body_size while a plugin read it: 413, never forwarded.
   bool request_body_too_large_ = false;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <optional>
@@ -15,6 +14,7 @@
 #include "core/request_context.h"
 #include "net/byte_stream.h"
 #include "net/deadline.h"
+#include "net/splice.h"
 #include "plugins/runner.h"
 #include "tls/client_hello.h"
 
@@ -25,7 +25,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
-using namespace asio::experimental::awaitable_operators;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kPrereadTimeout = 30s;    // nginx preread_timeout
@@ -260,50 +259,12 @@ class StreamSession {
     }
     ctx_.response.status = kStreamOk;
     const auto& service = *match_.service;
-    idle_timeout_ = std::chrono::milliseconds(std::max(service.read_timeout_ms, service.write_timeout_ms));
-    last_activity_ = Clock::now();
-    co_await (copy(*client_, *upstream_, ctx_.request_bytes) &&
-              copy(*upstream_, *client_, ctx_.response_bytes) && watch_idle());
-  }
-
-  // One direction, until EOF (then the other side's sending half is shut: half-close) or error
-  // (then everything closes).
-  asio::awaitable<void> copy(net::ByteStream& from, net::ByteStream& to, uint64_t& counter) {
-    std::vector<char> buffer(16 * 1024);
-    while (true) {
-      auto [ec, n] = co_await from.read_some(asio::buffer(buffer));
-      if (n > 0) {
-        last_activity_ = Clock::now();
-        auto [wec, written] = co_await to.write(asio::buffer(buffer.data(), n));
-        counter += written;
-        if (wec) break;
-      }
-      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-        boost::system::error_code ignored;
-        to.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        directions_done_++;
-        co_return;
-      }
-      if (ec) break;
-    }
-    directions_done_ = 2;
-    close_all();
-  }
-
-  // proxy_timeout: the connection ends when neither side sent anything for the service's timeout.
-  asio::awaitable<void> watch_idle() {
-    asio::steady_timer timer(raw_.get_executor());
-    while (directions_done_ < 2) {
-      auto idle_for = Clock::now() - last_activity_;
-      if (idle_for >= idle_timeout_) {
-        spdlog::info("stream {}:{}: idle for {} ms, closed", ctx_.remote_ip, ctx_.remote_port,
-                     std::chrono::duration_cast<std::chrono::milliseconds>(idle_for).count());
-        close_all();
-        co_return;
-      }
-      timer.expires_after(std::min<Clock::duration>(idle_timeout_ - idle_for, 100ms));
-      co_await timer.async_wait(kTuple);
-    }
+    const auto idle = std::chrono::milliseconds(std::max(service.read_timeout_ms, service.write_timeout_ms));
+    const auto result = co_await net::splice(*client_, *upstream_, net::SpliceLimits{idle, idle, idle});
+    ctx_.request_bytes += result.a_to_b;
+    ctx_.response_bytes += result.b_to_a;
+    if (result.end == net::SpliceResult::End::idle_timeout)
+      spdlog::info("stream {}:{}: idle for {} ms, closed", ctx_.remote_ip, ctx_.remote_port, idle.count());
   }
 
   void close_all() {
@@ -344,9 +305,6 @@ class StreamSession {
   std::string sni_;
   StreamMatch match_;
   core::RequestContext ctx_;
-  Clock::time_point last_activity_;
-  Clock::duration idle_timeout_{60s};
-  int directions_done_ = 0;
 };
 
 }  // namespace

@@ -58,6 +58,26 @@ TEST(Parser, ContentLengthBodyAndPipelinedNextRequest) {
   EXPECT_EQ(p.request().target, "/next");
 }
 
+// An Upgrade the proxy ignores (h2c) or refuses: the bytes after the message are the next request,
+// parsed from a fresh state, not taken as the new protocol.
+TEST(Parser, UpgradeRequestThenNextRequestOnTheSameConnection) {
+  for (std::string first : {"GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+                            "GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                            "Content-Length: 2\r\n\r\nhi"}) {
+    Parser p(Parser::Kind::request);
+    const std::string req = first + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+    std::string body;
+    size_t used = 0;
+    EXPECT_EQ(feed_all(p, req, &body, &used), Status::message_complete);
+    EXPECT_TRUE(p.request().upgrade);
+    EXPECT_EQ(req.substr(used).rfind("GET /next", 0), 0u);
+    p.reset();
+    EXPECT_EQ(feed_all(p, req.substr(used)), Status::message_complete);
+    EXPECT_EQ(p.request().target, "/next");
+    EXPECT_FALSE(p.request().upgrade);
+  }
+}
+
 TEST(Parser, ChunkedBodyIsDecoded) {
   Parser p(Parser::Kind::request);
   std::string req =
