@@ -18,11 +18,12 @@ import websockets
 from conftest import ROOT, Gateway, free_port, stop_all, wait_listening
 from tcp_server import TcpServer
 from test_tls import CertificateAuthority, certificate_entity
+from test_upstream_log_headers import logged
 import echo_upstream
 
 WS_UPSTREAM = ROOT / "tests" / "support" / "ws_upstream.py"
 JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
-JS_PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js-ws"
+JS_PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js-phases"
 API_KEY = "ws-secret-key"
 
 
@@ -93,7 +94,7 @@ def env(tmp_path_factory):
     up_cert = ca.issue("upstream", ["localhost"], ips=["127.0.0.1"])
     plain, tls_up, raw = WsUpstream(), WsUpstream(tls=up_cert), RawUpstream()
     echo = echo_upstream.start_in_thread(0, "echo")
-    log_file = base / "js-ws.jsonl"
+    log_file = base / "js-gate.jsonl"
     ws_url = f"http://127.0.0.1:{plain.port}"
     kong_yml = (
         "_format_version: \"3.0\"\nservices:\n"
@@ -102,8 +103,8 @@ def env(tmp_path_factory):
         + service("keyed", ws_url, ["/keyed"],
                   route_extra="        plugins:\n          - name: key-auth\n")
         + service("js", ws_url, ["/js"],
-                  route_extra=f"        plugins:\n          - name: js-ws-gate\n"
-                              f"            config: {{log_file: \"{log_file}\"}}\n")
+                  route_extra=f"        plugins:\n          - name: js-gate\n"
+                              f"            config: {{tag: ws, log_file: \"{log_file}\"}}\n")
         + service("transformed", ws_url, ["/transformed"],
                   route_extra="        plugins:\n          - name: response-transformer\n"
                               "            config: {add: {headers: [\"x-transformed:yes\"]}}\n")
@@ -118,7 +119,7 @@ def env(tmp_path_factory):
     gw.prefix.mkdir(parents=True, exist_ok=True)
     with open(gw.conf, "a") as f:
         f.write(f"proxy_listen = 127.0.0.1:{gw.port}, 127.0.0.1:{gw.tls_port} ssl\n"
-                "plugins = bundled, js-ws-gate\npluginserver_names = js\n"
+                "plugins = bundled, js-gate\npluginserver_names = js\n"
                 f"pluginserver_js_socket = {gw.prefix}/js_pluginserver.sock\n"
                 f"pluginserver_js_start_cmd = {JS_SERVER} --plugins-directory {JS_PLUGINS} --kong-prefix {gw.prefix}\n"
                 f"pluginserver_js_query_cmd = {JS_SERVER} --plugins-directory {JS_PLUGINS} --dump-all-plugins\n")
@@ -203,18 +204,6 @@ def read_server_frame(sock, data):
 def header_map(head):
     lines = head.split("\r\n")
     return lines[0], {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-
-
-def logged(log_file, uri, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if log_file.exists():
-            for line in log_file.read_text().splitlines():
-                entry = json.loads(line)
-                if entry["uri"] == uri:
-                    return entry
-        time.sleep(0.05)
-    raise AssertionError(f"no log-phase entry for {uri}")
 
 
 def fd_count(pid):
@@ -305,19 +294,21 @@ def test_external_plugin_refuses_alters_and_logs_the_tunnel(env):
         head, rest = read_head(sock)
         body = read_until_closed(sock, rest)
     status, headers = header_map(head)
-    assert status == "HTTP/1.1 403 Forbidden" and headers["x-denied-by"] == "js-ws-gate"
+    assert status == "HTTP/1.1 403 Forbidden" and headers["x-denied-by"] == "js-gate"
     assert json.loads(body) == {"denied": "nope"}
 
     async def allowed():
         async with connect(env, "/js/headers") as ws:
-            seen = {k.lower(): v for k, v in json.loads(await ws.recv())["headers"]}
+            seen = json.loads(await ws.recv())
             await ws.send(b"u" * 100_000)
             assert await ws.recv() == b"u" * 100_000
             return seen, ws.response_headers
 
     seen, response_headers = run(allowed())
-    assert seen["x-from-plugin"] == "js-ws-gate"  # the handshake as the plugin altered it
-    assert response_headers["x-plugin-access"] == "js-ws-gate"  # kong.response.set_header on the 101
+    seen_path, seen = seen["path"], {k.lower(): v for k, v in seen["headers"]}
+    assert seen["x-from-plugin"] == f"ws:127.0.0.1:{env.gw.port}"  # the handshake as the plugin altered it
+    assert seen_path.startswith("/rewritten/js/headers")
+    assert response_headers["x-plugin-access"] == "ws"  # kong.response.set_header on the 101
     entry = logged(env.log_file, "/js/headers")  # the log phase ran once the tunnel closed
     assert entry["status"] == 101
     assert entry["request_size"] > 100_000 and entry["response_size"] > 100_000

@@ -1,7 +1,7 @@
 """A real WebSocket upstream for tests and benchmarks (Debian's python3-websockets), run as its own
 process: `python3 ws_upstream.py [--tls CERT KEY]` prints `listening <port>` once it accepts.
 
-Paths:
+Paths (anywhere in the path: a plugin may have prefixed it):
   /headers  sends the handshake's request line and headers as JSON first, then echoes
   /push     sends "hello from upstream" right after the handshake, then echoes
   /close    closes (code 1000) right after the handshake
@@ -20,11 +20,11 @@ import websockets
 
 async def handler(ws, path=None):
     path = ws.path
-    if path.startswith("/headers"):
+    if "/headers" in path:
         await ws.send(json.dumps({"path": path, "headers": [[k, v] for k, v in ws.request_headers.raw_items()]}))
-    elif path.startswith("/push"):
+    elif "/push" in path:
         await ws.send("hello from upstream")
-    elif path.startswith("/close"):
+    elif "/close" in path:
         await ws.close(1000, "upstream says bye")
         return
     try:
@@ -35,7 +35,7 @@ async def handler(ws, path=None):
 
 
 async def process_request(path, headers):
-    if path.startswith("/refuse"):
+    if "/refuse" in path:
         return http.HTTPStatus.FORBIDDEN, [("Content-Type", "text/plain"), ("X-Refused-By", "upstream")], b"no upgrade for you\n"
     return None
 

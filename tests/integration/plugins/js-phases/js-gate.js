@@ -1,5 +1,6 @@
 'use strict';
-// End-to-end phase test plugin (tests/integration/test_plugin_phases.py): access and log.
+// End-to-end phase test plugin (tests/integration/test_plugin_phases.py, test_websocket.py): access
+// and log.
 const fs = require('fs');
 
 class KongPlugin {
@@ -24,7 +25,10 @@ class KongPlugin {
     const seen = await kong.ctx.shared.get('seen');
     const serialized = JSON.parse(await kong.log.serialize());
     fs.appendFileSync(this.config.log_file,
-      JSON.stringify({ status, seen, uri: serialized.request && serialized.request.uri }) + '\n');
+      JSON.stringify({
+        status, seen, uri: serialized.request && serialized.request.uri,
+        request_size: serialized.request.size, response_size: serialized.response.size,
+      }) + '\n');
   }
 }
 
