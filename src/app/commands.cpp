@@ -22,6 +22,7 @@
 #include "conf/declarative.h"
 #include "conf/error.h"
 #include "conf/properties.h"
+#include "logsink/loop.h"
 #include "plugins/native.h"
 #include "plugins/runtime.h"
 #include "pluginserver/cli.h"
@@ -287,6 +288,11 @@ int run_gateway(const Options& opts, const conf::Properties& props, StartNotice*
   });
   admin.start();
   gateway.on_stop.push_back([&admin] { admin.stop(); });
+  // The log plugins' files follow a rotation on SIGUSR1 and on reload; what their queues hold is
+  // sent (bounded) once the last log phase ran.
+  gateway.on_reopen_logs.push_back(logsink::request_reopen);
+  gateway.on_reload.push_back([](const core::Snapshot&) { logsink::request_reopen(); });
+  gateway.on_stop.push_back([] { logsink::shutdown(std::chrono::seconds(5)); });
   gateway.start();
   if (notice) notice->tell("ok");
   int rc = gateway.run();

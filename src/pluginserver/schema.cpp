@@ -45,7 +45,8 @@ class Validator {
       if (!length_ok(spec, text.size(), path, 1)) return;
       if (auto m = spec.find("match"); m != spec.end() && m->is_string()) {
         try {
-          if (!lua_find(text, m->get<std::string>())) return fail(path, "invalid value: " + text);
+          if (!lua_find(text, m->get<std::string>()))  // Kong: the field's own `err`, if it has one
+            return fail(path, spec.value("err", "invalid value: " + text));
         } catch (const std::runtime_error& e) {
           return fail(path, std::string("schema error: ") + e.what());
         }

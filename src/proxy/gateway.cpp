@@ -106,6 +106,7 @@ void Gateway::start() {
   // before run() starts waiting for it.
   signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGQUIT, SIGINT);
   signals_->add(SIGHUP);
+  signals_->add(SIGUSR1);
   std::filesystem::create_directories(props.prefix);
   std::filesystem::create_directories(std::filesystem::path(props.prefix) / "logs");
   const int n = std::max(1, props.worker_threads);
@@ -261,6 +262,12 @@ void Gateway::await_signals() {
       const bool ok = reload();
       systemd::notify(std::string("READY=1\nSTATUS=serving, configuration generation ") +
                       std::to_string(snapshot()->generation) + (ok ? "" : " (last reload refused)"));
+      await_signals();
+      return;
+    }
+    if (signo == SIGUSR1) {
+      spdlog::info("SIGUSR1: reopening log files");
+      for (auto& hook : on_reopen_logs) hook();
       await_signals();
       return;
     }

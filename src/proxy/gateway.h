@@ -64,6 +64,8 @@ class Gateway final : public WorkerHost {
   // Hooks for the layers above (plugin servers, admin API) to join the process lifecycle.
   std::vector<std::function<void()>> on_stop;
   std::vector<std::function<void(const Snapshot&)>> on_reload;
+  // SIGUSR1 (nginx's "reopen log files", after a log rotation).
+  std::vector<std::function<void()>> on_reopen_logs;
 
  private:
   void write_pid_file();
