@@ -3,14 +3,15 @@ workers, every limit_by with Kong's fallback to the client ip, Kong's headers an
 configurations refused with Kong's messages. Counting tests use hour/day windows so that a window
 boundary during a test is all but impossible; the second window is tested against the clock.
 """
-import http.client
 import json
+import threading
 import time
 
 import pytest
 
 import echo_upstream
-from conftest import Gateway, stop_all
+from conftest import Gateway, free_port, stop_all
+from redis_server import RedisServer
 from test_proxy import get
 
 ALICE_ID = "5b1e4c4e-6d9e-4a41-9a55-000000000a11"
@@ -216,3 +217,170 @@ def test_bad_configuration_is_refused_with_kongs_message(tmp_path, config, messa
     check = Gateway(tmp_path, yml).cli("config", "check")
     assert check.returncode == 1, check.stdout
     assert message in check.stderr, check.stderr
+
+
+# --- redis policy -------------------------------------------------------------------------------
+
+ROUTE_ID = "8a3f1c52-2b6e-4c1f-9a55-00000000e0e0"
+EMPTY = "00000000-0000-0000-0000-000000000000"
+
+
+def redis_yml(upstream_port, redis_port, extra_routes=""):
+    def redis_route(name, config, route_id=None):
+        conf = dict({"policy": "redis", "redis": {"host": "127.0.0.1", "port": redis_port, "timeout": 300}},
+                    **config)
+        ident = f"      - id: {route_id}\n        name: {name}\n" if route_id else f"      - name: {name}\n"
+        return (ident + f"        paths: [\"/{name}\"]\n        plugins:\n          - name: rate-limiting\n"
+                f"            config: {json.dumps(conf)}\n")
+    routes = "".join([
+        redis_route("r-hour", {"hour": 3}, ROUTE_ID),
+        redis_route("r-shared", {"hour": 4}),
+        redis_route("r-tolerant", {"hour": 1000}),
+        redis_route("r-strict", {"hour": 1000, "fault_tolerant": False}),
+        redis_route("r-db", {"hour": 5, "redis": {"host": "127.0.0.1", "port": redis_port, "database": 3}}),
+        redis_route("r-legacy", {"hour": 2, "redis": None, "redis_host": "127.0.0.1", "redis_port": redis_port,
+                                 "redis_timeout": 300}),
+    ])
+    return (f'_format_version: "3.0"\nservices:\n  - name: echo\n    url: http://127.0.0.1:{upstream_port}\n'
+            f"    routes:\n      - name: plain\n        paths: [\"/plain\"]\n{routes}{extra_routes}")
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+def hour_start_ms():
+    now = int(time.time())
+    return (now - now % 3600) * 1000
+
+
+def test_redis_policy_counts_with_kongs_keys_and_expiry(make_gateway, upstream, redis):
+    gw = make_gateway(redis_yml(upstream.server_port, redis.port)).start()
+    assert statuses(gw, "/r-hour", 4) == [200, 200, 200, 429]
+    key = f"ratelimit:{ROUTE_ID}:{EMPTY}:127.0.0.1:{hour_start_ms()}:hour"
+    assert redis.command("GET", key) == "3"
+    assert 0 < redis.command("TTL", key) <= 3600
+    resp, _ = get(gw, "/r-hour")
+    assert resp.getheader("X-RateLimit-Remaining-Hour") == "0"
+    assert resp.getheader("Retry-After") is not None
+
+
+def test_redis_database_and_legacy_fields(make_gateway, upstream, redis):
+    gw = make_gateway(redis_yml(upstream.server_port, redis.port)).start()
+    assert statuses(gw, "/r-db", 1) == [200]
+    keys = redis.command("KEYS", "ratelimit:*", db=3)
+    assert len(keys) == 1 and keys[0].endswith(":hour"), keys
+    assert redis.command("KEYS", "ratelimit:*") == []
+    assert statuses(gw, "/r-legacy", 3) == [200, 200, 429]
+
+
+def test_two_gateways_on_one_redis_share_a_limit(make_gateway, upstream, redis):
+    yml = redis_yml(upstream.server_port, redis.port)
+    gw1 = make_gateway(yml).start()
+    gw2 = make_gateway(yml).start()
+    seen = [get(gw, "/r-shared")[0].status for gw in (gw1, gw2, gw1, gw2, gw1, gw2)]
+    assert seen == [200, 200, 200, 200, 429, 429]
+
+
+def test_password_and_acl_user(make_gateway, upstream, tmp_path):
+    server = RedisServer(tmp_path / "redis-auth", password="s3cret", users=["alice on >alice-pw ~* +@all"]).start()
+    try:
+        def route(name, redis_conf, fault_tolerant=False):
+            conf = {"policy": "redis", "hour": 2, "fault_tolerant": fault_tolerant,
+                    "redis": dict({"host": "127.0.0.1", "port": server.port, "timeout": 300}, **redis_conf)}
+            return (f"      - name: {name}\n        paths: [\"/{name}\"]\n        plugins:\n"
+                    f"          - name: rate-limiting\n            config: {json.dumps(conf)}\n")
+        extra = (route("r-pass", {"password": "s3cret"}) + route("r-user", {"username": "alice", "password": "alice-pw"})
+                 + route("r-wrong", {"password": "nope"}))
+        gw = make_gateway(redis_yml(upstream.server_port, 9, extra)).start()
+        assert statuses(gw, "/r-pass", 3) == [200, 200, 429]
+        assert statuses(gw, "/r-user", 3) == [200, 200, 429]
+        resp, body = get(gw, "/r-wrong")
+        assert resp.status == 500
+        assert json.loads(body) == {"message": "An unexpected error occurred"}
+        assert "failed to auth Redis" in gw.logs()
+    finally:
+        server.stop()
+
+
+def test_redis_down_at_start_follows_fault_tolerant(make_gateway, upstream, tmp_path):
+    port = free_port()
+    gw = make_gateway(redis_yml(upstream.server_port, port)).start()
+    resp, _ = get(gw, "/r-tolerant")
+    assert resp.status == 200
+    assert resp.getheader("X-RateLimit-Limit-Hour") is None  # no usage, no headers (Kong)
+    resp, body = get(gw, "/r-strict")
+    assert resp.status == 500
+    assert json.loads(body) == {"message": "An unexpected error occurred"}
+    assert "failed to get usage" in gw.logs()
+    # Redis comes up on that port: the limits apply again.
+    server = RedisServer(tmp_path / "late", port=port).start()
+    try:
+        resp, _ = get(gw, "/r-tolerant")
+        assert resp.status == 200 and resp.getheader("X-RateLimit-Limit-Hour") == "1000"
+        assert get(gw, "/r-strict")[0].status == 200
+    finally:
+        server.stop()
+
+
+def timed_get(gw, path):
+    start = time.monotonic()
+    resp, body = get(gw, path)
+    return resp, body, time.monotonic() - start
+
+
+def test_paused_redis_times_out_without_blocking_other_routes(make_gateway, upstream, redis):
+    gw = make_gateway(redis_yml(upstream.server_port, redis.port)).start()
+    assert get(gw, "/r-tolerant")[0].status == 200
+    redis.pause()
+    try:
+        results = []
+        slow = [threading.Thread(target=lambda: results.append(timed_get(gw, "/r-tolerant"))) for _ in range(8)]
+        for t in slow:
+            t.start()
+        # While requests wait for the stalled Redis, a route without the plugin answers at once.
+        for _ in range(5):
+            resp, _, took = timed_get(gw, "/plain")
+            assert resp.status == 200 and took < 0.25, took
+        for t in slow:
+            t.join()
+        assert [r[0].status for r in results] == [200] * 8
+        assert max(r[2] for r in results) < 2.0  # redis.timeout is 300 ms
+        resp, body, took = timed_get(gw, "/r-strict")
+        assert resp.status == 500 and took < 2.0
+    finally:
+        redis.resume()
+    # Recovery: the next requests get Redis's answers again.
+    resp, _ = get(gw, "/r-strict")
+    assert resp.status == 200 and resp.getheader("X-RateLimit-Limit-Hour") == "1000"
+
+
+def test_redis_killed_mid_load_then_back(make_gateway, upstream, redis, tmp_path):
+    gw = make_gateway(redis_yml(upstream.server_port, redis.port)).start()
+    statuses_seen = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            statuses_seen.append(get(gw, "/r-tolerant")[0].status)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # load before the kill
+    redis.kill()
+    time.sleep(0.5)  # load while Redis is gone
+    stop.set()
+    for t in threads:
+        t.join()
+    assert statuses_seen and set(statuses_seen) == {200}
+    assert get(gw, "/r-strict")[0].status == 500
+    back = RedisServer(tmp_path / "back", port=redis.port).start()
+    try:
+        resp, _ = get(gw, "/r-strict")
+        assert resp.status == 200 and resp.getheader("X-RateLimit-Remaining-Hour") == "999"
+    finally:
+        back.stop()

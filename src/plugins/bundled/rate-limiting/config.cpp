@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "ratelimit/redis_policy.h"
+
 namespace gh::plugins::bundled {
 
 namespace {
@@ -159,8 +161,7 @@ RateLimitingConfig parse_config(const json& config) {
 }
 
 std::unique_ptr<ratelimit::Policy> make_policy(const RateLimitingConfig& config) {
-  if (config.policy == RatePolicy::redis)
-    throw std::invalid_argument("config.policy: redis is not available yet");
+  if (config.policy == RatePolicy::redis) return std::make_unique<ratelimit::RedisPolicy>(config.redis);
   return std::make_unique<ratelimit::LocalPolicy>(ratelimit::LocalStore::shared());
 }
 

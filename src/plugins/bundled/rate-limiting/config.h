@@ -11,21 +11,12 @@
 
 #include "ratelimit/decision.h"
 #include "ratelimit/policy.h"
+#include "redis/client.h"
 
 namespace gh::plugins::bundled {
 
 enum class LimitBy { consumer, credential, ip, service, header, path };
 enum class RatePolicy { local, redis };
-
-struct RedisSettings {
-  std::string host;
-  int port = 6379;
-  int timeout_ms = 2000;
-  std::string username, password;
-  int database = 0;
-  bool ssl = false, ssl_verify = false;
-  std::string server_name;
-};
 
 struct RateLimitingConfig {
   std::vector<ratelimit::Limit> limits;  // the configured periods, shortest first
@@ -36,7 +27,7 @@ struct RateLimitingConfig {
   int error_code = 429;
   std::string error_message = "API rate limit exceeded";
   double sync_rate = -1;
-  RedisSettings redis;
+  redis::Options redis;
   std::string route_id, service_id;  // the plugin entity's scope (Kong's counter keys)
 };
 
