@@ -1,15 +1,41 @@
 #include "ratelimit/decision.h"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 
 namespace gh::ratelimit {
 
 std::string lua_number(double value) {
   char text[32];
+  // Whole numbers (nearly always) without printf's floating-point path.
+  if (value == std::floor(value) && std::abs(value) < 1e15) {
+    auto [end, ec] = std::to_chars(text, text + sizeof text, static_cast<int64_t>(value));
+    return std::string(text, end);
+  }
   std::snprintf(text, sizeof text, "%.14g", value);
   return text;
 }
+
+namespace {
+
+std::string_view limit_header(Period period) {
+  static constexpr std::array<std::string_view, 6> names{
+      "X-RateLimit-Limit-Second", "X-RateLimit-Limit-Minute", "X-RateLimit-Limit-Hour",
+      "X-RateLimit-Limit-Day",    "X-RateLimit-Limit-Month",  "X-RateLimit-Limit-Year"};
+  return names[static_cast<size_t>(period)];
+}
+
+std::string_view remaining_header(Period period) {
+  static constexpr std::array<std::string_view, 6> names{
+      "X-RateLimit-Remaining-Second", "X-RateLimit-Remaining-Minute", "X-RateLimit-Remaining-Hour",
+      "X-RateLimit-Remaining-Day",    "X-RateLimit-Remaining-Month",  "X-RateLimit-Remaining-Year"};
+  return names[static_cast<size_t>(period)];
+}
+
+}  // namespace
 
 Decision decide(const std::vector<Limit>& limits, const std::vector<int64_t>& usage, int64_t now_ms,
                 bool hide_client_headers) {
@@ -20,6 +46,7 @@ Decision decide(const std::vector<Limit>& limits, const std::vector<int64_t>& us
   decision.exceeded = stop.has_value();
   if (hide_client_headers) return decision;
 
+  decision.headers.reserve(limits.size() * 2 + 4);
   const Limit* chosen = nullptr;
   double chosen_remaining = 0;
   for (size_t i = 0; i < limits.size(); ++i) {
@@ -32,9 +59,8 @@ Decision decide(const std::vector<Limit>& limits, const std::vector<int64_t>& us
       chosen = &limit;
       chosen_remaining = remaining;
     }
-    std::string title(period_title(limit.period));
-    decision.headers.emplace_back("X-RateLimit-Limit-" + title, lua_number(limit.limit));
-    decision.headers.emplace_back("X-RateLimit-Remaining-" + title, lua_number(remaining));
+    decision.headers.emplace_back(limit_header(limit.period), lua_number(limit.limit));
+    decision.headers.emplace_back(remaining_header(limit.period), lua_number(remaining));
   }
   if (!chosen) return decision;
   const std::string reset = std::to_string(reset_seconds(now_ms, chosen->period));

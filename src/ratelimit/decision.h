@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,7 +21,8 @@ struct Limit {
 
 struct Decision {
   bool exceeded = false;
-  std::vector<std::pair<std::string, std::string>> headers;  // in period order, then RateLimit-*
+  // In period order, then RateLimit-*; the names are static strings.
+  std::vector<std::pair<std::string_view, std::string>> headers;
 };
 
 // `usage[i]` is the counter of `limits[i]`'s current window. Kong's rules: a period is exceeded

@@ -19,7 +19,7 @@ LocalStore::Shard& LocalStore::shard_of(std::string_view key) {
 int64_t LocalStore::get(std::string_view key, int64_t now_ms) {
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
-  auto it = shard.entries.find(std::string(key));
+  auto it = shard.entries.find(key);
   if (it == shard.entries.end()) return 0;
   if (it->second.expires_at_ms <= now_ms) {
     shard.entries.erase(it);
@@ -31,7 +31,7 @@ int64_t LocalStore::get(std::string_view key, int64_t now_ms) {
 int64_t LocalStore::increment(std::string_view key, int64_t value, int64_t ttl_seconds, int64_t now_ms) {
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
-  auto it = shard.entries.find(std::string(key));
+  auto it = shard.entries.find(key);
   if (it != shard.entries.end() && it->second.expires_at_ms <= now_ms) {
     shard.entries.erase(it);
     it = shard.entries.end();

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -36,9 +37,14 @@ class LocalStore {
     int64_t count = 0;
     int64_t expires_at_ms = 0;
   };
+  // Lookups by string_view without building a std::string per call.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::string, Entry> entries;
+    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
     int64_t next_sweep_ms = 0;
   };
 

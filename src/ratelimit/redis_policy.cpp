@@ -1,7 +1,5 @@
 #include "ratelimit/redis_policy.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <charconv>
 
 #include "common/log.h"
@@ -44,6 +42,7 @@ int64_t counter_value(const redis::Reply& reply, std::string& error) {
 
 boost::asio::awaitable<Usage> RedisPolicy::usage(const std::vector<Counter>& counters, int64_t) {
   std::string commands;
+  commands.reserve(counters.size() * (counters.empty() ? 0 : counters.front().key.size() + 24));
   for (const auto& counter : counters) redis::encode_command(commands, {"GET", counter.key});
   redis::Result result = co_await redis::execute(options_, std::move(commands), counters.size());
   Usage usage;
@@ -61,20 +60,11 @@ boost::asio::awaitable<Usage> RedisPolicy::usage(const std::vector<Counter>& cou
 void RedisPolicy::increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
                             int64_t) {
   std::string commands;
+  commands.reserve(counters.size() * (kIncrementScript.size() + 200));
   for (const auto& counter : counters)
     redis::encode_command(commands, {"EVAL", kIncrementScript, "1", counter.key, "1",
                                      std::to_string(period_seconds(counter.period))});
-  boost::asio::co_spawn(
-      executor,
-      [options = options_, commands = std::move(commands),
-       count = counters.size()]() -> boost::asio::awaitable<void> {
-        redis::Result result = co_await redis::execute(options, commands, count);
-        if (result.error.empty())
-          for (const auto& reply : result.replies)
-            if (reply.is_error()) result.error = reply.text;
-        if (!result.error.empty()) log_increment_failure(result.error);
-      },
-      boost::asio::detached);
+  redis::send_detached(options_, executor, std::move(commands), counters.size(), log_increment_failure);
 }
 
 }  // namespace gh::ratelimit

@@ -4,6 +4,8 @@
 // EXPIRATION), sent without making the request wait.
 #pragma once
 
+#include <memory>
+
 #include "ratelimit/policy.h"
 #include "redis/client.h"
 
@@ -11,13 +13,14 @@ namespace gh::ratelimit {
 
 class RedisPolicy final : public Policy {
  public:
-  explicit RedisPolicy(redis::Options options) : options_(std::move(options)) {}
+  explicit RedisPolicy(redis::Options options)
+      : options_(std::make_shared<const redis::Options>(std::move(options))) {}
   boost::asio::awaitable<Usage> usage(const std::vector<Counter>& counters, int64_t now_ms) override;
   void increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
                  int64_t now_ms) override;
 
  private:
-  redis::Options options_;
+  std::shared_ptr<const redis::Options> options_;
 };
 
 // The counter a GET answered: nil is 0; anything but an integer is an error (empty `error`: ok).

@@ -29,11 +29,6 @@ std::string_view period_name(Period period) {
   return names[static_cast<size_t>(period)];
 }
 
-std::string_view period_title(Period period) {
-  static constexpr std::array<std::string_view, 6> titles{"Second", "Minute", "Hour", "Day", "Month", "Year"};
-  return titles[static_cast<size_t>(period)];
-}
-
 std::optional<Period> period_from_name(std::string_view name) {
   for (auto p : kPeriods)
     if (period_name(p) == name) return p;

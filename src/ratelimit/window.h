@@ -17,7 +17,6 @@ inline constexpr std::array<Period, 6> kPeriods{Period::second, Period::minute, 
 
 std::string_view period_name(Period period);  // "second", ..., "year"
 std::optional<Period> period_from_name(std::string_view name);
-std::string_view period_title(Period period);  // "Second", ... (header suffix)
 // Kong's EXPIRATION: 1, 60, 3600, 86400, 2592000 (30 days), 31536000 (365 days) seconds.
 int64_t period_seconds(Period period);
 

@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -25,7 +26,6 @@ using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Calls one connection may hold unanswered; more are refused (bounded memory when Redis stalls).
 constexpr size_t kMaxPending = 10000;
-constexpr size_t kMaxConnectionsPerWorker = 64;
 
 // One caller's pipelined commands: it sleeps on `timer` until its replies are in, or the
 // timeout expires.
@@ -34,7 +34,8 @@ struct Call {
       : timer(executor), expected(expected_replies), handshake(std::move(handshake_step)) {}
   asio::steady_timer timer;
   size_t expected;
-  std::string handshake;  // AUTH/SELECT sent by the connection itself: what failing it means
+  std::string handshake;         // AUTH/SELECT sent by the connection itself: what failing it means
+  ErrorSink on_error = nullptr;  // a call nobody waits for: where its failure goes
   std::vector<Reply> replies;
   std::string error;
   bool done = false;
@@ -42,6 +43,7 @@ struct Call {
   void finish(std::string why) {
     if (done) return;
     done = true;
+    if (on_error && !why.empty()) on_error(why);
     error = std::move(why);
     timer.cancel();
   }
@@ -68,15 +70,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
       state_ = State::connecting;
       asio::co_spawn(executor_, connect(generation_), asio::detached);
     } else if (state_ == State::open) {
-      send();
+      schedule_flush();
     }
     co_await call->timer.async_wait(kTuple);
     if (!call->done) fail(generation_, "timeout");
     co_return Result{std::move(call->replies), std::move(call->error)};
   }
 
+  // The same without waiting: failures (the connection's, or an error reply) go to `on_error`.
+  void send_detached(std::string commands, size_t count, ErrorSink on_error) {
+    if (pending_.size() >= kMaxPending) return on_error("too many pending Redis commands");
+    auto call = std::make_shared<Call>(executor_, count);
+    call->on_error = on_error;
+    pending_.push_back(std::move(call));
+    outgoing_ += commands;
+    if (state_ == State::closed) {
+      state_ = State::connecting;
+      asio::co_spawn(executor_, connect(generation_), asio::detached);
+    } else if (state_ == State::open) {
+      schedule_flush();
+    }
+  }
+
  private:
   enum class State { closed, connecting, open };
+
+  // Commands queued during one turn of the event loop (by every request of the worker) go out
+  // together in one write: the pipelining that keeps Redis's cost per request low.
+  void schedule_flush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(executor_, [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->send();
+    });
+  }
 
   asio::awaitable<void> connect(unsigned generation) {
     auto self = shared_from_this();
@@ -206,6 +234,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       return true;
     }
+    if (call->on_error)
+      for (const auto& reply : call->replies)
+        if (reply.is_error()) call->on_error(reply.text);
     call->finish("");
     return true;
   }
@@ -239,6 +270,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::shared_ptr<Call>> pending_;  // in the order of their commands on the wire
   std::string outgoing_;
   bool writing_ = false;
+  bool flush_posted_ = false;
   std::string incoming_;
 };
 
@@ -250,31 +282,36 @@ class Connections final : public asio::execution_context::service {
   static inline asio::execution_context::id id;
   explicit Connections(asio::execution_context& context) : service(context) {}
 
-  std::shared_ptr<Connection> get(const Options& options, const asio::any_io_executor& executor) {
-    std::string key =
-        options.endpoint_key() + '\n' + options.password + '\n' + std::to_string(options.timeout_ms);
-    auto it = connections_.find(key);
-    if (it != connections_.end()) return it->second;
-    // Configurations come and go with reloads: forget connections nobody is using any more.
-    if (connections_.size() >= kMaxConnectionsPerWorker)
-      std::erase_if(connections_, [](const auto& item) { return item.second.use_count() == 1; });
-    return connections_.emplace(std::move(key), std::make_shared<Connection>(executor, options))
-        .first->second;
+  std::shared_ptr<Connection> get(const std::shared_ptr<const Options>& options,
+                                  const asio::any_io_executor& executor) {
+    auto it = connections_.find(options.get());
+    if (it != connections_.end()) return it->second.second;
+    // Configurations come and go with reloads: forget the connections of options nobody holds
+    // any more (the map's reference keeps an address from being reused while it is a key).
+    std::erase_if(connections_, [](const auto& item) { return item.second.first.use_count() == 1; });
+    auto connection = std::make_shared<Connection>(executor, *options);
+    connections_.emplace(options.get(), std::make_pair(options, connection));
+    return connection;
   }
 
  private:
   void shutdown() override { connections_.clear(); }
-  std::unordered_map<std::string, std::shared_ptr<Connection>> connections_;
+  std::unordered_map<const Options*, std::pair<std::shared_ptr<const Options>, std::shared_ptr<Connection>>>
+      connections_;
 };
 
 }  // namespace
 
-std::string Options::endpoint_key() const {
-  return host + ':' + std::to_string(port) + ';' + std::to_string(database) + ';' + username + ';' +
-         (ssl ? "ssl" : "tcp") + (ssl_verify ? ";verify;" : ";") + server_name;
+void send_detached(const std::shared_ptr<const Options>& options, const asio::any_io_executor& executor,
+                   std::string commands, size_t count, ErrorSink on_error) {
+  auto& context = asio::query(executor, asio::execution::context);
+  asio::use_service<Connections>(context)
+      .get(options, executor)
+      ->send_detached(std::move(commands), count, on_error);
 }
 
-asio::awaitable<Result> execute(const Options& options, std::string commands, size_t count) {
+asio::awaitable<Result> execute(const std::shared_ptr<const Options>& options, std::string commands,
+                                size_t count) {
   auto executor = co_await asio::this_coro::executor;
   auto& context = asio::query(executor, asio::execution::context);
   auto connection = asio::use_service<Connections>(context).get(options, executor);

@@ -6,6 +6,7 @@
 // the connection, and the next call connects again.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <string>
@@ -23,8 +24,6 @@ struct Options {
   int database = 0;                // SELECT when not 0
   bool ssl = false, ssl_verify = false;
   std::string server_name;  // SNI and the name to verify (default: host)
-
-  std::string endpoint_key() const;  // what identifies a connection (not the password)
 };
 
 struct Result {
@@ -32,9 +31,21 @@ struct Result {
   std::string error;
 };
 
-// Pipelined `commands` (encode_command, `count` of them) on this worker's connection to
-// `options`' endpoint. The connection belongs to the event loop (io_context) the caller runs
-// on, and is closed when that io_context shuts down.
-boost::asio::awaitable<Result> execute(const Options& options, std::string commands, size_t count);
+// Pipelined `commands` (encode_command, `count` of them) on this worker's connection for
+// `options` (one per Options object, shared by its callers: a plugin entity makes one). The
+// connection belongs to the event loop (io_context) the caller runs on, and is closed when that
+// io_context shuts down or no one holds `options` any more.
+boost::asio::awaitable<Result> execute(const std::shared_ptr<const Options>& options, std::string commands,
+                                       size_t count);
+
+// Where a detached call's failure is reported (called on the worker's event loop).
+using ErrorSink = void (*)(const std::string& error);
+
+// The same commands without waiting for them (an increment after the request went on): they
+// take their place in the pipeline, their replies are read and dropped; a failure of the
+// connection or an error reply goes to `on_error`.
+void send_detached(const std::shared_ptr<const Options>& options,
+                   const boost::asio::any_io_executor& executor, std::string commands, size_t count,
+                   ErrorSink on_error);
 
 }  // namespace gh::redis

@@ -47,13 +47,13 @@ TEST(Window, CounterKeysFollowKong) {
 TEST(Decision, HeadersCountThisRequest) {
   auto d = decide({{Period::second, 5}, {Period::minute, 10}}, {2, 2}, kNow, false);
   EXPECT_FALSE(d.exceeded);
-  std::vector<std::pair<std::string, std::string>> expected{{"X-RateLimit-Limit-Second", "5"},
-                                                            {"X-RateLimit-Remaining-Second", "2"},
-                                                            {"X-RateLimit-Limit-Minute", "10"},
-                                                            {"X-RateLimit-Remaining-Minute", "7"},
-                                                            {"RateLimit-Limit", "5"},
-                                                            {"RateLimit-Remaining", "2"},
-                                                            {"RateLimit-Reset", "1"}};
+  std::vector<std::pair<std::string_view, std::string>> expected{{"X-RateLimit-Limit-Second", "5"},
+                                                                 {"X-RateLimit-Remaining-Second", "2"},
+                                                                 {"X-RateLimit-Limit-Minute", "10"},
+                                                                 {"X-RateLimit-Remaining-Minute", "7"},
+                                                                 {"RateLimit-Limit", "5"},
+                                                                 {"RateLimit-Remaining", "2"},
+                                                                 {"RateLimit-Reset", "1"}};
   EXPECT_EQ(d.headers, expected);
 }
 
@@ -61,7 +61,7 @@ TEST(Decision, RefusesAtTheLimitWithRetryAfter) {
   auto d = decide({{Period::second, 5}, {Period::minute, 10}}, {3, 10}, kNow, false);
   EXPECT_TRUE(d.exceeded);
   // Only the exceeded period counts this request; the reset is the minute's.
-  std::vector<std::pair<std::string, std::string>> expected{
+  std::vector<std::pair<std::string_view, std::string>> expected{
       {"X-RateLimit-Limit-Second", "5"},  {"X-RateLimit-Remaining-Second", "2"},
       {"X-RateLimit-Limit-Minute", "10"}, {"X-RateLimit-Remaining-Minute", "0"},
       {"RateLimit-Limit", "10"},          {"RateLimit-Remaining", "0"},
@@ -71,7 +71,7 @@ TEST(Decision, RefusesAtTheLimitWithRetryAfter) {
 
 TEST(Decision, TiesPreferTheLongerWindowAndHidingDropsHeaders) {
   auto d = decide({{Period::minute, 3}, {Period::hour, 3}}, {1, 1}, kNow, false);
-  EXPECT_EQ(d.headers[4], (std::pair<std::string, std::string>{"RateLimit-Limit", "3"}));
+  EXPECT_EQ(d.headers[4], (std::pair<std::string_view, std::string>{"RateLimit-Limit", "3"}));
   EXPECT_EQ(d.headers[6].second, std::to_string(reset_seconds(kNow, Period::hour)));
   auto hidden = decide({{Period::minute, 1}}, {1}, kNow, true);
   EXPECT_TRUE(hidden.exceeded);

@@ -48,7 +48,7 @@ Result run_against(const std::string& reply, size_t count = 1, int timeout_ms = 
       [&]() -> asio::awaitable<void> {
         std::string commands;
         for (size_t i = 0; i < count; ++i) encode_command(commands, {"GET", "k"});
-        result = co_await execute(options, commands, count);
+        result = co_await execute(std::make_shared<const Options>(options), commands, count);
         finished = true;
         io.stop();
       },
@@ -98,7 +98,7 @@ TEST(RedisClient, RefusedConnectionIsAnError) {
       [&]() -> asio::awaitable<void> {
         std::string commands;
         encode_command(commands, {"PING"});
-        result = co_await execute(options, commands, 1);
+        result = co_await execute(std::make_shared<const Options>(options), commands, 1);
         io.stop();
       },
       asio::detached);

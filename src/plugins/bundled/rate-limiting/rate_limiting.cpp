@@ -44,8 +44,10 @@ class RateLimiting final : public NativeHandler {
     } else {
       Decision decision = decide(config_.limits, usage.counts, now_ms, config_.hide_client_headers);
       if (decision.exceeded) {
-        kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}},
-                                decision.headers);
+        pdk::HeaderList headers;
+        for (auto& [name, value] : decision.headers)
+          headers.emplace_back(std::string(name), std::move(value));
+        kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}}, headers);
         co_return;
       }
       for (const auto& [name, value] : decision.headers) kong.response.set_header(name, value);
