@@ -9,6 +9,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import websockets
 
 from conftest import ROOT, Gateway, free_port, stop_all, wait_listening
-from tcp_server import TcpServer
+from tcp_server import TcpServer, read_head as read_http_head
 from test_tls import CertificateAuthority, certificate_entity
 from test_upstream_log_headers import logged
 import echo_upstream
@@ -46,21 +47,23 @@ class WsUpstream:
 
 class RawUpstream:
     """A hand-made upstream (one request per connection) that records what it received: answers 101
-    and then echoes raw bytes, whatever the request asked for."""
+    and then echoes raw bytes, whatever the request asked for; or, for a path with /deaf, never reads
+    again after its 101."""
 
     def __init__(self):
         self.received = []  # (head bytes, body bytes) per connection
+        self.release = threading.Event()  # ends the deaf connections
         self.server = TcpServer(self.handle)
         self.port = self.server.port
 
+    def stop(self):
+        self.release.set()
+        self.server.close()
+
     def handle(self, conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            piece = conn.recv(65536)
-            if not piece:
-                return
-            data += piece
-        head, rest = data.split(b"\r\n\r\n", 1)
+        head, rest = read_http_head(conn)
+        if head is None:
+            return
         length = 0
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
@@ -71,6 +74,9 @@ class RawUpstream:
         self.received.append((head, rest[:length]))
         conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      b"Sec-WebSocket-Accept: not-checked\r\n\r\n" + rest[length:])
+        if b"/deaf" in head:
+            self.release.wait(60)
+            return
         while True:
             piece = conn.recv(65536)
             if not piece:
@@ -111,6 +117,8 @@ def env(tmp_path_factory):
         + service("tls-upstream", f"https://127.0.0.1:{tls_up.port}", ["/tls-upstream"],
                   extra="    tls_verify: false\n")
         + service("raw", f"http://127.0.0.1:{raw.port}", ["/raw"], route_extra="        strip_path: false\n")
+        + service("deaf", f"http://127.0.0.1:{raw.port}", ["/deaf"], extra="    write_timeout: 1000\n",
+                  route_extra="        strip_path: false\n")
         + service("plain", f"http://127.0.0.1:{echo.server_port}", ["/plain"])
         + f"consumers:\n  - username: ws-user\n    keyauth_credentials:\n      - key: {API_KEY}\n"
         + "certificates:\n" + certificate_entity(*edge_cert, ["ws.example.test"]))
@@ -132,7 +140,7 @@ def env(tmp_path_factory):
     finally:
         for upstream in (plain, tls_up):
             upstream.stop()
-        raw.server.close()
+        raw.stop()
         echo.shutdown()
         echo.server_close()
 
@@ -171,13 +179,9 @@ def client_frame(payload, opcode=0x1):
 
 
 def read_head(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        assert piece, f"connection closed after {data!r}"
-        data += piece
-    head, rest = data.split(b"\r\n\r\n", 1)
-    return head.decode("latin-1"), rest
+    head, rest = read_http_head(sock)
+    assert head, f"connection closed after {rest!r}"
+    return head.decode("latin-1").rstrip("\r\n"), rest
 
 
 def read_until_closed(sock, data=b""):
@@ -369,6 +373,32 @@ def test_idle_socket_is_cut_at_the_services_read_timeout(env):
     assert "ended: idle timeout" in env.gw.logs()
 
 
+def test_upstream_that_stops_reading_is_cut_at_the_services_write_timeout(env):
+    with socket.create_connection(("127.0.0.1", env.gw.port), timeout=10) as sock:
+        sock.sendall(handshake_request("/deaf"))
+        head, _ = read_head(sock)
+        assert head.startswith("HTTP/1.1 101 ")
+        sock.settimeout(0.2)
+        chunk = client_frame(os.urandom(1 << 20), opcode=0x2)
+        deadline = time.monotonic() + 30
+        cut = False
+        while not cut and time.monotonic() < deadline:
+            try:
+                sock.sendall(chunk)
+            except socket.timeout:
+                pass  # buffers full: the gateway's write to the upstream is stalled
+            except OSError:
+                cut = True
+            try:
+                cut = cut or sock.recv(65536) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                cut = True
+    assert cut, "the tunnel to an upstream that stopped reading was never closed"
+    assert "ended: write timed out" in env.gw.logs()
+
+
 def test_upstream_closing_ends_the_tunnel_cleanly(env):
     async def scenario():
         async with connect(env, "/ws/close") as ws:
@@ -484,3 +514,29 @@ def test_connect_is_refused_as_nginx_does(env):
         sock.sendall(b"CONNECT /ws HTTP/1.1\r\nHost: ws.example.test\r\n\r\n")
         head, _ = read_head(sock)
     assert head.startswith("HTTP/1.1 400 ")
+
+
+def test_graceful_shutdown_closes_open_tunnels_after_the_drain_timeout(make_gateway):
+    upstream = WsUpstream()
+    try:
+        gw = make_gateway(f"""
+_format_version: "3.0"
+services:
+  - name: ws
+    url: http://127.0.0.1:{upstream.port}
+    routes:
+      - name: ws
+        paths: ["/ws"]
+""", conf_extra="nginx_main_worker_shutdown_timeout = 1s\n").start()
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as sock:
+            sock.sendall(handshake_request("/ws") + client_frame(b"before shutdown"))
+            head, rest = read_head(sock)
+            assert head.startswith("HTTP/1.1 101 ")
+            assert read_server_frame(sock, rest)[1] == b"before shutdown"
+            started = time.monotonic()
+            assert gw.stop() == 0  # a clean exit, no SIGKILL, no sanitizer report
+            assert time.monotonic() - started < 10
+            sock.settimeout(5)
+            assert read_until_closed(sock) is not None  # the client's connection ended too
+    finally:
+        upstream.stop()
