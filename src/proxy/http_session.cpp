@@ -991,13 +991,15 @@ asio::awaitable<HttpSession::Outcome> HttpSession::switch_protocols(
   out_.emplace_back(asio::buffer(head_out_));
   if (!upstream_in_.empty()) out_.emplace_back(asio::buffer(upstream_in_.readable()));  // its first frames
   const bool written = co_await write_client(out_, ctx);
-  upstream_in_.clear();
   if (!written) co_return Outcome::close;
+  // The session's HTTP buffers are not needed again: a long-lived tunnel keeps only its own.
+  const std::string client_bytes(in_.readable());
+  in_ = net::Buffer(0);
+  upstream_in_ = net::Buffer(0);
   // nginx: proxy_read_timeout (the service's read_timeout) is the tunnel's idle timeout.
   const net::SpliceLimits limits{
       .idle = read_timeout(ctx), .write_to_a = kSendTimeout, .write_to_b = write_timeout(ctx)};
-  co_await run_tunnel(client_, conn->stream, in_.readable(), ctx, limits);
-  in_.clear();
+  co_await run_tunnel(client_, conn->stream, client_bytes, ctx, limits);
   co_return Outcome::close;
 }
 
