@@ -384,3 +384,23 @@ def test_redis_killed_mid_load_then_back(make_gateway, upstream, redis, tmp_path
         assert resp.status == 200 and resp.getheader("X-RateLimit-Remaining-Hour") == "999"
     finally:
         back.stop()
+
+
+def test_tls_to_redis(make_gateway, upstream, tmp_path):
+    server = RedisServer(tmp_path / "redis-tls", tls=True).start()
+    try:
+        def route(name, redis_conf):
+            conf = {"policy": "redis", "hour": 2, "fault_tolerant": False,
+                    "redis": dict({"host": "127.0.0.1", "port": server.port, "timeout": 1000, "ssl": True}, **redis_conf)}
+            return (f"      - name: {name}\n        paths: [\"/{name}\"]\n        plugins:\n"
+                    f"          - name: rate-limiting\n            config: {json.dumps(conf)}\n")
+        extra = route("r-tls", {}) + route("r-tls-verify", {"ssl_verify": True})
+        gw = make_gateway(redis_yml(upstream.server_port, 9, extra)).start()
+        assert statuses(gw, "/r-tls", 3) == [200, 200, 429]
+        assert len(server.command("KEYS", "ratelimit:*")) == 1
+        # The self-signed certificate is not in the system's store: verification refuses it.
+        resp, body = get(gw, "/r-tls-verify")
+        assert resp.status == 500
+        assert "SSL handshake" in gw.logs()
+    finally:
+        server.stop()

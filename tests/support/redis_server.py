@@ -4,6 +4,7 @@ tests need no client library."""
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -39,18 +40,26 @@ def _read_reply(f):
 
 
 class RedisServer:
-    def __init__(self, workdir, password=None, users=(), port=None):
+    def __init__(self, workdir, password=None, users=(), port=None, tls=False):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.password = password
         self.users = users  # ACL lines, e.g. "alice on >secret ~* +@all"
+        self.tls = tls  # TLS only, on `port`, with a self-signed certificate for 127.0.0.1
         self.proc = None
 
     def start(self, timeout=10.0):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
                 "--save", "", "--appendonly", "no", "--logfile", str(self.dir / "redis.log"),
                 "--daemonize", "no"]
+        if self.tls:
+            cert, key = self.dir / "cert.pem", self.dir / "key.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                            str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert), "--tls-key-file",
+                         str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
         if self.password:
             args += ["--requirepass", self.password]
         for user in self.users:
@@ -74,7 +83,13 @@ class RedisServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def command(self, *args, timeout=5.0, db=0):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as plain:
+            s = plain
+            if self.tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                s = context.wrap_socket(plain)
             f = s.makefile("rb")
             prefix = []
             if self.password:
