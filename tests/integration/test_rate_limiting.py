@@ -227,7 +227,7 @@ EMPTY = "00000000-0000-0000-0000-000000000000"
 
 def redis_yml(upstream_port, redis_port, extra_routes=""):
     def redis_route(name, config, route_id=None):
-        conf = dict({"policy": "redis", "redis": {"host": "127.0.0.1", "port": redis_port, "timeout": 300}},
+        conf = dict({"policy": "redis", "redis": {"host": "127.0.0.1", "port": redis_port, "timeout": 1000}},
                     **config)
         ident = f"      - id: {route_id}\n        name: {name}\n" if route_id else f"      - name: {name}\n"
         return (ident + f"        paths: [\"/{name}\"]\n        plugins:\n          - name: rate-limiting\n"
@@ -344,13 +344,13 @@ def test_paused_redis_times_out_without_blocking_other_routes(make_gateway, upst
         # While requests wait for the stalled Redis, a route without the plugin answers at once.
         for _ in range(5):
             resp, _, took = timed_get(gw, "/plain")
-            assert resp.status == 200 and took < 0.25, took
+            assert resp.status == 200 and took < 0.5, took
         for t in slow:
             t.join()
         assert [r[0].status for r in results] == [200] * 8
-        assert max(r[2] for r in results) < 2.0  # redis.timeout is 300 ms
+        assert max(r[2] for r in results) < 3.0  # redis.timeout is 1000 ms
         resp, body, took = timed_get(gw, "/r-strict")
-        assert resp.status == 500 and took < 2.0
+        assert resp.status == 500 and 0.9 < took < 3.0, took
     finally:
         redis.resume()
     # Recovery: the next requests get Redis's answers again.
