@@ -156,7 +156,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Writes what is queued: right away when the socket takes it (plain TCP), else in a writer.
   void send() {
-    if (writing_ || outgoing_.empty() || !stream_) return;
+    if (state_ != State::open || writing_ || outgoing_.empty()) return;
     if (!stream_->is_tls()) {
       std::vector<asio::const_buffer> buffers{asio::buffer(outgoing_)};
       boost::system::error_code ec;
