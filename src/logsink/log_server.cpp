@@ -60,6 +60,7 @@ asio::awaitable<LogServer::Opened> LogServer::open(net::Deadline& deadline) {
   const std::string tls_key = address_.tls ? "log-tls:" + address_.sni : "";
   if (auto kept = pool_.take(endpoint, tls_key)) {
     out.connection = std::move(kept);
+    out.fresh = false;
     co_return out;
   }
   auto connection = address_.tls

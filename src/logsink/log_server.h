@@ -35,6 +35,7 @@ class LogServer {
     std::unique_ptr<net::UpstreamConnection> connection;  // null on failure
     std::string error;                                    // why not
     bool handshake_failed = false;                        // connected, but TLS failed
+    bool fresh = true;                                    // false: a kept connection, reused
   };
   // A connection (a kept one when it is still good), its operations bounded by `deadline`.
   // On the log shipping loop only.

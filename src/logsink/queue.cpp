@@ -261,7 +261,7 @@ asio::awaitable<void> Queue::deliver(Batch batch) {
         lost_ += batch.size();
       }
       uint64_t held = 0;
-      if (retry_log_.allow(held))
+      if (lost_log_.allow(held))
         spdlog::error(
             "[{}] queue {}: could not send entries, giving up after {} retries. {} queue entries were lost: "
             "{} "

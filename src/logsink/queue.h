@@ -104,6 +104,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   uint64_t sent_ = 0, dropped_ = 0, lost_ = 0;
   log::Throttle drop_log_{std::chrono::seconds(10)};   // under mutex_
   log::Throttle retry_log_{std::chrono::seconds(10)};  // on the loop only
+  log::Throttle lost_log_{std::chrono::seconds(10)};   // on the loop only
 
   std::optional<boost::asio::steady_timer> timer_;  // the runner's waits (on the loop only)
 };

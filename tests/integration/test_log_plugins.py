@@ -4,6 +4,7 @@ files follow a rotation (rename + SIGUSR1, or a reload), a log server that is do
 never slows requests, its queue stays bounded and counts its drops, and a server that comes back
 gets the retried entries. A real gatehouse, a real upstream.
 """
+import http.client
 import json
 import os
 import signal
@@ -225,3 +226,165 @@ def test_tcp_log_to_a_closed_port_neither_fails_nor_slows_requests(make_gateway,
     assert needle in gw.logs()
     # Logged once per interval, not once per request.
     assert gw.logs().count(needle) < 5
+
+
+# ---------------------------------------------------------------- http-log
+
+def http_log(collector, path="/collect", userinfo="", **config):
+    auth = f"{userinfo}@" if userinfo else ""
+    return plugin("http-log", http_endpoint=f"http://{auth}127.0.0.1:{collector.port}{path}", **config)
+
+
+@pytest.fixture
+def collector():
+    c = HttpCollector()
+    yield c
+    c.close()
+
+
+def test_http_log_posts_one_entry_per_request_by_default(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream, http_log(collector, path="/collect?token=abc", method="PUT",
+                                                headers={"X-Log-Token": "t0k"}, userinfo="user:pass"))
+    for i in range(3):
+        get(gw, "/logged", {"X-Test-Id": f"h{i}"})
+    entries = collector.wait_for(3)
+    assert sorted(e["request"]["headers"]["x-test-id"] for e in entries) == ["h0", "h1", "h2"]
+    check_kong_entry(entries[0])
+    requests = collector.accepted_requests()
+    assert len(requests) == 3  # max_batch_size 1: one request per entry, the body the object itself
+    for r in requests:
+        assert r["method"] == "PUT"
+        assert r["path"] == "/collect?token=abc"
+        assert r["headers"]["content-type"] == "application/json"
+        assert int(r["headers"]["content-length"]) == len(r["body"])
+        assert r["headers"]["x-log-token"] == "t0k"
+        assert r["headers"]["authorization"] == "Basic dXNlcjpwYXNz"  # user:pass
+        assert r["headers"]["host"] == f"127.0.0.1:{collector.port}"
+        assert r["body"].startswith(b"{")
+
+
+def test_http_log_batches_entries_into_a_json_array(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream,
+               http_log(collector, queue={"max_batch_size": 5, "max_coalescing_delay": 30}))
+    for i in range(5):
+        get(gw, "/logged", {"X-Test-Id": f"b{i}"})
+    entries = collector.wait_for(5)  # long before the 30 s delay: the batch is full
+    assert sorted(e["request"]["headers"]["x-test-id"] for e in entries) == [f"b{i}" for i in range(5)]
+    requests = collector.accepted_requests()
+    assert len(requests) == 1
+    assert json.loads(requests[0]["body"])[0]["route"]["name"] == "logged"
+
+
+def test_http_log_coalescing_delay_sends_a_partial_batch(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream,
+               http_log(collector, queue={"max_batch_size": 100, "max_coalescing_delay": 0.2}))
+    get(gw, "/logged", {"X-Test-Id": "alone"})
+    entries = collector.wait_for(1)
+    assert entries[0]["request"]["headers"]["x-test-id"] == "alone"
+    assert collector.accepted_requests()[0]["body"].startswith(b"[")  # batching on: an array of one
+
+
+def test_http_log_retries_until_the_collector_comes_back(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream,
+               http_log(collector, queue={"initial_retry_delay": 0.05, "max_retry_delay": 0.2}))
+    collector.refuse()
+    started = time.time()
+    for i in range(3):
+        resp, _ = get(gw, "/logged", {"X-Test-Id": f"r{i}"})
+        assert resp.status == 200
+    assert time.time() - started < 3  # the requests never waited for the log server
+    needle = f"failed request to 127.0.0.1:{collector.port}: connection refused"
+    deadline = time.time() + 10
+    while needle not in gw.logs() and time.time() < deadline:
+        time.sleep(0.05)
+    assert needle in gw.logs()
+    collector.resume()
+    entries = collector.wait_for(3)
+    assert sorted(e["request"]["headers"]["x-test-id"] for e in entries) == ["r0", "r1", "r2"]
+
+
+def test_http_log_retries_a_refusing_status(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream,
+               http_log(collector, queue={"initial_retry_delay": 0.05, "max_retry_delay": 0.2}))
+    collector.status = 503
+    get(gw, "/logged", {"X-Test-Id": "late"})
+    needle = f"request to 127.0.0.1:{collector.port} returned status code 503 and body collector says no"
+    deadline = time.time() + 10
+    while needle not in gw.logs() and time.time() < deadline:
+        time.sleep(0.05)
+    assert needle in gw.logs()
+    collector.status = 200
+    assert collector.wait_for(1)[0]["request"]["headers"]["x-test-id"] == "late"
+
+
+def test_http_log_gives_up_after_max_retry_time(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream,
+               http_log(collector, queue={"max_retry_time": 0.3, "initial_retry_delay": 0.05, "max_retry_delay": 0.1}))
+    collector.status = 500
+    get(gw, "/logged")
+    deadline = time.time() + 10
+    while "1 queue entries were lost" not in gw.logs() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "could not send entries, giving up after" in gw.logs()
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def hammer(gw, n):
+    """n keep-alive GETs; returns the slowest response time."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=15)
+    slowest = 0.0
+    for _ in range(n):
+        t = time.time()
+        conn.request("GET", "/logged", headers={"X-Pad": "p" * 8192})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+        slowest = max(slowest, time.time() - t)
+    conn.close()
+    return slowest
+
+
+def test_http_log_hanging_collector_bounded_queue_fast_requests_flat_memory(make_gateway, upstream, collector):
+    collector.hang.set()
+    gw = start(make_gateway, upstream,
+               http_log(collector, timeout=300,
+                        queue={"max_entries": 50, "initial_retry_delay": 0.05, "max_retry_delay": 0.2}))
+    started = time.time()
+    hammer(gw, 150)  # the queue fills up: from here on, every entry drops the oldest
+    before = rss_kib(gw.proc.pid)
+    slowest = hammer(gw, 600)
+    after = rss_kib(gw.proc.pid)
+    assert slowest < 1.0, f"a request took {slowest:.2f} s with a hung log server"
+    # 600 entries of ~9 KiB each would be ~5 MiB if kept: the queue holds 50.
+    assert after - before < 3 * 1024, f"RSS grew from {before} KiB to {after} KiB"
+    logs = gw.logs()
+    assert "queue full (max_entries), dropping old entries until processing is successful again" in logs
+    # Once per 10 s interval, not once per drop (700 drops).
+    assert logs.count("dropping old entries") <= (time.time() - started) / 10 + 2
+    collector.release()
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"http_endpoint": "http://127.0.0.1:1/x", "headers": {"Host": "x"}}, "config.headers: cannot contain 'Host' header"),
+    ({"http_endpoint": "http://127.0.0.1:1/x", "headers": {"content-LENGTH": "1"}},
+     "config.headers: cannot contain 'Content-Length' header"),
+    ({"http_endpoint": "http://u:p@127.0.0.1:1/x", "headers": {"AuthoRIZATion": "x"}},
+     "specifying both an 'Authorization' header and user info in 'http_endpoint' is not allowed"),
+    ({"http_endpoint": "ftp://127.0.0.1/x"}, "unsupported scheme 'ftp'"),
+    ({"http_endpoint": "http://127.0.0.1:1/x", "method": "GET"}, "config.method: expected one of: POST, PUT, PATCH"),
+    ({"http_endpoint": "http://127.0.0.1:1/x", "queue": {"concurrency_limit": 2}},
+     "config.queue.concurrency_limit: expected one of: -1, 1"),
+    ({"http_endpoint": "http://127.0.0.1:1/x", "custom_fields_by_lua": {"x": "return 1"}},
+     "config.custom_fields_by_lua is not supported"),
+])
+def test_http_log_bad_configs_are_refused(make_gateway, upstream, config, message):
+    gw = make_gateway(kong_yml(upstream.server_address[1], plugin("http-log", **config)))
+    result = gw.cli("config", "check")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
