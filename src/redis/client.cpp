@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "net/byte_stream.h"
+#include "net/deadline.h"
 #include "tls/upstream_tls.h"
 
 namespace gh::redis {
@@ -26,13 +27,17 @@ using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Calls one connection may hold unanswered; more are refused (bounded memory when Redis stalls).
 constexpr size_t kMaxPending = 10000;
+using Clock = std::chrono::steady_clock;
 
-// One caller's pipelined commands: it sleeps on `timer` until its replies are in, or the
-// timeout expires.
+// One caller's pipelined commands: it sleeps on `timer` (never due: a wake-up signal) until its
+// replies are in or the connection fails; the connection's one deadline enforces `expires_at`.
 struct Call {
   Call(const asio::any_io_executor& executor, size_t expected_replies, std::string handshake_step = {})
-      : timer(executor), expected(expected_replies), handshake(std::move(handshake_step)) {}
+      : timer(executor, Clock::time_point::max()),
+        expected(expected_replies),
+        handshake(std::move(handshake_step)) {}
   asio::steady_timer timer;
+  Clock::time_point expires_at = Clock::time_point::max();
   size_t expected;
   std::string handshake;         // AUTH/SELECT sent by the connection itself: what failing it means
   ErrorSink on_error = nullptr;  // a call nobody waits for: where its failure goes
@@ -52,7 +57,10 @@ struct Call {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(asio::any_io_executor executor, Options options)
-      : executor_(std::move(executor)), options_(std::move(options)), resolver_(executor_) {
+      : executor_(std::move(executor)),
+        options_(std::move(options)),
+        resolver_(executor_),
+        deadline_(executor_) {
     if (options_.ssl) {
       tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
       tls_->set_default_verify_paths();
@@ -63,7 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (pending_.size() >= kMaxPending) co_return Result{{}, "too many pending Redis commands"};
     auto self = shared_from_this();
     auto call = std::make_shared<Call>(executor_, count);
-    call->timer.expires_after(std::chrono::milliseconds(std::max(1, options_.timeout_ms)));
+    watch(*call);
     pending_.push_back(call);
     outgoing_ += commands;
     if (state_ == State::closed) {
@@ -82,6 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (pending_.size() >= kMaxPending) return on_error("too many pending Redis commands");
     auto call = std::make_shared<Call>(executor_, count);
     call->on_error = on_error;
+    watch(*call);
     pending_.push_back(std::move(call));
     outgoing_ += commands;
     if (state_ == State::closed) {
@@ -92,8 +101,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // net::Deadline's target: the oldest call is overdue.
+  void cancel(boost::system::error_code&) { fail(generation_, "timeout"); }
+
  private:
   enum class State { closed, connecting, open };
+
+  // One timer per connection, not per call (a call's own timer would be the reactor's earliest
+  // and cost a timerfd update each): calls are answered in order and all have the same timeout,
+  // so the deadline is the oldest pending call's; re-arming it later is an assignment.
+  void watch(Call& call) {
+    const auto timeout = std::chrono::milliseconds(std::max(1, options_.timeout_ms));
+    call.expires_at = Clock::now() + timeout;
+    if (!armed_) {
+      deadline_.arm(timeout, *this);
+      armed_ = true;
+    }
+  }
+
+  void rearm() {
+    for (const auto& call : pending_) {
+      if (call->expires_at == Clock::time_point::max())
+        continue;  // AUTH/SELECT: the caller's deadline covers it
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(call->expires_at - Clock::now());
+      deadline_.arm(std::max(left, std::chrono::milliseconds(0)), *this);
+      return;
+    }
+    deadline_.disarm();
+    armed_ = false;
+  }
 
   // Commands queued during one turn of the event loop (by every request of the worker) go out
   // together in one write: the pipelining that keeps Redis's cost per request low.
@@ -238,6 +274,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       for (const auto& reply : call->replies)
         if (reply.is_error()) call->on_error(reply.text);
     call->finish("");
+    rearm();
     return true;
   }
 
@@ -246,6 +283,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (generation != generation_) return;
     ++generation_;
     state_ = State::closed;
+    deadline_.disarm();
+    armed_ = false;
     writing_ = false;
     outgoing_.clear();
     incoming_.clear();
@@ -271,6 +310,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string outgoing_;
   bool writing_ = false;
   bool flush_posted_ = false;
+  net::Deadline deadline_;
+  bool armed_ = false;
   std::string incoming_;
 };
 

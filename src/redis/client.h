@@ -2,8 +2,9 @@
 // endpoint (host, port, user, database, TLS), shared by that worker's requests: commands of
 // concurrent requests are pipelined on it (written back to back, replies matched in order), so
 // a worker never waits for Redis and never blocks. Each call has the endpoint's timeout (connect,
-// AUTH and SELECT included); a timeout, a protocol error or a closed socket fails every call on
-// the connection, and the next call connects again.
+// AUTH and SELECT included; one net::Deadline per connection watches the oldest call); a timeout,
+// a protocol error or a closed socket fails every call on the connection, and the next call
+// connects again.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
