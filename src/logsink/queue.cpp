@@ -197,15 +197,16 @@ asio::awaitable<void> Queue::run() {
       timer_->expires_after(std::chrono::milliseconds(5));
       co_await timer_->async_wait(kTuple);
     }
-    asio::co_spawn(
-        co_await asio::this_coro::executor,
-        [self = shared_from_this(), batch = std::move(batch)]() mutable -> asio::awaitable<void> {
-          co_await self->deliver(std::move(batch));
-          std::lock_guard lock(self->mutex_);
-          --self->in_flight_;
-        },
-        asio::detached);
+    asio::co_spawn(timer_->get_executor(), deliver_one(shared_from_this(), std::move(batch)), asio::detached);
   }
+}
+
+// A batch delivered beside the others (concurrency_limit -1). A plain coroutine function: its
+// arguments live in its frame (GCC mishandles capturing lambdas spawned as coroutines).
+asio::awaitable<void> Queue::deliver_one(std::shared_ptr<Queue> self, Batch batch) {
+  co_await self->deliver(std::move(batch));
+  std::lock_guard lock(self->mutex_);
+  --self->in_flight_;
 }
 
 asio::awaitable<Batch> Queue::collect() {

@@ -88,6 +88,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   // The next batch (empty: the queue is empty and the runner ends).
   boost::asio::awaitable<Batch> collect();
   boost::asio::awaitable<void> deliver(Batch batch);
+  static boost::asio::awaitable<void> deliver_one(std::shared_ptr<Queue> self, Batch batch);
   void report_dropped(size_t dropped_now, const char* why);
 
   const std::string plugin_;

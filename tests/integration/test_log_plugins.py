@@ -328,6 +328,27 @@ def test_http_log_gives_up_after_max_retry_time(make_gateway, upstream, collecto
     assert "could not send entries, giving up after" in gw.logs()
 
 
+def test_http_log_sends_what_is_queued_at_shutdown(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream,
+               http_log(collector, queue={"max_batch_size": 100, "max_coalescing_delay": 3600}))
+    for i in range(3):
+        get(gw, "/logged", {"X-Test-Id": f"s{i}"})
+    assert collector.count() == 0  # the batch waits to fill for an hour
+    started = time.time()
+    gw.stop()  # SIGTERM: drain, then the queues are flushed (bounded)
+    entries = collector.wait_for(3, timeout=1)
+    assert sorted(e["request"]["headers"]["x-test-id"] for e in entries) == ["s0", "s1", "s2"]
+    assert time.time() - started < 5
+
+
+def test_http_log_parallel_batches_with_concurrency_limit_minus_one(make_gateway, upstream, collector):
+    gw = start(make_gateway, upstream, http_log(collector, queue={"concurrency_limit": -1}))
+    for i in range(10):
+        get(gw, "/logged", {"X-Test-Id": f"p{i}"})
+    entries = collector.wait_for(10)
+    assert sorted(e["request"]["headers"]["x-test-id"] for e in entries) == sorted(f"p{i}" for i in range(10))
+
+
 def rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):

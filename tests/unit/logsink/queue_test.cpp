@@ -161,6 +161,25 @@ TEST(LogQueue, MaxBytesRefusesALargerEntryAndDropsToMakeRoom) {
   ASSERT_TRUE(eventually([&] { return queue->stats().sent == 3 && !queue->busy(); }));
 }
 
+TEST(LogQueue, ConcurrencyLimitMinusOneDeliversBatchesInParallel) {
+  std::atomic<int> in_flight{0}, most{0}, done{0};
+  Sender slow = [&](const Batch&) -> boost::asio::awaitable<std::string> {
+    most = std::max(most.load(), ++in_flight);
+    boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor, 50ms);
+    co_await pause.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    --in_flight;
+    ++done;
+    co_return "";
+  };
+  QueueOptions options;
+  options.concurrency_limit = -1;
+  auto queue = Queue::get("test", "q", unique_name(), options, slow);
+  for (int i = 0; i < 5; ++i) queue->enqueue("e");
+  ASSERT_TRUE(eventually([&] { return done == 5 && !queue->busy(); }));
+  EXPECT_GT(most.load(), 1);
+  EXPECT_EQ(queue->stats().sent, 5u);
+}
+
 TEST(LogQueue, EqualIdentitiesShareAQueue) {
   Recorder recorder;
   const auto identity = unique_name();
