@@ -149,12 +149,12 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 120))
 
 
-def connect(env, path, **kw):
+def connect(gw, path, **kw):
     kw.setdefault("max_size", None)
     kw.setdefault("compression", None)
     kw.setdefault("ping_interval", None)
     kw.setdefault("open_timeout", 30)
-    return websockets.connect(f"ws://127.0.0.1:{env.gw.port}{path}", **kw)
+    return websockets.connect(f"ws://127.0.0.1:{gw.port}{path}", **kw)
 
 
 # ---- raw WebSocket bytes --------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def fd_count(pid):
 
 def test_echo_with_kongs_headers_both_ways(env):
     async def scenario():
-        async with connect(env, "/ws/headers?x=1") as ws:
+        async with connect(env.gw, "/ws/headers?x=1") as ws:
             seen = json.loads(await ws.recv())
             await ws.send("hello websocket")
             assert await ws.recv() == "hello websocket"
@@ -237,7 +237,7 @@ def test_echo_with_kongs_headers_both_ways(env):
 
 def test_binary_and_large_frames_arrive_intact(env):
     async def scenario():
-        async with connect(env, "/ws") as ws:
+        async with connect(env.gw, "/ws") as ws:
             for size in (0, 1, 125, 126, 65535, 65536, 300_000):
                 payload = os.urandom(size)
                 await ws.send(payload)
@@ -253,7 +253,7 @@ def test_binary_and_large_frames_arrive_intact(env):
 
 def test_two_hundred_concurrent_sockets(env):
     async def one(i, state):
-        async with connect(env, f"/ws/c{i}") as ws:
+        async with connect(env.gw, f"/ws/c{i}") as ws:
             state["open"] += 1
             if state["open"] == 200:
                 state["all_open"].set()
@@ -282,7 +282,7 @@ def test_native_plugin_refuses_the_handshake(env):
     assert headers["connection"] == "close" and "upgrade" not in headers
 
     async def with_key():
-        async with connect(env, "/keyed/headers", extra_headers={"apikey": API_KEY}) as ws:
+        async with connect(env.gw, "/keyed/headers", extra_headers={"apikey": API_KEY}) as ws:
             seen = {k.lower(): v for k, v in json.loads(await ws.recv())["headers"]}
             await ws.send("in")
             assert await ws.recv() == "in"
@@ -302,7 +302,7 @@ def test_external_plugin_refuses_alters_and_logs_the_tunnel(env):
     assert json.loads(body) == {"denied": "nope"}
 
     async def allowed():
-        async with connect(env, "/js/headers") as ws:
+        async with connect(env.gw, "/js/headers") as ws:
             seen = json.loads(await ws.recv())
             await ws.send(b"u" * 100_000)
             assert await ws.recv() == b"u" * 100_000
@@ -321,7 +321,7 @@ def test_external_plugin_refuses_alters_and_logs_the_tunnel(env):
 
 def test_response_phase_plugins_do_not_stop_an_upgrade(env):
     async def scenario():
-        async with connect(env, "/transformed") as ws:
+        async with connect(env.gw, "/transformed") as ws:
             await ws.send("through")
             assert await ws.recv() == "through"
 
@@ -352,13 +352,13 @@ def test_wss_through_tls_termination_and_to_an_https_service(env):
 
 def test_idle_socket_is_cut_at_the_services_read_timeout(env):
     async def idle():
-        async with connect(env, "/short") as ws:
+        async with connect(env.gw, "/short") as ws:
             started = time.monotonic()
             await ws.wait_closed()
             return time.monotonic() - started, ws.close_code
 
     async def chatty():
-        async with connect(env, "/short") as ws:
+        async with connect(env.gw, "/short") as ws:
             for n in range(10):  # 2.5 s in all, never 1 s without a frame
                 await ws.send(str(n))
                 assert await ws.recv() == str(n)
@@ -401,7 +401,7 @@ def test_upstream_that_stops_reading_is_cut_at_the_services_write_timeout(env):
 
 def test_upstream_closing_ends_the_tunnel_cleanly(env):
     async def scenario():
-        async with connect(env, "/ws/close") as ws:
+        async with connect(env.gw, "/ws/close") as ws:
             with pytest.raises(websockets.ConnectionClosedOK):
                 await ws.recv()
             return ws.close_code, ws.close_reason
@@ -424,7 +424,7 @@ def test_clients_vanishing_mid_tunnel_leak_nothing(env):
     pid = env.gw.proc.pid
 
     async def echo_once():
-        async with connect(env, "/ws") as ws:
+        async with connect(env.gw, "/ws") as ws:
             await ws.send("still here")
             assert await ws.recv() == "still here"
 
@@ -495,7 +495,7 @@ def test_frames_sent_before_the_101_reach_the_upstream_after_it(env):
 
 def test_upstream_first_frame_arrives_with_the_101(env):
     async def scenario():
-        async with connect(env, "/ws/push") as ws:
+        async with connect(env.gw, "/ws/push") as ws:
             return await ws.recv()
 
     assert run(scenario()) == "hello from upstream"
@@ -540,3 +540,42 @@ services:
             assert read_until_closed(sock) is not None  # the client's connection ended too
     finally:
         upstream.stop()
+
+
+def test_tunnels_go_through_the_balancer_and_count_as_in_flight(make_gateway):
+    """A least-connections upstream with two targets: while one tunnel stays open on a target, every
+    new handshake goes to the other one (the tunnel is a connection in flight until it closes)."""
+    targets = [WsUpstream(), WsUpstream()]
+    try:
+        gw = make_gateway(f"""
+_format_version: "3.0"
+upstreams:
+  - name: ws-pool
+    algorithm: least-connections
+    targets:
+      - target: 127.0.0.1:{targets[0].port}
+      - target: 127.0.0.1:{targets[1].port}
+services:
+  - name: ws
+    host: ws-pool
+    routes:
+      - name: ws
+        paths: ["/ws"]
+""").start()
+
+        async def target_of_a_handshake():
+            async with connect(gw, "/ws/headers") as ws:
+                return json.loads(await ws.recv())["port"]
+
+        async def scenario():
+            async with connect(gw, "/ws/headers") as held:
+                held_port = json.loads(await held.recv())["port"]
+                others = [await target_of_a_handshake() for _ in range(4)]
+            return held_port, others
+
+        held_port, others = run(scenario())
+        assert held_port in {t.port for t in targets}
+        assert set(others) == {t.port for t in targets} - {held_port}
+    finally:
+        for target in targets:
+            target.stop()

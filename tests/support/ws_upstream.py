@@ -2,7 +2,7 @@
 process: `python3 ws_upstream.py [--tls CERT KEY]` prints `listening <port>` once it accepts.
 
 Paths (anywhere in the path: a plugin may have prefixed it):
-  /headers  sends the handshake's request line and headers as JSON first, then echoes
+  /headers  sends the handshake's path and headers (and its own port) as JSON first, then echoes
   /push     sends "hello from upstream" right after the handshake, then echoes
   /close    closes (code 1000) right after the handshake
   /refuse   answers the handshake 403 (no upgrade)
@@ -21,7 +21,8 @@ import websockets
 async def handler(ws, path=None):
     path = ws.path
     if "/headers" in path:
-        await ws.send(json.dumps({"path": path, "headers": [[k, v] for k, v in ws.request_headers.raw_items()]}))
+        await ws.send(json.dumps({"path": path, "port": ws.local_address[1],
+                                  "headers": [[k, v] for k, v in ws.request_headers.raw_items()]}))
     elif "/push" in path:
         await ws.send("hello from upstream")
     elif "/close" in path:
