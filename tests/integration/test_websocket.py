@@ -347,6 +347,18 @@ def test_wss_through_tls_termination_and_to_an_https_service(env):
     seen = run(scenario("/tls-upstream/headers"))  # TLS on both sides
     assert seen["x-forwarded-proto"] == "https"
 
+    async def upstream_closes(path):
+        uri = f"wss://127.0.0.1:{env.gw.tls_port}{path}"
+        async with websockets.connect(uri, ssl=env.client_tls, server_hostname="ws.example.test",
+                                      ping_interval=None) as ws:
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await ws.recv()
+            await ws.wait_closed()
+            return ws.close_code
+
+    assert run(upstream_closes("/ws/close")) == 1000
+    assert run(upstream_closes("/tls-upstream/close")) == 1000
+
 
 # ---- ends of a tunnel ----------------------------------------------------------------------------
 
