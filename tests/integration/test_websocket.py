@@ -47,8 +47,8 @@ class WsUpstream:
 
 class RawUpstream:
     """A hand-made upstream (one request per connection) that records what it received: answers 101
-    and then echoes raw bytes, whatever the request asked for; or, for a path with /deaf, never reads
-    again after its 101."""
+    and then echoes raw bytes, whatever the request asked for; for a path with /deaf, never reads
+    again after its 101; for /halfclose, reads to the end of stream, then sends it all back reversed."""
 
     def __init__(self):
         self.received = []  # (head bytes, body bytes) per connection
@@ -76,6 +76,9 @@ class RawUpstream:
                      b"Sec-WebSocket-Accept: not-checked\r\n\r\n" + rest[length:])
         if b"/deaf" in head:
             self.release.wait(60)
+            return
+        if b"/halfclose" in head:
+            conn.sendall(read_until_closed(conn)[::-1])
             return
         while True:
             piece = conn.recv(65536)
@@ -409,6 +412,16 @@ def test_upstream_that_stops_reading_is_cut_at_the_services_write_timeout(env):
                 cut = True
     assert cut, "the tunnel to an upstream that stopped reading was never closed"
     assert "ended: write timed out" in env.gw.logs()
+
+
+def test_a_half_close_is_passed_on_and_the_other_direction_keeps_flowing(env):
+    with socket.create_connection(("127.0.0.1", env.gw.port), timeout=10) as sock:
+        sock.sendall(handshake_request("/raw/halfclose"))
+        head, rest = read_head(sock)
+        assert head.startswith("HTTP/1.1 101 ")
+        sock.sendall(b"abc" * 100_000)
+        sock.shutdown(socket.SHUT_WR)  # the upstream answers only once it sees this end of stream
+        assert read_until_closed(sock, rest) == (b"abc" * 100_000)[::-1]
 
 
 def test_upstream_closing_ends_the_tunnel_cleanly(env):
