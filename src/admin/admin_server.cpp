@@ -18,6 +18,7 @@
 #include "http/parser.h"
 #include "net/buffer.h"
 #include "net/listener.h"
+#include "tls/client_certificate.h"
 #include "tls/handshake.h"
 #include "tls/self_signed.h"
 
@@ -29,6 +30,19 @@ using asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// nginx's answers under ssl_verify_client: "" when the connection may use the API.
+std::string client_refusal(const conf::AdminClientVerify& verify, SSL* ssl) {
+  if (verify.mode == conf::AdminClientVerify::Mode::off) return "";
+  auto presented = tls::client_certificate(ssl);
+  if (!presented)
+    return verify.mode == conf::AdminClientVerify::Mode::on ? "No required SSL certificate was sent" : "";
+  if (presented->verify != "SUCCESS") {
+    spdlog::info("admin client certificate refused ({}): {}", presented->subject, presented->verify);
+    return "The SSL certificate error";
+  }
+  return "";
+}
 constexpr std::chrono::seconds kHandshakeTimeout{60};  // as the proxy listeners
 constexpr std::chrono::seconds kLingeringTime{2};
 constexpr size_t kLingeringBytes = 1 << 20;
@@ -111,6 +125,10 @@ asio::awaitable<void> AdminServer::accept_loop(Listener& listener) {
 
 asio::awaitable<void> AdminServer::serve_tls(tcp::socket socket, bool status_only) {
   auto stream = tls::ServerTls::stream(std::move(socket), server_tls());
+  const auto verify =
+      status_only ? conf::AdminClientVerify{} : gateway_.snapshot()->properties.admin_client_verify;
+  if (verify.mode != conf::AdminClientVerify::Mode::off)
+    tls::request_client_certificate(stream.tls_stream()->native_handle(), verify.ca_pem);  // checked at load
   tls::HandshakeState state;
   net::Deadline deadline(io_.get_executor());
   auto ec = co_await tls::accept_handshake(stream, state, deadline, kHandshakeTimeout);
@@ -119,7 +137,8 @@ asio::awaitable<void> AdminServer::serve_tls(tcp::socket socket, bool status_onl
     spdlog::debug("admin TLS handshake failed: {}", deadline.expired() ? "timed out" : ec.message());
     co_return;
   }
-  co_await serve(std::move(stream), status_only);
+  std::string refused = client_refusal(verify, stream.tls_stream()->native_handle());
+  co_await serve(std::move(stream), status_only, std::move(refused));
 }
 
 ApiRequest AdminServer::api_request(http::RequestHead& head, std::string body) const {
@@ -136,7 +155,8 @@ ApiRequest AdminServer::api_request(http::RequestHead& head, std::string body) c
 // The proxy's connection rules apply here too: the parser's head limits (431/414/400), the
 // client_header / client_body / keepalive / send timeouts (nginx_admin_* in kong.conf), and a
 // bounded request body.
-asio::awaitable<void> AdminServer::serve(net::ByteStream stream, bool status_only) {
+asio::awaitable<void> AdminServer::serve(net::ByteStream stream, bool status_only,
+                                         std::string client_refused) {
   const conf::AdminTimeouts timeouts = gateway_.snapshot()->properties.admin_timeouts;
   http::Parser parser(http::Parser::Kind::request);
   net::Buffer in;
@@ -152,7 +172,10 @@ asio::awaitable<void> AdminServer::serve(net::ByteStream stream, bool status_onl
     auto& req = parser.request();
     ApiResponse response;
     bool keep_alive = read == Read::complete && req.keep_alive;
-    if (read == Read::complete) {
+    if (read == Read::complete && !client_refused.empty()) {
+      response = {400, {{"message", client_refused}}};
+      keep_alive = false;
+    } else if (read == Read::complete) {
       auto request = api_request(req, std::move(body));
       response = status_only ? api_.handle_status(request) : api_.handle(request);
     } else {

@@ -52,7 +52,10 @@ class AdminServer {
   void bind(const std::vector<conf::ListenAddress>& addresses, bool status_only);
   boost::asio::awaitable<void> accept_loop(Listener& listener);
   boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, bool status_only);
-  boost::asio::awaitable<void> serve(net::ByteStream stream, bool status_only);
+  // `client_refused` (non-empty): every request on the connection is answered 400 with it (a client
+  // certificate the admin listener requires is missing or not trusted).
+  boost::asio::awaitable<void> serve(net::ByteStream stream, bool status_only,
+                                     std::string client_refused = {});
   // How reading a request ended: `complete` (head and body) is answered; `too_large` (a body over
   // the limit) is answered 413 without reading the body, then the connection closes;
   // `malformed` and `timed_out` are answered and close; `gone` closes.

@@ -66,6 +66,15 @@ struct AdminTimeouts {
   long send = 60;
 };
 
+// Client certificates on `admin_listen ... ssl` (mutual TLS), with Kong's injected nginx directives
+// nginx_admin_ssl_verify_client (off | on | optional) and nginx_admin_ssl_client_certificate (the
+// CA, a path or PEM). `on`: a request without a certificate the CA signed is answered 400.
+struct AdminClientVerify {
+  enum class Mode { off, on, optional };
+  Mode mode = Mode::off;
+  std::string ca_pem;
+};
+
 struct Properties {
   std::map<std::string, std::string>
       values;               // every key (lower-case) → final raw string (defaults < file < env)
@@ -82,6 +91,7 @@ struct Properties {
   std::vector<std::string> admin_ssl_certs;
   std::vector<std::string> admin_ssl_keys;
   AdminTimeouts admin_timeouts;
+  AdminClientVerify admin_client_verify;
   std::vector<ListenAddress> stream_listen;
   std::vector<ListenAddress> status_listen;  // /status and /status/ready only (Kong's status API)
   std::string declarative_config;            // absolute path or ""

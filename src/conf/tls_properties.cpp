@@ -132,6 +132,33 @@ bool parse_switch(const std::string& text, const std::string& where) {
   return *value;
 }
 
+// nginx's ssl_verify_client / ssl_client_certificate for the admin server block.
+AdminClientVerify read_admin_client_verify(
+    const std::function<std::string(const std::string&)>& raw,
+    const std::function<std::string(const std::string&)>& where,
+    const std::function<std::string(const std::string&, const std::string&)>& resolve) {
+  static const std::string kMode = "nginx_admin_ssl_verify_client",
+                           kCa = "nginx_admin_ssl_client_certificate";
+  AdminClientVerify out;
+  if (!trim(raw("nginx_admin_ssl_verify_depth")).empty())
+    throw ConfigError(where("nginx_admin_ssl_verify_depth") +
+                      ": not supported (chains are checked to OpenSSL's depth)");
+  const std::string mode = to_lower(trim(raw(kMode)));
+  if (mode.empty() || mode == "off") return out;
+  if (mode == "on")
+    out.mode = AdminClientVerify::Mode::on;
+  else if (mode == "optional")
+    out.mode = AdminClientVerify::Mode::optional;
+  else
+    throw ConfigError(where(kMode) + ": expected on, off or optional");
+  const std::string ca = std::string(trim(raw(kCa)));
+  if (ca.empty()) throw ConfigError(where(kMode) + ": needs " + kCa + " (the CA that signs admin clients)");
+  out.ca_pem = read_pem(ca, kCa, where(kCa), resolve);
+  if (out.ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    throw ConfigError(where(kCa) + ": no PEM certificate in it");
+  return out;
+}
+
 }  // namespace
 
 void fill_tls_settings(Properties& p, const std::function<std::string(const std::string&)>& raw,
@@ -141,6 +168,7 @@ void fill_tls_settings(Properties& p, const std::function<std::string(const std:
   read_certificate_pairs("ssl_cert", "ssl_cert_key", ssl.certs, ssl.keys, raw, where, resolve);
   read_certificate_pairs("admin_ssl_cert", "admin_ssl_cert_key", p.admin_ssl_certs, p.admin_ssl_keys, raw,
                          where, resolve);
+  p.admin_client_verify = read_admin_client_verify(raw, where, resolve);
   read_protocols(ssl, raw("ssl_protocols"), where("ssl_protocols"));
   ssl.cipher_suite = to_lower(trim(raw("ssl_cipher_suite")));
   ssl.prefer_server_ciphers =

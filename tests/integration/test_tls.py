@@ -756,3 +756,53 @@ def test_bad_admin_ssl_cert_is_refused(make_gateway, upstream, ca):
     check = gw.cli("config", "check")
     assert check.returncode != 0
     assert "admin_ssl_cert_key: the key does not belong to the certificate" in check.stdout + check.stderr
+
+
+def admin_mtls_get(gw, ca, cert=None):
+    """(status, body) of GET /services on the admin TLS port, presenting `cert` if given."""
+    ctx = ca.client_context()
+    if cert:
+        ctx.load_cert_chain(*map(str, cert))
+    conn, resp, body = https_get(gw.admin_tls_port, "admin.example.test", "/services", ctx)
+    conn.close()
+    return resp.status, json.loads(body)
+
+
+@pytest.mark.parametrize("mode", ["on", "optional"])
+def test_admin_client_certificates_with_kongs_injected_nginx_directives(make_gateway, upstream, ca, tmp_path, mode):
+    admin_cert, admin_key = ca.issue("admin", ["admin.example.test"])
+    stranger_ca = CertificateAuthority(tmp_path / "stranger")
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []"))
+    add_admin_tls_listener(gw, f"admin_ssl_cert = {admin_cert}\nadmin_ssl_cert_key = {admin_key}\n"
+                               f"nginx_admin_ssl_verify_client = {mode}\n"
+                               f"nginx_admin_ssl_client_certificate = {ca.cert}\n")
+    gw.start()
+    assert wait_listening(gw.proc, gw.admin_tls_port)
+    status, body = admin_mtls_get(gw, ca, client_certificate(ca))
+    assert status == 200 and [s["name"] for s in body["data"]] == ["echo"]
+    # A certificate from a CA the listener does not trust: nginx's 400, whatever the mode.
+    stranger = stranger_ca.issue("intruder", ["intruder.example.test"], client=True)
+    assert admin_mtls_get(gw, ca, stranger) == (400, {"message": "The SSL certificate error"})
+    # None at all: refused when required, served when optional.
+    if mode == "on":
+        assert admin_mtls_get(gw, ca) == (400, {"message": "No required SSL certificate was sent"})
+    else:
+        assert admin_mtls_get(gw, ca)[0] == 200
+    # The plain listener next to it is not concerned (it is loopback-only, as by default).
+    assert raw_request(gw.admin_port, b"GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") \
+        .startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("nginx_admin_ssl_verify_client = on\n", "needs nginx_admin_ssl_client_certificate"),
+    ("nginx_admin_ssl_verify_client = sometimes\nnginx_admin_ssl_client_certificate = {ca}\n",
+     "expected on, off or optional"),
+    ("nginx_admin_ssl_verify_client = on\nnginx_admin_ssl_client_certificate = {key}\n", "no PEM certificate"),
+    ("nginx_admin_ssl_verify_depth = 2\n", "nginx_admin_ssl_verify_depth: not supported"),
+])
+def test_bad_admin_client_verification_is_refused(make_gateway, upstream, ca, extra, words):
+    admin_cert, admin_key = ca.issue("admin", ["admin.example.test"])
+    gw = make_gateway(tls_kong_yml(upstream.server_address[1], "  []"))
+    add_admin_tls_listener(gw, extra.format(ca=ca.cert, key=ca.key))
+    check = gw.cli("config", "check")
+    assert check.returncode != 0 and words in check.stdout + check.stderr, check.stdout + check.stderr
