@@ -13,8 +13,10 @@ import uuid
 
 import pytest
 
+from conftest import GATEHOUSE
 from log_collectors import HttpCollector, TcpCollector, UdpCollector, tls_context
 from test_floor_plugins import get
+from test_plugsrv_accept import sanitized
 from test_tls import CertificateAuthority
 
 
@@ -384,9 +386,12 @@ def test_http_log_hanging_collector_bounded_queue_fast_requests_flat_memory(make
     # Waiting for the log server would cost every request its 300 ms timeout; the 90th percentile
     # leaves room for a stall of this loaded test machine.
     p90 = times[int(len(times) * 0.9)]
+    print(f"hung http-log server: p50 {times[len(times) // 2]:.3f} s, p90 {p90:.3f} s, RSS {before} -> {after} KiB")
     assert p90 < 0.25, f"90% of the requests took up to {p90:.3f} s with a hung log server"
-    # 600 entries of ~9 KiB each would be ~5 MiB if kept: the queue holds 50.
-    assert after - before < 3 * 1024, f"RSS grew from {before} KiB to {after} KiB"
+    # 600 entries of ~9 KiB each would be ~5 MiB if kept: the queue holds 50. (Not under ASan: its
+    # quarantine keeps freed memory on purpose.)
+    if not sanitized(GATEHOUSE):
+        assert after - before < 3 * 1024, f"RSS grew from {before} KiB to {after} KiB"
     logs = gw.logs()
     assert "queue full (max_entries), dropping old entries until processing is successful again" in logs
     # Once per 10 s interval, not once per drop (700 drops).
