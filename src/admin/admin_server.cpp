@@ -182,14 +182,19 @@ asio::awaitable<void> AdminServer::serve(net::ByteStream stream, bool status_onl
       response = refusal(read, parser);
     }
     // Never throws: a string that is not UTF-8 (kong.yml is checked, a header is not) is replaced.
-    std::string text = response.body.is_null()
-                           ? std::string()
-                           : response.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::string head_text =
-        fmt::format("HTTP/1.1 {} {}\r\n{}Content-Length: {}\r\nServer: {}\r\n{}\r\n", response.status,
-                    http::reason_phrase(response.status),
-                    response.body.is_null() ? "" : "Content-Type: application/json; charset=utf-8\r\n",
-                    text.size(), kServerToken, keep_alive ? "" : "Connection: close\r\n");
+    const bool json_body = response.content_type.empty() && !response.body.is_null();
+    std::string text = !response.content_type.empty() ? std::move(response.text)
+                       : json_body
+                           ? response.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                           : std::string();
+    const std::string content_type = !response.content_type.empty() ? response.content_type
+                                     : json_body                    ? "application/json; charset=utf-8"
+                                                                    : "";
+    std::string head_text = fmt::format("HTTP/1.1 {} {}\r\n{}{}{}Content-Length: {}\r\nServer: {}\r\n{}\r\n",
+                                        response.status, http::reason_phrase(response.status),
+                                        content_type.empty() ? "" : "Content-Type: ", content_type,
+                                        content_type.empty() ? "" : "\r\n", text.size(), kServerToken,
+                                        keep_alive ? "" : "Connection: close\r\n");
     if (response.status == 304 || response.status == 204)  // no body, so no Content-Length either
       head_text = fmt::format("HTTP/1.1 {} {}\r\nServer: {}\r\n{}\r\n", response.status,
                               http::reason_phrase(response.status), kServerToken,

@@ -32,7 +32,7 @@ class AdminServer {
   // Binds every admin_listen address (building the TLS context first when one is `ssl`); throws
   // on failure.
   void listen(const std::vector<conf::ListenAddress>& addresses);
-  // Binds every status_listen address: /status and /status/ready only.
+  // Binds every status_listen address: /status, /status/ready and /metrics only.
   void listen_status(const std::vector<conf::ListenAddress>& addresses);
   void start();
   void stop();

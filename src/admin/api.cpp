@@ -10,10 +10,12 @@
 #include "admin/config_body.h"
 #include "admin/config_errors.h"
 #include "admin/entity_json.h"
+#include "admin/metrics_endpoint.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/version.h"
 #include "conf/declarative.h"
+#include "metrics/metrics.h"
 #include "pdk/request_pdk.h"
 #include "pdk/shapes.h"
 
@@ -335,20 +337,16 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 
 ApiResponse Api::status() const {
   auto snap = gateway_.snapshot();
-  int connections = 0, requests = 0;
-  for (const auto& w : gateway_.workers()) {
-    connections += w->active_connections.load();
-    requests += w->active_requests.load();
-  }
+  const auto stats = connection_stats(gateway_);
   return {200,
           {{"server",
-            {{"connections_active", connections},
-             {"connections_reading", 0},
-             {"connections_writing", requests},
-             {"connections_waiting", std::max(0, connections - requests)},
-             {"connections_accepted", nullptr},
-             {"connections_handled", nullptr},
-             {"total_requests", nullptr}}},
+            {{"connections_active", stats.active},
+             {"connections_reading", stats.reading},
+             {"connections_writing", stats.writing},
+             {"connections_waiting", stats.waiting},
+             {"connections_accepted", stats.accepted},
+             {"connections_handled", stats.accepted},
+             {"total_requests", stats.requests}}},
            {"database", {{"reachable", true}}},
            {"memory", nullptr},
            {"configuration_hash", snap->config_hash},
@@ -395,13 +393,12 @@ ApiResponse Api::root() const {
   json enabled = props.plugins;
   json available = json::object();
   for (const auto& name : available_plugins(*snap)) available[name] = true;
-  auto node_id = props.get("node_id").value_or("");
   return {200,
           {{"version", kVersion},
            {"tagline", "Welcome to gatehouse"},
            {"lua_version", nullptr},
            {"hostname", hostname()},
-           {"node_id", node_id.empty() ? pdk::process_node_id() : node_id},
+           {"node_id", node_id(props)},
            {"pid", ::getpid()},
            {"edition", "community"},
            {"timers", nullptr},
@@ -428,10 +425,18 @@ ApiResponse Api::post_config(const ApiRequest& request) {
   return {201, std::move(answer)};
 }
 
+ApiResponse Api::metrics() const {
+  ApiResponse response;
+  response.content_type = metrics::kContentType;
+  response.text = metrics_exposition(gateway_);
+  return response;
+}
+
 ApiResponse Api::handle_status(const ApiRequest& request) {
   if (request.method != "GET" && request.method != "HEAD") return method_not_allowed();
   if (request.path == "/status") return status();
   if (request.path == "/status/ready") return ready();
+  if (request.path == "/metrics") return metrics();
   return not_found();
 }
 
@@ -464,6 +469,7 @@ ApiResponse Api::handle(const ApiRequest& request) {
   const std::string first(parts[0]);
   if (parts.size() == 1 && first == "status") return status();
   if (parts.size() == 2 && first == "status" && parts[1] == "ready") return ready();
+  if (parts.size() == 1 && first == "metrics") return metrics();
   if (auto it = endpoints_.find(request.path); it != endpoints_.end()) return {200, it->second()};
 
   if (first == "services") {

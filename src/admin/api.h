@@ -22,8 +22,12 @@ struct ApiRequest {
 };
 
 struct ApiResponse {
+  ApiResponse(int status_ = 200, nlohmann::json body_ = nullptr) : status(status_), body(std::move(body_)) {}
   int status = 200;
   nlohmann::json body;  // null: no body (304)
+  // A body that is not JSON (GET /metrics): sent as is, with this content type, when it is set.
+  std::string content_type;
+  std::string text;
 };
 
 class Api {
@@ -32,7 +36,7 @@ class Api {
   explicit Api(proxy::Gateway& gateway) : gateway_(gateway) {}
 
   ApiResponse handle(const ApiRequest& request);         // admin_listen
-  ApiResponse handle_status(const ApiRequest& request);  // status_listen: /status and /status/ready only
+  ApiResponse handle_status(const ApiRequest& request);  // status_listen: /status, /status/ready, /metrics
 
   // Extra GET endpoints provided by other layers (e.g. "/plugin-servers").
   void add_endpoint(std::string path, Provider provider) {
@@ -43,6 +47,7 @@ class Api {
 
  private:
   ApiResponse status() const;
+  ApiResponse metrics() const;  // Kong's prometheus exposition (admin/metrics_endpoint.h)
   ApiResponse ready() const;
   ApiResponse root() const;
   ApiResponse set_target_health(const std::string& upstream, std::string_view target, bool healthy);

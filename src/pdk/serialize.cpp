@@ -39,17 +39,9 @@ json request_part(const core::RequestContext& ctx) {
   return r;
 }
 
-// kong: time spent in gatehouse; proxy: upstream until first byte; request: the whole request.
 json latencies(const core::RequestContext& ctx) {
-  auto end = ctx.end == core::Clock::time_point{} ? core::Clock::now() : ctx.end;
-  int64_t request = millis_between(ctx.start, end);
-  int64_t proxy = millis_between(ctx.upstream_start, ctx.upstream_first_byte);
-  int64_t receive = millis_between(ctx.upstream_first_byte, end);
-  int64_t upstream = millis_between(ctx.upstream_start, end);
-  return {{"request", request},
-          {"proxy", proxy},
-          {"receive", receive < 0 ? 0 : receive},
-          {"kong", upstream < 0 ? request : request - upstream}};
+  const auto l = request_latencies(ctx);
+  return {{"request", l.request}, {"proxy", l.proxy}, {"receive", l.receive}, {"kong", l.kong}};
 }
 
 json tries(const core::RequestContext& ctx) {
@@ -87,6 +79,16 @@ void apply_override(json& root, const std::string& key, const std::string& mode,
 }
 
 }  // namespace
+
+// kong: time spent in gatehouse; proxy: upstream until first byte; request: the whole request.
+Latencies request_latencies(const core::RequestContext& ctx) {
+  auto end = ctx.end == core::Clock::time_point{} ? core::Clock::now() : ctx.end;
+  int64_t request = millis_between(ctx.start, end);
+  int64_t proxy = millis_between(ctx.upstream_start, ctx.upstream_first_byte);
+  int64_t receive = millis_between(ctx.upstream_first_byte, end);
+  int64_t upstream = millis_between(ctx.upstream_start, end);
+  return {request, proxy, receive < 0 ? 0 : receive, upstream < 0 ? request : request - upstream};
+}
 
 json serialize_log(const core::RequestContext& ctx) {
   using namespace std::chrono;

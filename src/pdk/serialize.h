@@ -12,4 +12,11 @@ namespace gh::pdk {
 // headers redacted, and the plugins' kong.log.set_serialize_value overrides applied.
 nlohmann::json serialize_log(const core::RequestContext& ctx);
 
+// Kong's latencies in milliseconds (-1: that part did not happen): request (the whole request),
+// proxy (upstream until its first byte), receive (first byte to the end), kong (the rest).
+struct Latencies {
+  int64_t request = -1, proxy = -1, receive = 0, kong = -1;
+};
+Latencies request_latencies(const core::RequestContext& ctx);
+
 }  // namespace gh::pdk

@@ -168,6 +168,7 @@ asio::awaitable<void> HttpSession::run() {
     if (!have_request) break;
     RequestContext ctx;
     worker_.active_requests++;
+    Worker::count(worker_.requests_total);
     Outcome outcome = co_await handle_request(ctx);
     // The next request starts where this one's body ends: read past whatever was not consumed.
     if (outcome == Outcome::keep_alive && !request_body_done_ && !co_await discard_request_body())

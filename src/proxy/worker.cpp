@@ -86,6 +86,7 @@ asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
       continue;
     }
     active_connections++;
+    count(connections_accepted);
     asio::co_spawn(
         io_,
         [this, s = std::move(socket), port, is_tls = listener.tls,

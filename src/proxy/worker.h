@@ -108,6 +108,13 @@ class Worker {
 
   std::atomic<int> active_connections{0};
   std::atomic<int> active_requests{0};
+  // Totals since start (nginx's accepts and requests, for /status and /metrics). Written only by
+  // this worker's thread: count() is a relaxed load and store, not a locked add.
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> requests_total{0};
+  static void count(std::atomic<uint64_t>& total) {
+    total.store(total.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   // Log phases still running after their response went out: draining waits for them too.
   std::atomic<int> active_log_phases{0};
 

@@ -189,12 +189,16 @@ std::optional<size_t> UpstreamState::find_target(std::string_view target_or_id) 
   return std::nullopt;
 }
 
+const char* UpstreamState::health_name(size_t i) const {
+  if (!active_ && !passive_) return "HEALTHCHECKS_OFF";
+  return targets_[i]->healthy() ? "HEALTHY" : "UNHEALTHY";
+}
+
 nlohmann::json UpstreamState::health_json() const {
   nlohmann::json data = nlohmann::json::array();
-  const bool checked = active_ || passive_;
   for (size_t i = 0; i < targets_.size(); ++i) {
     const auto& t = config_.targets[i];
-    const char* health = !checked ? "HEALTHCHECKS_OFF" : targets_[i]->healthy() ? "HEALTHY" : "UNHEALTHY";
+    const char* health = health_name(i);
     nlohmann::json address = {
         {"ip", addresses_[i].host}, {"port", addresses_[i].port}, {"health", health}, {"weight", t.weight}};
     data.push_back({{"target", t.target},

@@ -84,6 +84,8 @@ class UpstreamState {
   // The target named by `target_or_id` ("host:port" as written in kong.yml, or the id the Admin
   // API shows for it), or nullopt.
   std::optional<size_t> find_target(std::string_view target_or_id) const;
+  // Kong's health of target i: HEALTHCHECKS_OFF, HEALTHY or UNHEALTHY.
+  const char* health_name(size_t i) const;
 
   std::atomic<bool> retired{false};  // replaced by a reload: its prober stops
 

@@ -1,0 +1,132 @@
+#include "admin/metrics_endpoint.h"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "common/strings.h"
+#include "common/version.h"
+#include "metrics/metrics.h"
+#include "pdk/request_pdk.h"
+
+namespace gh::admin {
+
+namespace {
+
+using metrics::Type;
+using metrics::Values;
+
+// What the configuration asks of the exporter: Kong's exporter.configure (any prometheus plugin
+// enables its families; any with upstream_health_metrics enables target health).
+struct ExporterSwitches {
+  bool enabled = false;
+  bool upstream_health = false;
+};
+
+ExporterSwitches switches_of(const conf::Declarative& config) {
+  ExporterSwitches out;
+  for (const auto& plugin : config.plugins) {
+    if (plugin.name != "prometheus" || !plugin.enabled) continue;
+    out.enabled = true;
+    if (plugin.config.value("upstream_health_metrics", false)) out.upstream_health = true;
+  }
+  return out;
+}
+
+// The node's gauges, computed at each scrape (Kong's LOCAL_STORAGE gauges).
+std::vector<std::unique_ptr<Values>> node_gauges(const proxy::Gateway& gateway, const std::string& node) {
+  std::vector<std::unique_ptr<Values>> out;
+  const auto stats = connection_stats(gateway);
+  auto& connections = *out.emplace_back(
+      std::make_unique<Values>("kong_nginx_connections_total", "Number of connections by subsystem",
+                               Type::gauge, std::vector<std::string>{"node_id", "subsystem", "state"}));
+  const std::pair<const char*, uint64_t> states[] = {
+      {"accepted", stats.accepted}, {"handled", stats.accepted}, {"total", stats.requests},
+      {"active", stats.active},     {"reading", stats.reading},  {"writing", stats.writing},
+      {"waiting", stats.waiting}};
+  for (const auto& [state, value] : states)
+    connections.set({node, "http", state}, static_cast<double>(value));
+  out.emplace_back(std::make_unique<Values>("kong_nginx_requests_total", "Number of requests total",
+                                            Type::gauge, std::vector<std::string>{"node_id", "subsystem"}))
+      ->set({node, "http"}, static_cast<double>(stats.requests));
+  // DB-less: the configuration is in memory, as Kong's "off" strategy always reaches it.
+  out.emplace_back(std::make_unique<Values>("kong_datastore_reachable",
+                                            "Datastore reachable from Kong, 0 is unreachable", Type::gauge,
+                                            std::vector<std::string>{}))
+      ->set(metrics::LabelValues{}, 1);
+  out.emplace_back(std::make_unique<Values>("kong_node_info", "Kong Node metadata information", Type::gauge,
+                                            std::vector<std::string>{"node_id", "version"}))
+      ->set({node, kVersion}, 1);
+  return out;
+}
+
+// Kong's kong_upstream_target_health: four series per target, 1 on its state. Health is per
+// target here (gatehouse does not track resolved addresses apart): the address is the target's.
+std::unique_ptr<Values> target_health(const proxy::Gateway& gateway) {
+  auto family = std::make_unique<Values>(
+      "kong_upstream_target_health",
+      "Health status of targets of upstream. States = healthchecks_off|healthy|unhealthy|dns_error, value is "
+      "1 "
+      "when state is populated.",
+      Type::gauge, std::vector<std::string>{"upstream", "target", "address", "state", "subsystem"});
+  const auto set = gateway.upstreams().current();
+  if (!set) return family;
+  for (const auto& [name, upstream] : set->by_name) {
+    const auto& targets = upstream->config().targets;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const auto& address = upstream->addresses()[i];
+      const std::string address_label = address.host + ":" + std::to_string(address.port);
+      const std::string state = to_lower(upstream->health_name(i));
+      for (const char* label : {"healthchecks_off", "healthy", "unhealthy", "dns_error"})
+        family->set({name, targets[i].target, address_label, label, "http"}, state == label ? 1 : 0);
+    }
+  }
+  return family;
+}
+
+}  // namespace
+
+ConnectionStats connection_stats(const proxy::Gateway& gateway) {
+  ConnectionStats stats;
+  for (const auto& w : gateway.workers()) {
+    stats.active += static_cast<uint64_t>(std::max(0, w->active_connections.load(std::memory_order_relaxed)));
+    stats.writing += static_cast<uint64_t>(std::max(0, w->active_requests.load(std::memory_order_relaxed)));
+    stats.accepted += w->connections_accepted.load(std::memory_order_relaxed);
+    stats.requests += w->requests_total.load(std::memory_order_relaxed);
+  }
+  stats.waiting = stats.active > stats.writing ? stats.active - stats.writing : 0;
+  return stats;
+}
+
+std::string node_id(const conf::Properties& properties) {
+  auto configured = properties.get("node_id").value_or("");
+  return configured.empty() ? pdk::process_node_id() : configured;
+}
+
+std::string metrics_exposition(const proxy::Gateway& gateway) {
+  const auto snapshot = gateway.snapshot();
+  const auto switches = switches_of(snapshot->config);
+  auto local = node_gauges(gateway, node_id(snapshot->properties));
+  if (switches.upstream_health) local.push_back(target_health(gateway));
+  if (switches.enabled) {
+    // Kong's exporter always shows its error counter once the plugin is configured.
+    local.push_back(std::make_unique<Values>("kong_nginx_metric_errors_total",
+                                             "Number of nginx-lua-prometheus errors", Type::counter,
+                                             std::vector<std::string>{}));
+    local.back()->set(metrics::LabelValues{}, static_cast<double>(metrics::error_count()));
+  }
+  std::vector<const metrics::Family*> kong, own;
+  for (const auto& family : local) kong.push_back(family.get());
+  for (const auto* family : metrics::process_registry().families()) {
+    if (!family->name().starts_with("kong_"))
+      own.push_back(family);
+    else if (switches.enabled)
+      kong.push_back(family);
+  }
+  std::string out;
+  metrics::render(out, std::move(kong));
+  metrics::render(out, std::move(own));
+  return out;
+}
+
+}  // namespace gh::admin

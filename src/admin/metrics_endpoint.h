@@ -1,0 +1,29 @@
+// GET /metrics on the admin and the status listener: Kong's prometheus exposition
+// (docs/plugins-bundled.md, "Prometheus"; docs/admin-api.md).
+//
+// As Kong's exporter: the node's gauges (kong_nginx_connections_total, kong_nginx_requests_total,
+// kong_datastore_reachable, kong_node_info) always; the prometheus plugin's families
+// (kong_http_requests_total, ..., kong_nginx_metric_errors_total) while a prometheus plugin is
+// configured; kong_upstream_target_health while one of them has upstream_health_metrics. Then
+// gatehouse's own families (gatehouse_*), always.
+#pragma once
+
+#include <string>
+
+#include "proxy/gateway.h"
+
+namespace gh::admin {
+
+// nginx's stub_status numbers, summed over the workers (reading is always 0: a request head is
+// read whole before it counts as a request).
+struct ConnectionStats {
+  uint64_t active = 0, reading = 0, writing = 0, waiting = 0, accepted = 0, requests = 0;
+};
+ConnectionStats connection_stats(const proxy::Gateway& gateway);
+
+// The node id Kong reports: the node_id property, else the process's.
+std::string node_id(const conf::Properties& properties);
+
+std::string metrics_exposition(const proxy::Gateway& gateway);
+
+}  // namespace gh::admin

@@ -1,0 +1,218 @@
+"""Kong's prometheus plugin, native (issue #16): GET /metrics on the admin and status listeners with
+Kong's families, labels and buckets, counted only for the routes the plugin is enabled on; the
+config switches turn families off; label values escaped; `promtool check metrics` parses the
+exposition; a real Prometheus server scrapes gatehouse and answers a query about it.
+"""
+import http.client
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port
+from test_proxy import get
+
+KONG_BUCKETS = ["1", "2", "5", "7", "10", "15", "20", "30", "50", "75", "100", "200", "500", "750", "1000",
+                "3000", "6000", "+Inf"]
+UPSTREAM_BUCKETS = ["25", "50", "80", "100", "250", "400", "700", "1000", "2000", "5000", "10000", "30000",
+                    "60000", "+Inf"]
+ALL_ON = {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True,
+          "upstream_health_metrics": True}
+HOSTILE = 'evil"\\route\nx'
+
+
+def kong_yml(port, route_prometheus=True, global_plugin=None):
+    """svc with routes: on-route, term-route, the hostile one and auth-route have prometheus (unless
+    route_prometheus is false), off-route has none."""
+    def prom(**extra):
+        return [{"name": "prometheus", "config": dict(ALL_ON, **extra)}] if route_prometheus else []
+    doc = {
+        "_format_version": "3.0",
+        "services": [{
+            "name": "svc", "url": f"http://127.0.0.1:{port}",
+            "routes": [
+                {"name": "on-route", "paths": ["/on"], "plugins": prom()},
+                {"name": "off-route", "paths": ["/off"]},
+                {"name": "term-route", "paths": ["/term"],
+                 "plugins": prom() + [{"name": "request-termination", "config": {"status_code": 503}}]},
+                {"name": HOSTILE, "paths": ["/hostile"], "plugins": prom()},
+                {"name": "auth-route", "paths": ["/auth"],
+                 "plugins": [{"name": "key-auth"}] + prom(per_consumer=True)},
+            ]}],
+        "consumers": [{"username": 'eve"\\', "keyauth_credentials": [{"key": "eve-key"}]}],
+        "upstreams": [{"name": "pool", "targets": [{"target": f"127.0.0.1:{port}"}]}],
+    }
+    if global_plugin is not None:
+        doc["plugins"] = [global_plugin]
+    return json.dumps(doc)
+
+
+def scrape(port, path="/metrics"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    conn.close()
+    return resp, body
+
+
+def samples(body):
+    """{'name{labels}': value} of every sample line, as printed."""
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+def labels(**kv):
+    return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
+
+
+def http_requests(route, code, source="service", consumer="", service="svc"):
+    return "kong_http_requests_total" + labels(service=service, route=route, code=code, source=source,
+                                               workspace="default", consumer=consumer)
+
+
+def wait_for_sample(port, series, value, timeout=10.0):
+    """The log phase runs after the response: poll the exposition until the series has `value`."""
+    deadline = time.time() + timeout
+    while True:
+        body = scrape(port)[1]
+        if samples(body).get(series) == value or time.time() > deadline:
+            return body
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def gw(make_gateway, upstream):
+    status_port = free_port()
+    gw = make_gateway(kong_yml(upstream.server_port),
+                      conf_extra=f"status_listen = 127.0.0.1:{status_port}\n").start()
+    gw.status_port = status_port
+    return gw
+
+
+def test_counts_requests_of_enabled_routes_with_kongs_families(gw):
+    for path in ("/on/a", "/on/b", "/on/status/400", "/off/a", "/off/b", "/term"):
+        get(gw, path)
+    body = wait_for_sample(gw.admin_port, http_requests("term-route", "503", source="kong"), 1)
+    s = samples(body)
+    assert s[http_requests("on-route", "200")] == 2
+    assert s[http_requests("on-route", "400")] == 1
+    assert s[http_requests("term-route", "503", source="kong")] == 1
+    assert "off-route" not in body  # no plugin there: not counted (as Kong)
+    route = dict(service="svc", route="on-route", workspace="default")
+    for family, buckets in (("kong_request_latency_ms", UPSTREAM_BUCKETS),
+                            ("kong_upstream_latency_ms", UPSTREAM_BUCKETS),
+                            ("kong_kong_latency_ms", KONG_BUCKETS)):
+        found = re.findall(family + r'_bucket\{service="svc",route="on-route",workspace="default",le="([^"]+)"\}',
+                           body)
+        assert found == buckets, family
+        assert s[family + "_bucket" + labels(**route, le="+Inf")] == 3
+        assert s[family + "_count" + labels(**route)] == 3
+        assert f"# TYPE {family} histogram" in body
+    # A terminated request never reached the upstream: no upstream latency for it.
+    assert "kong_upstream_latency_ms_count" + labels(service="svc", route="term-route", workspace="default") \
+        not in s
+    ingress = s["kong_bandwidth_bytes" + labels(service="svc", route="on-route", direction="ingress",
+                                                 workspace="default", consumer="")]
+    egress = s["kong_bandwidth_bytes" + labels(service="svc", route="on-route", direction="egress",
+                                                workspace="default", consumer="")]
+    assert ingress > 3 * len("GET /on/a HTTP/1.1\r\n") and egress > ingress
+    assert s["kong_nginx_metric_errors_total"] == 0
+    assert s["kong_datastore_reachable"] == 1
+    node = re.search(r'kong_node_info\{node_id="([0-9a-f-]{36})",version="[^"]+"\} 1', body)
+    assert node
+    conn = dict(node_id=node.group(1), subsystem="http")
+    assert s["kong_nginx_requests_total" + labels(**conn)] >= 6
+    assert s["kong_nginx_connections_total" + labels(**conn, state="accepted")] >= 6
+    assert s["kong_nginx_connections_total" + labels(**conn, state="active")] >= 0
+    assert "# TYPE kong_http_requests_total counter" in body
+    assert "# HELP kong_http_requests_total HTTP status codes per consumer/service/route in Kong" in body
+
+
+def test_metrics_on_the_status_listener_too(gw):
+    get(gw, "/on/a")
+    wait_for_sample(gw.admin_port, http_requests("on-route", "200"), 1)
+    resp, body = scrape(gw.status_port)
+    assert resp.status == 200
+    assert resp.getheader("Content-Type") == "text/plain; charset=UTF-8"
+    assert samples(body)[http_requests("on-route", "200")] == 1
+    conn = http.client.HTTPConnection("127.0.0.1", gw.status_port, timeout=10)
+    conn.request("POST", "/metrics", body="x")
+    assert conn.getresponse().status == 405
+
+
+def test_consumer_label_and_hostile_names_are_escaped(gw):
+    assert get(gw, "/auth/x", headers={"apikey": "eve-key"})[0].status == 200
+    assert get(gw, "/auth/x")[0].status == 401
+    get(gw, "/hostile/x")
+    escaped_route = 'evil\\"\\\\route\\nx'
+    body = wait_for_sample(gw.admin_port, http_requests(escaped_route, "200"), 1)
+    s = samples(body)
+    assert s[http_requests("auth-route", "200", consumer='eve\\"\\\\')] == 1
+    assert s[http_requests("auth-route", "401", source="kong")] == 1  # no consumer yet: ""
+    assert s[http_requests(escaped_route, "200")] == 1
+    for line in body.splitlines():  # every line is a comment or a sample: no raw newline got through
+        assert line.startswith("#") or re.match(r'^[a-z_]+(\{.*\})? -?[0-9.e+Inf]+$', line), line
+
+
+def test_exposition_passes_promtool(gw):
+    for path in ("/on/a", "/term", "/hostile/x"):
+        get(gw, path)
+    get(gw, "/auth/x", headers={"apikey": "eve-key"})
+    body = wait_for_sample(gw.admin_port, http_requests("auth-route", "200", consumer='eve\\"\\\\'), 1)
+    check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True, timeout=30)
+    # Exit 3 is lint only, about Kong's own names ("_ms" is not a base unit, a gauge named
+    # "..._total", a counter without it); a parse error is exit 1.
+    assert check.returncode in (0, 3), check.stdout + check.stderr
+    for problem in (check.stdout + check.stderr).splitlines():
+        assert re.search(r"use base unit|should not contain abbreviated units|"
+                         r"(non-)?counter metrics should (not )?have \"_total\" suffix", problem), problem
+
+
+def test_upstream_target_health(gw):
+    body = scrape(gw.admin_port)[1]
+    found = re.findall(r'kong_upstream_target_health\{upstream="pool",target="([^"]+)",address="([^"]+)",'
+                       r'state="([a-z_]+)",subsystem="http"\} ([01])', body)
+    assert len(found) == 4, body
+    target = found[0][0]
+    assert all(f[0] == target and f[1] == target for f in found)
+    assert {f[2]: f[3] for f in found} == {"healthchecks_off": "1", "healthy": "0", "unhealthy": "0",
+                                           "dns_error": "0"}
+
+
+@pytest.mark.parametrize("switch,family", [
+    ("status_code_metrics", "kong_http_requests_total"),
+    ("latency_metrics", "kong_kong_latency_ms"),
+    ("bandwidth_metrics", "kong_bandwidth_bytes"),
+    ("upstream_health_metrics", "kong_upstream_target_health"),
+])
+def test_each_switch_turns_its_family_on_alone(make_gateway, upstream, switch, family):
+    gw = make_gateway(kong_yml(upstream.server_port, route_prometheus=False,
+                               global_plugin={"name": "prometheus", "config": {switch: True}})).start()
+    get(gw, "/on/a")
+    deadline = time.time() + 10
+    while family not in scrape(gw.admin_port)[1] and time.time() < deadline:
+        time.sleep(0.02)
+    body = scrape(gw.admin_port)[1]
+    assert f"# TYPE {family} " in body
+    others = {"kong_http_requests_total", "kong_kong_latency_ms", "kong_upstream_latency_ms",
+              "kong_request_latency_ms", "kong_bandwidth_bytes", "kong_upstream_target_health"} - {family}
+    if family == "kong_kong_latency_ms":
+        others -= {"kong_upstream_latency_ms", "kong_request_latency_ms"}
+    for other in others:
+        assert other not in body, other
+
+
+def test_without_a_prometheus_plugin_only_the_node_gauges(make_gateway, upstream):
+    gw = make_gateway(kong_yml(upstream.server_port, route_prometheus=False)).start()
+    get(gw, "/on/a")
+    body = scrape(gw.admin_port)[1]
+    assert "kong_nginx_connections_total{" in body and "kong_datastore_reachable 1" in body
+    for absent in ("kong_http_requests_total", "kong_nginx_metric_errors_total", "kong_upstream_target_health"):
+        assert absent not in body
