@@ -84,6 +84,31 @@ std::unique_ptr<Values> target_health(const proxy::Gateway& gateway) {
   return family;
 }
 
+// gatehouse_plugin_server_*: the supervisor's view of each plugin server, at this scrape.
+std::vector<std::unique_ptr<Values>> plugin_server_gauges(proxy::Gateway& gateway) {
+  std::vector<std::unique_ptr<Values>> out;
+  auto* runtime = gateway.plugin_runtime();
+  if (!runtime) return out;
+  const std::vector<std::string> server{"server"};
+  auto& up = *out.emplace_back(
+      std::make_unique<Values>("gatehouse_plugin_server_up",
+                               "1 when the plugin server's socket accepts connections", Type::gauge, server));
+  auto& restarts = *out.emplace_back(
+      std::make_unique<Values>("gatehouse_plugin_server_restarts_total",
+                               "Restarts of the plugin server by the supervisor", Type::counter, server));
+  auto& exit_code = *out.emplace_back(std::make_unique<Values>(
+      "gatehouse_plugin_server_last_exit_code",
+      "Exit status of the plugin server's last process (128 + signal when killed)", Type::gauge, server));
+  for (const auto& s : runtime->status()) {
+    const std::string name = s.value("name", "");
+    up.set({name}, s.value("ready", false) ? 1 : 0);
+    restarts.set({name}, s.value("restarts", 0));
+    if (s.contains("last_exit_code") && s["last_exit_code"].is_number())
+      exit_code.set({name}, s["last_exit_code"].get<int>());
+  }
+  return out;
+}
+
 }  // namespace
 
 ConnectionStats connection_stats(const proxy::Gateway& gateway) {
@@ -103,7 +128,7 @@ std::string node_id(const conf::Properties& properties) {
   return configured.empty() ? pdk::process_node_id() : configured;
 }
 
-std::string metrics_exposition(const proxy::Gateway& gateway) {
+std::string metrics_exposition(proxy::Gateway& gateway) {
   const auto snapshot = gateway.snapshot();
   const auto switches = switches_of(snapshot->config);
   auto local = node_gauges(gateway, node_id(snapshot->properties));
@@ -117,6 +142,8 @@ std::string metrics_exposition(const proxy::Gateway& gateway) {
   }
   std::vector<const metrics::Family*> kong, own;
   for (const auto& family : local) kong.push_back(family.get());
+  const auto servers = plugin_server_gauges(gateway);
+  for (const auto& family : servers) own.push_back(family.get());
   for (const auto* family : metrics::process_registry().families()) {
     if (!family->name().starts_with("kong_"))
       own.push_back(family);

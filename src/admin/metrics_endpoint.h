@@ -5,7 +5,8 @@
 // kong_datastore_reachable, kong_node_info) always; the prometheus plugin's families
 // (kong_http_requests_total, ..., kong_nginx_metric_errors_total) while a prometheus plugin is
 // configured; kong_upstream_target_health while one of them has upstream_health_metrics. Then
-// gatehouse's own families (gatehouse_*), always.
+// gatehouse's own families (gatehouse_*: external plugins' events, PDK calls, plugin servers),
+// always.
 #pragma once
 
 #include <string>
@@ -24,6 +25,6 @@ ConnectionStats connection_stats(const proxy::Gateway& gateway);
 // The node id Kong reports: the node_id property, else the process's.
 std::string node_id(const conf::Properties& properties);
 
-std::string metrics_exposition(const proxy::Gateway& gateway);
+std::string metrics_exposition(proxy::Gateway& gateway);
 
 }  // namespace gh::admin

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "pdk/request_pdk.h"
 #include "pdk/shapes.h"
 
@@ -157,6 +158,10 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
   } else if (stream_subsystem(ctx_) && http_only(*f)) {
     result = PdkResult::fail(fmt::format("function {} is not available in the stream subsystem", f->name));
   } else {
+    // gatehouse_pdk_method_calls_total: known methods only (a bounded label set).
+    static auto& calls = metrics::process_registry().counter(
+        "gatehouse_pdk_method_calls_total", "PDK functions run for plugin servers, by method", {"method"});
+    calls.add({std::string_view(f->name)});
     PdkCall call{ctx_, plugin_, args};
     try {
       // An if, not `?:`: GCC 12 miscompiles co_await inside a conditional expression.

@@ -1,5 +1,7 @@
 #include "plugins/bridge.h"
 
+#include <type_traits>
+
 #include "pluginserver/gatehouse/client.h"
 #include "pluginserver/msgpack/client.h"
 #include "pluginserver/msgpack/connection.h"
@@ -22,10 +24,13 @@ class ClientBridge final : public Bridge {
     co_return status.id;
   }
   boost::asio::awaitable<void> close_instance(int64_t id) override { co_await client_.close_instance(id); }
-  boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
-                                            pdk::PdkHandler& pdk) override {
+  boost::asio::awaitable<EventStats> handle_event(int64_t id, std::string_view phase,
+                                                  pdk::PdkHandler& pdk) override {
     auto outcome = co_await client_.handle_event(id, phase, pdk);
-    co_return outcome.terminated;
+    EventStats stats{outcome.terminated, outcome.pdk_calls, 1 + outcome.pdk_calls};
+    if constexpr (std::is_same_v<Client, pluginserver::gatehouse::Client>)
+      stats.round_trips = 1 + outcome.answered_calls;
+    co_return stats;
   }
 
  private:

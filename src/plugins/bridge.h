@@ -17,15 +17,23 @@
 
 namespace gh::plugins {
 
+// What one event cost: the PDK calls the plugin made, and the round trips the gateway waited for
+// (the event itself plus every call answered; Gatehouse:1 answers no writes and prefetches reads).
+struct EventStats {
+  bool terminated = false;  // the plugin ended it with kong.response.exit
+  unsigned pdk_calls = 0;
+  unsigned round_trips = 0;
+};
+
 class Bridge {
  public:
   virtual ~Bridge() = default;
   virtual boost::asio::awaitable<int64_t> start_instance(const std::string& name,
                                                          const std::string& config_json) = 0;
   virtual boost::asio::awaitable<void> close_instance(int64_t id) = 0;
-  // Runs one event; true if the plugin ended it with kong.response.exit (terminal).
-  virtual boost::asio::awaitable<bool> handle_event(int64_t id, std::string_view phase,
-                                                    pdk::PdkHandler& pdk) = 0;
+  // Runs one event.
+  virtual boost::asio::awaitable<EventStats> handle_event(int64_t id, std::string_view phase,
+                                                          pdk::PdkHandler& pdk) = 0;
 };
 
 Failure classify(const std::exception& e);

@@ -1,9 +1,12 @@
 #include "plugins/external_host.h"
 
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "pdk/plugin_call.h"
 #include "pdk/request_pdk.h"
 
@@ -63,8 +66,76 @@ asio::awaitable<int64_t> ExternalHost::instance_for(Bridge& bridge, const Config
   }
 }
 
+namespace {
+
+// gatehouse_plugin_*: what each external plugin's events cost, per phase (docs/plugins-bundled.md).
+struct EventFamilies {
+  metrics::Counter& events;
+  metrics::Counter& failures;
+  metrics::Histogram& duration;
+  metrics::Counter& pdk_calls;
+  metrics::Counter& round_trips;
+};
+
+EventFamilies& event_families() {
+  static EventFamilies families = [] {
+    auto& r = metrics::process_registry();
+    return EventFamilies{
+        r.counter("gatehouse_plugin_events_total", "Events run by external plugins", {"plugin", "phase"}),
+        r.counter("gatehouse_plugin_failures_total",
+                  "Failed events of external plugins by kind (timeout, protocol, unavailable, instance_lost, "
+                  "error)",
+                  {"plugin", "phase", "kind"}),
+        r.histogram("gatehouse_plugin_event_duration_ms",
+                    "Time an external plugin's event took, in milliseconds", {"plugin", "phase"},
+                    {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}),
+        r.counter("gatehouse_plugin_pdk_calls_total", "PDK calls made by external plugins",
+                  {"plugin", "phase"}),
+        r.counter("gatehouse_plugin_round_trips_total",
+                  "Round trips to plugin servers (the event and every answered PDK call)",
+                  {"plugin", "phase"}),
+    };
+  }();
+  return families;
+}
+
+std::string_view failure_kind(Failure failure) {
+  switch (failure) {
+    case Failure::instance_lost:
+      return "instance_lost";
+    case Failure::timeout:
+      return "timeout";
+    case Failure::unavailable:
+      return "unavailable";
+    case Failure::protocol:
+      return "protocol";
+    case Failure::error:
+      break;
+  }
+  return "error";
+}
+
+}  // namespace
+
 asio::awaitable<Verdict> ExternalHost::run(core::RequestContext& ctx, core::Phase phase,
                                            const ConfiguredPlugin& plugin) {
+  const auto start = std::chrono::steady_clock::now();
+  EventStats stats;
+  Verdict verdict = co_await run_event(ctx, phase, plugin, stats);
+  const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+  auto& f = event_families();
+  const std::array<std::string_view, 2> labels{plugin.name, core::phase_name(phase)};
+  f.events.add(labels);
+  f.duration.observe(labels, took.count());
+  if (stats.pdk_calls) f.pdk_calls.add(labels, stats.pdk_calls);
+  if (stats.round_trips) f.round_trips.add(labels, stats.round_trips);
+  if (verdict.kind == Verdict::Kind::failed)
+    f.failures.add({labels[0], labels[1], failure_kind(verdict.failure)});
+  co_return verdict;
+}
+
+asio::awaitable<Verdict> ExternalHost::run_event(core::RequestContext& ctx, core::Phase phase,
+                                                 const ConfiguredPlugin& plugin, EventStats& stats) {
   if (!runtime_) co_return Verdict::failed(Failure::unavailable, "no plugin server is configured");
   const auto bridge = bridge_for(plugin);
   if (!bridge)
@@ -80,7 +151,8 @@ asio::awaitable<Verdict> ExternalHost::run(core::RequestContext& ctx, core::Phas
     try {
       instance = co_await instance_for(*bridge, plugin);
       pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server));
-      const bool terminated = co_await bridge->handle_event(instance, core::phase_name(phase), pdk);
+      stats = co_await bridge->handle_event(instance, core::phase_name(phase), pdk);
+      const bool terminated = stats.terminated;
       if (pdk.overran()) {
         // Every call was answered in time, the plugin just kept calling: the server is not hung,
         // so it is not restarted; the request gets the timeout's failure policy.

@@ -25,6 +25,9 @@ class ExternalHost final : public PluginHost {
                                       const ConfiguredPlugin& plugin) override;
 
  private:
+  // run() without the metrics: fills `stats` when the event reached the server.
+  boost::asio::awaitable<Verdict> run_event(core::RequestContext& ctx, core::Phase phase,
+                                            const ConfiguredPlugin& plugin, EventStats& stats);
   std::shared_ptr<Bridge> bridge_for(const ConfiguredPlugin& plugin);
   boost::asio::awaitable<int64_t> instance_for(Bridge& bridge, const ConfiguredPlugin& plugin);
 

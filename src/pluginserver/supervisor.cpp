@@ -116,6 +116,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
     pid_t pid = -1;
     int restarts = 0;
     std::string last_exit;
+    std::optional<int> last_exit_code;  // the exit status, or 128 + the signal (shells' $?)
     bool ready = false;
     bool loop_running = false;
     bool removed = false;  // reload dropped it: forget it once its process is gone
@@ -254,6 +255,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
       s->pid = -1;
       s->ready = false;
       s->last_exit = exit_text;
+      s->last_exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     });
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
       spdlog::error(
@@ -505,6 +507,7 @@ nlohmann::json Supervisor::status() const {
          {"pid", s->pid > 0 ? nlohmann::json(s->pid) : nlohmann::json()},
          {"restarts", s->restarts},
          {"last_exit", s->last_exit.empty() ? nlohmann::json() : nlohmann::json(s->last_exit)},
+         {"last_exit_code", s->last_exit_code ? nlohmann::json(*s->last_exit_code) : nlohmann::json()},
          {"socket", s->config.socket},
          {"ready", s->ready},
          {"managed", s->config.start_cmd.has_value()},

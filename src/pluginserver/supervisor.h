@@ -45,7 +45,7 @@ class Supervisor {
   bool wait_ready(std::chrono::milliseconds timeout);
   void stop();  // SIGTERM to each process group, SIGKILL after the grace; blocks until all reaped
   void apply(std::vector<ServerConfig> servers);  // reload: restarts only servers whose commands changed
-  // [{name, state, pid, restarts, last_exit, socket, ready, managed, start_cmd}]; state is one of
+  // [{name, state, pid, restarts, last_exit, last_exit_code, socket, ready, managed, start_cmd}]; state is one of
   // starting, running, restarting, stopping, stopped, external.
   nlohmann::json status() const;
   bool is_ready(std::string_view server) const;

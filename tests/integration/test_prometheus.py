@@ -5,13 +5,15 @@ exposition; a real Prometheus server scrapes gatehouse and answers a query about
 """
 import http.client
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import free_port
+from conftest import ROOT, free_port
 from test_proxy import get
 
 KONG_BUCKETS = ["1", "2", "5", "7", "10", "15", "20", "30", "50", "75", "100", "200", "500", "750", "1000",
@@ -75,6 +77,15 @@ def labels(**kv):
 def http_requests(route, code, source="service", consumer="", service="svc"):
     return "kong_http_requests_total" + labels(service=service, route=route, code=code, source=source,
                                                workspace="default", consumer=consumer)
+
+
+def eventually(condition, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def wait_for_sample(port, series, value, timeout=10.0):
@@ -216,3 +227,80 @@ def test_without_a_prometheus_plugin_only_the_node_gauges(make_gateway, upstream
     assert "kong_nginx_connections_total{" in body and "kong_datastore_reachable 1" in body
     for absent in ("kong_http_requests_total", "kong_nginx_metric_errors_total", "kong_upstream_target_health"):
         assert absent not in body
+
+
+# ---- gatehouse's own families: external plugins and plugin servers ----
+
+JS_SERVER = ROOT / "tools" / "node_modules" / ".bin" / "kong-js-pluginserver"
+JS_PLUGINS = ROOT / "tests" / "integration" / "plugins" / "js"
+
+
+def js_server_conf(prefix, plugins_dir, plugin, extra=""):
+    """The real kong-js-pluginserver, supervised, serving the plugins of `plugins_dir`."""
+    return (f"plugins = bundled, {plugin}\npluginserver_names = js\n"
+            f"pluginserver_js_socket = {prefix}/js_pluginserver.sock\n"
+            f"pluginserver_js_start_cmd = {JS_SERVER} --plugins-directory {plugins_dir} --kong-prefix {prefix}\n"
+            f"pluginserver_js_query_cmd = {JS_SERVER} --plugins-directory {plugins_dir} --dump-all-plugins\n"
+            "pluginserver_js_ready_timeout = 60000\n" + extra)
+
+
+def js_route_yml(port, plugin, config):
+    return json.dumps({"_format_version": "3.0", "services": [{
+        "name": "svc", "url": f"http://127.0.0.1:{port}",
+        "routes": [{"name": "js", "paths": ["/js"], "plugins": [{"name": plugin, "config": config}]}]}]})
+
+
+def start_ready(gw):
+    gw.start()
+    assert eventually(lambda: scrape(gw.admin_port, "/status/ready")[0].status == 200, 60), gw.logs()
+    return gw
+
+
+def test_gatehouse_families_for_a_real_js_plugin_server(make_gateway, upstream, tmp_path):
+    """js-hello (MsgPack:1 on the real kong-js-pluginserver) makes two PDK calls in access."""
+    gw = start_ready(make_gateway(js_route_yml(upstream.server_port, "js-hello", {"message": "hi"}),
+                                  conf_extra=js_server_conf(tmp_path, JS_PLUGINS, "js-hello")))
+    for _ in range(3):
+        resp, _ = get(gw, "/js/x")
+        assert resp.status == 200 and resp.getheader("x-hello-from-javascript")
+    access = labels(plugin="js-hello", phase="access")
+    s = samples(scrape(gw.admin_port)[1])
+    assert s["gatehouse_plugin_events_total" + access] == 3
+    assert s["gatehouse_plugin_pdk_calls_total" + access] == 6
+    assert s["gatehouse_plugin_round_trips_total" + access] == 9  # the event and each call
+    assert s["gatehouse_plugin_event_duration_ms_count" + access] == 3
+    assert s["gatehouse_plugin_event_duration_ms_bucket" + labels(plugin="js-hello", phase="access", le="+Inf")] == 3
+    assert s['gatehouse_pdk_method_calls_total{method="kong.request.get_header"}'] >= 3
+    assert s['gatehouse_plugin_server_up{server="js"}'] == 1
+    assert s['gatehouse_plugin_server_restarts_total{server="js"}'] == 0
+    assert not any(k.startswith("gatehouse_plugin_failures_total") for k in s)
+
+    pid = int(re.findall(r"\[pluginserver\] started js, pid (\d+)", gw.logs())[0])
+    os.kill(pid, signal.SIGKILL)
+    exposition = lambda: samples(scrape(gw.admin_port)[1])  # noqa: E731
+    assert eventually(lambda: exposition().get('gatehouse_plugin_server_restarts_total{server="js"}') == 1
+                      and exposition().get('gatehouse_plugin_server_up{server="js"}') == 1, 60), gw.logs()
+    assert exposition()['gatehouse_plugin_server_last_exit_code{server="js"}'] == 128 + signal.SIGKILL
+
+
+def test_failures_are_counted_by_kind(make_gateway, upstream, tmp_path):
+    """js-instance cannot start with fail_start (an `error`); waiting past the server's timeout is
+    a `timeout` (the server is then restarted)."""
+    plugins = tmp_path / "js-plugins"
+    plugins.mkdir()
+    (plugins / "js-instance.js").write_text((ROOT / "tests/integration/plugins/js-pdk/js-instance.js").read_text())
+    yml = json.dumps({"_format_version": "3.0", "services": [{
+        "name": "svc", "url": f"http://127.0.0.1:{upstream.server_port}",
+        "routes": [{"name": "broken", "paths": ["/broken"],
+                    "plugins": [{"name": "js-instance", "config": {"tag": "b", "fail_start": True}}]},
+                   {"name": "slow", "paths": ["/slow"],
+                    "plugins": [{"name": "js-instance", "config": {"tag": "s"}}]}]}]})
+    gw = start_ready(make_gateway(yml, conf_extra=js_server_conf(tmp_path, plugins, "js-instance",
+                                                                 "pluginserver_js_timeout = 500\n")))
+    assert get(gw, "/broken/x")[0].status == 500
+    assert get(gw, "/slow/x", headers={"x-wait-ms": "3000"})[0].status == 504
+    s = samples(scrape(gw.admin_port)[1])
+    failures = "gatehouse_plugin_failures_total"
+    assert s[failures + labels(plugin="js-instance", phase="access", kind="error")] == 1
+    assert s[failures + labels(plugin="js-instance", phase="access", kind="timeout")] == 1
+    assert s["gatehouse_plugin_events_total" + labels(plugin="js-instance", phase="access")] == 2
