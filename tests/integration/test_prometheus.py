@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 
@@ -304,3 +305,69 @@ def test_failures_are_counted_by_kind(make_gateway, upstream, tmp_path):
     assert s[failures + labels(plugin="js-instance", phase="access", kind="error")] == 1
     assert s[failures + labels(plugin="js-instance", phase="access", kind="timeout")] == 1
     assert s["gatehouse_plugin_events_total" + labels(plugin="js-instance", phase="access")] == 2
+
+
+# ---- a real Prometheus server scrapes gatehouse ----
+
+def api(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return json.loads(resp.read()) if resp.status == 200 else None
+    except (OSError, ValueError):
+        return None  # not listening yet
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def prometheus_server(tmp_path):
+    """Debian's prometheus on a free loopback port, its own data dir; `start(target)` scrapes
+    `target` ("127.0.0.1:port") every second."""
+    procs = []
+
+    def start(target):
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                          "scrape_configs:\n  - job_name: gatehouse\n"
+                          f"    static_configs:\n      - targets: ['{target}']\n")
+        log = open(tmp_path / "prometheus.log", "wb")
+        procs.append(subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT))
+        return port
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_real_prometheus_scrapes_the_status_listener(gw, prometheus_server, tmp_path):
+    for _ in range(2):
+        get(gw, "/on/a")
+    port = prometheus_server(f"127.0.0.1:{gw.status_port}")
+
+    def target_up():
+        targets = api(port, "/api/v1/targets")
+        active = targets["data"]["activeTargets"] if targets else []
+        return any(t["health"] == "up" and t["scrapeUrl"].endswith(f":{gw.status_port}/metrics") for t in active)
+    assert eventually(target_up, 60), (tmp_path / "prometheus.log").read_text()[-3000:]
+
+    query = "/api/v1/query?query=" + urllib.parse.quote('kong_http_requests_total{route="on-route",code="200"}')
+
+    def value():
+        answer = api(port, query)
+        result = answer["data"]["result"] if answer and answer.get("status") == "success" else []
+        return result[0]["value"][1] if result else None
+    assert eventually(lambda: value() == "2", 30), value()
+    answer = api(port, query)["data"]["result"][0]["metric"]
+    assert answer["service"] == "svc" and answer["source"] == "service" and answer["workspace"] == "default"
+    assert answer["job"] == "gatehouse"
