@@ -11,6 +11,7 @@
 #include "admin/config_errors.h"
 #include "admin/entity_json.h"
 #include "admin/metrics_endpoint.h"
+#include "admin/proxy_cache_routes.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/version.h"
@@ -460,6 +461,7 @@ ApiResponse Api::handle(const ApiRequest& request) {
     if (method != "PUT" && method != "POST") return method_not_allowed();
     return set_target_health(std::string(parts[1]), parts[3], parts[4] == "healthy");
   }
+  if (auto answer = proxy_cache_routes(*gateway_.snapshot(), request, parts)) return *answer;
   if (auto refused = refused_write(method, parts)) return *refused;
   if (!get) return method_not_allowed();
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/phase.h"
 #include "http/headers.h"
@@ -62,6 +63,23 @@ struct ResponseState {
   std::string body;
   bool produced_by_gateway = false;  // kong.response.exit or an error: skip the upstream
   std::string source = "service";    // Kong's kong.response.get_source(): exit | error | service
+  // Kong's ctx.KONG_PROXIED set by a plugin that answers in the upstream's place (proxy-cache's
+  // hits): the response carries the proxied latency headers, not X-Kong-Response-Latency.
+  bool served_as_proxied = false;
+};
+
+struct RequestContext;
+
+// A plugin's view of the response on its way to the client, for a plugin that keeps a copy of
+// it (proxy-cache; Kong's header_filter and body_filter). The session offers it the head before
+// writing it (`head` may still change ctx.response.headers, which override the upstream's; false:
+// not interested), then every body piece (false: stop), then `end` once the whole body went out.
+class ResponseTap {
+ public:
+  virtual ~ResponseTap() = default;
+  virtual bool head(RequestContext& ctx, int status, const http::Headers& upstream_headers) = 0;
+  virtual bool body(std::string_view piece) = 0;
+  virtual void end(RequestContext& ctx) = 0;
 };
 
 // The upstream's response as received, when buffered for the `response` phase
@@ -129,6 +147,7 @@ struct RequestContext {
   uint64_t response_bytes = 0;  // sent to the client (head + body)
 
   ServiceResponse service_response;
+  std::shared_ptr<ResponseTap> response_tap;  // set by a plugin before the upstream answers
 
   // Reads the rest of the client's request body (once; later calls find it read) so
   // kong.request.get_raw_body works before proxying; the proxy then sends that body. True when

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 
+#include "cache/dictionaries.h"
 #include "common/log.h"
 #include "conf/error.h"
 #include "plugins/bridge.h"
@@ -100,6 +101,7 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
   } catch (const std::exception& e) {
     throw conf::ConfigError(properties.source_file + ": " + e.what());
   }
+  cache::Dictionaries::global().configure(properties);  // proxy-cache's shared dictionaries
   auto registry = std::make_shared<pluginserver::Registry>();
   if (!servers.empty() || !enabled.empty()) {
     try {

@@ -375,7 +375,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
       // plugin at all) are still resolved: their log-phase plugins run.
       access.resolve_rest();
       log_plugins_ = access.resolved(core::Phase::log);
-      if (answered) co_return co_await send_gateway_response(ctx);
+      if (answered) co_return co_await send_gateway_response(ctx, ctx.response.served_as_proxied);
       response_plugins_ = access.resolved(core::Phase::response);
     }
   }
@@ -898,6 +898,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
   response_streamed_ = true;
 
   const bool no_body = req.method == "HEAD" || status_has_no_body(resp.status);
+  // A plugin keeping a copy of the response (proxy-cache) sees the head before it is written.
+  auto tap = std::move(ctx.response_tap);
+  if (tap && !tap->head(ctx, resp.status, resp.headers)) tap.reset();
   const bool client_http11 = req.version_minor >= 1;
   const bool known_length = resp.content_length.has_value();
   const bool chunk_to_client = !no_body && !known_length && client_http11;
@@ -942,6 +945,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
     }
     done = read.part != BodyPart::more;
     if (read.part == BodyPart::last_at_eof) upstream_reusable = false;
+    for (auto piece : read.pieces)
+      if (tap && !tap->body(piece)) tap.reset();
     for (auto piece : read.pieces) {
       if (piece.empty()) continue;
       if (chunk_to_client) {
@@ -957,6 +962,7 @@ asio::awaitable<HttpSession::Outcome> HttpSession::forward_response(
     out_.clear();
   }
   ctx.end = Clock::now();
+  if (tap) tap->end(ctx);
   // An upstream that refused an upgrade may still take what follows for the new protocol: never reused.
   if (upstream_reusable && resp.keep_alive && upstream_in_.empty() && !websocket_)
     worker_.pool().give_back(std::move(conn));
@@ -1087,6 +1093,9 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
     std::string ignored;
     keep = co_await collect_available_body(ignored);
   }
+  static const http::Headers kNoUpstreamHeaders;
+  auto tap = std::move(ctx.response_tap);  // a plugin keeping a copy (proxy-cache)
+  if (tap && !tap->head(ctx, response.status, kNoUpstreamHeaders)) tap.reset();
   head_out_.clear();
   append_status_line(head_out_, response.status, http::reason_phrase(response.status));
   fmt::format_to(std::back_inserter(head_out_), "Date: {:%a, %d %b %Y %H:%M:%S} GMT\r\n",
@@ -1118,6 +1127,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::send_gateway_response(Request
   if (!head_request && !status_has_no_body(response.status)) out_.emplace_back(asio::buffer(response.body));
   bool ok = co_await write_client(out_, ctx);
   ctx.end = Clock::now();
+  if (ok && tap && (head_request || status_has_no_body(response.status) || tap->body(response.body)))
+    tap->end(ctx);
   co_return ok&& keep ? Outcome::keep_alive : Outcome::close;
 }
 
