@@ -367,6 +367,7 @@ def test_concurrent_clients(gw, hits):
     ({}, "strategy"),
     ({"strategy": "redis"}, "strategy"),
     ({"strategy": "memory", "response_code": []}, "response_code"),
+    ({"strategy": "memory", "cache_ttl": 0}, "config.cache_ttl: value must be greater than 0"),
 ])
 def test_bad_configs_are_refused(tmp_path, config, message):
     yml = ('_format_version: "3.0"\nservices:\n  - name: up\n    url: http://127.0.0.1:9\n'

@@ -66,7 +66,6 @@ class ProxyCache final : public NativeHandler {
     for (const auto& text : strings_of(config, "content_type"))
       if (auto media = cache::parse_media_type(text)) content_types_.push_back(std::move(*media));
     cache_ttl_ = config.value("cache_ttl", 300);
-    if (cache_ttl_ <= 0) throw std::invalid_argument("config.cache_ttl: value must be greater than 0");
     if (auto it = config.find("storage_ttl"); it != config.end() && it->is_number_integer())
       storage_ttl_ = it->get<int64_t>();
     cache_control_ = config.value("cache_control", false);
@@ -336,7 +335,7 @@ NativePluginSpec spec() {
          {"required", true}}}},
       {{"request_method", string_array({{"default", {"GET", "HEAD"}}, {"required", true}})}},
       {{"content_type", string_array({{"default", {"text/plain", "application/json"}}, {"required", true}})}},
-      {{"cache_ttl", {{"type", "integer"}, {"default", 300}}}},
+      {{"cache_ttl", {{"type", "integer"}, {"default", 300}, {"gt", 0}}}},
       {{"strategy", {{"type", "string"}, {"one_of", {"memory"}}, {"required", true}}}},
       {{"cache_control", {{"type", "boolean"}, {"default", false}, {"required", true}}}},
       {{"ignore_uri_case", {{"type", "boolean"}, {"default", false}, {"required", false}}}},
