@@ -98,17 +98,19 @@ def kong_key(prefix, method, uri, params="", headers=""):
 
 def test_miss_then_hit_without_the_upstream(gw, hits):
     before = hits()
-    r1, b1 = call(gw, "/basic/respond?X-Thing=one")
+    r1, b1 = call(gw, "/basic/respond?X-Thing=one&X-RateLimit-Remaining-Minute=5")
     assert r1.status == 200 and status(r1) == "Miss"
     key = r1.getheader("X-Cache-Key")
     assert len(key) == 64
     assert hits() == before + 1
-    r2, b2 = call(gw, "/basic/respond?X-Thing=one")
+    r2, b2 = call(gw, "/basic/respond?X-Thing=one&X-RateLimit-Remaining-Minute=5")
     assert r2.status == 200 and status(r2) == "Hit"
     assert hits() == before + 1, "a hit must not reach the upstream"
     assert b2 == b1 and r2.getheader("Content-Length") == str(len(b1))
     assert r2.getheader("X-Cache-Key") == key
     assert r2.getheader("X-Thing") == "one" and r2.getheader("Content-Type") == "application/json"
+    assert r1.getheader("X-RateLimit-Remaining-Minute") == "5"
+    assert r2.getheader("X-RateLimit-Remaining-Minute") is None, "a stale remaining count is not replayed"
     assert int(r2.getheader("Age")) >= 0
     # Kong marks a hit as proxied: the proxied latency headers, not X-Kong-Response-Latency.
     assert r2.getheader("X-Kong-Proxy-Latency") is not None

@@ -41,7 +41,9 @@ bool replayed(std::string_view name) {
   if (hop_by_hop(name) || iequals(name, kAgeHeader) || iequals(name, kStatusHeader) ||
       iequals(name, kKeyHeader))
     return false;
-  return to_lower(name).find("ratelimit-remaining") == std::string::npos;
+  static constexpr std::string_view kRemaining = "ratelimit-remaining";
+  auto equal = [](char a, char b) { return ascii_lower(a) == b; };
+  return std::search(name.begin(), name.end(), kRemaining.begin(), kRemaining.end(), equal) == name.end();
 }
 
 int64_t unix_now() {
