@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "common/version.h"
+#include "logsink/queue.h"
 #include "metrics/metrics.h"
 #include "pdk/request_pdk.h"
 
@@ -109,6 +110,30 @@ std::vector<std::unique_ptr<Values>> plugin_server_gauges(proxy::Gateway& gatewa
   return out;
 }
 
+// gatehouse_log_queue_*: the log plugins' queues (http-log, file-log, tcp-log, udp-log): what waits,
+// what was delivered, dropped when full, or lost after max_retry_time.
+std::vector<std::unique_ptr<Values>> log_queue_metrics() {
+  std::vector<std::unique_ptr<Values>> out;
+  const std::vector<std::string> labels{"plugin", "queue"};
+  auto family = [&](const char* name, const char* help, Type type) -> Values& {
+    return *out.emplace_back(std::make_unique<Values>(name, help, type, labels));
+  };
+  auto& waiting = family("gatehouse_log_queue_entries", "Log entries waiting in the queue", Type::gauge);
+  auto& sent = family("gatehouse_log_queue_sent_total", "Log entries delivered", Type::counter);
+  auto& dropped =
+      family("gatehouse_log_queue_dropped_total",
+             "Log entries dropped because the queue was full (max_entries, max_bytes)", Type::counter);
+  auto& lost =
+      family("gatehouse_log_queue_lost_total", "Log entries given up after max_retry_time", Type::counter);
+  for (const auto& q : logsink::queue_stats()) {
+    waiting.set({q.plugin, q.name}, static_cast<double>(q.waiting));
+    sent.set({q.plugin, q.name}, static_cast<double>(q.sent));
+    dropped.set({q.plugin, q.name}, static_cast<double>(q.dropped));
+    lost.set({q.plugin, q.name}, static_cast<double>(q.lost));
+  }
+  return out;
+}
+
 }  // namespace
 
 ConnectionStats connection_stats(const proxy::Gateway& gateway) {
@@ -144,6 +169,8 @@ std::string metrics_exposition(proxy::Gateway& gateway) {
   for (const auto& family : local) kong.push_back(family.get());
   const auto servers = plugin_server_gauges(gateway);
   for (const auto& family : servers) own.push_back(family.get());
+  const auto queues = log_queue_metrics();
+  for (const auto& family : queues) own.push_back(family.get());
   for (const auto* family : metrics::process_registry().families()) {
     if (!family->name().starts_with("kong_"))
       own.push_back(family);

@@ -7,8 +7,10 @@ gets the retried entries. A real gatehouse, a real upstream.
 import http.client
 import json
 import os
+import re
 import signal
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -396,6 +398,12 @@ def test_http_log_hanging_collector_bounded_queue_fast_requests_flat_memory(make
     assert "queue full (max_entries), dropping old entries until processing is successful again" in logs
     # Once per 10 s interval, not once per drop (700 drops).
     assert logs.count("dropping old entries") <= (time.time() - started) / 10 + 2
+    # The drops are counted in a metric on /metrics (admin listener), the queue's size beside it.
+    scraped = urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/metrics", timeout=10).read().decode()
+    series = {m.group(1): float(m.group(2)) for m in
+              re.finditer(r'^(gatehouse_log_queue_\w+)\{plugin="http-log",[^}]*\} (\S+)$', scraped, re.M)}
+    assert series["gatehouse_log_queue_dropped_total"] >= 600, scraped
+    assert series["gatehouse_log_queue_entries"] <= 50 and series["gatehouse_log_queue_sent_total"] == 0
     collector.release()
 
 
