@@ -34,8 +34,9 @@ struct JwtDecode {
 };
 JwtDecode decode_jwt(std::string_view token);
 
-// Verifies with `secret` (HS*) or `public_key` (RS*, ES*: parsed at load). ES signatures are
-// JOSE's fixed-size r||s; another size fails. Never throws.
+// Verifies with `secret` (HS*) or `public_key` (RS*, PS*, ES*, EdDSA: parsed at load). ES
+// signatures are JOSE's fixed-size r||s; another size fails. EdDSA takes an Ed25519 or Ed448 key.
+// Never throws.
 bool verify_jwt_signature(const Jwt& jwt, std::string_view secret, const evp_pkey_st* public_key);
 
 // Kong's verify_registered_claims: for each of `claims_to_verify` ("exp", "nbf") an error entry

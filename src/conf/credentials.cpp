@@ -91,14 +91,19 @@ bool is_jwt_algorithm(std::string_view algorithm) {
 }
 
 bool jwt_algorithm_uses_public_key(std::string_view algorithm) {
-  return algorithm == "RS256" || algorithm == "RS384" || algorithm == "RS512" || algorithm == "ES256" ||
-         algorithm == "ES384" || algorithm == "ES512";
+  return algorithm == "RS256" || algorithm == "RS384" || algorithm == "RS512" || algorithm == "PS256" ||
+         algorithm == "PS384" || algorithm == "PS512" || algorithm == "ES256" || algorithm == "ES384" ||
+         algorithm == "ES512" || algorithm == "EdDSA";
 }
 
 std::string jwt_key_problem(std::string_view algorithm, const evp_pkey_st* key) {
-  if (algorithm.starts_with("RS"))
+  if (algorithm.starts_with("RS") || algorithm.starts_with("PS"))
     return EVP_PKEY_is_a(key, "RSA") ? ""
                                      : "an " + std::string(algorithm) + " secret needs an RSA public key";
+  if (algorithm == "EdDSA")
+    return EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")
+               ? ""
+               : "an EdDSA secret needs an Ed25519 or Ed448 public key";
   const char* curve = algorithm == "ES256" ? "prime256v1" : algorithm == "ES384" ? "secp384r1" : "secp521r1";
   char name[64] = {};
   size_t length = 0;

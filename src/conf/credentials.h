@@ -41,7 +41,7 @@ struct JwtSecret {
   std::string key;  // matched against the token's key claim (config.key_claim_name)
   std::string secret;
   std::string algorithm = "HS256";
-  std::string rsa_public_key;               // PEM; required by the RS*, ES* algorithms
+  std::string rsa_public_key;               // PEM; required by the RS*, PS*, ES*, EdDSA algorithms
   std::shared_ptr<evp_pkey_st> public_key;  // rsa_public_key parsed once at load (null for HS*)
   std::vector<std::string> tags;
 };
@@ -96,7 +96,8 @@ std::string basic_auth_password_hash(std::string_view consumer_id, std::string_v
 // The algorithms a jwt_secrets entity may name, and those that verify with rsa_public_key.
 bool is_jwt_algorithm(std::string_view algorithm);
 bool jwt_algorithm_uses_public_key(std::string_view algorithm);
-// "" when `key` can verify `algorithm` (RSA for RS*, the algorithm's curve for ES*), otherwise why
+// "" when `key` can verify `algorithm` (RSA for RS*/PS*, the algorithm's curve for ES*,
+// Ed25519/Ed448 for EdDSA), otherwise why
 // not: Kong finds out only when a token fails, gatehouse refuses the configuration.
 std::string jwt_key_problem(std::string_view algorithm, const evp_pkey_st* key);
 

@@ -661,7 +661,9 @@ class Loader {
     j.algorithm = f.string_or("algorithm", "HS256");
     if (!is_jwt_algorithm(j.algorithm))
       f.child("algorithm")
-          ->fail("expected one of: HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512");
+          ->fail(
+              "expected one of: HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, "
+              "ES512, EdDSA");
     if (jwt_algorithm_uses_public_key(j.algorithm)) {
       auto pem = f.child("rsa_public_key");
       if (!pem) required_missing(f, "rsa_public_key");

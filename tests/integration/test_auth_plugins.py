@@ -36,7 +36,7 @@ def basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def consumers_yml(rsa_pem="", es_pem=""):
+def consumers_yml(rsa_pem="", es_pem="", ps_pem="", ed_pem=""):
     rsa = f"""
       - key: alice-rsa
         algorithm: RS256
@@ -47,6 +47,16 @@ def consumers_yml(rsa_pem="", es_pem=""):
         algorithm: ES256
         rsa_public_key: |
 {indent(es_pem, 10)}""" if es_pem else ""
+    ps = f"""
+      - key: alice-ps
+        algorithm: PS256
+        rsa_public_key: |
+{indent(ps_pem, 10)}""" if ps_pem else ""
+    ed = f"""
+      - key: alice-ed
+        algorithm: EdDSA
+        rsa_public_key: |
+{indent(ed_pem, 10)}""" if ed_pem else ""
     return f"""
 consumers:
   - id: {ALICE_ID}
@@ -62,7 +72,7 @@ consumers:
       - key: alice-iss
         secret: alice-secret
       - key: alice-b64
-        secret: {base64.b64encode(b"binary-secret").decode()}{rsa}{es}
+        secret: {base64.b64encode(b"binary-secret").decode()}{rsa}{es}{ps}{ed}
     acls:
       - group: admins
       - group: staff
@@ -105,7 +115,7 @@ services:
 
 @pytest.fixture(scope="module")
 def keys():
-    return {"RS256": jwt_sign.make_key("RS256"), "ES256": jwt_sign.make_key("ES256")}
+    return {alg: jwt_sign.make_key(alg) for alg in ("RS256", "ES256", "PS256", "EdDSA")}
 
 
 @pytest.fixture
@@ -140,7 +150,8 @@ def gw(make_gateway, upstream, keys):
                     "          - name: basic-auth\n            config: {anonymous: anonymous}"),
         route("and", "          - name: key-auth\n          - name: basic-auth"),
     ])
-    extra = {"rsa_pem": jwt_sign.public_pem(keys["RS256"]), "es_pem": jwt_sign.public_pem(keys["ES256"])}
+    extra = {name: jwt_sign.public_pem(keys[alg])
+             for name, alg in (("rsa_pem", "RS256"), ("es_pem", "ES256"), ("ps_pem", "PS256"), ("ed_pem", "EdDSA"))}
     return make_gateway(auth_yml(upstream.server_port, routes, extra)).start()
 
 
@@ -328,14 +339,39 @@ def test_jwt_accepts_hs256_in_header_query_and_cookie(gw):
         assert seen["x-credential-identifier"] == "alice-iss"
 
 
-def test_jwt_rs256_and_es256(gw, keys):
-    for alg, iss in (("RS256", "alice-rsa"), ("ES256", "alice-es")):
+def test_jwt_rs256_es256_ps256_and_eddsa(gw, keys):
+    for alg, iss in (("RS256", "alice-rsa"), ("ES256", "alice-es"), ("PS256", "alice-ps"), ("EdDSA", "alice-ed")):
         token = jwt_sign.sign({"iss": iss}, alg=alg, key=keys[alg])
         resp, body = request(gw, "/jwt", headers=bearer(token))
         assert resp.status == 200, (alg, body)
         other = jwt_sign.sign({"iss": iss}, alg=alg, key=jwt_sign.make_key(alg))
         resp, body = request(gw, "/jwt", headers=bearer(other))
         assert (resp.status, json.loads(body)) == (401, {"message": "Invalid signature"}), alg
+
+
+def test_jwt_pss_and_eddsa_hostile(gw, keys):
+    """A token whose alg is not its credential's, a tampered signature, a signature made another way."""
+    def refused(token):
+        resp, body = request(gw, "/jwt", headers=bearer(token))
+        return resp.status, json.loads(body)["message"]
+
+    # Kong compares the header's alg with the credential's before any signature check.
+    assert refused(jwt_sign.sign({"iss": "alice-rsa"}, alg="PS256", key=keys["RS256"])) == (401, "Invalid algorithm")
+    assert refused(jwt_sign.sign({"iss": "alice-ps"}, alg="RS256", key=keys["PS256"])) == (401, "Invalid algorithm")
+    assert refused(jwt_sign.sign({"iss": "alice-ed"}, alg="ES256", key=keys["ES256"])) == (401, "Invalid algorithm")
+    for alg, iss in (("PS256", "alice-ps"), ("EdDSA", "alice-ed")):
+        head, claims, sig = jwt_sign.sign({"iss": iss}, alg=alg, key=keys[alg]).split(".")
+        raw = bytearray(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)))
+        raw[len(raw) // 2] ^= 0x01
+        assert refused(f"{head}.{claims}.{jwt_sign.b64url(bytes(raw))}") == (401, "Invalid signature"), alg
+        assert refused(f"{head}.{claims}.") == (401, "Invalid signature"), alg
+    # PKCS#1 v1.5 bytes under a PS256 header, signed by the credential's own RSA key.
+    pkcs1 = jwt_sign.sign({"iss": "alice-ps"}, alg="RS256", key=keys["PS256"],
+                          header={"typ": "JWT", "alg": "PS256"})
+    assert refused(pkcs1) == (401, "Invalid signature")
+    # An Ed25519 signature from another key (the wrong key), and one made by an RSA key.
+    assert refused(jwt_sign.sign({"iss": "alice-ed"}, alg="EdDSA", key=jwt_sign.make_key("EdDSA"))) == (
+        401, "Invalid signature")
 
 
 def test_jwt_refusals_say_why(gw):

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include <memory>
 
@@ -25,8 +26,10 @@ using KeyPtr = std::shared_ptr<EVP_PKEY>;
 constexpr int64_t kNow = 1'700'000'000;
 
 KeyPtr make_key(const char* type, const char* curve_or_bits) {
-  EVP_PKEY* key = std::string(type) == "RSA" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
-                                             : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve_or_bits);
+  std::string kind = type;
+  EVP_PKEY* key = kind == "RSA"  ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                  : kind == "EC" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve_or_bits)
+                                 : EVP_PKEY_Q_keygen(nullptr, nullptr, type);  // ED25519, ED448
   return KeyPtr(key, EVP_PKEY_free);
 }
 
@@ -40,11 +43,21 @@ std::string public_pem(const KeyPtr& key) {
   return pem;
 }
 
-std::string sign_with_key(const std::string& alg, const KeyPtr& key, const std::string& input) {
-  const EVP_MD* md = alg.ends_with("256") ? EVP_sha256() : alg.ends_with("384") ? EVP_sha384() : EVP_sha512();
+// `pss_salt`: the salt length for PS* (RFC 7518 wants the hash's size; other sizes test refusal).
+std::string sign_with_key(const std::string& alg, const KeyPtr& key, const std::string& input,
+                          int pss_salt = RSA_PSS_SALTLEN_DIGEST) {
+  const EVP_MD* md = alg == "EdDSA"         ? nullptr
+                     : alg.ends_with("256") ? EVP_sha256()
+                     : alg.ends_with("384") ? EVP_sha384()
+                                            : EVP_sha512();
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_PKEY_CTX* key_ctx = nullptr;
   size_t size = 0;
-  EVP_DigestSignInit(ctx, nullptr, md, nullptr, key.get());
+  EVP_DigestSignInit(ctx, &key_ctx, md, nullptr, key.get());
+  if (alg.starts_with("PS")) {
+    EVP_PKEY_CTX_set_rsa_padding(key_ctx, RSA_PKCS1_PSS_PADDING);
+    EVP_PKEY_CTX_set_rsa_pss_saltlen(key_ctx, pss_salt);
+  }
   EVP_DigestSign(ctx, nullptr, &size, reinterpret_cast<const unsigned char*>(input.data()), input.size());
   std::string sig(size, '\0');
   EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &size,
@@ -183,7 +196,9 @@ TEST(Jwt, Hs256VerifiesAndAForgedSignatureDoesNot) {
 TEST(Jwt, AlgNoneAndUnknownAlgorithmsAreRefused) {
   auto none = base64url_encode(R"({"alg":"none"})") + "." + base64url_encode(R"({"iss":"k"})") + ".";
   EXPECT_EQ(decode_jwt(none).error, "invalid alg");
-  EXPECT_EQ(decode_jwt(make_token({{"alg", "PS256"}}, {{"iss", "k"}}, "")).error, "invalid alg");
+  EXPECT_EQ(decode_jwt(make_token({{"alg", "PS128"}}, {{"iss", "k"}}, "")).error, "invalid alg");
+  EXPECT_EQ(decode_jwt(make_token({{"alg", "EDDSA"}}, {{"iss", "k"}}, "")).error, "invalid alg");
+  EXPECT_EQ(decode_jwt(make_token({{"alg", "Ed25519"}}, {{"iss", "k"}}, "")).error, "invalid alg");
   EXPECT_EQ(decode_jwt(make_token({{"typ", "JWT"}}, {{"iss", "k"}}, "")).error, "invalid alg");
   EXPECT_EQ(decode_jwt(make_token({{"alg", 256}}, {{"iss", "k"}}, "")).error, "invalid alg");
 }
@@ -208,8 +223,10 @@ TEST(Jwt, RsaAndEcdsaVerifyWithThePublicKeyParsedAtLoad) {
   };
   auto rsa = make_key("RSA", nullptr);
   for (const auto& [alg, key] :
-       {Case{"RS256", rsa}, Case{"RS384", rsa}, Case{"RS512", rsa}, Case{"ES256", make_key("EC", "P-256")},
-        Case{"ES384", make_key("EC", "P-384")}, Case{"ES512", make_key("EC", "P-521")}}) {
+       {Case{"RS256", rsa}, Case{"RS384", rsa}, Case{"RS512", rsa}, Case{"PS256", rsa}, Case{"PS384", rsa},
+        Case{"PS512", rsa}, Case{"ES256", make_key("EC", "P-256")}, Case{"ES384", make_key("EC", "P-384")},
+        Case{"ES512", make_key("EC", "P-521")}, Case{"EdDSA", make_key("ED25519", nullptr)},
+        Case{"EdDSA", make_key("ED448", nullptr)}}) {
     std::string error;
     auto loaded = conf::read_public_key(public_pem(key), error);
     ASSERT_TRUE(loaded) << error;
@@ -226,6 +243,32 @@ TEST(Jwt, RsaAndEcdsaVerifyWithThePublicKeyParsedAtLoad) {
   EXPECT_FALSE(verify_jwt_signature(jwt, "", ec.get()));
   EXPECT_NE(conf::jwt_key_problem("ES384", ec.get()), "");
   EXPECT_NE(conf::jwt_key_problem("RS256", ec.get()), "");
+}
+
+TEST(Jwt, PssAndEddsaRefuseTheWrongPaddingKeyOrSalt) {
+  auto rsa = make_key("RSA", nullptr);
+  auto ed = make_key("ED25519", nullptr);
+  auto input = base64url_encode(R"({"alg":"PS256"})") + "." + base64url_encode(R"({"iss":"k"})");
+  auto pss = decoded(input + "." + base64url_encode(sign_with_key("PS256", rsa, input)));
+  EXPECT_TRUE(verify_jwt_signature(pss, "", rsa.get()));
+  // A PKCS#1 v1.5 signature under a PS256 header, or a PSS one with another salt size, fails.
+  auto pkcs1 = decoded(input + "." + base64url_encode(sign_with_key("RS256", rsa, input)));
+  EXPECT_FALSE(verify_jwt_signature(pkcs1, "", rsa.get()));
+  auto short_salt = decoded(input + "." + base64url_encode(sign_with_key("PS256", rsa, input, 8)));
+  EXPECT_FALSE(verify_jwt_signature(short_salt, "", rsa.get()));
+  // The wrong kind of key fails quietly, whichever way round.
+  EXPECT_FALSE(verify_jwt_signature(pss, "", ed.get()));
+  auto eddsa = decoded(make_token({{"alg", "EdDSA"}}, {{"iss", "k"}}, "", ed));
+  EXPECT_TRUE(verify_jwt_signature(eddsa, "", ed.get()));
+  EXPECT_FALSE(verify_jwt_signature(eddsa, "", rsa.get()));
+  EXPECT_FALSE(verify_jwt_signature(eddsa, "", make_key("EC", "P-256").get()));
+  eddsa.signature[0] ^= 1;
+  EXPECT_FALSE(verify_jwt_signature(eddsa, "", ed.get()));
+  EXPECT_NE(conf::jwt_key_problem("PS256", ed.get()), "");
+  EXPECT_NE(conf::jwt_key_problem("EdDSA", rsa.get()), "");
+  EXPECT_EQ(conf::jwt_key_problem("EdDSA", ed.get()), "");
+  EXPECT_TRUE(conf::is_jwt_algorithm("EdDSA"));
+  EXPECT_FALSE(conf::is_jwt_algorithm("eddsa"));
 }
 
 TEST(Jwt, RegisteredClaimsAndMaximumExpiration) {

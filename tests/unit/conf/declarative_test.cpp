@@ -311,8 +311,14 @@ INSTANTIATE_TEST_SUITE_P(
                   "kong.yml:5: basicauth_credentials[0] (username 'u').password: required field missing"},
         ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets: [{key: k, algorithm: none}]\n",
                   "kong.yml:4: consumers[0] (username 'a').jwt_secrets[0].algorithm: expected one of: HS256, "
-                  "HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512"},
+                  "HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA"},
         ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets: [{key: k, algorithm: RS256}]\n",
+                  "kong.yml:4: consumers[0] (username 'a').jwt_secrets[0].rsa_public_key: required field "
+                  "missing"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets: [{key: k, algorithm: PS384}]\n",
+                  "kong.yml:4: consumers[0] (username 'a').jwt_secrets[0].rsa_public_key: required field "
+                  "missing"},
+        ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets: [{key: k, algorithm: EdDSA}]\n",
                   "kong.yml:4: consumers[0] (username 'a').jwt_secrets[0].rsa_public_key: required field "
                   "missing"},
         ErrorCase{V3 "consumers:\n  - username: a\n    jwt_secrets:\n      - {key: k, algorithm: RS256, "
