@@ -71,15 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (pending_.size() >= kMaxPending) co_return Result{{}, "too many pending Redis commands"};
     auto self = shared_from_this();
     auto call = std::make_shared<Call>(executor_, count);
-    watch(*call);
-    pending_.push_back(call);
-    outgoing_ += commands;
-    if (state_ == State::closed) {
-      state_ = State::connecting;
-      asio::co_spawn(executor_, connect(generation_), asio::detached);
-    } else if (state_ == State::open) {
-      schedule_flush();
-    }
+    enqueue(call, std::move(commands));
     co_await call->timer.async_wait(kTuple);
     if (!call->done) fail(generation_, "timeout");
     co_return Result{std::move(call->replies), std::move(call->error)};
@@ -90,6 +82,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (pending_.size() >= kMaxPending) return on_error("too many pending Redis commands");
     auto call = std::make_shared<Call>(executor_, count);
     call->on_error = on_error;
+    enqueue(std::move(call), std::move(commands));
+  }
+
+  // Queues a call's commands: they leave with the next flush, once the connection is open (a
+  // closed one starts connecting).
+  void enqueue(std::shared_ptr<Call> call, std::string commands) {
     watch(*call);
     pending_.push_back(std::move(call));
     outgoing_ += commands;
