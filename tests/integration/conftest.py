@@ -287,6 +287,19 @@ def make_gateway(tmp_path):
     stop_all(gateways)
 
 
+def module_gateway(tmp_path_factory, name, make_yml):
+    """A gateway shared by a test module (yield from it in a module-scoped fixture): one echo
+    upstream, the kong.yml `make_yml(upstream_port)`, both stopped after the module."""
+    upstream = echo_upstream.start_in_thread(0, "up1")
+    try:
+        gateway = Gateway(tmp_path_factory.mktemp(name), make_yml(upstream.server_port)).start()
+        yield gateway
+        stop_all([gateway])
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+
+
 def stop_all(gateways):
     """Stops every gateway, then raises the first one's problem (see Gateway.stop)."""
     failures = []

@@ -3,14 +3,12 @@ request-termination, request-size-limiting, correlation-id, request-transformer 
 response-transformer through the real binary and a real upstream; Kong's statuses, bodies and
 headers; bad configurations refused with the reason; hostile input; pre-/post-function refused.
 """
-import http.client
 import json
 import re
 
 import pytest
 
-import echo_upstream
-from conftest import Gateway, raw_request, stop_all
+from conftest import Gateway, module_gateway, raw_request
 from test_proxy import get
 
 BIG_LIST = [f"10.{i // 256}.{i % 256}.1" for i in range(10000)]
@@ -65,12 +63,7 @@ def kong_yml(port):
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    upstream = echo_upstream.start_in_thread(0, "up1")
-    gateway = Gateway(tmp_path_factory.mktemp("traffic"), kong_yml(upstream.server_port)).start()
-    yield gateway
-    stop_all([gateway])
-    upstream.shutdown()
-    upstream.server_close()
+    yield from module_gateway(tmp_path_factory, "traffic", kong_yml)
 
 
 def request(gw, method, path, headers=None, body=None):

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-import echo_upstream
-from conftest import Gateway, free_port, stop_all
+from conftest import Gateway, module_gateway, free_port
 from redis_server import RedisServer
 from test_proxy import get
 
@@ -73,12 +72,7 @@ def local_yml(port):
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    upstream = echo_upstream.start_in_thread(0, "up1")
-    gateway = Gateway(tmp_path_factory.mktemp("ratelimit"), local_yml(upstream.server_port)).start()
-    yield gateway
-    stop_all([gateway])
-    upstream.shutdown()
-    upstream.server_close()
+    yield from module_gateway(tmp_path_factory, "ratelimit", local_yml)
 
 
 def statuses(gw, path, count, headers=None):
