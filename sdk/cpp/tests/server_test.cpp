@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -50,12 +51,17 @@ class ServerTest : public ::testing::Test {
     server = std::make_unique<Process>(argv, (dir.path() / "stderr.log").string());
     ASSERT_TRUE(wait_for_socket(socket));
   }
-  // The scheduling policy of every thread of the server (sched_getscheduler per /proc task).
+  // The scheduling policy of every live thread of the server (sched_getscheduler per /proc
+  // task). A thread listed in /proc can end before it is asked (a connection thread of an
+  // earlier probe finishing): ESRCH means "gone", not a policy, so it is skipped.
   std::set<int> thread_policies() const {
     std::set<int> policies;
     for (const auto& task :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(server->pid()) + "/task"))
-      policies.insert(sched_getscheduler(std::stoi(task.path().filename().string())));
+         std::filesystem::directory_iterator("/proc/" + std::to_string(server->pid()) + "/task")) {
+      int policy = sched_getscheduler(std::stoi(task.path().filename().string()));
+      if (policy == -1 && errno == ESRCH) continue;
+      policies.insert(policy);
+    }
     return policies;
   }
   // Starts an instance with `config` on a fresh connection; returns its id.
