@@ -39,10 +39,19 @@ struct UpstreamRequest {
   std::string method;
   std::string path;   // upstream path (router's upstream_path), percent-encoded as sent
   std::string query;  // raw query string without '?'
-  // The full upstream header list, once `headers_materialized` (done before plugins that may
-  // edit it run). Until then it is derived from the client's headers when the head is written.
+  // The full upstream header list, once `headers_materialized`. Until then it is derived from the
+  // client's headers when the head is written: most requests never edit it, and building it costs
+  // one allocation per header. Plugins reach it through edit_headers().
   http::Headers headers;
   bool headers_materialized = false;
+  // Builds `headers` from the client's request; set by the HTTP session only while plugins that
+  // may edit them run (a plugin's first kong.service.request.* header call builds the list).
+  std::function<void()> materialize_headers;
+
+  http::Headers& edit_headers() {
+    if (!headers_materialized && materialize_headers) materialize_headers();
+    return headers;
+  }
   std::optional<std::string> body;  // set by a plugin: replaces the client's body
   std::string host;                 // target host (service host, or upstream name)
   uint16_t port = 0;

@@ -94,13 +94,13 @@ void KongClient::authenticate(const conf::Consumer* consumer, nlohmann::json cre
 // ---- kong.service.request ----
 
 void KongServiceRequest::set_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.upstream.headers, name, value, true);
+  write_header(ctx_.upstream.edit_headers(), name, value, true);
 }
 void KongServiceRequest::add_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.upstream.headers, name, value, false);
+  write_header(ctx_.upstream.edit_headers(), name, value, false);
 }
 void KongServiceRequest::clear_header(std::string_view name) {
-  ctx_.upstream.headers.remove(checked_header_name(name));
+  ctx_.upstream.edit_headers().remove(checked_header_name(name));
 }
 void KongServiceRequest::set_raw_query(std::string query) {
   set_upstream_raw_query(ctx_, std::move(query));

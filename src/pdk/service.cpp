@@ -24,6 +24,11 @@ core::UpstreamRequest& upstream(PdkCall& c) {
   return c.ctx.upstream;
 }
 
+// The header list going upstream, built on first use.
+http::Headers& upstream_headers(PdkCall& c) {
+  return c.ctx.upstream.edit_headers();
+}
+
 int bounded_int(const PdkCall& c, size_t i, std::string_view what, int64_t min, int64_t max) {
   auto v = c.int_arg(i, what);
   if (v < min || v > max)
@@ -106,24 +111,24 @@ PdkResult set_method(PdkCall& c) {
 PdkResult request_set_header(PdkCall& c) {
   auto name = header_name_arg(c.arg(0));
   auto values = header_values_arg(name, c.arg(1));
-  upstream(c).headers.remove(name);
-  for (auto& v : values) upstream(c).headers.add(name, std::move(v));
+  upstream_headers(c).remove(name);
+  for (auto& v : values) upstream_headers(c).add(name, std::move(v));
   return PdkResult::nil();
 }
 
 PdkResult request_add_header(PdkCall& c) {
   auto name = header_name_arg(c.arg(0));
-  for (auto& v : header_values_arg(name, c.arg(1))) upstream(c).headers.add(name, std::move(v));
+  for (auto& v : header_values_arg(name, c.arg(1))) upstream_headers(c).add(name, std::move(v));
   return PdkResult::nil();
 }
 
 PdkResult request_clear_header(PdkCall& c) {
-  upstream(c).headers.remove(header_name_arg(c.arg(0)));
+  upstream_headers(c).remove(header_name_arg(c.arg(0)));
   return PdkResult::nil();
 }
 
 PdkResult request_set_headers(PdkCall& c) {
-  set_headers_from_table(upstream(c).headers, c.arg(0));
+  set_headers_from_table(upstream_headers(c), c.arg(0));
   return PdkResult::nil();
 }
 
@@ -141,7 +146,7 @@ PdkResult set_raw_body(PdkCall& c) {
 PdkResult set_body(PdkCall& c) {
   auto mimetype = c.optional_string(1, "mimetype");
   auto type =
-      to_lower(mimetype ? *mimetype : std::string(upstream(c).headers.get("content-type").value_or("")));
+      to_lower(mimetype ? *mimetype : std::string(upstream_headers(c).get("content-type").value_or("")));
   if (type.empty() || type.starts_with("application/json")) {
     upstream(c).body = c.arg(0).dump(-1, ' ', false, json::error_handler_t::replace);
     if (type.empty()) type = "application/json";
@@ -150,7 +155,7 @@ PdkResult set_body(PdkCall& c) {
   } else {
     throw PdkError("unsupported content type '" + type + "'");
   }
-  if (mimetype || !upstream(c).headers.has("content-type")) upstream(c).headers.set("Content-Type", type);
+  if (mimetype || !upstream_headers(c).has("content-type")) upstream_headers(c).set("Content-Type", type);
   return PdkResult::ok(true);
 }
 

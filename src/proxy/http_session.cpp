@@ -358,10 +358,11 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (plugin_set) {
     const std::string& route_id = ctx.match->route->id;
     const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
-    // Plugins edit the upstream request through kong.service.request.*: give them the full list.
+    // Plugins edit the upstream request through kong.service.request.*: the full list is built
+    // on their first header edit (after rewrite plugins edited the client's, at once).
     const bool may_run = plugin_set->may_run(core::Phase::access, route_id, service_id);
-    if (ctx.match->service && (may_run || !rewrite.empty()))
-      materialize_upstream_headers(ctx, !rewrite.empty());
+    if (ctx.match->service && !rewrite.empty()) materialize_upstream_headers(ctx, true);
+    const HeadersOnDemand on_demand(ctx, ctx.match->service && may_run ? this : nullptr);
     if (auto* runner = worker_.runner()) {
       // Each plugin resolved when reached, with the consumer an earlier one may have authenticated.
       plugins::Collector access(*plugin_set, core::Phase::access, route_id, service_id,

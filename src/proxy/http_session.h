@@ -69,6 +69,23 @@ class HttpSession {
   void start_upstream_request(RequestContext& ctx);
   void prepare_upstream_request(RequestContext& ctx);
   void materialize_upstream_headers(RequestContext& ctx, bool rewritten);
+  // While alive (the access phase), a plugin's first upstream header edit builds the list
+  // (session null: nothing to build). Unset on exit: the context outlives this scope.
+  class HeadersOnDemand {
+   public:
+    HeadersOnDemand(RequestContext& ctx, HttpSession* session) : ctx_(ctx) {
+      if (session)
+        ctx.upstream.materialize_headers = [session, &ctx] {
+          session->materialize_upstream_headers(ctx, false);
+        };
+    }
+    ~HeadersOnDemand() { ctx_.upstream.materialize_headers = nullptr; }
+    HeadersOnDemand(const HeadersOnDemand&) = delete;
+    HeadersOnDemand& operator=(const HeadersOnDemand&) = delete;
+
+   private:
+    RequestContext& ctx_;
+  };
   ForwardingInputs forwarding_inputs(const RequestContext& ctx) const;
   bool peer_is_trusted(const conf::Properties& props) const;
   std::string real_client_ip(const RequestContext& ctx) const;

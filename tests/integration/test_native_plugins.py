@@ -144,3 +144,45 @@ def test_external_authentication_selects_native_consumer_plugin(make_gateway, up
     assert resp.getheader("x-native-consumer") == "alice"
     resp, _ = get(gw, "/r", {"x-user": "bob"})
     assert resp.status == 200 and resp.getheader("x-native") is None
+
+
+def test_upstream_headers_built_only_when_edited_are_the_same(make_gateway, upstream):
+    # The upstream header list is built on a plugin's first kong.service.request.* header edit:
+    # a route whose plugin edits none, one whose plugin sets one and a route without plugins send
+    # the same forwarding headers; hop-by-hop ones (and those Connection names) never go upstream.
+    kong_yml = f"""
+_format_version: "3.0"
+services:
+  - name: echo
+    url: http://127.0.0.1:{upstream.server_port}
+    routes:
+      - name: plain
+        paths: ["/plain"]
+      - name: quiet
+        paths: ["/quiet"]
+        plugins:
+          - name: request-size-limiting
+      - name: edit
+        paths: ["/edit"]
+        plugins:
+          - name: gatehouse-native-test
+"""
+    gw = gateway(make_gateway, kong_yml).start()
+    client_headers = {"X-Client": "kept", "Connection": "keep-alive, x-hop", "X-Hop": "dropped",
+                      "X-Forwarded-For": "192.0.2.7"}
+
+    def received(path):
+        resp, body = get(gw, path, client_headers)
+        assert resp.status == 200, body
+        headers = {k.lower(): v for k, v in json.loads(body)["headers"].items()}
+        for varying in ("x-kong-request-id", "x-forwarded-path", "x-forwarded-prefix"):
+            headers.pop(varying, None)
+        return headers
+
+    plain = received("/plain")
+    assert plain["x-client"] == "kept" and "x-hop" not in plain
+    assert plain["x-forwarded-for"] == "192.0.2.7, 127.0.0.1"  # nginx's $proxy_add_x_forwarded_for
+    assert received("/quiet") == plain
+    edited = received("/edit")
+    assert edited.pop("x-native-upstream") == "native"
+    assert edited == plain
