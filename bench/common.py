@@ -202,8 +202,9 @@ def gatehouse_binary() -> Path:
 
 
 def start_gatehouse(workdir: Path, port: int, kong_yml: str, workers: int, cpu: str | None,
-                    extra_conf: str = "", env=None) -> Server:
-    """`gatehouse start` with access logging off and log_level = error (same as the nginx targets)."""
+                    extra_conf: str = "", env=None, binary: Path | None = None) -> Server:
+    """`gatehouse start` with access logging off and log_level = error (same as the nginx targets).
+    `binary` (default: gatehouse_binary()) lets a bench run a baseline build beside the one under test."""
     gdir = workdir / "gatehouse"
     gdir.mkdir(parents=True, exist_ok=True)
     (gdir / "kong.yml").write_text(kong_yml)
@@ -216,7 +217,7 @@ def start_gatehouse(workdir: Path, port: int, kong_yml: str, workers: int, cpu: 
                     "log_level = error\n"
                     f"proxy_error_log = {gdir / 'error.log'}\n"
                     "proxy_access_log = off\n" + extra_conf)
-    server = Server("gatehouse", [str(gatehouse_binary()), "start", "-c", str(conf)], gdir / "stdout.log", cpu,
+    server = Server("gatehouse", [str(binary or gatehouse_binary()), "start", "-c", str(conf)], gdir / "stdout.log", cpu,
                     env=dict(os.environ, **(env or {})))
     wait_for_port(port, server)
     return server
@@ -418,6 +419,23 @@ def format_summary(rows: list[dict], targets: list[str]) -> str:
         lines.append(f"{target:<16} {median([r['req_per_s'] for r in mine]):>9.0f} "
                      f"{median([r['p50_ms'] for r in mine]):>8.2f} {median([r['p99_ms'] for r in mine]):>8.2f} "
                      f"{median([r['cpu_us_per_req'] for r in mine]):>10.1f}")
+    return "\n".join(lines)
+
+
+def format_ratios(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
+    """CPU per request of each (target, reference) pair, per round and the median of those: on a
+    loaded machine the ratio within one round moves less than either figure."""
+    lines = []
+    for target, reference in pairs:
+        ratios = []
+        for round_no in sorted({r["round"] for r in rows}):
+            mine = [r["cpu_us_per_req"] for r in rows if r["round"] == round_no and r["target"] == target]
+            ref = [r["cpu_us_per_req"] for r in rows if r["round"] == round_no and r["target"] == reference]
+            if mine and ref and ref[0] > 0:
+                ratios.append(mine[0] / ref[0])
+        if ratios:
+            per_round = ", ".join(f"{r:.2f}" for r in ratios)
+            lines.append(f"{target} / {reference}: {median(ratios):.2f}x (rounds: {per_round})")
     return "\n".join(lines)
 
 
