@@ -2,20 +2,17 @@
 
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
+
+#include "net/idle_socket.h"
 
 namespace gh::net {
 
 namespace {
 
-// An idle keep-alive connection must have nothing to read: readable means the peer closed it or
-// sent bytes nobody asked for, either way it is unusable. One syscall per reuse, whatever the idle
-// time (nginx watches its idle upstream connections for the same reason and pays a getsockopt
-// per reuse instead).
+// One syscall per reuse, whatever the idle time (nginx watches its idle upstream connections for
+// the same reason and pays a getsockopt per reuse instead).
 bool looks_alive(boost::asio::ip::tcp::socket& socket) {
-  char byte;
-  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return idle_socket_alive(socket.native_handle());
 }
 
 // TLS reads take whole socket reads into the TLS layer, one record at a time out of it: a record

@@ -24,6 +24,12 @@ std::chrono::steady_clock::time_point event_deadline(const pluginserver::ServerC
   if (server.timeout.count() <= 0) return std::chrono::steady_clock::time_point::max();
   return std::chrono::steady_clock::now() + server.timeout;
 }
+
+// How long an event waits for its server to become ready (a restart after a crash or a kill): its
+// timeout, or with no timeout configured the time the server is given to open its socket.
+std::chrono::milliseconds hold_limit(const pluginserver::ServerConfig& server) {
+  return server.timeout.count() > 0 ? server.timeout : server.ready_timeout;
+}
 }  // namespace
 
 // The bridge as the plugin's snapshot configures its server: a reload that changes the timeout
@@ -140,11 +146,22 @@ asio::awaitable<Verdict> ExternalHost::run_event(core::RequestContext& ctx, core
   const auto bridge = bridge_for(plugin);
   if (!bridge)
     co_return Verdict::failed(Failure::error, "unsupported protocol '" + plugin.info->protocol + "'");
-  if (!runtime_->ready(plugin.server->name))
-    co_return Verdict::failed(Failure::unavailable,
-                              "plugin server '" + plugin.server->name + "' is not running");
+  const auto& server = *plugin.server;
+  const auto hold_until = std::chrono::steady_clock::now() + hold_limit(server);
   pdk::PluginCall call{plugin.name, plugin.entity->id, phase, &plugin.entity->config};
+  // Until the event has reached a server, a (re)starting server is waited for. An event in flight
+  // when its server died fails at once, as in Kong: it may have run in part.
+  bool may_hold = true;
+  bool refused_before = false;
   for (int attempt = 1; attempt <= kEventAttempts; ++attempt) {
+    if (!runtime_->ready(server.name)) {
+      if (!may_hold)
+        co_return Verdict::failed(Failure::unavailable, "plugin server '" + server.name + "' is not running");
+      if (!co_await runtime_->await_ready(server.name, hold_until))
+        co_return Verdict::failed(Failure::unavailable,
+                                  fmt::format("plugin server '{}' is not running (not ready within {} ms)",
+                                              server.name, hold_limit(server).count()));
+    }
     int64_t instance = -1;
     Failure failure = Failure::error;
     std::string why;
@@ -166,10 +183,19 @@ asio::awaitable<Verdict> ExternalHost::run_event(core::RequestContext& ctx, core
       failure = classify(e);
       why = e.what();
     }
+    // Refused: the event never reached a server; it died a moment ago, before the supervisor
+    // heard of it. Once (a live server that refuses is not waited for again): hold and retry.
+    if (failure == Failure::unavailable && may_hold && !refused_before) {
+      refused_before = true;
+      runtime_->connect_refused(server.name);
+      --attempt;
+      continue;
+    }
     if (failure == Failure::instance_lost && attempt < kEventAttempts) {
       spdlog::info("plugin '{}': instance {} lost ({}); starting a new one and retrying", plugin.name,
                    instance, why);
       if (instance >= 0) runtime_->instances().forget(plugin.server->name, plugin.seq, instance);
+      may_hold = false;
       continue;
     }
     // A hung server, or one whose stream is out of step (junk, oversized or truncated frames):

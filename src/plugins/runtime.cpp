@@ -281,6 +281,16 @@ bool PluginRuntime::ready(std::string_view server) const {
   return !supervisor_ || supervisor_->is_ready(server);
 }
 
+asio::awaitable<bool> PluginRuntime::await_ready(std::string_view server,
+                                                 std::chrono::steady_clock::time_point deadline) {
+  if (!supervisor_) co_return true;
+  co_return co_await supervisor_->await_ready(server, deadline);
+}
+
+void PluginRuntime::connect_refused(std::string_view server) {
+  if (supervisor_) supervisor_->connect_refused(server);
+}
+
 void PluginRuntime::report_fault(std::string_view server, pluginserver::Supervisor::Fault fault,
                                  std::string_view detail) {
   if (supervisor_) supervisor_->report_fault(server, fault, detail);

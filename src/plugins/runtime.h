@@ -44,6 +44,10 @@ class PluginRuntime {
   void track(std::shared_ptr<const PluginSet> plugins);
 
   bool ready(std::string_view server) const;
+  // Holds the calling coroutine until `server` is ready (Supervisor::await_ready).
+  boost::asio::awaitable<bool> await_ready(std::string_view server,
+                                           std::chrono::steady_clock::time_point deadline);
+  void connect_refused(std::string_view server);  // Supervisor::connect_refused
   void report_fault(std::string_view server, pluginserver::Supervisor::Fault fault, std::string_view detail);
   nlohmann::json status() const;
   InstanceCache& instances() { return instances_; }

@@ -14,6 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <cstring>
@@ -131,6 +132,14 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
   };
   using ServerPtr = std::shared_ptr<Server>;
 
+  // A request held until its server is ready: woken through its own executor (a timer is not
+  // thread-safe). The timer belongs to the waiting coroutine; the entry leaves the list when that
+  // coroutine resumes or is destroyed, so the supervisor never posts to a worker that is gone.
+  struct Waiter {
+    asio::any_io_executor executor;
+    std::weak_ptr<asio::steady_timer> timer;
+  };
+
   Impl(asio::io_context& io_, SupervisorTiming t) : io(io_), timing(t) {}
 
   asio::io_context& io;
@@ -138,7 +147,19 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
   mutable std::mutex mutex;
   std::condition_variable changed;  // readiness and loop ends
   std::map<std::string, ServerPtr, std::less<>> servers;
-  std::function<void(const ServerConfig&)> process_started;  // set before start(); io thread only
+  std::function<void(const ServerConfig&)> process_started;          // set before start(); io thread only
+  std::map<std::string, std::vector<Waiter*>, std::less<>> waiters;  // by server name, under mutex
+
+  // Under mutex: the server became ready, every request held for it goes on.
+  void wake_waiters_locked(const std::string& name) {
+    auto it = waiters.find(name);
+    if (it == waiters.end()) return;
+    for (Waiter* waiter : it->second)
+      asio::post(waiter->executor, [timer = waiter->timer] {
+        if (auto t = timer.lock()) t->expires_at(Clock::time_point());  // ends (or pre-empts) the wait
+      });
+    waiters.erase(it);
+  }
 
   static const char* state_name(State s) {
     switch (s) {
@@ -177,7 +198,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
       return;
     }
     update([&] { s->loop_running = true; });
-    s->backoff = timing.backoff_initial;
+    s->backoff = 0ms;  // the first restart is immediate
     asio::co_spawn(io, supervise(s), [self = shared_from_this(), s](std::exception_ptr e) {
       if (e) {
         try {
@@ -271,9 +292,11 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
   }
 
   asio::awaitable<void> wait_backoff(ServerPtr s) {
-    if (Clock::now() - s->started_at >= timing.stable_after) s->backoff = timing.backoff_initial;
+    // A server that ran a while and died is restarted at once (held requests wait for it); one
+    // that dies again soon after its start is in a crash loop: 1 s, 2 s, 4 s, ... between tries.
+    if (Clock::now() - s->started_at >= timing.stable_after) s->backoff = 0ms;
     auto delay = s->backoff;
-    s->backoff = std::min(s->backoff * 2, timing.backoff_cap);
+    s->backoff = delay.count() == 0 ? timing.backoff_initial : std::min(delay * 2, timing.backoff_cap);
     update([&] {
       s->state = State::restarting;
       ++s->restarts;
@@ -294,6 +317,7 @@ struct Supervisor::Impl : std::enable_shared_from_this<Supervisor::Impl> {
         update([&] {
           s->ready = true;
           if (s->state == State::starting) s->state = State::running;
+          wake_waiters_locked(s->config.name);
         });
         spdlog::info("[pluginserver] pluginserver '{}' is ready: {} accepts connections", s->config.name,
                      s->config.socket);
@@ -520,6 +544,58 @@ bool Supervisor::is_ready(std::string_view server) const {
   auto s = impl_->find(server);
   std::lock_guard lock(impl_->mutex);
   return s && s->ready;
+}
+
+asio::awaitable<bool> Supervisor::await_ready(std::string_view server, Clock::time_point deadline) {
+  auto impl = impl_;
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, deadline);
+  Impl::Waiter waiter{timer->get_executor(), timer};
+  const std::string name(server);
+  {
+    std::lock_guard lock(impl->mutex);
+    auto it = impl->servers.find(name);
+    if (it == impl->servers.end()) co_return false;
+    if (it->second->ready) co_return true;
+    auto& list = impl->waiters[name];
+    if (list.size() >= kMaxReadyWaiters) co_return false;
+    list.push_back(&waiter);
+  }
+  // Leaves the list however this coroutine ends (woken, timed out, or destroyed with its worker).
+  struct Unlist {
+    Impl& impl;
+    const std::string& name;
+    Impl::Waiter* waiter;
+    ~Unlist() {
+      std::lock_guard lock(impl.mutex);
+      auto it = impl.waiters.find(name);
+      if (it == impl.waiters.end()) return;
+      std::erase(it->second, waiter);
+      if (it->second.empty()) impl.waiters.erase(it);
+    }
+  } unlist{*impl, name, &waiter};
+  co_await timer->async_wait(kAwaitable);
+  std::lock_guard lock(impl->mutex);
+  auto it = impl->servers.find(name);
+  co_return it != impl->servers.end() && it->second->ready;
+}
+
+void Supervisor::connect_refused(std::string_view server) {
+  auto s = impl_->find(server);
+  std::string socket;
+  {
+    std::lock_guard lock(impl_->mutex);                   // apply() may replace the config meanwhile
+    if (!s || !s->config.start_cmd || !s->ready) return;  // external servers: see report_fault
+    socket = s->config.socket;
+  }
+  if (socket_ready(socket)) return;  // not a dead server (a full listen backlog, say)
+  impl_->update([&] { s->ready = false; });
+  spdlog::info(
+      "[pluginserver] pluginserver '{}' refused a connection: holding its requests until it is ready",
+      server);
+  // The exit of a dead process restarts it and its probe sets `ready`; this probe covers a live
+  // process that stopped listening (it ends with the process: the generation changes).
+  asio::post(impl_->io,
+             [impl = impl_, s] { asio::co_spawn(impl->io, impl->probe(s, s->generation), asio::detached); });
 }
 
 void Supervisor::report_fault(std::string_view server, Fault fault, std::string_view detail) {

@@ -4,6 +4,7 @@
 // backoff, SIGTERM → grace → SIGKILL on stop, reloads that restart only changed servers.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
@@ -18,11 +19,13 @@
 namespace gh::pluginserver {
 
 struct SupervisorTiming {
-  std::chrono::milliseconds backoff_initial{1000};  // first restart delay; doubles per crash
-  std::chrono::milliseconds backoff_cap{30000};     // ... up to this
-  std::chrono::milliseconds stable_after{60000};    // a run this long resets the delay
-  std::chrono::milliseconds stop_grace{5000};       // SIGTERM → SIGKILL
-  std::chrono::milliseconds probe_interval{100};    // socket connect attempts while starting
+  // The first restart is immediate; a server that dies again within `stable_after` of its start
+  // is in a crash loop and waits backoff_initial, then twice as long per crash, up to the cap.
+  std::chrono::milliseconds backoff_initial{1000};
+  std::chrono::milliseconds backoff_cap{30000};
+  std::chrono::milliseconds stable_after{60000};  // a run this long makes the next restart immediate again
+  std::chrono::milliseconds stop_grace{5000};     // SIGTERM → SIGKILL
+  std::chrono::milliseconds probe_interval{100};  // socket connect attempts while starting
 };
 
 // Every child-process operation runs on `io` (which must be run by one thread that lives as long
@@ -45,10 +48,20 @@ class Supervisor {
   bool wait_ready(std::chrono::milliseconds timeout);
   void stop();  // SIGTERM to each process group, SIGKILL after the grace; blocks until all reaped
   void apply(std::vector<ServerConfig> servers);  // reload: restarts only servers whose commands changed
-  // [{name, state, pid, restarts, last_exit, last_exit_code, socket, ready, managed, start_cmd}]; state is one of
-  // starting, running, restarting, stopping, stopped, external.
+  // [{name, state, pid, restarts, last_exit, last_exit_code, socket, ready, managed, start_cmd}]; state is
+  // one of starting, running, restarting, stopping, stopped, external.
   nlohmann::json status() const;
   bool is_ready(std::string_view server) const;
+  // Holds the calling coroutine (on its own executor, without blocking the thread) until
+  // `server` is ready: true at once if it is, false if `deadline` passes first, if the server is
+  // unknown, or if kMaxReadyWaiters requests wait for it already (memory stays bounded).
+  boost::asio::awaitable<bool> await_ready(std::string_view server,
+                                           std::chrono::steady_clock::time_point deadline);
+  static constexpr std::size_t kMaxReadyWaiters = 1024;  // per server, all workers together
+  // A connect to the server's socket was just refused while it counted as ready: it has died a
+  // moment ago (the supervisor hears of the exit a little later). Looks at the socket now, so
+  // that await_ready() holds until the new process listens instead of answering true at once.
+  void connect_refused(std::string_view server);
   // Why the gateway gives up on a server's process.
   enum class Fault {
     timeout,         // it did not answer within pluginserver_<name>_timeout

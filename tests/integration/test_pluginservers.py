@@ -259,7 +259,7 @@ def test_gateway_sigkill_leaves_no_server_behind(make_gateway, tmp_path):
 
 
 def test_crashing_server_backs_off_while_gateway_keeps_serving(make_gateway, tmp_path, upstream):
-    # The server comes up, then dies after 0.4 s, every time: restarts after 1 s, 2 s, 4 s ...
+    # The server comes up, then dies after 0.4 s, every time: restarted at once, then after 1 s, 2 s, 4 s ...
     sock, conf = fixture_server_conf(tmp_path, name="crash", plugin="crash-plugin")
     conf = conf.replace("start_cmd = /usr/bin/python3", "start_cmd = /usr/bin/timeout 0.4 /usr/bin/python3")
     kong_yml = (EMPTY_YML + f"services:\n  - name: up\n    url: http://127.0.0.1:{upstream.server_address[1]}\n"
@@ -268,10 +268,11 @@ def test_crashing_server_backs_off_while_gateway_keeps_serving(make_gateway, tmp
     gw.start()
     assert eventually(lambda: "restarting pluginserver 'crash' in 4000ms" in gw.logs(), timeout=15), gw.logs()
     logs = gw.logs()
-    assert "restarting pluginserver 'crash' in 1000ms (restart #1)" in logs
-    assert "restarting pluginserver 'crash' in 2000ms (restart #2)" in logs
+    assert "restarting pluginserver 'crash' in 0ms (restart #1)" in logs
+    assert "restarting pluginserver 'crash' in 1000ms (restart #2)" in logs
+    assert "restarting pluginserver 'crash' in 2000ms (restart #3)" in logs
     assert "terminated: exited with code 124" in logs  # timeout(1)'s status
-    assert len(started_pids(gw, "crash")) == 3  # not one start per second as in Kong
+    assert len(started_pids(gw, "crash")) == 4  # not one start per second as in Kong
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
     conn.request("GET", "/ok")
     assert conn.getresponse().status == 200

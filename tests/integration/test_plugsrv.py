@@ -22,6 +22,18 @@ def mp_conf(tmp_path, extra=""):
             f"pluginserver_mp_socket = {sock}\n" + extra)
 
 
+def restart_switch_conf(tmp_path, extra=""):
+    """mp_conf with a start command that serves only while `tmp_path/down` does not exist; with it, the
+    (re)started process runs but never opens its socket: a server that does not come back."""
+    base = mp_conf(tmp_path, extra)
+    real_start = next(line for line in base.splitlines() if line.startswith("pluginserver_mp_start_cmd"))
+    script = tmp_path / "start-mp.sh"
+    script.write_text(f"#!/bin/sh\n[ -e {tmp_path / 'down'} ] && exec sleep 600\n"
+                      f"exec {real_start.split(' = ', 1)[1]}\n")
+    script.chmod(0o755)
+    return base.replace(real_start, f"pluginserver_mp_start_cmd = {script}")
+
+
 def kong_yml(upstream, routes):
     """routes: {path: mode or None (no plugin)}; every route gets its own mp-fake instance."""
     text = (f'_format_version: "3.0"\nservices:\n  - name: up\n'
@@ -66,7 +78,9 @@ def test_notification_flood_ends_at_the_call_timeout_and_restarts_the_server(mak
     # Cut off and restarted: a new process, which serves again.
     assert eventually(lambda: len(started_pids(gw)) == len(first) + 1), gw.logs()
     assert eventually(lambda: get(gw, "/ok")[0].status == 200), gw.logs()
-    # Nothing keeps spinning: the gateway is idle for the next second.
+    # The request's log event meets the restarted server, which floods again until that event's
+    # deadline: the same end. Then nothing keeps spinning: the gateway is idle for the next second.
+    assert eventually(lambda: "failed in phase log (timeout)" in gw.logs()), gw.logs()
     before = cpu_seconds(gw.proc.pid)
     time.sleep(1.0)
     assert cpu_seconds(gw.proc.pid) - before < 0.15
@@ -134,11 +148,15 @@ def test_failure_lines_name_the_phase_and_are_rate_limited(make_gateway, tmp_pat
 
 
 def test_failure_while_the_server_is_down_names_the_phase(make_gateway, tmp_path, upstream):
-    gw = ready_gateway(make_gateway, tmp_path, upstream, {"/ok": "ok"})
+    gw = make_gateway(kong_yml(upstream, {"/ok": "ok"}),
+                      conf_extra=restart_switch_conf(tmp_path, "pluginserver_mp_timeout = 300\n"))
+    gw.start()
+    assert eventually(lambda: "pluginserver 'mp' is ready" in gw.logs()), gw.logs()
+    (tmp_path / "down").write_text("")
     pid = started_pids(gw)[-1]
     os.kill(pid, 9)
     assert eventually(lambda: f"(pid {pid}) terminated" in gw.logs()), gw.logs()
-    assert get(gw, "/ok")[0].status == 500  # restarted only after the 1 s backoff
+    assert get(gw, "/ok")[0].status == 500  # held for the 300 ms timeout: the server does not come back
     logs = gw.logs()
     assert "plugin 'mp-fake' failed in phase access (unavailable): plugin server 'mp' is not running" in logs, logs
     assert eventually(lambda: "plugin 'mp-fake' failed in phase log (unavailable)" in gw.logs()), gw.logs()

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "net/idle_socket.h"
 
 namespace gh::pluginserver::msgpack {
 
@@ -230,8 +231,10 @@ asio::awaitable<std::shared_ptr<Connection>> ConnectionPool::acquire(const std::
     while (!it->second.empty()) {
       auto conn = std::move(it->second.back());
       it->second.pop_back();
-      if (!conn->outdated()) co_return conn;
-      conn->close();  // its server has restarted since: the process at the other end is gone
+      // Not one whose server has restarted since, nor one a server that died (and is not
+      // restarted yet) has closed: an event written there fails, though it never reached a server.
+      if (!conn->outdated() && conn->peer_alive()) co_return conn;
+      conn->close();
     }
   }
   auto conn = std::make_shared<Connection>(ex_, path, limits_);

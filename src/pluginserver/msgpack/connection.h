@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "net/deadline.h"
+#include "net/idle_socket.h"
 #include "pluginserver/msgpack/codec.h"
 
 namespace gh::pluginserver::msgpack {
@@ -79,6 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reusable() const { return open_ && !busy_ && !broken_; }
   // True after the peer closed or reset the connection: idle siblings are likely dead too.
   bool peer_gone() const { return peer_gone_; }
+  bool peer_alive() { return net::idle_socket_alive(socket_.native_handle()); }  // idle: nothing to read
   const std::string& path() const { return path_; }
   // Made before the latest restart of its server (server_restarted).
   bool outdated() const { return generation_ != generation_source_->load(std::memory_order_relaxed); }

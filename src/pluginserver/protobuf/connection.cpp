@@ -1,13 +1,14 @@
 #include "pluginserver/protobuf/connection.h"
 
 #include <fmt/format.h>
-#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+
+#include "net/idle_socket.h"
 
 namespace gh::pluginserver::protobuf {
 namespace {
@@ -106,10 +107,7 @@ bool Connection::reusable() const {
 
 bool Connection::peer_still_there() {
   if (!reusable()) return false;
-  char byte;
-  const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  // 0: the server closed its end; > 0: unsolicited bytes (out of step with the protocol).
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return net::idle_socket_alive(socket_.native_handle());
 }
 
 void Connection::close() {

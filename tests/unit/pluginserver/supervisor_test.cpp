@@ -8,7 +8,10 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <cstdlib>
 #include <cstring>
@@ -201,7 +204,7 @@ TEST(Supervisor, StaleSocketIsRemovedBeforeStart) {
   supervisor.stop();
 }
 
-TEST(Supervisor, CrashingServerIsRestartedWithExponentialBackoff) {
+TEST(Supervisor, CrashingServerIsRestartedAtOnceThenWithExponentialBackoff) {
   LogCapture log;
   TempDir dir;
   auto starts = dir / "starts";
@@ -214,29 +217,31 @@ TEST(Supervisor, CrashingServerIsRestartedWithExponentialBackoff) {
   EXPECT_TRUE(log.contains("pluginserver 'crashy' is not ready")) << log.dump();
   nlohmann::json status;
   EXPECT_TRUE(eventually(
-      [&] {  // six starts, and between two runs (stopping mid-run would make the last exit SIGTERM)
+      [&] {  // seven starts, and between two runs (stopping mid-run would make the last exit SIGTERM)
         status = status_of(supervisor, "crashy");
-        return status["restarts"].get<int>() >= 6 && status["state"] == "restarting";
+        return status["restarts"].get<int>() >= 7 && status["state"] == "restarting";
       },
       15s));
   supervisor.stop();
   EXPECT_EQ(status["last_exit"], "exited with code 1");
   EXPECT_TRUE(log.contains("terminated: exited with code 1")) << log.dump();
+  EXPECT_TRUE(log.contains("restarting pluginserver 'crashy' in 0ms (restart #1)")) << log.dump();
+  EXPECT_TRUE(log.contains("restarting pluginserver 'crashy' in 100ms (restart #2)")) << log.dump();
 
   std::vector<double> times;
   std::ifstream in(starts);
   for (long long ns; in >> ns;) times.push_back(ns / 1e6);
-  // Delays 100, 200, 400, 400, 400 ms (+ process start time): uncapped they would be 800, 1600.
-  ASSERT_GE(times.size(), 6u);
-  EXPECT_GE(status["restarts"].get<int>(), 5);
+  // Delays 0, 100, 200, 400, 400, 400 ms (+ process start time): uncapped they would be 800, 1600.
+  ASSERT_GE(times.size(), 7u);
   std::vector<double> gaps;
   for (std::size_t i = 1; i < times.size(); ++i) gaps.push_back(times[i] - times[i - 1]);
-  EXPECT_GE(gaps[0], 95);
-  EXPECT_GE(gaps[1], 195);
-  EXPECT_GE(gaps[2], 395);
-  EXPECT_LT(gaps[0], gaps[2]);
-  EXPECT_LT(gaps[3], 790) << "the cap is 400ms";
-  EXPECT_LT(gaps[4], 1190) << "the cap is 400ms";
+  EXPECT_LT(gaps[0], gaps[1]) << "the first restart is immediate";
+  EXPECT_GE(gaps[1], 95);
+  EXPECT_GE(gaps[2], 195);
+  EXPECT_GE(gaps[3], 395);
+  EXPECT_LT(gaps[1], gaps[3]);
+  EXPECT_LT(gaps[4], 790) << "the cap is 400ms";
+  EXPECT_LT(gaps[5], 1190) << "the cap is 400ms";
 }
 
 TEST(Supervisor, MissingBinaryIsReportedAsCommandNotFound) {
@@ -395,6 +400,79 @@ TEST(Supervisor, ManyReportsOfOneHangKillOnce) {
   for (const auto& line : log.sink->last_formatted())
     if (line.find("did not answer in time (no answer): killing it") != std::string::npos) ++kills;
   EXPECT_EQ(kills, 1u) << log.dump();
+  supervisor.stop();
+}
+
+// Runs `count` await_ready() calls on a worker io_context of its own (as the gateway's workers
+// do); each result with the time it took.
+struct HeldRequests {
+  struct Result {
+    bool ready = false;
+    std::chrono::milliseconds took{0};
+  };
+  std::vector<Result> results;
+  HeldRequests(Supervisor& supervisor, const std::string& server, std::size_t count,
+               std::chrono::milliseconds limit) {
+    boost::asio::io_context worker;
+    results.resize(count);
+    const auto began = std::chrono::steady_clock::now();
+    for (auto& result : results)
+      boost::asio::co_spawn(
+          worker,
+          [&, began]() -> boost::asio::awaitable<void> {
+            result.ready = co_await supervisor.await_ready(server, began + limit);
+            result.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - began);
+          },
+          boost::asio::detached);
+    worker.run();
+  }
+  std::size_t ready_count() const {
+    return std::count_if(results.begin(), results.end(), [](const Result& r) { return r.ready; });
+  }
+};
+
+TEST(Supervisor, HeldRequestsGoOnOnceAKilledServerIsBack) {
+  TempDir dir;
+  IoThread io;
+  Supervisor supervisor(io.io, {python_server("k", dir / "k.socket")}, fast_timing());
+  supervisor.start();
+  ASSERT_TRUE(supervisor.wait_ready(10s));
+  {
+    HeldRequests ready(supervisor, "k", 3, 5000ms);  // ready: no wait at all
+    EXPECT_EQ(ready.ready_count(), 3u);
+    EXPECT_LT(ready.results[0].took, 50ms);
+  }
+  pid_t first = pid_of(supervisor, "k");
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return !supervisor.is_ready("k"); }));
+  HeldRequests held(supervisor, "k", 20, 5000ms);
+  EXPECT_EQ(held.ready_count(), 20u);
+  EXPECT_NE(pid_of(supervisor, "k"), first);
+  for (const auto& r : held.results) EXPECT_LT(r.took, 4000ms) << "woken by the readiness, not the deadline";
+  supervisor.stop();
+}
+
+TEST(Supervisor, HeldRequestsAreBoundedInTimeAndNumber) {
+  TempDir dir;
+  auto script = dir.script("mute.sh", "#!/bin/sh\nexec sleep 60\n");
+  IoThread io;
+  Supervisor supervisor(io.io, {server("mute", dir / "mute.socket", script)}, fast_timing());
+  supervisor.start();
+  HeldRequests held(supervisor, "mute", Supervisor::kMaxReadyWaiters + 5, 400ms);
+  EXPECT_EQ(held.ready_count(), 0u);
+  std::size_t refused_at_once = 0;
+  for (const auto& r : held.results) {
+    if (r.took < 300ms) {
+      ++refused_at_once;
+    } else {
+      EXPECT_GE(r.took, 400ms);
+      EXPECT_LT(r.took, 2000ms);
+    }
+  }
+  EXPECT_EQ(refused_at_once, 5u) << "beyond kMaxReadyWaiters a request is not held";
+  HeldRequests unknown(supervisor, "nobody", 1, 400ms);
+  EXPECT_LT(unknown.results[0].took, 300ms);
   supervisor.stop();
 }
 
