@@ -76,7 +76,7 @@ def test_notification_flood_ends_at_the_call_timeout_and_restarts_the_server(mak
     assert re.search(r"plugin 'mp-fake' failed in phase access \(timeout\): .*read timed out", logs), logs
     assert "did not answer in time" in logs and "killing it" in logs
     # Cut off and restarted: a new process, which serves again.
-    assert eventually(lambda: len(started_pids(gw)) == len(first) + 1), gw.logs()
+    assert eventually(lambda: len(started_pids(gw)) >= len(first) + 1), gw.logs()
     assert eventually(lambda: get(gw, "/ok")[0].status == 200), gw.logs()
     # The request's log event meets the restarted server, which floods again until that event's
     # deadline: the same end. Then nothing keeps spinning: the gateway is idle for the next second.
