@@ -226,6 +226,15 @@ asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retiremen
   }
 }
 
+PluginRuntime::SupervisionThread::SupervisionThread()
+    : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+
+PluginRuntime::SupervisionThread::~SupervisionThread() {
+  work_.reset();
+  io_.stop();
+  thread_.join();
+}
+
 PluginRuntime::PluginRuntime(boost::asio::io_context& control)
     : control_(control), retirement_(std::make_shared<Retirement>(control)) {
   retirement_->cache = &instances_;
@@ -254,7 +263,7 @@ void PluginRuntime::track(std::shared_ptr<const PluginSet> plugins) {
 void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {
   std::chrono::milliseconds ready_timeout{0};
   for (const auto& s : servers) ready_timeout = std::max(ready_timeout, s.ready_timeout);
-  supervisor_ = std::make_unique<pluginserver::Supervisor>(control_, std::move(servers));
+  supervisor_ = std::make_unique<pluginserver::Supervisor>(supervision_.io(), std::move(servers));
   // A restarted server has none of its earlier instances: the cache must not hand out their ids,
   // and what Gatehouse:1 prefetched for them is void (its new instances declare and report again).
   supervisor_->on_process_started([cache = &instances_](const pluginserver::ServerConfig& server) {

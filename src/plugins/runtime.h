@@ -3,10 +3,12 @@
 // instances of superseded configs after a reload (plugin.CloseInstance, as Kong).
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "conf/entities.h"
@@ -27,8 +29,11 @@ SeqAllocator& process_seqs();
 
 class PluginRuntime {
  public:
-  // `control` must be run by one long-lived thread (the parent-death signal of the servers is
-  // tied to the thread that spawns them).
+  // `control` runs the closing of superseded instances. The servers are supervised on a thread of
+  // the runtime's own (it spawns them: their parent-death signal is tied to it), never blocked by
+  // what else runs on `control`: a reload builds its snapshot there, query commands included,
+  // and meanwhile the servers' output must still be read (a server whose log pipe is full stops
+  // answering), their exits seen, their readiness probed.
   explicit PluginRuntime(boost::asio::io_context& control);
   ~PluginRuntime();
 
@@ -56,7 +61,21 @@ class PluginRuntime {
  private:
   struct Retirement;  // the snapshots still alive, and the bridges that close instances
 
+  // Runs the supervisor (declared before it: destroyed after it).
+  class SupervisionThread {
+   public:
+    SupervisionThread();
+    ~SupervisionThread();
+    boost::asio::io_context& io() { return io_; }
+
+   private:
+    boost::asio::io_context io_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    std::thread thread_;
+  };
+
   boost::asio::io_context& control_;
+  SupervisionThread supervision_;
   std::unique_ptr<pluginserver::Supervisor> supervisor_;
   InstanceCache instances_;
   std::shared_ptr<Retirement> retirement_;  // shared with the close coroutines on the control loop

@@ -125,3 +125,40 @@ def test_a_server_that_does_not_come_back_fails_held_requests_at_the_timeout(mak
     (tmp_path / "down").unlink()
     os.kill(started_pids(gw)[-1], 9)
     assert eventually(lambda: get(gw, "/ok")[0].status == 200, timeout=15), gw.logs()
+
+
+def test_reloads_under_a_request_stream_kill_no_server_and_keep_unchanged_instances(make_gateway, tmp_path,
+                                                                                    upstream):
+    # Each reload runs the query command, here one that takes 1.5 s, while a server that writes
+    # 4 KB to its stdout per event is under load: its pipe (64 KB) fills in 16 events unless the
+    # gateway keeps reading it during the reload. A full pipe blocks the server mid-event: it
+    # misses its 1 s timeout and is killed (issue #19's reload series).
+    base = mp_conf(tmp_path, "pluginserver_mp_timeout = 1000\n")
+    query = next(line for line in base.splitlines() if line.startswith("pluginserver_mp_query_cmd"))
+    slow_query = tmp_path / "query-mp.sh"
+    slow_query.write_text(f"#!/bin/sh\nsleep 1.5\nexec {query.split(' = ', 1)[1]}\n")
+    slow_query.chmod(0o755)
+    conf = base.replace(query, f"pluginserver_mp_query_cmd = {slow_query}")
+    gw = make_gateway(kong_yml(upstream, {"/chatty": "chatty"}), conf_extra=conf)
+    gw.start()
+    assert eventually(lambda: "pluginserver 'mp' is ready" in gw.logs(), timeout=20), gw.logs()
+    stream = Stream(gw.port, "/chatty")
+    try:
+        assert eventually(lambda: stream.count() >= 20, timeout=30), "the stream did not get going"
+        for generation in range(2, 6):  # the chatty route's plugin config stays the same
+            gw.kong_yml.write_text(kong_yml(upstream, {"/chatty": "chatty", f"/plain{generation}": None}))
+            began = time.monotonic()
+            result = gw.cli("reload")
+            assert result.returncode == 0, result.stderr
+            assert eventually(lambda: f"configuration reloaded (generation {generation})" in gw.logs()), gw.logs()
+            assert eventually(lambda: stream.count(since=began) >= 20, timeout=30), "no requests during the reload"
+    finally:
+        records = stream.stop()
+    logs = gw.logs()
+    assert "killing it" not in logs and "terminated" not in logs, logs[-3000:]
+    assert len(started_pids(gw)) == 1
+    failed = [r for r in records if r[2] != 200]
+    assert not failed, failed[:5]
+    # One instance for the unchanged config across every reload: none started again, none closed.
+    assert logs.count("started instance") == 2 and logs.count("mode chatty") == 1, logs[-3000:]
+    assert "closed instance" not in logs

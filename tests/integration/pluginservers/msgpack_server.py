@@ -15,6 +15,7 @@ time); what an event does is chosen by the instance's config `mode`:
   notice    kong.log.notice("notice from mp-fake"), then "ret"
   ctx       kong.nginx.get_ctx(K) for each Kong timing key K, the answers set as response headers
             "x-ctx-<k>" (kong.response.set_header), then "ret"
+  chatty    prints a 4 KB line (its stdout is the gateway's pipe: 16 events fill it), then "ret"
 
 Every line it prints goes to the gateway's log. "peer closed before sending anything" is what a
 go-pdk server logs as "EOF" when a connection closes without a request (the readiness probe).
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
 import mpack  # noqa: E402
 
 NAME = "mp-fake"
-MODES = ["ok", "flood", "error", "notice", "ctx", "slow"]
+MODES = ["ok", "flood", "error", "notice", "ctx", "slow", "chatty"]
 TIMING_KEYS = ["KONG_PROCESSING_START", "KONG_ACCESS_START"]
 
 DUMP = [{
@@ -113,6 +114,8 @@ def handle_event(conn, msgid, params):
             raise ConnectionError("flood over")
     if mode == "slow":
         time.sleep(1.5)
+    if mode == "chatty":
+        say(f"event {event_id} " + "x" * 4096)
     if mode == "error":
         conn.send([1, msgid, "boom", None])
         return
