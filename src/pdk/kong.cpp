@@ -14,9 +14,6 @@ namespace gh::pdk {
 namespace {
 constexpr std::string_view kJsonContentType = "application/json; charset=utf-8";
 
-nlohmann::json& plugin_table(core::RequestContext& ctx, const std::string& name) {
-  return ctx.plugin_ctx[name];  // null → object on first use (json's operator[])
-}
 // set_header (`replace`) and add_header of both header lists, checked as the wire table checks.
 void write_header(http::Headers& headers, std::string_view name, std::string_view value, bool replace) {
   auto checked = checked_header_name(name);
@@ -186,9 +183,17 @@ Kong::Kong(core::RequestContext& request_ctx, const PluginCall& plugin)
       service_request(request_ctx),
       response(request_ctx),
       log(plugin),
-      ctx{request_ctx.ctx_shared, plugin_table(request_ctx, plugin.name)},
+      ctx(request_ctx, plugin.name),
       ctx_(request_ctx),
       plugin_(plugin) {}
+
+KongCtx::KongCtx(core::RequestContext& request_ctx, std::string_view plugin_name)
+    : shared(request_ctx.ctx_shared), request_ctx_(request_ctx), plugin_name_(plugin_name) {}
+
+nlohmann::json& KongCtx::plugin() {
+  return request_ctx_
+      .plugin_ctx[std::string(plugin_name_)];  // null → object on first use (json's operator[])
+}
 
 const conf::Route* Kong::route() const {
   return ctx_.match ? ctx_.match->route : nullptr;

@@ -129,11 +129,18 @@ class KongLog {
   const PluginCall& plugin_;
 };
 
-// kong.ctx: per-request tables. `shared` is common to every plugin (kong.ctx.shared); `plugin` is
-// this plugin's own (kong.ctx.plugin).
-struct KongCtx {
+// kong.ctx: per-request tables. `shared` is common to every plugin (kong.ctx.shared); plugin()
+// is this plugin's own (kong.ctx.plugin), made on first use: most plugins never keep anything, and
+// an entry per plugin call was two allocations per plugin and request.
+class KongCtx {
+ public:
+  KongCtx(core::RequestContext& request_ctx, std::string_view plugin_name);
   nlohmann::json& shared;
-  nlohmann::json& plugin;
+  nlohmann::json& plugin();
+
+ private:
+  core::RequestContext& request_ctx_;
+  std::string_view plugin_name_;
 };
 
 class Kong {

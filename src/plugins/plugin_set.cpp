@@ -104,9 +104,8 @@ PluginSet::PluginSet(const conf::Declarative& config, std::shared_ptr<const plug
   }
 }
 
-const ConfiguredPlugin* PluginSet::resolve(size_t index, const std::string& route_id,
-                                           const std::string& service_id,
-                                           const std::string& consumer_id) const {
+const ConfiguredPlugin* PluginSet::resolve(size_t index, std::string_view route_id,
+                                           std::string_view service_id, std::string_view consumer_id) const {
   // The scopes in Kong's precedence order; an empty id in the request never matches a scope.
   struct Scope {
     bool consumer, route, service;
@@ -114,7 +113,7 @@ const ConfiguredPlugin* PluginSet::resolve(size_t index, const std::string& rout
   static constexpr Scope kOrder[] = {{true, true, true},   {true, true, false},  {true, false, true},
                                      {false, true, true},  {true, false, false}, {false, true, false},
                                      {false, false, true}, {false, false, false}};
-  static const std::string kNone;
+  constexpr std::string_view kNone;
   const auto& entities = by_name_[index];
   for (const auto& scope : kOrder) {
     if ((scope.consumer && consumer_id.empty()) || (scope.route && route_id.empty()) ||
@@ -159,10 +158,11 @@ bool PluginSet::may_run(Phase phase, const std::string& route_id, const std::str
   return false;
 }
 
-std::string Collector::consumer_id() const {
+// A reference, not a copy: it is read once per plugin name of the set, for every request.
+std::string_view Collector::consumer_id() const {
   if (consumer_.is_object())
     if (auto it = consumer_.find("id"); it != consumer_.end() && it->is_string())
-      return it->get<std::string>();
+      return it->get_ref<const std::string&>();
   return {};
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conf/entities.h"
@@ -75,8 +76,8 @@ class PluginSet {
   bool may_run(Phase phase, const std::string& route_id, const std::string& service_id) const;
 
   // The most specific entity of the `index`th plugin name (execution order) for these ids, or null.
-  const ConfiguredPlugin* resolve(size_t index, const std::string& route_id, const std::string& service_id,
-                                  const std::string& consumer_id) const;
+  const ConfiguredPlugin* resolve(size_t index, std::string_view route_id, std::string_view service_id,
+                                  std::string_view consumer_id) const;
   size_t name_count() const { return by_name_.size(); }
 
   bool empty() const { return plugins_.empty(); }
@@ -98,13 +99,10 @@ class PluginSet {
 class Collector {
  public:
   // `consumer` is read at each step (the request's authenticated consumer, may change meanwhile).
-  Collector(const PluginSet& set, Phase phase, std::string route_id, std::string service_id,
+  // The ids are the caller's, kept alive while the collector is.
+  Collector(const PluginSet& set, Phase phase, std::string_view route_id, std::string_view service_id,
             const nlohmann::json& consumer)
-      : set_(set),
-        phase_(phase),
-        route_id_(std::move(route_id)),
-        service_id_(std::move(service_id)),
-        consumer_(consumer) {}
+      : set_(set), phase_(phase), route_id_(route_id), service_id_(service_id), consumer_(consumer) {}
 
   // The next plugin implementing the phase, resolved now; null when none is left.
   const ConfiguredPlugin* next();
@@ -117,11 +115,11 @@ class Collector {
   std::vector<const ConfiguredPlugin*> resolved(Phase later) const;
 
  private:
-  std::string consumer_id() const;
+  std::string_view consumer_id() const;  // empty: none
 
   const PluginSet& set_;
   Phase phase_;
-  std::string route_id_, service_id_;
+  std::string_view route_id_, service_id_;
   const nlohmann::json& consumer_;
   size_t next_name_ = 0;
   std::vector<const ConfiguredPlugin*> resolved_;

@@ -175,7 +175,7 @@ asio::awaitable<void> HttpSession::run() {
       outcome = Outcome::close;
     request_body_.reset();  // removes a temporary body file: nothing reads it after the response
     finish(ctx);
-    start_log_phase(ctx);
+    co_await run_log_phase(ctx);
     worker_.active_requests--;  // after the log phase is counted: draining never sees a gap
     first_request_ = false;
     if (outcome == Outcome::close || worker_.host().draining()) break;
@@ -357,7 +357,8 @@ asio::awaitable<HttpSession::Outcome> HttpSession::handle_request(RequestContext
   if (ctx.match->service) prepare_upstream_request(ctx);
   if (plugin_set) {
     const std::string& route_id = ctx.match->route->id;
-    const std::string service_id = ctx.match->service ? ctx.match->service->id : std::string();
+    static const std::string kNoService;
+    const std::string& service_id = ctx.match->service ? ctx.match->service->id : kNoService;
     // Plugins edit the upstream request through kong.service.request.*: the full list is built
     // on their first header edit (after rewrite plugins edited the client's, at once).
     const bool may_run = plugin_set->may_run(core::Phase::access, route_id, service_id);
@@ -428,7 +429,7 @@ void HttpSession::materialize_upstream_headers(RequestContext& ctx, bool rewritt
   auto& up = ctx.upstream;
   const http::Headers edited = std::move(up.headers);
   up.headers.clear();
-  up.headers.reserve(ctx.request->headers.size() + 10);
+  up.headers.reserve(ctx.request->headers.size() + 24);  // forwarding + plugins' headers: no regrowth
   HeadersSink sink(up.headers);
   ForwardingInputs inputs = forwarding_inputs(ctx);
   if (rewritten) inputs.client_headers = &edited;
@@ -1141,11 +1142,14 @@ asio::awaitable<bool> HttpSession::run_phase(RequestContext& ctx, core::Phase ph
   co_return end == plugins::PhaseEnd::responded;
 }
 
-// The `log` phase runs after the response went out, off the request's path, on the request's
-// own (now final) context: every getter keeps working, unlike Kong's snapshot.
-void HttpSession::start_log_phase(RequestContext& ctx) {
+// The `log` phase runs after the response went out on the request's own (now final) context:
+// every getter keeps working, unlike Kong's snapshot. Native log handlers only count or queue
+// (they never wait on I/O), so when every handler is native they run here, before the
+// connection's next request, as nginx's log phase does; an external plugin's call may take a
+// round trip, so then the context moves into a copy that runs off the request's path.
+asio::awaitable<void> HttpSession::run_log_phase(RequestContext& ctx) {
   const auto* plugin_set = ctx.snapshot ? ctx.snapshot->plugins.get() : nullptr;
-  if (!plugin_set || !worker_.runner() || !ctx.request) return;
+  if (!plugin_set || !worker_.runner() || !ctx.request) co_return;
   std::vector<const plugins::ConfiguredPlugin*> list;
   if (log_plugins_)
     list = std::move(*log_plugins_);
@@ -1155,17 +1159,21 @@ void HttpSession::start_log_phase(RequestContext& ctx) {
                                pdk::authenticated_consumer_id(ctx));
   else
     list = plugin_set->globals(core::Phase::log);
-  if (list.empty()) return;
+  if (list.empty()) co_return;
   // A streamed response's headers are still in the upstream parser (the next request restarts
   // it): only now, with log plugins to read them, are they copied.
   if (response_streamed_)
     ctx.response.headers = merged_response_headers(
         upstream_headers_for_plugins(upstream_parser_.response().headers), ctx.response.headers);
+  ctx.read_request_body = nullptr;
+  auto* runner = worker_.runner();
+  if (std::all_of(list.begin(), list.end(), [](const auto* plugin) { return plugin->is_native(); })) {
+    (void)co_await runner->run(ctx, core::Phase::log, list);
+    co_return;
+  }
   auto log_ctx = std::make_shared<RequestContext>(std::move(ctx));
   log_ctx->request_copy = std::make_shared<http::RequestHead>(*log_ctx->request);
   log_ctx->request = log_ctx->request_copy.get();
-  log_ctx->read_request_body = nullptr;
-  auto* runner = worker_.runner();
   // Counted until it ends, so that draining waits for it (bounded by the drain timeout).
   worker_.active_log_phases++;
   asio::co_spawn(

@@ -147,7 +147,7 @@ class HttpSession {
   // Plugins: run a phase; true when a plugin (or a plugin failure) produced the response.
   boost::asio::awaitable<bool> run_phase(RequestContext& ctx, core::Phase phase,
                                          const std::vector<const plugins::ConfiguredPlugin*>& list);
-  void start_log_phase(RequestContext& ctx);
+  boost::asio::awaitable<void> run_log_phase(RequestContext& ctx);
   boost::asio::awaitable<bool> write_client(std::vector<boost::asio::const_buffer>& buffers,
                                             RequestContext& ctx);
   boost::asio::awaitable<bool> discard_request_body();

@@ -28,14 +28,14 @@ class NativeTest final : public NativeHandler {
     kong.response.set_header("x-native", config_.tag);
     if (const auto* consumer = kong.consumer())
       kong.response.set_header("x-native-consumer", consumer->username);
-    kong.ctx.plugin["ran"] = true;
+    kong.ctx.plugin()["ran"] = true;
     if (config_.exit_status != 0) kong.response.exit_json(config_.exit_status, {{"message", config_.tag}});
     co_return;
   }
 
   boost::asio::awaitable<void> log(pdk::Kong& kong) override {
     kong.log.notice("log phase, access ran: " +
-                    std::string(kong.ctx.plugin.value("ran", false) ? "yes" : "no"));
+                    std::string(kong.ctx.plugin().value("ran", false) ? "yes" : "no"));
     co_return;
   }
 

@@ -75,30 +75,38 @@ class KeyAuth final : public NativeHandler {
 
  private:
   boost::asio::awaitable<std::optional<AuthFailure>> authenticate(pdk::Kong& kong) const {
-    std::string www = config_.realm ? "Key realm=\"" + *config_.realm + "\"" : "Key";
-    json query = config_.key_in_query ? kong.request.get_query() : json();
     json body;  // GCC 12 miscompiles a co_await inside ?: (a temporary destroyed twice)
     if (config_.key_in_body) body = co_await read_body(kong);
     auth::KeySources sources;
     if (config_.key_in_header)
       sources.header = [&](std::string_view name) { return lookup_header(kong.request.get_headers(), name); };
-    if (config_.key_in_query) sources.query = [&](std::string_view name) { return lookup_in(query, name); };
+    // The query is parsed only when a key is looked for there (most keys come in a header).
+    std::optional<json> query;
+    if (config_.key_in_query)
+      sources.query = [&](std::string_view name) {
+        if (!query) query = kong.request.get_query();
+        return lookup_in(*query, name);
+      };
     if (config_.key_in_body) sources.body = [&](std::string_view name) { return lookup_in(body, name); };
     auto search = auth::find_api_key(config_.key_names, sources);
-    if (search.outcome == auth::KeySearch::duplicate) co_return unauthorized("Duplicate API key found", www);
+    if (search.outcome == auth::KeySearch::duplicate)
+      co_return unauthorized("Duplicate API key found", challenge());
     if (search.outcome == auth::KeySearch::found && config_.hide_credentials) hide(kong, search.name, body);
     if (search.outcome == auth::KeySearch::missing || search.key.empty())
-      co_return unauthorized("No API key found in request", www);
+      co_return unauthorized("No API key found in request", challenge());
 
     const auto& config = declarative(kong);
     const conf::KeyAuthCredential* credential = config.credentials.find_key(search.key);
     if (!credential || (credential->expires_at && std::time(nullptr) >= credential->expires_at))
-      co_return unauthorized("Unauthorized", www);
+      co_return unauthorized("Unauthorized", challenge());
     const conf::Consumer* consumer = config.find_consumer(credential->consumer_id);
     if (!consumer) co_return unexpected_error();
     set_consumer(kong, consumer, auth::credential_entity(*credential), credential->id);
     co_return std::nullopt;
   }
+
+  // WWW-Authenticate of a refusal.
+  std::string challenge() const { return config_.realm ? "Key realm=\"" + *config_.realm + "\"" : "Key"; }
 
   // hide_credentials: the key leaves the header, the query string and the body (Kong's order).
   void hide(pdk::Kong& kong, const std::string& name, json& body) const {
