@@ -126,22 +126,22 @@ PdkResult set_client_verify(PdkCall& c) {
 }
 
 constexpr PdkFunction kClient[] = {
-    {"kong.client.get_ip", kAnyPhase, kStep, get_ip},
-    {"kong.client.get_forwarded_ip", kAnyPhase, kStep, get_forwarded_ip},
-    {"kong.client.get_port", kAnyPhase, kStep, get_port},
-    {"kong.client.get_forwarded_port", kAnyPhase, kStep, get_forwarded_port},
-    {"kong.client.get_consumer", kRoutedPhases, kStepConsumer, get_consumer},
-    {"kong.client.get_credential", kRoutedPhases, kStepCredential, get_credential},
-    {"kong.client.authenticate", kRewrite | kAccess, kStepCredential, authenticate},
-    {"kong.client.load_consumer", kRoutedPhases | kRewrite, kStepConsumer, load_consumer},
-    {"kong.client.get_protocol", kRoutedPhases, kStep, get_protocol},
-    {"kong.client.tls.request_client_certificate", kCertificate, kStep, request_client_certificate},
-    {"kong.client.tls.disable_session_reuse", kCertificate, kStep, disable_session_reuse},
-    {"kong.client.tls.get_full_client_certificate_chain", kHttpPhases, kStep,
+    {"kong.client.get_ip", kAnyPhase, kReads, kStep, get_ip},
+    {"kong.client.get_forwarded_ip", kAnyPhase, kReads, kStep, get_forwarded_ip},
+    {"kong.client.get_port", kAnyPhase, kReads, kStep, get_port},
+    {"kong.client.get_forwarded_port", kAnyPhase, kReads, kStep, get_forwarded_port},
+    {"kong.client.get_consumer", kRoutedPhases, kReads, kStepConsumer, get_consumer},
+    {"kong.client.get_credential", kRoutedPhases, kReads, kStepCredential, get_credential},
+    {"kong.client.authenticate", kRewrite | kAccess, kCalls, kStepCredential, authenticate},
+    {"kong.client.load_consumer", kRoutedPhases | kRewrite, kCalls, kStepConsumer, load_consumer},
+    {"kong.client.get_protocol", kRoutedPhases, kReads, kStep, get_protocol},
+    {"kong.client.tls.request_client_certificate", kCertificate, kCalls, kStep, request_client_certificate},
+    {"kong.client.tls.disable_session_reuse", kCertificate, kCalls, kStep, disable_session_reuse},
+    {"kong.client.tls.get_full_client_certificate_chain", kHttpPhases, kReads, kStep,
      get_full_client_certificate_chain},
-    {"kong.client.tls.set_client_verify", kBeforeProxy, kStep, set_client_verify},
-    {"kong.router.get_route", kRoutedPhases, kStepRoute, get_route},
-    {"kong.router.get_service", kRoutedPhases, kStepService, get_service},
+    {"kong.client.tls.set_client_verify", kBeforeProxy, kCalls, kStep, set_client_verify},
+    {"kong.router.get_route", kRoutedPhases, kReads, kStepRoute, get_route},
+    {"kong.router.get_service", kRoutedPhases, kReads, kStepService, get_service},
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The seam between the plugin-server bridges (MsgPack:1, ProtoBuf:1, ...) and the PDK table.
 // A bridge decodes a plugin server's PDK request into (method, JSON arguments), asks the
 // PdkHandler bound to the current event, and encodes the PdkResult in its own wire format.
-// Header-only on purpose: the bridges do not link against the PDK, the PDK implements this.
+// A bridge looks the wire name up in the table once (find_pdk_function) and passes the entry to
+// run(), so the call is not looked up again and the bridge reads the entry's wire facts (MsgPack's
+// step) from the same lookup.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -30,16 +32,11 @@ struct PdkResult {
   Status status = Status::nil;
   nlohmann::json value;  // binary payloads (bodies) are nlohmann::json::binary_t
   std::string error;
-  // MsgPack step name for typed results: "plugin.Step", "plugin.StepMultiMap", "plugin.StepConsumer",
-  // "plugin.StepCredential", "plugin.StepRoute", "plugin.StepService", ... (see
-  // kong-gateway-side.md §5.6/§5.7). A static string owned by the PDK table.
-  std::string_view step = "plugin.Step";
 
-  static PdkResult ok(nlohmann::json v, std::string_view step = "plugin.Step") {
+  static PdkResult ok(nlohmann::json v) {
     PdkResult r;
     r.status = Status::ok;
     r.value = std::move(v);
-    r.step = step;
     return r;
   }
   static PdkResult nil() { return {}; }
@@ -51,12 +48,22 @@ struct PdkResult {
   }
 };
 
+struct PdkFunction;  // pdk/table.h
+// The table entry for a wire name (aliases included), or nullptr.
+const PdkFunction* find_pdk_function(std::string_view name);
+
 class PdkHandler {
  public:
   virtual ~PdkHandler() = default;
-  // Runs one kong.* function (wire name, e.g. "kong.request.get_header") for the current event.
-  // `args` is a JSON array of the positional arguments as the Lua function takes them.
-  virtual boost::asio::awaitable<PdkResult> call(std::string_view method, nlohmann::json args) = 0;
+  // Runs one kong.* function for the current event: `function` is the table entry of the wire
+  // name `method` (e.g. "kong.request.get_header"), null when the table has none. `args` is a
+  // JSON array of the positional arguments as the Lua function takes them.
+  virtual boost::asio::awaitable<PdkResult> run(const PdkFunction* function, std::string_view method,
+                                                nlohmann::json args) = 0;
+  // run() by wire name (tests, tools; the bridges have the entry already).
+  boost::asio::awaitable<PdkResult> call(std::string_view method, nlohmann::json args) {
+    return run(find_pdk_function(method), method, std::move(args));
+  }
 };
 
 }  // namespace gh::pdk

@@ -1,5 +1,5 @@
 // The PDK table bound to one request: what a plugin's kong.* calls do to the gateway's state.
-// Both plugin-server bridges (MsgPack:1, ProtoBuf:1) and native plugins go through call(); the
+// Every plugin-server bridge (MsgPack:1, ProtoBuf:1, Gatehouse:1) goes through run(); the
 // functions themselves live in ONE table (pdk/table.h), keyed by Kong's wire name.
 #pragma once
 
@@ -27,7 +27,8 @@ class RequestPdk : public pdk::PdkHandler {
   // Unknown method → error "method '<m>' is not supported"; a call outside its phases → Kong's
   // "function cannot be called in <phase> phase (only in: ...)"; bad arguments → an error that
   // names the argument. Never throws.
-  boost::asio::awaitable<pdk::PdkResult> call(std::string_view method, nlohmann::json args) override;
+  boost::asio::awaitable<pdk::PdkResult> run(const PdkFunction* function, std::string_view method,
+                                             nlohmann::json args) override;
   // True when the event was cut at its deadline (the runner then applies the failure policy).
   bool overran() const { return overran_; }
   // True when a call ended the request with a response (kong.response.exit / error).

@@ -227,17 +227,17 @@ PdkResult error(PdkCall& c) {
 // Getters run in every phase (Kong limits them to response/log; the recorded Kong also served them
 // in access, and plugins cannot tell the difference); writers before the response is sent.
 constexpr PdkFunction kResponseTable[] = {
-    {"kong.response.get_status", kHttpPhases, kStep, get_status},
-    {"kong.response.get_header", kHttpPhases, kStep, get_header},
-    {"kong.response.get_headers", kHttpPhases, kStepMultiMap, get_headers},
-    {"kong.response.get_source", kHttpPhases, kStep, get_source},
-    {"kong.response.set_status", kResponseWritable, kStep, set_status},
-    {"kong.response.set_header", kResponseWritable, kStep, set_header},
-    {"kong.response.add_header", kResponseWritable, kStep, add_header},
-    {"kong.response.clear_header", kResponseWritable, kStep, clear_header},
-    {"kong.response.set_headers", kResponseWritable, kStep, set_headers},
-    {"kong.response.exit", kResponseWritable | kPreread, kStep, exit},
-    {"kong.response.error", kResponseWritable, kStep, error},
+    {"kong.response.get_status", kHttpPhases, kHttpReads, kStep, get_status},
+    {"kong.response.get_header", kHttpPhases, kHttpReads, kStep, get_header},
+    {"kong.response.get_headers", kHttpPhases, kHttpReads, kStepMultiMap, get_headers},
+    {"kong.response.get_source", kHttpPhases, kHttpReads, kStep, get_source},
+    {"kong.response.set_status", kResponseWritable, kHttpOnly, kStep, set_status},
+    {"kong.response.set_header", kResponseWritable, kHttpOnly, kStep, set_header},
+    {"kong.response.add_header", kResponseWritable, kHttpOnly, kStep, add_header},
+    {"kong.response.clear_header", kResponseWritable, kHttpOnly, kStep, clear_header},
+    {"kong.response.set_headers", kResponseWritable, kHttpOnly, kStep, set_headers},
+    {"kong.response.exit", kResponseWritable | kPreread, kCalls, kStep, exit},
+    {"kong.response.error", kResponseWritable, kHttpOnly, kStep, error},
 };
 
 }  // namespace

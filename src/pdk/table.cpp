@@ -42,14 +42,6 @@ std::string type_error(std::string_view what, std::string_view expected, const j
 
 }  // namespace
 
-bool http_only(const PdkFunction& f) {
-  if (f.name == "kong.response.exit") return false;
-  for (std::string_view prefix :
-       {"kong.request.", "kong.response.", "kong.service.request.", "kong.service.response."})
-    if (f.name.starts_with(prefix)) return true;
-  return false;
-}
-
 // Every PDK call looks its function up: one hash of the name instead of a binary search of
 // string comparisons (and the alias scan) per call.
 const PdkFunction* find_pdk_function(std::string_view name) {
@@ -141,10 +133,10 @@ void trace_call(std::string_view plugin, std::string_view phase, std::string_vie
 }
 }  // namespace
 
-boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nlohmann::json args) {
+boost::asio::awaitable<PdkResult> RequestPdk::run(const PdkFunction* f, std::string_view method,
+                                                  nlohmann::json args) {
   const Phase phase = plugin_.phase;
   const std::string_view phase_name = core::phase_name(phase);
-  const PdkFunction* f = find_pdk_function(method);
   PdkResult result;
   if (overran_ || std::chrono::steady_clock::now() >= event_deadline_) {
     // The event is over (docs/plugin-servers.md, timeouts): nothing runs, the bridge stops here.
@@ -155,7 +147,7 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
   } else if (!(f->phases & core::bit(phase))) {
     result = PdkResult::fail(fmt::format("function {} cannot be called in {} phase (only in: {})", f->name,
                                          phase_name, core::phase_names(f->phases)));
-  } else if (stream_subsystem(ctx_) && http_only(*f)) {
+  } else if (stream_subsystem(ctx_) && f->http_only()) {
     result = PdkResult::fail(fmt::format("function {} is not available in the stream subsystem", f->name));
   } else {
     // gatehouse_pdk_method_calls_total: known methods only (a bounded label set).
@@ -170,7 +162,6 @@ boost::asio::awaitable<PdkResult> RequestPdk::call(std::string_view method, nloh
       } else {
         result = co_await f->async(call);
       }
-      if (result.status != PdkResult::Status::error) result.step = f->step;
       if (result.status == PdkResult::Status::terminal) exited_ = true;
     } catch (const PdkError& e) {
       result = PdkResult::fail(e.what());

@@ -1,6 +1,10 @@
-// The PDK table: one entry per Kong wire name → the phases it may run in, the MsgPack Step variant
-// its result travels in, and its handler. Adding a PDK function is adding one entry in table.cpp
-// (and its handler in the file of its namespace: request.cpp, response.cpp, service.cpp, ...).
+// The PDK table: one entry per Kong wire name holding every fact about the function: the phases it
+// may run in, what the gateway may assume about it (a side-effect-free read? HTTP only?), the
+// MsgPack Step variant its result travels in, and its handler. Adding a PDK function is adding one
+// entry in the file of its namespace (request.cpp, response.cpp, service.cpp, client.cpp, node.cpp).
+// The bridges look a wire name up once (find_pdk_function) and pass the entry on
+// (PdkHandler::run); ProtoBuf:1's argument/result messages come from Kong's .proto schema and are
+// bound to the entry once (pluginserver/protobuf/methods.h).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -57,24 +61,41 @@ struct PdkCall {
 using SyncHandler = PdkResult (*)(PdkCall&);
 using AsyncHandler = boost::asio::awaitable<PdkResult> (*)(PdkCall&);
 
+// What the gateway may assume about a function beyond its phases (PdkFunction::facts, a bit set).
+using Facts = uint8_t;
+// An effect (or a large reply, or an answer that depends on when it is asked): run only when the
+// plugin asks.
+inline constexpr Facts kCalls = 0;
+// Free of side effects with a small reply: may run before the plugin asks (Gatehouse:1 prefetch).
+inline constexpr Facts kReads = 1;
+// Needs an HTTP request or response: Kong's stream subsystem has none to give it.
+inline constexpr Facts kHttpOnly = 2;
+inline constexpr Facts kHttpReads = kReads | kHttpOnly;
+
 struct PdkFunction {
   std::string_view name;  // the wire name, e.g. "kong.request.get_header"
   PhaseMask phases;
+  Facts facts;
   std::string_view step;         // MsgPack Step variant of the result
   SyncHandler sync = nullptr;    // exactly one of sync/async is set
   AsyncHandler async = nullptr;  // for functions that may wait (request body)
+
+  bool read_only() const { return (facts & kReads) != 0; }
+  bool http_only() const { return (facts & kHttpOnly) != 0; }
 };
 
 // The entry for a wire name (aliases included), or nullptr.
 const PdkFunction* find_pdk_function(std::string_view name);
 
+// The MsgPack Step variant answering `function` (plain plugin.Step for a name not in the table).
+inline std::string_view step_of(const PdkFunction* function) {
+  return function ? function->step : std::string_view("plugin.Step");
+}
+
 // A connection of Kong's stream subsystem (stream_listen): its scheme is its protocol, tcp or tls.
 inline bool stream_subsystem(const core::RequestContext& ctx) {
   return ctx.scheme == "tcp" || ctx.scheme == "tls";
 }
-// Functions that need an HTTP request or response (kong.request.*, kong.response.* but exit,
-// kong.service.request/response.*): Kong's stream subsystem has none to give them.
-bool http_only(const PdkFunction& f);
 
 // Step names (kong-gateway-side.md §5.6).
 inline constexpr std::string_view kStep = "plugin.Step";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "pdk/table.h"
 #include "pluginserver/protobuf/framing.h"
 #include "pluginserver/protobuf/methods.h"
 #include "pluginserver/protobuf/pdk_codec.h"
@@ -19,15 +20,16 @@ constexpr std::string_view kLearnCall = "gatehouse.learn";
 constexpr std::string_view kDeclareCall = "gatehouse.declare";
 }  // namespace
 
+namespace {
+// The ProtoBuf:1 method of a read the table marks prefetchable, or nullptr.
+const protobuf::PdkMethod* prefetchable_method(std::string_view method) {
+  const protobuf::PdkMethod* m = protobuf::find_pdk_method(method);
+  return m != nullptr && m->function != nullptr && m->function->read_only() ? m : nullptr;
+}
+}  // namespace
+
 bool prefetchable(std::string_view method) {
-  static constexpr std::array kOtherReads = {std::string_view("kong.ip.is_trusted"),
-                                             std::string_view("kong.log.serialize"),
-                                             std::string_view("kong.nginx.req_start_time")};
-  if (protobuf::find_pdk_method(method) == nullptr) return false;
-  if (method.ends_with(".get_raw_body")) return false;  // bodies may be large: read on demand
-  const std::string_view last = method.substr(method.rfind('.') + 1);
-  return last == "get" || last.starts_with("get_") ||
-         std::find(kOtherReads.begin(), kOtherReads.end(), method) != kOtherReads.end();
+  return prefetchable_method(method) != nullptr;
 }
 
 std::shared_ptr<PrefetchPlan> PrefetchPlan::of(const std::string& socket_path) {
@@ -40,12 +42,13 @@ std::shared_ptr<PrefetchPlan> PrefetchPlan::of(const std::string& socket_path) {
 }
 
 bool PrefetchPlan::add(Reads& plan, std::string_view method, std::string_view args) {
-  if (!prefetchable(method)) return false;
+  const protobuf::PdkMethod* read = prefetchable_method(method);
+  if (read == nullptr) return false;
   const bool known = std::any_of(plan.begin(), plan.end(),
                                  [&](const Read& r) { return r.method->name == method && r.args == args; });
   if (known) return true;
   if (plan.size() >= kMaxReadsPerPhase) return false;
-  plan.push_back({protobuf::find_pdk_method(method), std::string(args)});
+  plan.push_back({read, std::string(args)});
   return true;
 }
 
@@ -161,7 +164,7 @@ asio::awaitable<void> Client::event_frames(std::int64_t instance_id, std::string
     } catch (const protobuf::RpcError&) {
       continue;  // reported with arguments that do not decode: the plugin will ask itself
     }
-    const PdkResult result = co_await pdk.call(read.method->name, std::move(arguments));
+    const PdkResult result = co_await pdk.run(read.method->function, read.method->name, std::move(arguments));
     if (result.status == PdkResult::Status::terminal) continue;
     reply.clear();
     codec.encode_result(*read.method, result, reply);

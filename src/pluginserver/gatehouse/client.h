@@ -28,7 +28,8 @@ using pdk::PdkResult;
 
 inline constexpr std::string_view kProtocol = "Gatehouse:1";
 
-// Reads the gateway may run before the handler asks: free of side effects, small replies.
+// Reads the gateway may run before the handler asks: the PDK table marks them (kReads: free of side
+// effects, small replies) and ProtoBuf:1 can carry them.
 bool prefetchable(std::string_view method);
 
 // What to prefetch, per (instance, phase): the reads the plugin declared with `gatehouse.declare`

@@ -2,6 +2,8 @@
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include "pdk/table.h"
+
 namespace gh::pluginserver::msgpack {
 
 namespace asio = boost::asio;
@@ -25,8 +27,8 @@ void write_handle_event_param(Writer w, int64_t instance_id, std::string_view ev
   w.str(event_name);
 }
 
-std::string_view step_method(const PdkResult& result) {
-  return result.status == PdkResult::Status::error ? std::string_view("plugin.StepError") : result.step;
+std::string_view step_method(std::string_view step, const PdkResult& result) {
+  return result.status == PdkResult::Status::error ? std::string_view("plugin.StepError") : step;
 }
 
 namespace {
@@ -56,7 +58,7 @@ bool has_data(const PdkResult& r) {
 
 }  // namespace
 
-void write_step_param(Writer w, int64_t event_id, const PdkResult& result) {
+void write_step_param(Writer w, int64_t event_id, const PdkResult& result, std::string_view step) {
   const bool data = has_data(result);
   w.map_header(data ? 2 : 1);
   w.str("EventId");
@@ -65,7 +67,7 @@ void write_step_param(Writer w, int64_t event_id, const PdkResult& result) {
   w.str("Data");
   if (result.status == PdkResult::Status::error)
     w.str(result.error);
-  else if (result.step == kStepMultiMap)
+  else if (step == kStepMultiMap)
     write_multimap(w, result.value);
   else
     w.value(result.value);
@@ -237,7 +239,8 @@ asio::awaitable<EventOutcome> Client::handle_event_impl(int64_t instance_id, std
   outcome.event_id = step.event_id;  // Kong keeps HandleEvent's EventId for every Step
   while (!step.ret) {
     ++outcome.pdk_calls;
-    PdkResult res = co_await pdk.call(step.method, std::move(step.args));
+    const pdk::PdkFunction* function = pdk::find_pdk_function(step.method);  // the one lookup
+    PdkResult res = co_await pdk.run(function, step.method, std::move(step.args));
     if (res.status == PdkResult::Status::terminal) {
       outcome.terminated = true;  // kong.response.exit/error: the plugin does not wait for a Step
       co_return outcome;
@@ -246,7 +249,8 @@ asio::awaitable<EventOutcome> Client::handle_event_impl(int64_t instance_id, std
       throw RpcError(ErrorKind::timeout, "plugin server " + path_ + ": event " + std::string(event_name) +
                                              " overran its deadline");
     id = next_msgid();
-    write_step_param(conn->begin_request(id, step_method(res)), outcome.event_id, res);
+    const std::string_view step_name = pdk::step_of(function);
+    write_step_param(conn->begin_request(id, step_method(step_name, res)), outcome.event_id, res, step_name);
     result = co_await conn->round_trip(id, call_deadline(event_deadline));
     step = read_step(result);
   }

@@ -105,11 +105,13 @@ class Client {
 void write_start_instance_param(Writer w, std::string_view name, std::string_view config_json);
 void write_handle_event_param(Writer w, int64_t instance_id, std::string_view event_name);
 // The step method for a (non-terminal) PDK result: "plugin.StepError" for errors, otherwise
-// result.step (also for nil results: Kong answers a nil get_consumer with StepConsumer).
-std::string_view step_method(const PdkResult& result);
+// `step`, the function's Step variant from the PDK table (also for nil results: Kong answers a
+// nil get_consumer with StepConsumer).
+std::string_view step_method(std::string_view step, const PdkResult& result);
 // {EventId, Data}: Data absent for nil (and for an ok result holding null), the error string for
 // errors, bodies (json binary) as bin, and Kong's fix_mmap for plugin.StepMultiMap: a string value
 // becomes [v], `true` (valueless query flag) becomes [], an empty map is sent as a map (0x80).
-void write_step_param(Writer w, int64_t event_id, const PdkResult& result);
+void write_step_param(Writer w, int64_t event_id, const PdkResult& result,
+                      std::string_view step = "plugin.Step");
 
 }  // namespace gh::pluginserver::msgpack

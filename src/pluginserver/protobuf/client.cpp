@@ -158,7 +158,7 @@ asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string
     co_return true;
   }
   nlohmann::json arguments = conn.codec().decode_args(*spec, args);
-  const PdkResult result = co_await pdk.call(spec->name, std::move(arguments));
+  const PdkResult result = co_await pdk.run(spec->function, spec->name, std::move(arguments));
   if (result.status == PdkResult::Status::terminal) co_return false;
   if (result.status == PdkResult::Status::error)
     spdlog::debug("ProtoBuf:1 {}: {} failed: {} (answered as nil)", socket_path_, spec->name, result.error);
@@ -187,7 +187,7 @@ asio::awaitable<void> Client::serve_extended_call(Connection& conn, const std::s
     co_return;
   }
   nlohmann::json arguments = conn.codec().decode_args(*spec, args);
-  const PdkResult result = co_await pdk.call(spec->name, std::move(arguments));
+  const PdkResult result = co_await pdk.run(spec->function, spec->name, std::move(arguments));
   const bool terminal = result.status == PdkResult::Status::terminal;
   outcome.terminated = terminal;
   if (result.status == PdkResult::Status::error)

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pdk/handler.h"
 #include "proto/pluginsocket.pb.h"
 
 namespace gh::pluginserver::protobuf {
@@ -62,8 +63,9 @@ std::vector<PdkMethod> build_table() {
     const auto* m = service->method(i);
     std::string name = m->options().GetExtension(kp::MethodName);
     if (name.empty()) name = derive_wire_name(m->name());
+    const pdk::PdkFunction* function = pdk::find_pdk_function(name);
     table.push_back({std::move(name), m->name(), m->input_type(), m->output_type(),
-                     arg_shape(m->input_type()), result_shape(m->output_type())});
+                     arg_shape(m->input_type()), result_shape(m->output_type()), function});
   }
   std::sort(table.begin(), table.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return table;

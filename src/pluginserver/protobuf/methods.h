@@ -2,7 +2,8 @@
 // message, built once from `service Kong` of sdk/cpp/proto/pluginsocket.proto exactly as Kong
 // builds its dispatch table (MethodName option, else the name derived from the rpc name). What
 // to do with each message type (§6.6 argument unwrapping, §6.7 result wrapping) is keyed by the
-// message type, so adding an rpc to the proto is all it takes to serve a new method.
+// message type, so adding an rpc to the proto is all it takes to serve a new method. Each method
+// is bound to its PDK table entry once (`function`): a call looks its name up once.
 #pragma once
 
 #include <google/protobuf/descriptor.h>
@@ -10,6 +11,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+
+namespace gh::pdk {
+struct PdkFunction;
+}
 
 namespace gh::pluginserver::protobuf {
 
@@ -49,6 +54,7 @@ struct PdkMethod {
   const google::protobuf::Descriptor* output;
   ArgShape args;
   ResultShape result;
+  const pdk::PdkFunction* function;  // its PDK table entry (null: the gateway does not serve it)
 };
 
 // Every rpc of service Kong, sorted by wire name (74 with Kong's schema).

@@ -56,7 +56,7 @@ std::string end_frames(std::int64_t sequence) {
 // Answers get_header with "<name>-value", exit as terminal, everything else nil; records calls.
 struct RecordingPdk : PdkHandler {
   std::vector<std::pair<std::string, json>> calls;
-  asio::awaitable<PdkResult> call(std::string_view method, json args) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json args) override {
     calls.emplace_back(std::string(method), args);
     if (method == "kong.response.exit") co_return PdkResult{PdkResult::Status::terminal, {}, {}};
     if (method == "kong.request.get_header") co_return PdkResult::ok(args[0].get<std::string>() + "-value");

@@ -69,7 +69,7 @@ gp::Reads answer_event(test::ScriptServer& s, int fd) {
 
 struct HeaderPdk : PdkHandler {
   std::vector<std::string> calls;
-  asio::awaitable<PdkResult> call(std::string_view method, json args) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json args) override {
     calls.emplace_back(method);
     if (method == "kong.request.get_header") co_return PdkResult::ok(args[0].get<std::string>() + "-value");
     co_return PdkResult::nil();

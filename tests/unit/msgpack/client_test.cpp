@@ -23,9 +23,9 @@ using test::hex;
 
 // ---------------------------------------------------------------- step parameters
 
-std::string step_hex(const PdkResult& r) {
+std::string step_hex(const PdkResult& r, std::string_view step = "plugin.Step") {
   std::string out;
-  write_step_param(Writer(out), 7, r);
+  write_step_param(Writer(out), 7, r, step);
   return hex(out);
 }
 
@@ -37,17 +37,17 @@ TEST(StepParam, NilLeavesDataOut) {
 
 TEST(StepParam, ErrorsAreStepErrorWithTheMessage) {
   PdkResult r = PdkResult::fail("boom");
-  EXPECT_EQ(step_method(r), "plugin.StepError");
+  EXPECT_EQ(step_method("plugin.Step", r), "plugin.StepError");
+  EXPECT_EQ(step_method("plugin.StepConsumer", r), "plugin.StepError");
   EXPECT_EQ(step_hex(r), "82a74576656e74496407a444617461a4626f6f6d");
-  EXPECT_EQ(step_method(PdkResult::ok(1, "plugin.StepConsumer")), "plugin.StepConsumer");
-  PdkResult nil_consumer = PdkResult::nil();
-  nil_consumer.step = "plugin.StepConsumer";
-  EXPECT_EQ(step_method(nil_consumer), "plugin.StepConsumer");  // Kong: StepConsumer without Data
+  EXPECT_EQ(step_method("plugin.StepConsumer", PdkResult::ok(1)), "plugin.StepConsumer");
+  // Kong: StepConsumer without Data
+  EXPECT_EQ(step_method("plugin.StepConsumer", PdkResult::nil()), "plugin.StepConsumer");
 }
 
 TEST(StepParam, MultimapFixups) {
   auto data_hex = [](json v) {
-    std::string full = step_hex(PdkResult::ok(std::move(v), "plugin.StepMultiMap"));
+    std::string full = step_hex(PdkResult::ok(std::move(v)), "plugin.StepMultiMap");
     return full.substr(std::string("82a74576656e74496407a444617461").size());
   };
   EXPECT_EQ(data_hex(json::object()), "80");                         // empty map stays a map
@@ -136,7 +136,7 @@ asio::awaitable<std::chrono::milliseconds> expect_error(ErrorKind kind, F op) {
 }
 
 struct NoPdk : PdkHandler {
-  asio::awaitable<PdkResult> call(std::string_view, json) override { co_return PdkResult::nil(); }
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view, json) override { co_return PdkResult::nil(); }
 };
 
 TEST(HostileServer, GarbageBytesAreAProtocolError) {
@@ -346,7 +346,7 @@ TEST(Client, EventDeadlineCoversPdkCalls) {
     step_seen = !ec && n > 0;
   };
   struct SlowPdk : PdkHandler {
-    asio::awaitable<PdkResult> call(std::string_view, json) override {
+    asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view, json) override {
       co_await sleep(300ms);
       co_return PdkResult::nil();
     }
@@ -402,7 +402,7 @@ TEST(Client, ConcurrentEventsUseSeparateConnectionsAndBodiesAreBin) {
   struct BodyPdk : PdkHandler {
     const std::string& body;
     explicit BodyPdk(const std::string& b) : body(b) {}
-    asio::awaitable<PdkResult> call(std::string_view method, json) override {
+    asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json) override {
       co_await sleep(50ms);  // both events are inside a PDK call at the same time
       co_return PdkResult::ok(json::binary(json::binary_t::container_type(body.begin(), body.end())));
     }

@@ -87,14 +87,14 @@ class ScriptedPdk : public PdkHandler {
   std::vector<Call> calls;
   std::function<void()> on_first_call;
 
-  asio::awaitable<PdkResult> call(std::string_view method, json args) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json args) override {
     calls.push_back({std::string(method), args});
     if (on_first_call && calls.size() == 1) on_first_call();
     if (method == "kong.request.get_header") co_return header ? PdkResult::ok(*header) : PdkResult::nil();
     if (method == "kong.request.get_raw_body")
       co_return PdkResult::ok(json::binary({'h', 'e', 'l', 'l', 'o'}));
     if (method == "kong.request.get_headers")
-      co_return PdkResult::ok(json{{"a", "1"}, {"b", {"2", "3"}}}, "plugin.StepMultiMap");
+      co_return PdkResult::ok(json{{"a", "1"}, {"b", {"2", "3"}}});
     if (method == "kong.service.set_upstream") co_return PdkResult::fail("no upstream");
     if (method == "kong.response.exit") {
       PdkResult r;

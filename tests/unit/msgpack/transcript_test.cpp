@@ -119,7 +119,7 @@ struct Replay {
 class RecordedPdk : public PdkHandler {
  public:
   explicit RecordedPdk(Replay& rp) : rp_(rp) {}
-  asio::awaitable<PdkResult> call(std::string_view method, json args) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json args) override {
     ++rp_.pdk_calls;
     const Line& asked = rp_.lines.at(rp_.cursor - 1);
     const json& data = asked.note[3]["Data"];

@@ -10,6 +10,11 @@ namespace {
 
 using Status = PdkResult::Status;
 
+// The MsgPack Step variant the table gives a function's results.
+std::string_view table_step(std::string_view method) {
+  return step_of(find_pdk_function(method));
+}
+
 json ok_value(Fixture& f, std::string_view method, json args = json::array()) {
   PdkResult r = f.call(method, std::move(args));
   EXPECT_EQ(r.status, Status::ok) << method << ": " << r.error;
@@ -87,7 +92,7 @@ TEST(Request, QueryShapes) {
   Fixture f;
   f.request.target = "/p?a=1&b=x%20y&b=z&flag&empty=&plus=a+b&=skipped";
   PdkResult q = f.call("kong.request.get_query");
-  EXPECT_EQ(q.step, "plugin.StepMultiMap");
+  EXPECT_EQ(table_step("kong.request.get_query"), "plugin.StepMultiMap");
   EXPECT_EQ(q.value, json({{"a", "1"}, {"b", {"x y", "z"}}, {"flag", true}, {"empty", ""}, {"plus", "a b"}}));
   EXPECT_EQ(ok_value(f, "kong.request.get_query", {2}), json({{"a", "1"}, {"b", "x y"}}));
   EXPECT_EQ(ok_value(f, "kong.request.get_query_arg", {"b"}), "x y");
@@ -104,7 +109,7 @@ TEST(Request, Headers) {
   EXPECT_EQ(ok_value(f, "kong.request.get_header", {"x_multi"}), "one");
   expect_nil(f, "kong.request.get_header", {"authorization"});
   PdkResult all = f.call("kong.request.get_headers");
-  EXPECT_EQ(all.step, "plugin.StepMultiMap");
+  EXPECT_EQ(table_step("kong.request.get_headers"), "plugin.StepMultiMap");
   EXPECT_EQ(all.value["x-multi"], json({"one", "two"}));
   EXPECT_EQ(all.value["user-agent"], "conform-client/1.0");
   EXPECT_EQ(ok_value(f, "kong.request.get_headers", {1}), json({{"host", "api.example.test"}}));
@@ -344,7 +349,7 @@ TEST(Service, ResponseReadsTheBufferedUpstreamResponse) {
   EXPECT_EQ(ok_value(f, "kong.service.response.get_status"), 201);
   EXPECT_EQ(ok_value(f, "kong.service.response.get_header", {"X-Upstream"}), "items-v2");
   PdkResult h = f.call("kong.service.response.get_headers");
-  EXPECT_EQ(h.step, "plugin.StepMultiMap");
+  EXPECT_EQ(table_step("kong.service.response.get_headers"), "plugin.StepMultiMap");
   EXPECT_EQ(h.value["set-cookie"], json({"a=1; Path=/", "b=2; Path=/"}));
   EXPECT_EQ(binary_text(ok_value(f, "kong.service.response.get_raw_body")), R"({"id":42,"item":"widget"})");
   EXPECT_EQ(ok_value(f, "kong.service.response.get_body"), json({{"id", 42}, {"item", "widget"}}));
@@ -377,16 +382,16 @@ TEST(Client, AuthenticateThenConsumerAndCredential) {
   Fixture f;
   PdkResult before = f.call("kong.client.get_consumer");
   EXPECT_EQ(before.status, Status::nil);
-  EXPECT_EQ(before.step, "plugin.StepConsumer");
+  EXPECT_EQ(table_step("kong.client.get_consumer"), "plugin.StepConsumer");
   json consumer = {{"id", "c1"}, {"username", "alice"}};
   json credential = {{"id", "k1"}, {"consumer_id", "c1"}};
   PdkResult auth = f.call("kong.client.authenticate", {consumer, credential});
   EXPECT_EQ(auth.status, Status::nil);
-  EXPECT_EQ(auth.step, "plugin.StepCredential");
+  EXPECT_EQ(table_step("kong.client.authenticate"), "plugin.StepCredential");
   EXPECT_EQ(ok_value(f, "kong.client.get_consumer"), consumer);
   PdkResult cred = f.call("kong.client.get_credential");
   EXPECT_EQ(cred.value, credential);
-  EXPECT_EQ(cred.step, "plugin.StepCredential");
+  EXPECT_EQ(table_step("kong.client.get_credential"), "plugin.StepCredential");
   expect_error(f, "kong.client.authenticate", {nullptr, nullptr}, "either credential or consumer");
   Fixture log("log");
   expect_error(log, "kong.client.authenticate", {consumer, credential}, "cannot be called in log phase");
@@ -395,7 +400,7 @@ TEST(Client, AuthenticateThenConsumerAndCredential) {
 TEST(Client, LoadConsumerByIdOrUsername) {
   Fixture f;
   PdkResult r = f.call("kong.client.load_consumer", {"8e1c4b0a-3f5d-4a6e-9b7c-1d2e3f405162"});
-  EXPECT_EQ(r.step, "plugin.StepConsumer");
+  EXPECT_EQ(table_step("kong.client.load_consumer"), "plugin.StepConsumer");
   EXPECT_EQ(r.value, json({{"id", "8e1c4b0a-3f5d-4a6e-9b7c-1d2e3f405162"},
                            {"username", "alice"},
                            {"custom_id", "cust-0042"}}));
@@ -407,12 +412,12 @@ TEST(Client, LoadConsumerByIdOrUsername) {
 TEST(Router, RouteAndServiceEntities) {
   Fixture f;
   PdkResult route = f.call("kong.router.get_route");
-  EXPECT_EQ(route.step, "plugin.StepRoute");
+  EXPECT_EQ(table_step("kong.router.get_route"), "plugin.StepRoute");
   EXPECT_EQ(route.value["name"], "items-route");
   EXPECT_EQ(route.value["service"], json({{"id", kServiceId}}));
   EXPECT_EQ(route.value["strip_path"], false);
   PdkResult service = f.call("kong.router.get_service");
-  EXPECT_EQ(service.step, "plugin.StepService");
+  EXPECT_EQ(table_step("kong.router.get_service"), "plugin.StepService");
   EXPECT_EQ(service.value["host"], "upstream.internal");
   EXPECT_EQ(service.value["connect_timeout"], 60000);
   f.ctx.match.reset();
@@ -464,7 +469,7 @@ TEST(Node, IdsAndStats) {
   EXPECT_EQ(id, process_node_id());
   EXPECT_FALSE(ok_value(f, "kong.node.get_hostname").get<std::string>().empty());
   PdkResult stats = f.call("kong.node.get_memory_stats");
-  EXPECT_EQ(stats.step, "plugin.StepMemoryStats");
+  EXPECT_EQ(table_step("kong.node.get_memory_stats"), "plugin.StepMemoryStats");
   EXPECT_GT(stats.value["workers_lua_vms"][0]["http_allocated_gc"].get<int64_t>(), 0);
   EXPECT_EQ(ok_value(f, "kong.ip.is_trusted", {"198.51.100.7"}), true);
   EXPECT_EQ(ok_value(f, "kong.ip.is_trusted", {"203.0.113.1"}), false);
@@ -519,6 +524,31 @@ TEST(Log, SetSerializeValueModes) {
   EXPECT_FALSE(s.contains("nope"));
   EXPECT_EQ(s["route"]["name"], "items-route");
   EXPECT_EQ(s["custom"]["deep"], 5);
+}
+
+// The table's facts: prefetch and the stream subsystem ask the entry, not the name.
+TEST(Table, FactsOfAFunction) {
+  auto facts = [](std::string_view name) { return find_pdk_function(name)->facts; };
+  EXPECT_EQ(facts("kong.request.get_header"), kHttpReads);
+  EXPECT_EQ(facts("kong.request.get_raw_body"), kHttpOnly);  // a read, but possibly large
+  EXPECT_EQ(facts("kong.response.set_header"), kHttpOnly);
+  EXPECT_EQ(facts("kong.response.exit"), kCalls);  // stream plugins may end a connection too
+  EXPECT_EQ(facts("kong.service.request.set_path"), kHttpOnly);
+  EXPECT_EQ(facts("kong.service.set_upstream"), kCalls);
+  EXPECT_EQ(facts("kong.client.get_ip"), kReads);
+  EXPECT_EQ(facts("kong.client.load_consumer"), kCalls);
+  EXPECT_EQ(facts("kong.log.err"), kCalls);
+  EXPECT_EQ(facts("kong.nginx.get_tls1Version_str"), kReads);  // an alias has its entry's facts
+  for (std::string_view name : supported_methods()) {
+    const PdkFunction* f = find_pdk_function(name);
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_EQ(f->name, name);
+    // Every function under kong.request/kong.response/kong.service.request|response needs HTTP, but exit.
+    const bool http_namespace = name.starts_with("kong.request.") || name.starts_with("kong.response.") ||
+                                name.starts_with("kong.service.request.") ||
+                                name.starts_with("kong.service.response.");
+    EXPECT_EQ(f->http_only(), http_namespace && name != "kong.response.exit") << name;
+  }
 }
 
 }  // namespace

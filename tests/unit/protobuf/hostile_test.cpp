@@ -55,7 +55,7 @@ struct RecordingPdk : PdkHandler {
   std::chrono::milliseconds delay{0};
   bool throws = false;
 
-  asio::awaitable<PdkResult> call(std::string_view method, json args) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json args) override {
     calls.emplace_back(std::string(method), std::move(args));
     if (delay.count() > 0) {
       asio::steady_timer timer(co_await asio::this_coro::executor, delay);

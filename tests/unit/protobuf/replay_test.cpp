@@ -129,7 +129,7 @@ class ReplayPdk : public PdkHandler {
   std::deque<ExpectedCall> calls;
   std::vector<std::string> failures;
 
-  asio::awaitable<PdkResult> call(std::string_view method, json args) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view method, json args) override {
     if (!args.is_array()) failures.push_back(std::string(method) + ": arguments are not an array");
     if (calls.empty()) {
       failures.push_back("unexpected PDK call " + std::string(method));

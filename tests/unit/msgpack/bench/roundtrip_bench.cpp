@@ -83,7 +83,7 @@ static void serve(int lfd, int calls) {
 }
 
 struct Pdk : PdkHandler {
-  asio::awaitable<PdkResult> call(std::string_view, nlohmann::json) override {
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view, nlohmann::json) override {
     co_return PdkResult::ok("example.com");
   }
 };
