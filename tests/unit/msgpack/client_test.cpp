@@ -136,7 +136,9 @@ asio::awaitable<std::chrono::milliseconds> expect_error(ErrorKind kind, F op) {
 }
 
 struct NoPdk : PdkHandler {
-  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view, json) override { co_return PdkResult::nil(); }
+  asio::awaitable<PdkResult> run(const gh::pdk::PdkFunction*, std::string_view, json) override {
+    co_return PdkResult::nil();
+  }
 };
 
 TEST(HostileServer, GarbageBytesAreAProtocolError) {

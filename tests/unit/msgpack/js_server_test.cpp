@@ -93,8 +93,7 @@ class ScriptedPdk : public PdkHandler {
     if (method == "kong.request.get_header") co_return header ? PdkResult::ok(*header) : PdkResult::nil();
     if (method == "kong.request.get_raw_body")
       co_return PdkResult::ok(json::binary({'h', 'e', 'l', 'l', 'o'}));
-    if (method == "kong.request.get_headers")
-      co_return PdkResult::ok(json{{"a", "1"}, {"b", {"2", "3"}}});
+    if (method == "kong.request.get_headers") co_return PdkResult::ok(json{{"a", "1"}, {"b", {"2", "3"}}});
     if (method == "kong.service.set_upstream") co_return PdkResult::fail("no upstream");
     if (method == "kong.response.exit") {
       PdkResult r;
