@@ -39,14 +39,14 @@ TEST_P(Transcripts, EveryLineDecodesToItsNote) {
   }
 }
 
-// The PdkResult the recorded gateway answered with, read back from its Step request parameter.
+// The PdkResult the recorded gateway answered with, read back from its Step request parameter (the
+// Step variant itself comes from the PDK table, as in production).
 // Multimap data is turned back into what Kong's PDK returns (a single value as a string, a
 // valueless flag as true) so that our fix_mmap has to redo Kong's work.
 PdkResult recorded_result(const json& method, const json& param) {
   const std::string& m = method.get_ref<const std::string&>();
   if (m == "plugin.StepError") return PdkResult::fail(param["Data"].get<std::string>());
   PdkResult r;
-  r.step = m;
   if (!param.contains("Data")) return r;  // nil
   json data = param["Data"];
   if (m == "plugin.StepMultiMap" && data.is_object()) {
@@ -76,7 +76,7 @@ std::string rebuild_request(const json& note) {
   else if (method == "plugin.CloseInstance")
     w.integer(param.get<int64_t>());
   else
-    write_step_param(w, param["EventId"].get<int64_t>(), recorded_result(note[2], param));
+    write_step_param(w, param["EventId"].get<int64_t>(), recorded_result(note[2], param), method);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "pdk/table.h"
 #include "pdk_fixture.h"
 #include "pluginserver/msgpack/client.h"
 #include "pluginserver/msgpack/codec.h"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pdk/serialize.h"
+#include "pdk/table.h"
 #include "pdk_fixture.h"
 
 namespace gh::pdk::testing {
