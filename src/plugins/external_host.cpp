@@ -35,12 +35,13 @@ std::chrono::milliseconds hold_limit(const pluginserver::ServerConfig& server) {
 // The bridge as the plugin's snapshot configures its server: a reload that changes the timeout
 // (or socket, or protocol) gets a new bridge; events still running keep the old one alive.
 std::shared_ptr<Bridge> ExternalHost::bridge_for(const ConfiguredPlugin& plugin) {
-  return bridges_[plugin.server->name].get(executor_, *plugin.server, plugin.info->protocol);
+  return bridges_[plugin.server->name].get(executor_, *plugin.server, plugin.info->protocol,
+                                           runtime_->prefetch_plans());
 }
 
 // The running instance for this plugin config, started on first use. Another worker may be
 // starting it at the same moment: wait for it (bounded by the server's timeout).
-asio::awaitable<int64_t> ExternalHost::instance_for(Bridge& bridge, const ConfiguredPlugin& plugin) {
+asio::awaitable<Started> ExternalHost::instance_for(Bridge& bridge, const ConfiguredPlugin& plugin) {
   auto& cache = runtime_->instances();
   const auto& server = plugin.server->name;
   const auto give_up = std::chrono::steady_clock::now() + plugin.server->timeout;
@@ -48,18 +49,24 @@ asio::awaitable<int64_t> ExternalHost::instance_for(Bridge& bridge, const Config
     int64_t id = 0;
     switch (cache.lookup(server, plugin.seq, id)) {
       case InstanceCache::Claim::started:
-        co_return id;
-      case InstanceCache::Claim::claimed:
+        co_return Started{id, std::nullopt};
+      case InstanceCache::Claim::claimed: {
+        Started started;
         try {
-          id = co_await bridge.start_instance(plugin.name, plugin.config_json);
+          started = co_await bridge.start_instance(plugin.name, plugin.config_json);
         } catch (...) {
           cache.release(server, plugin.seq);
           throw;
         }
-        cache.store(server, plugin.seq, id);
-        spdlog::debug("started instance {} of plugin '{}' (seq {}) on server '{}'", id, plugin.name,
+        if (started.error) {
+          cache.release(server, plugin.seq);
+          co_return started;
+        }
+        cache.store(server, plugin.seq, started.id);
+        spdlog::debug("started instance {} of plugin '{}' (seq {}) on server '{}'", started.id, plugin.name,
                       plugin.seq, server);
-        co_return id;
+        co_return started;
+      }
       case InstanceCache::Claim::busy: {
         if (std::chrono::steady_clock::now() > give_up)
           throw std::runtime_error("could not claim an instance of plugin '" + plugin.name + "'");
@@ -166,21 +173,30 @@ asio::awaitable<Verdict> ExternalHost::run_event(core::RequestContext& ctx, core
     Failure failure = Failure::error;
     std::string why;
     try {
-      instance = co_await instance_for(*bridge, plugin);
-      pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server));
-      stats = co_await bridge->handle_event(instance, core::phase_name(phase), pdk);
-      const bool terminated = stats.terminated;
-      if (pdk.overran()) {
-        // Every call was answered in time, the plugin just kept calling: the server is not hung,
-        // so it is not restarted; the request gets the timeout's failure policy.
-        co_return Verdict::failed(
-            Failure::timeout,
-            fmt::format("the event ran past its deadline ({} ms, {}_timeout)", plugin.server->timeout.count(),
-                        pluginserver::property_prefix(plugin.server->name)));
+      Started started = co_await instance_for(*bridge, plugin);
+      if (started.error) {
+        failure = failure_of(started.error->kind);
+        why = std::move(started.error->message);
+      } else {
+        instance = started.id;
+        pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server));
+        stats = co_await bridge->handle_event(instance, core::phase_name(phase), pdk);
+        if (stats.error) {
+          failure = failure_of(stats.error->kind);
+          why = std::move(stats.error->message);
+        } else if (pdk.overran()) {
+          // Every call was answered in time, the plugin just kept calling: the server is not hung,
+          // so it is not restarted; the request gets the timeout's failure policy.
+          co_return Verdict::failed(Failure::timeout,
+                                    fmt::format("the event ran past its deadline ({} ms, {}_timeout)",
+                                                plugin.server->timeout.count(),
+                                                pluginserver::property_prefix(plugin.server->name)));
+        } else {
+          co_return stats.terminated || pdk.exited() ? Verdict::exited() : Verdict::proceed();
+        }
       }
-      co_return terminated || pdk.exited() ? Verdict::exited() : Verdict::proceed();
-    } catch (const std::exception& e) {
-      failure = classify(e);
+    } catch (const std::exception& e) {  // not the wire's: a PDK handler's or a bug's, never retried
+      failure = Failure::error;
       why = e.what();
     }
     // Refused: the event never reached a server; it died a moment ago, before the supervisor

@@ -29,7 +29,7 @@ class ExternalHost final : public PluginHost {
   boost::asio::awaitable<Verdict> run_event(core::RequestContext& ctx, core::Phase phase,
                                             const ConfiguredPlugin& plugin, EventStats& stats);
   std::shared_ptr<Bridge> bridge_for(const ConfiguredPlugin& plugin);
-  boost::asio::awaitable<int64_t> instance_for(Bridge& bridge, const ConfiguredPlugin& plugin);
+  boost::asio::awaitable<Started> instance_for(Bridge& bridge, const ConfiguredPlugin& plugin);
 
   boost::asio::any_io_executor executor_;
   PluginRuntime* runtime_;

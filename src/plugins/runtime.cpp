@@ -149,6 +149,7 @@ struct PluginRuntime::Retirement {
   std::map<std::pair<std::string, int64_t>, std::string> configs;  // (server, seq) tracked → plugin name
   asio::steady_timer timer;
   std::map<std::string, BridgeSlot> bridges;
+  std::shared_ptr<pluginserver::gatehouse::PrefetchPlans> plans;
 
   // Control loop: closes what no live snapshot uses; looks again later while old ones live on.
   static void sweep(const std::shared_ptr<Retirement>& self);
@@ -195,7 +196,7 @@ std::shared_ptr<Bridge> PluginRuntime::Retirement::bridge_for(const std::string&
     if (it == servers.end()) return nullptr;
     how = it->second;
   }
-  return bridges[server].get(timer.get_executor(), how.config, how.protocol);
+  return bridges[server].get(timer.get_executor(), how.config, how.protocol, *plans);
 }
 
 asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retirement> self, Unused unused) {
@@ -212,7 +213,7 @@ asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retiremen
     if (!bridge) continue;
     std::string failure;
     try {
-      co_await bridge->close_instance(id);
+      if (auto error = co_await bridge->close_instance(id)) failure = std::move(error->message);
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -236,8 +237,11 @@ PluginRuntime::SupervisionThread::~SupervisionThread() {
 }
 
 PluginRuntime::PluginRuntime(boost::asio::io_context& control)
-    : control_(control), retirement_(std::make_shared<Retirement>(control)) {
+    : control_(control),
+      prefetch_plans_(std::make_shared<pluginserver::gatehouse::PrefetchPlans>()),
+      retirement_(std::make_shared<Retirement>(control)) {
   retirement_->cache = &instances_;
+  retirement_->plans = prefetch_plans_;
 }
 
 PluginRuntime::~PluginRuntime() {
@@ -266,9 +270,10 @@ void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {
   supervisor_ = std::make_unique<pluginserver::Supervisor>(supervision_.io(), std::move(servers));
   // A restarted server has none of its earlier instances: the cache must not hand out their ids,
   // and what Gatehouse:1 prefetched for them is void (its new instances declare and report again).
-  supervisor_->on_process_started([cache = &instances_](const pluginserver::ServerConfig& server) {
+  supervisor_->on_process_started([cache = &instances_, plans = prefetch_plans_](
+                                      const pluginserver::ServerConfig& server) {
     cache->forget_server(server.name);
-    pluginserver::gatehouse::PrefetchPlan::of(server.socket)->clear();
+    plans->of(server.socket)->clear();
     pluginserver::msgpack::server_restarted(server.socket);  // pooled connections lead to the old process
   });
   supervisor_->start();

@@ -17,6 +17,10 @@
 #include "plugins/plugin_set.h"
 #include "pluginserver/supervisor.h"
 
+namespace gh::pluginserver::gatehouse {
+class PrefetchPlans;
+}
+
 namespace gh::plugins {
 
 // Discovers the servers' plugins (runs every query command), checks `plugins = ...`, validates
@@ -56,6 +60,8 @@ class PluginRuntime {
   void report_fault(std::string_view server, pluginserver::Supervisor::Fault fault, std::string_view detail);
   nlohmann::json status() const;
   InstanceCache& instances() { return instances_; }
+  // Gatehouse:1's prefetch plans, by server (void when the server restarts).
+  pluginserver::gatehouse::PrefetchPlans& prefetch_plans() { return *prefetch_plans_; }
   const pluginserver::Supervisor* supervisor() const { return supervisor_.get(); }
 
  private:
@@ -78,6 +84,8 @@ class PluginRuntime {
   SupervisionThread supervision_;
   std::unique_ptr<pluginserver::Supervisor> supervisor_;
   InstanceCache instances_;
+  // Shared with the retirement's bridges, which may outlive the runtime by a moment at shutdown.
+  std::shared_ptr<pluginserver::gatehouse::PrefetchPlans> prefetch_plans_;
   std::shared_ptr<Retirement> retirement_;  // shared with the close coroutines on the control loop
 };
 

@@ -40,10 +40,7 @@ void run_plan(gatehouse::PrefetchPlan& plan, pb::PdkCodec& codec, std::int64_t i
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static int round = 0;
-  // A plan per input (the registry of plans lives for the process: a fresh socket name each time).
-  auto plan = gatehouse::PrefetchPlan::of("fuzz-" + std::to_string(round++ % 4));
-  plan->clear();
+  auto plan = std::make_shared<gatehouse::PrefetchPlan>();  // a plan per input
   pb::FrameReader reader(1 << 16);
   pb::PdkCodec codec;
   auto room = reader.prepare();

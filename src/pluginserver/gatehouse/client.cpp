@@ -32,11 +32,9 @@ bool prefetchable(std::string_view method) {
   return prefetchable_method(method) != nullptr;
 }
 
-std::shared_ptr<PrefetchPlan> PrefetchPlan::of(const std::string& socket_path) {
-  static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<PrefetchPlan>> plans;  // a few servers: never freed
-  std::lock_guard lock(mutex);
-  auto& plan = plans[socket_path];
+std::shared_ptr<PrefetchPlan> PrefetchPlans::of(const std::string& socket_path) {
+  std::lock_guard lock(mutex_);
+  auto& plan = plans_[socket_path];  // a few servers
   if (!plan) plan = std::make_shared<PrefetchPlan>();
   return plan;
 }
@@ -121,8 +119,9 @@ void PrefetchPlan::clear() {
   full_logged_ = false;
 }
 
-Client::Client(asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout)
-    : plan_(PrefetchPlan::of(socket_path)),
+Client::Client(asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout,
+               std::shared_ptr<PrefetchPlan> plan)
+    : plan_(std::move(plan)),
       client_(std::move(executor), std::move(socket_path), timeout, std::string(kProtocol), *this) {}
 
 asio::awaitable<protobuf::InstanceStatus> Client::start_instance(std::string name, std::string config_json) {

@@ -50,9 +50,6 @@ class PrefetchPlan {
   };
   using Reads = std::vector<Read>;
 
-  // The plan of the plugin server listening on `socket_path` (kept for the process's lifetime).
-  static std::shared_ptr<PrefetchPlan> of(const std::string& socket_path);
-
   // Adds the prefetchable reads of a report (a serialized gatehouse_protocol.Reads); false if
   // it does not decode.
   bool learn(std::int64_t instance_id, std::string_view phase, std::string_view report);
@@ -78,9 +75,23 @@ class PrefetchPlan {
   bool full_logged_ = false;  // the warning about kMaxPlans, once until there is room again
 };
 
+// The plans of every Gatehouse:1 server, by socket: owned by the plugin runtime (which also voids
+// a server's plan when it restarts), handed to the clients its workers make.
+class PrefetchPlans {
+ public:
+  // The plan of the server listening on `socket_path` (made on first use, kept while the owner lives).
+  std::shared_ptr<PrefetchPlan> of(const std::string& socket_path);
+
+ private:
+  std::mutex mutex_;  // taken when a bridge is made and when a server restarts, never per event
+  std::map<std::string, std::shared_ptr<PrefetchPlan>> plans_;
+};
+
 class Client final : private protobuf::EventExtension {
  public:
-  Client(boost::asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout);
+  // `plan`: the prefetch plan of this server, shared with the clients of the other workers.
+  Client(boost::asio::any_io_executor executor, std::string socket_path, std::chrono::milliseconds timeout,
+         std::shared_ptr<PrefetchPlan> plan);
 
   boost::asio::awaitable<protobuf::InstanceStatus> start_instance(std::string name, std::string config_json);
   boost::asio::awaitable<void> close_instance(std::int64_t instance_id);

@@ -78,7 +78,7 @@ void write_step_param(Writer w, int64_t event_id, const PdkResult& result, std::
 namespace {
 
 [[noreturn]] void bad_reply(std::string_view what) {
-  throw RpcError(ErrorKind::protocol, "plugin server reply: " + std::string(what));
+  throw RpcError(ErrorKind::bad_reply, "plugin server reply: " + std::string(what));
 }
 
 // {EventId, Data}: Data is "ret" (the handler returned) or {Method, Args} (a PDK call).

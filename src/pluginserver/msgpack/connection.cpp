@@ -16,24 +16,6 @@ namespace gh::pluginserver::msgpack {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-std::string_view to_string(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::instance_gone:
-      return "instance gone";
-    case ErrorKind::closed:
-      return "connection closed";
-    case ErrorKind::timeout:
-      return "timeout";
-    case ErrorKind::transport:
-      return "transport error";
-    case ErrorKind::protocol:
-      return "protocol error";
-    case ErrorKind::server_error:
-      return "server error";
-  }
-  return "?";
-}
-
 void write_request_head(Writer& w, uint32_t msgid, std::string_view method) {
   w.array_header(4);
   w.unsigned_integer(0);
@@ -158,7 +140,7 @@ asio::awaitable<Reader> Connection::round_trip(uint32_t msgid, Clock::time_point
     try {
       obj = decoder_.next();
     } catch (const DecodeError& e) {
-      fail(ErrorKind::protocol, e.what());
+      fail(ErrorKind::bad_reply, e.what());
     }
     if (obj) {
       if (handle_object(*obj, msgid, result)) break;
@@ -196,10 +178,10 @@ bool Connection::handle_object(std::span<const uint8_t> obj, uint32_t msgid, Rea
       }
       return false;
     }
-    if (type != 1 || n != 4) fail(ErrorKind::protocol, "expected a response [1, msgid, error, result]");
+    if (type != 1 || n != 4) fail(ErrorKind::bad_reply, "expected a response [1, msgid, error, result]");
     const int64_t id = r.read_int();
     if (id != msgid)
-      fail(ErrorKind::protocol,
+      fail(ErrorKind::bad_reply,
            "response msgid " + std::to_string(id) + " for request " + std::to_string(msgid));
     if (!r.try_nil()) {
       busy_ = false;  // a complete response: the connection stays usable
@@ -214,7 +196,7 @@ bool Connection::handle_object(std::span<const uint8_t> obj, uint32_t msgid, Rea
     result = Reader(obj.subspan(r.position()), decoder_.limits().max_depth);
     return true;
   } catch (const DecodeError& e) {
-    fail(ErrorKind::protocol, e.what());
+    fail(ErrorKind::bad_reply, e.what());
   }
 }
 

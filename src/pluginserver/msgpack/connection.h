@@ -25,33 +25,16 @@
 #include "net/deadline.h"
 #include "net/idle_socket.h"
 #include "pluginserver/msgpack/codec.h"
+#include "pluginserver/wire/error.h"
 
 namespace gh::pluginserver::msgpack {
 
 using Clock = std::chrono::steady_clock;
 
-enum class ErrorKind {
-  instance_gone,  // the server answered an error containing "no plugin instance" (any case)
-  closed,         // the server closed the connection (or reset it) before answering
-  timeout,        // the deadline passed (connect, write or waiting for the response)
-  transport,      // could not connect / other socket error
-  protocol,       // the server sent something that is not MessagePack-RPC as Kong speaks it
-  server_error,   // the server answered with another error string (e.g. "event id 3 not found")
-};
-std::string_view to_string(ErrorKind kind);
-
-// Every failure of an RPC. Callers branch on kind(); what() carries the details for the log.
-class RpcError : public std::runtime_error {
- public:
-  RpcError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
-  ErrorKind kind() const { return kind_; }
-  // The server lost the instance (it said so, or the connection died, e.g. a restarted server):
-  // start the instance again and retry the event, a bounded number of times.
-  bool instance_lost() const { return kind_ == ErrorKind::instance_gone || kind_ == ErrorKind::closed; }
-
- private:
-  ErrorKind kind_;
-};
+// Errors: the wire layer's one type (pluginserver/wire/error.h); MsgPack:1 uses instance_gone,
+// closed, timeout, transport, bad_reply and server_error.
+using wire::ErrorKind;
+using wire::RpcError;
 
 // Each (re)start of the server behind a socket path, as the supervisor sees it, ends the
 // connections made before it: their process is gone. Pools drop such connections instead of

@@ -16,11 +16,15 @@ std::string_view to_string(ErrorKind kind) {
       return "rejected";
     case ErrorKind::protocol:
       return "protocol";
+    case ErrorKind::closed:
+    case ErrorKind::bad_reply:
+    case ErrorKind::server_error:
+      break;  // MsgPack:1's
   }
   return "unknown";
 }
 
 RpcError::RpcError(ErrorKind kind, const std::string& message)
-    : std::runtime_error(fmt::format("ProtoBuf:1 {}: {}", to_string(kind), message)), kind_(kind) {}
+    : wire::RpcError(kind, fmt::format("ProtoBuf:1 {}: {}", to_string(kind), message)) {}
 
 }  // namespace gh::pluginserver::protobuf

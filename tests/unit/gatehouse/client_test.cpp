@@ -95,7 +95,8 @@ struct GatehouseClient : testing::Test {
   test::ScriptServer server;
   asio::io_context io;
   RecordingPdk pdk;
-  Client client{io.get_executor(), server.path(), 2s};
+  std::shared_ptr<PrefetchPlan> plan = std::make_shared<PrefetchPlan>();
+  Client client{io.get_executor(), server.path(), 2s, plan};
 
   protobuf::EventOutcome event(std::int64_t instance = 7, std::string phase = "access") {
     return test::run(io, client.handle_event(instance, phase, pdk));
@@ -221,7 +222,7 @@ TEST_F(GatehouseClient, OnlySideEffectFreeReadsAreLearned) {
 TEST_F(GatehouseClient, ServerClosingMidEventIsInstanceGoneAndItsPlanIsForgotten) {
   gp::Reads learned;
   learned.add_reads()->set_method("kong.request.get_path");
-  ASSERT_TRUE(PrefetchPlan::of(server.path())->learn(7, "access", learned.SerializeAsString()));
+  ASSERT_TRUE(plan->learn(7, "access", learned.SerializeAsString()));
   ASSERT_EQ(client.plan().reads(7, "access").size(), 1u);
   server.run([&](test::ScriptServer& s) {
     int fd = s.accept();

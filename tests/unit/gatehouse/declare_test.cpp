@@ -80,7 +80,7 @@ struct Declare : testing::Test {
   test::ScriptServer server;
   asio::io_context io;
   HeaderPdk pdk;
-  Client client{io.get_executor(), server.path(), 2s};
+  Client client{io.get_executor(), server.path(), 2s, std::make_shared<PrefetchPlan>()};
 
   void TearDown() override {
     server.join();

@@ -152,7 +152,7 @@ TEST(HostileServer, GarbageBytesAreAProtocolError) {
     co_await sleep(2s);
   };
   auto gateway = [&]() -> asio::awaitable<void> {
-    co_await expect_error(ErrorKind::protocol,
+    co_await expect_error(ErrorKind::bad_reply,
                           [&]() -> asio::awaitable<void> { co_await c.start_instance("p", "{}"); });
   };
   h.run(server(), gateway());
@@ -172,7 +172,7 @@ TEST(HostileServer, HugeStr32LengthFailsAtOnceWithoutAllocating) {
   };
   std::chrono::milliseconds took{};
   auto gateway = [&]() -> asio::awaitable<void> {
-    took = co_await expect_error(ErrorKind::protocol,
+    took = co_await expect_error(ErrorKind::bad_reply,
                                  [&]() -> asio::awaitable<void> { co_await c.start_instance("p", "{}"); });
   };
   h.run(server(), gateway());
@@ -242,7 +242,7 @@ TEST(HostileServer, WrongMsgidIsAProtocolError) {
     co_await sleep(2s);
   };
   auto gateway = [&]() -> asio::awaitable<void> {
-    co_await expect_error(ErrorKind::protocol,
+    co_await expect_error(ErrorKind::bad_reply,
                           [&]() -> asio::awaitable<void> { co_await c.start_instance("p", "{}"); });
   };
   h.run(server(), gateway());
