@@ -124,6 +124,9 @@ class Counter final : public ShardedFamily {
   void add(std::initializer_list<std::string_view> values, double by = 1) {
     add(LabelValues(values.begin(), values.size()), by);
   }
+  // The calling thread's cell for these values, for a caller that keeps it to count with bump()
+  // (it lives as long as the family; only this thread may bump it); null when the family is full.
+  std::atomic<double>* cell(LabelValues values) { return cells(values); }
 
  private:
   bool render_samples(std::string& out) const override;

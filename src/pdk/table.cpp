@@ -120,6 +120,49 @@ const http::RequestHead& PdkCall::request() const {
   return *ctx.request;
 }
 
+// ---- metrics ----
+
+namespace {
+// gatehouse_pdk_method_*_total: per table entry, so the label set is bounded (docs/plugins-bundled.md).
+metrics::Counter& tally_family(Tally what) {
+  auto& registry = metrics::process_registry();
+  static auto& calls = registry.counter("gatehouse_pdk_method_calls_total",
+                                        "PDK functions run for plugin servers, by method", {"method"});
+  static auto& prefetched = registry.counter(
+      "gatehouse_pdk_method_prefetched_total",
+      "PDK reads Gatehouse:1 ran before the plugin asked (sent with the event), by method", {"method"});
+  static auto& round_trips = registry.counter(
+      "gatehouse_pdk_method_round_trips_total",
+      "PDK calls a plugin sent and waited for over the wire (a round trip each), by method", {"method"});
+  switch (what) {
+    case Tally::call:
+      return calls;
+    case Tally::prefetched:
+      return prefetched;
+    case Tally::round_trip:
+      break;
+  }
+  return round_trips;
+}
+
+constexpr size_t kTallies = 3;
+}  // namespace
+
+void tally(const PdkFunction& function, Tally what) {
+  // This thread's cell of each (function, what), found once; then counting is a plain store.
+  thread_local std::vector<std::atomic<double>*> cells;
+  const auto& all = table();
+  if (&function < all.data() || &function >= all.data() + all.size()) return;  // not a table entry
+  if (cells.empty()) cells.resize(all.size() * kTallies, nullptr);
+  auto*& cell = cells[static_cast<size_t>(&function - all.data()) * kTallies + static_cast<size_t>(what)];
+  if (cell == nullptr) {
+    const std::string_view method = function.name;
+    cell = tally_family(what).cell(metrics::LabelValues(&method, 1));
+    if (cell == nullptr) return;  // the family is full
+  }
+  metrics::bump(*cell, 1);
+}
+
 // ---- dispatch ----
 
 namespace {
@@ -150,10 +193,7 @@ boost::asio::awaitable<PdkResult> RequestPdk::run(const PdkFunction* f, std::str
   } else if (stream_subsystem(ctx_) && f->http_only()) {
     result = PdkResult::fail(fmt::format("function {} is not available in the stream subsystem", f->name));
   } else {
-    // gatehouse_pdk_method_calls_total: known methods only (a bounded label set).
-    static auto& calls = metrics::process_registry().counter(
-        "gatehouse_pdk_method_calls_total", "PDK functions run for plugin servers, by method", {"method"});
-    calls.add({std::string_view(f->name)});
+    tally(*f, Tally::call);
     PdkCall call{ctx_, plugin_, args};
     try {
       // An if, not `?:`: GCC 12 miscompiles co_await inside a conditional expression.

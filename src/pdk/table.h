@@ -92,6 +92,16 @@ inline std::string_view step_of(const PdkFunction* function) {
   return function ? function->step : std::string_view("plugin.Step");
 }
 
+// What /metrics counts per function (gatehouse_pdk_method_<what>_total{method}).
+enum class Tally : uint8_t {
+  call,        // run for a plugin server (RequestPdk::run)
+  prefetched,  // run by Gatehouse:1 before the plugin asked, sent with the event
+  round_trip,  // sent by a plugin that waited for the answer over the wire
+};
+// Counts one `what` of a table entry in the calling thread's counters (summed at scrape): after
+// the first count of each (entry, what) on a thread, a plain store.
+void tally(const PdkFunction& function, Tally what);
+
 // A connection of Kong's stream subsystem (stream_listen): its scheme is its protocol, tcp or tls.
 inline bool stream_subsystem(const core::RequestContext& ctx) {
   return ctx.scheme == "tcp" || ctx.scheme == "tls";

@@ -614,6 +614,16 @@ def access_events(gw, count, timeout=5):
         time.sleep(0.05)
 
 
+def pdk_method_counts(gw):
+    """{(calls|round_trips|prefetched, method): value} of gatehouse_pdk_method_*_total on /metrics."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+    conn.request("GET", "/metrics")
+    body = conn.getresponse().read().decode()
+    conn.close()
+    pattern = r'^gatehouse_pdk_method_(\w+)_total\{method="([^"]+)"\} (\S+)$'
+    return {(kind, method): float(v) for kind, method, v in re.findall(pattern, body, re.M)}
+
+
 def send_declared(gw, n):
     return send(gw, "/pdk/declared", headers={DECLARED_HEADER: f"declared-{n}", "X-Undeclared": f"undeclared-{n}"})
 
@@ -644,6 +654,15 @@ def test_declared_reads_are_prefetched_from_the_first_event(upstreams, tmp_path)
             assert f"plugin cpp-pdk-probe declares {refused}, which is not a side-effect-free read" in logs
         # ProtoBuf:1 (Kong's protocol) never sees a declaration
         assert "not a side-effect-free read" not in classic.logs()
+        # /metrics per PDK method: Gatehouse:1 sent the declared reads with every event and waited
+        # once (the undeclared read, first event); ProtoBuf:1 waited for every call
+        ours, kongs = pdk_method_counts(gw), pdk_method_counts(classic)
+        assert ours[("prefetched", "kong.client.get_ip")] == 6, ours
+        assert ours[("round_trips", "kong.request.get_header")] == 1, ours
+        assert ("round_trips", "kong.client.get_ip") not in ours, ours
+        assert kongs[("round_trips", "kong.request.get_header")] == 12, kongs
+        assert kongs[("round_trips", "kong.client.get_ip")] == 6, kongs
+        assert not any(kind == "prefetched" for kind, _ in kongs), kongs
         assert gw.proc.poll() is None and classic.proc.poll() is None
     finally:
         gw.stop()

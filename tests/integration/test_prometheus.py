@@ -272,6 +272,11 @@ def test_gatehouse_families_for_a_real_js_plugin_server(make_gateway, upstream, 
     assert s["gatehouse_plugin_event_duration_ms_count" + access] == 3
     assert s["gatehouse_plugin_event_duration_ms_bucket" + labels(plugin="js-hello", phase="access", le="+Inf")] == 3
     assert s['gatehouse_pdk_method_calls_total{method="kong.request.get_header"}'] >= 3
+    # MsgPack:1 waits for every call; only Gatehouse:1 prefetches
+    get_header = '{method="kong.request.get_header"}'
+    assert (s["gatehouse_pdk_method_round_trips_total" + get_header]
+            == s["gatehouse_pdk_method_calls_total" + get_header])
+    assert not any(k.startswith("gatehouse_pdk_method_prefetched_total") for k in s)
     assert s['gatehouse_plugin_server_up{server="js"}'] == 1
     assert s['gatehouse_plugin_server_restarts_total{server="js"}'] == 0
     assert not any(k.startswith("gatehouse_plugin_failures_total") for k in s)
