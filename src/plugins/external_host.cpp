@@ -1,9 +1,12 @@
 #include "plugins/external_host.h"
 
 #include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <memory>
 
 #include "common/log.h"
 #include "metrics/metrics.h"
@@ -13,7 +16,6 @@
 namespace gh::plugins {
 
 namespace asio = boost::asio;
-using namespace std::chrono_literals;
 
 namespace {
 constexpr int kEventAttempts = 2;  // the first try and one retry after restarting a lost instance
@@ -39,16 +41,24 @@ std::shared_ptr<Bridge> ExternalHost::bridge_for(const ConfiguredPlugin& plugin)
                                            runtime_->prefetch_plans());
 }
 
-// The running instance for this plugin config, started on first use. Another worker may be
-// starting it at the same moment: wait for it (bounded by the server's timeout).
+// The running instance for this plugin config, started on first use: this worker's copy first
+// (no lock), then the shared cache. Another worker may be starting it at the same moment: wait
+// until it is stored or released (woken by that worker; bounded by the server's timeout).
 asio::awaitable<Started> ExternalHost::instance_for(Bridge& bridge, const ConfiguredPlugin& plugin) {
   auto& cache = runtime_->instances();
+  if (auto id = known_.find(cache, plugin.seq)) co_return Started{*id, std::nullopt};
   const auto& server = plugin.server->name;
   const auto give_up = std::chrono::steady_clock::now() + plugin.server->timeout;
   while (true) {
+    const uint64_t generation = cache.generation();
     int64_t id = 0;
-    switch (cache.lookup(server, plugin.seq, id)) {
+    auto timer = std::make_shared<asio::steady_timer>(executor_, give_up);
+    auto wake = [timer = std::weak_ptr(timer)] {  // from the starting worker's thread
+      if (auto t = timer.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
+    };
+    switch (cache.lookup(server, plugin.seq, id, wake)) {
       case InstanceCache::Claim::started:
+        known_.remember(plugin.seq, id, generation);
         co_return Started{id, std::nullopt};
       case InstanceCache::Claim::claimed: {
         Started started;
@@ -63,6 +73,7 @@ asio::awaitable<Started> ExternalHost::instance_for(Bridge& bridge, const Config
           co_return started;
         }
         cache.store(server, plugin.seq, started.id);
+        known_.remember(plugin.seq, started.id, generation);
         spdlog::debug("started instance {} of plugin '{}' (seq {}) on server '{}'", started.id, plugin.name,
                       plugin.seq, server);
         co_return started;
@@ -70,9 +81,7 @@ asio::awaitable<Started> ExternalHost::instance_for(Bridge& bridge, const Config
       case InstanceCache::Claim::busy: {
         if (std::chrono::steady_clock::now() > give_up)
           throw std::runtime_error("could not claim an instance of plugin '" + plugin.name + "'");
-        // Only here: a timer per event would cost a timer-service lookup on every request.
-        asio::steady_timer timer(executor_, 2ms);
-        co_await timer.async_wait(asio::use_awaitable);
+        co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));  // woken, or given up
         break;
       }
     }

@@ -34,6 +34,7 @@ class ExternalHost final : public PluginHost {
   boost::asio::any_io_executor executor_;
   PluginRuntime* runtime_;
   std::unordered_map<std::string, BridgeSlot> bridges_;  // by server name
+  InstanceCache::Local known_;                           // this worker's copy of the instance ids
 };
 
 }  // namespace gh::plugins
