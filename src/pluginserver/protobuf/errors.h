@@ -14,8 +14,7 @@ namespace gh::pluginserver::protobuf {
 // instance_gone (the server closed the connection during an event: go-pdk's answer to an unknown
 // or purged instance id), rejected and protocol.
 using wire::ErrorKind;
-
-std::string_view to_string(ErrorKind kind);
+using wire::to_string;
 
 // wire::RpcError with the protocol and kind in front of the message ("ProtoBuf:1 timeout: ...").
 class RpcError : public wire::RpcError {

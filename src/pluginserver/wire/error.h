@@ -28,6 +28,29 @@ enum class ErrorKind : uint8_t {
   server_error,   // MsgPack:1: the server answered with another error string
 };
 
+// The kind's name in messages ("ProtoBuf:1 timeout: ...").
+constexpr std::string_view to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::instance_gone:
+      return "instance gone";
+    case ErrorKind::closed:
+      return "connection closed";
+    case ErrorKind::timeout:
+      return "timeout";
+    case ErrorKind::transport:
+      return "transport";
+    case ErrorKind::protocol:
+      return "protocol";
+    case ErrorKind::bad_reply:
+      return "bad reply";
+    case ErrorKind::rejected:
+      return "rejected";
+    case ErrorKind::server_error:
+      return "server error";
+  }
+  return "unknown";
+}
+
 // The instance must be started again (and the event retried once).
 constexpr bool instance_lost(ErrorKind kind) {
   return kind == ErrorKind::instance_gone || kind == ErrorKind::closed;

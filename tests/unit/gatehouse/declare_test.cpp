@@ -80,7 +80,8 @@ struct Declare : testing::Test {
   test::ScriptServer server;
   asio::io_context io;
   HeaderPdk pdk;
-  Client client{io.get_executor(), server.path(), 2s, std::make_shared<PrefetchPlan>()};
+  std::shared_ptr<PrefetchPlan> plan = std::make_shared<PrefetchPlan>();  // the server's, all workers'
+  Client client{io.get_executor(), server.path(), 2s, plan};
 
   void TearDown() override {
     server.join();
@@ -147,7 +148,7 @@ TEST_F(Declare, EveryWorkersClientOfTheServerSeesTheDeclaration) {
   });
   test::run(io, client.start_instance("p", R"({"__seq__":10})"));
   asio::io_context other_worker;
-  Client other(other_worker.get_executor(), server.path(), 2s);
+  Client other(other_worker.get_executor(), server.path(), 2s, plan);
   const auto plan = other.plan().reads(10, "rewrite");
   ASSERT_EQ(plan.size(), 1u);
   EXPECT_EQ(plan[0].method->name, "kong.request.get_path");
