@@ -95,6 +95,7 @@ class Parser {
   const std::vector<std::string_view>& body() const { return body_; }
   RequestHead& request() { return request_; }
   ResponseHead& response() { return response_; }
+  const ResponseHead& response() const { return response_; }
   ParseError error() const { return error_; }
   std::string error_reason() const;
   bool in_message() const { return started_; }

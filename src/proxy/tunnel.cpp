@@ -10,10 +10,10 @@ bool wants_websocket(const http::RequestHead& request) {
   return upgrade && iequals(*upgrade, "websocket");
 }
 
-void append_switching_protocols_lines(std::string& out, const http::Headers& upstream_headers) {
+void add_switching_protocols_headers(HeaderSink& sink, const http::Headers& upstream_headers) {
   const auto upgrade = upstream_headers.get("upgrade");
-  if (upgrade && iequals(*upgrade, "websocket")) http::append_header_line(out, "Upgrade", *upgrade);
-  out += "Connection: upgrade\r\n";
+  if (upgrade && iequals(*upgrade, "websocket")) sink.add("Upgrade", *upgrade);
+  sink.add("Connection", "upgrade");
 }
 
 boost::asio::awaitable<void> run_tunnel(net::ByteStream& client, net::ByteStream& upstream,

@@ -1,7 +1,7 @@
 // Upgraded connections (WebSocket): which requests Kong forwards as an upgrade, what their
 // upstream request head carries for it, and the tunnel that follows the upstream's 101.
-// The session (http_session.cpp) decides when; the bytes are moved by net::splice, the same loop
-// as the stream proxy's. docs/websocket.md.
+// The upstream exchange (upstream_response.cpp) decides when; the bytes are moved by net::splice, the same
+// loop as the stream proxy's. docs/websocket.md.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -12,6 +12,7 @@
 #include "http/parser.h"
 #include "net/byte_stream.h"
 #include "net/splice.h"
+#include "proxy/upstream_headers.h"
 
 namespace gh::proxy {
 
@@ -27,7 +28,7 @@ inline constexpr std::string_view kWebSocketRequestLines =
 
 // The Upgrade and Connection lines of the 101 to the client: the upstream's Upgrade when it names
 // what was asked for (Kong's header_filter drops any other), and nginx's `Connection: upgrade`.
-void append_switching_protocols_lines(std::string& out, const http::Headers& upstream_headers);
+void add_switching_protocols_headers(HeaderSink& sink, const http::Headers& upstream_headers);
 
 // After the 101 went to the client: `client_bytes` (what the client sent after its request,
 // before the 101) go upstream first, then bytes flow both ways until both sides closed, one

@@ -222,4 +222,30 @@ void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink) {
   if (!in.request_id.empty()) sink.add("X-Kong-Request-Id", in.request_id);
 }
 
+void add_proxied_headers(HeaderSink& sink, const http::Headers& upstream, const http::Headers& overrides) {
+  const HopByHop hop(upstream);
+  for (const auto& h : upstream)
+    if (!hop.contains(h.name) && (overrides.empty() || !overrides.has(h.name))) sink.add(h.name, h.value);
+  for (const auto& h : overrides)
+    if (!HopByHop::always(h.name)) sink.add(h.name, h.value);
+}
+
+http::Headers upstream_headers_for_plugins(const http::Headers& received) {
+  http::Headers headers;
+  headers.reserve(received.size());
+  const HopByHop hop(received);
+  for (const auto& h : received)
+    if (!hop.contains(h.name) || iequals(h.name, "content-length")) headers.add(h.name, h.value);
+  return headers;
+}
+
+http::Headers merged_response_headers(const http::Headers& upstream, const http::Headers& overrides) {
+  http::Headers headers;
+  headers.reserve(upstream.size() + overrides.size());
+  for (const auto& h : upstream)
+    if (overrides.empty() || !overrides.has(h.name)) headers.add(h.name, h.value);
+  for (const auto& h : overrides) headers.add(h.name, h.value);
+  return headers;
+}
+
 }  // namespace gh::proxy

@@ -82,6 +82,26 @@ class HeadLinesSink final : public HeaderSink {
   std::string& out_;
 };
 
+// --- The upstream's response headers ---
+
+// 1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1).
+inline bool status_has_no_body(int status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+// The upstream's response headers as they go to the client: hop-by-hop ones left out, those
+// plugins set with kong.response.* before the upstream answered replacing the upstream's.
+void add_proxied_headers(HeaderSink& sink, const http::Headers& upstream, const http::Headers& overrides);
+
+// The upstream's response headers as plugins see them (kong.service.response.*): hop-by-hop ones
+// left out, but Content-Length kept, as in Kong.
+http::Headers upstream_headers_for_plugins(const http::Headers& received);
+
+// The response headers once the upstream answered (kong.response.get_headers, kong.log.serialize):
+// the upstream's, those plugins set before it answered replacing the upstream's of the same name,
+// every value in order (as forward_response writes them to the client).
+http::Headers merged_response_headers(const http::Headers& upstream, const http::Headers& overrides);
+
 // "host" or "[v6]" of a Host header value, lower-cased (X-Forwarded-Host, https redirects).
 std::string host_without_port(std::string_view host);
 

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "net/listener.h"
 #include "plugins/runner.h"
-#include "proxy/http_session.h"
+#include "proxy/http1_connection.h"
 #include "tls/client_certificate.h"
 #include "tls/handshake.h"
 
@@ -97,7 +97,7 @@ asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
           } else if (is_tls) {
             co_await serve_tls(std::move(s), port);
           } else {
-            HttpSession session(*this, net::ByteStream(std::move(s)), port);
+            Http1Connection session(*this, net::ByteStream(std::move(s)), port);
             co_await session.run();
           }
         },
@@ -141,7 +141,7 @@ asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t p
   }
   ConnectionTls tls{std::move(state.server_name), tls::protocol_name(stream), std::move(handshake.ctx_shared),
                     tls::client_certificate(stream.tls_stream()->native_handle())};
-  HttpSession session(*this, std::move(stream), port, std::move(tls));
+  Http1Connection session(*this, std::move(stream), port, std::move(tls));
   co_await session.run();
 }
 

@@ -162,7 +162,7 @@ class Worker {
   std::unordered_set<boost::asio::ip::tcp::socket*> clients_;  // touched only on this worker's thread
   std::atomic<int> open_http_connections_{0};                  // clients_.size(), readable anywhere
   bool pool_configured_ = false;
-  friend class HttpSession;
+  friend class Http1Connection;
 };
 
 }  // namespace gh::proxy
