@@ -136,14 +136,16 @@ bool is_known_key(const std::string& key) {
   return default_values().count(key) || accepted_kong_keys().count(key) || in_dynamic_namespace(key);
 }
 
-// Kong's nginx_admin_<directive> injection, for the admin connection timeouts (0 is refused: an
-// admin connection without a timeout is what these exist to prevent).
-void fill_admin_timeouts(AdminTimeouts& timeouts, const std::map<std::string, std::string>& values,
-                         const std::function<std::string(const std::string&)>& where) {
-  for (auto [key, target] : {std::pair{"nginx_admin_client_header_timeout", &timeouts.client_header},
-                             std::pair{"nginx_admin_keepalive_timeout", &timeouts.keepalive},
-                             std::pair{"nginx_admin_client_body_timeout", &timeouts.client_body},
-                             std::pair{"nginx_admin_send_timeout", &timeouts.send}}) {
+// Kong's nginx_<block>_<directive> injection for client timeouts, e.g. nginx_admin_send_timeout
+// (0 is refused: a connection without a timeout is what these exist to prevent).
+void fill_client_timeouts(ClientTimeouts& timeouts, std::string_view block,
+                          const std::map<std::string, std::string>& values,
+                          const std::function<std::string(const std::string&)>& where) {
+  for (auto [directive, target] :
+       {std::pair{"client_header_timeout", &timeouts.client_header},
+        std::pair{"keepalive_timeout", &timeouts.keepalive},
+        std::pair{"client_body_timeout", &timeouts.client_body}, std::pair{"send_timeout", &timeouts.send}}) {
+    const std::string key = "nginx_" + std::string(block) + "_" + directive;
     auto it = values.find(key);
     if (it == values.end()) continue;
     *target = parse_seconds(it->second, where(key));
@@ -438,7 +440,9 @@ void fill_typed(Properties& p, const std::map<std::string, Origin>& origins) {
   p.upstream_keepalive_idle_timeout =
       parse_int(raw("upstream_keepalive_idle_timeout"), where("upstream_keepalive_idle_timeout"), 0, 1 << 30);
 
-  fill_admin_timeouts(p.admin_timeouts, p.values, where);
+  fill_client_timeouts(p.admin_timeouts, "admin", p.values, where);
+  fill_client_timeouts(p.proxy_timeouts, "http", p.values, where);
+  fill_client_timeouts(p.proxy_timeouts, "proxy", p.values, where);
 
   fill_tls_settings(p, raw, where, [&](const std::string& key, const std::string& path) {
     return resolve_path(path, origin_of(key), p.source_file);

@@ -56,15 +56,17 @@ struct TlsSettings {
   long session_timeout_seconds = 86400;  // ssl_session_timeout (1d)
 };
 
-// The admin listener's connection timeouts, in seconds: nginx's defaults (the proxy's), or Kong's
-// injected directives nginx_admin_client_header_timeout, nginx_admin_keepalive_timeout,
-// nginx_admin_client_body_timeout and nginx_admin_send_timeout.
-struct AdminTimeouts {
+// A listener's client connection timeouts, in seconds: nginx's defaults, or Kong's injected
+// directives. Admin: nginx_admin_client_header_timeout, nginx_admin_keepalive_timeout,
+// nginx_admin_client_body_timeout, nginx_admin_send_timeout. Proxy: the same names under
+// nginx_http_ (the whole http block) or nginx_proxy_ (the proxy server, which wins).
+struct ClientTimeouts {
   long client_header = 60;
   long keepalive = 60;
   long client_body = 60;
   long send = 60;
 };
+using AdminTimeouts = ClientTimeouts;
 
 // Client certificates on `admin_listen ... ssl` (mutual TLS), with Kong's injected nginx directives
 // nginx_admin_ssl_verify_client (off | on | optional) and nginx_admin_ssl_client_certificate (the
@@ -91,6 +93,7 @@ struct Properties {
   std::vector<std::string> admin_ssl_certs;
   std::vector<std::string> admin_ssl_keys;
   AdminTimeouts admin_timeouts;
+  ClientTimeouts proxy_timeouts;  // used by HTTP/2 connections (docs/http2.md)
   AdminClientVerify admin_client_verify;
   std::vector<ListenAddress> stream_listen;
   std::vector<ListenAddress> status_listen;  // /status and /status/ready only (Kong's status API)

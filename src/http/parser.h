@@ -25,6 +25,7 @@ struct RequestHead {
   std::string target;  // origin-form (path?query); an absolute-form target is reduced to it
   // The host[:port] of an absolute-form target ("GET http://host/ HTTP/1.1"), empty otherwise.
   std::string target_authority;
+  int version_major = 1;  // 2: an HTTP/2 stream's request (proxy/http2_stream.h)
   int version_minor = 1;
   Headers headers;
   bool keep_alive = true;

@@ -117,7 +117,7 @@ std::optional<std::string> nginx_var(const core::RequestContext& ctx, const std:
   if (name == "uri") return router::normalize_path(req->path());
   if (name == "request_uri") return req->target;
   if (name == "request_method") return req->method;
-  if (name == "server_protocol") return fmt::format("HTTP/1.{}", req->version_minor);
+  if (name == "server_protocol") return fmt::format("HTTP/{}.{}", req->version_major, req->version_minor);
   if (name == "args" || name == "query_string") {
     return req->query().empty() ? std::nullopt : std::optional<std::string>(req->query());
   }

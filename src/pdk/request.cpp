@@ -80,7 +80,7 @@ PdkResult get_forwarded_prefix(PdkCall& c) {
 }
 
 PdkResult get_http_version(PdkCall& c) {
-  return PdkResult::ok(1.0 + c.request().version_minor / 10.0);
+  return PdkResult::ok(c.request().version_major + c.request().version_minor / 10.0);
 }
 PdkResult get_method(PdkCall& c) {
   return PdkResult::ok(c.request().method);

@@ -69,8 +69,8 @@ void AccessLog::write(const RequestContext& ctx) {
   }
   auto now = std::chrono::system_clock::to_time_t(ctx.started_at);
   logger_->info(
-      "{} - - [{:%d/%b/%Y:%H:%M:%S} +0000] \"{} {} HTTP/1.{}\" {} {} \"{}\" \"{}\" {} {} {} \"{}\" \"{}\" {}",
-      ctx.client_ip, fmt::gmtime(now), req.method, req.target, req.version_minor, ctx.response.status,
+      "{} - - [{:%d/%b/%Y:%H:%M:%S} +0000] \"{} {} HTTP/{}.{}\" {} {} \"{}\" \"{}\" {} {} {} \"{}\" \"{}\" {}",
+      ctx.client_ip, fmt::gmtime(now), req.method, req.target, req.version_major, req.version_minor, ctx.response.status,
       ctx.response_bytes, or_dash(referer), or_dash(agent), total, upstream, gateway, or_dash(route),
       or_dash(service), ctx.request_id);
 }

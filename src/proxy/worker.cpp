@@ -11,6 +11,7 @@
 #include "net/listener.h"
 #include "plugins/runner.h"
 #include "proxy/http1_connection.h"
+#include "proxy/http2_connection.h"
 #include "tls/client_certificate.h"
 #include "tls/handshake.h"
 
@@ -56,7 +57,7 @@ void Worker::open(const conf::ListenAddress& address, bool stream) {
   net::ListenOptions options{address.host, address.port, address.backlog, true};
   listeners_.push_back(
       {std::make_unique<asio::ip::tcp::acceptor>(net::open_listener(io_.get_executor(), options)),
-       address.ssl, stream});
+       address.ssl, stream, address.http2});
 }
 
 void Worker::start() {
@@ -89,13 +90,15 @@ asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
     count(connections_accepted);
     asio::co_spawn(
         io_,
-        [this, s = std::move(socket), port, is_tls = listener.tls,
-         is_stream = listener.stream]() mutable -> asio::awaitable<void> {
+        [this, s = std::move(socket), port, is_tls = listener.tls, is_stream = listener.stream,
+         is_http2 = listener.http2]() mutable -> asio::awaitable<void> {
           if (is_stream) {
             co_await stream::serve_stream(std::move(s), is_tls, *stream_environment_,
                                           stream_configuration(is_tls));
           } else if (is_tls) {
-            co_await serve_tls(std::move(s), port);
+            co_await serve_tls(std::move(s), port, is_http2);
+          } else if (is_http2) {
+            co_await serve_h2c_or_http1(std::move(s), port);
           } else {
             Http1Connection session(*this, net::ByteStream(std::move(s)), port);
             co_await session.run();
@@ -117,7 +120,31 @@ asio::awaitable<void> Worker::accept_loop(Listener& listener, uint16_t port) {
 // The handshake (with the certificate phase), then HTTP/1.1 over TLS. A failed handshake (scanner,
 // wrong protocol, client that rejects the certificate, plugin refusal) ends the connection with a
 // debug line: nothing was requested.
-asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t port) {
+// A cleartext `http2` listener serves HTTP/1.1 and prior-knowledge HTTP/2 (h2c) alike, as nginx
+// does since 1.25.1: a connection whose first bytes are the HTTP/2 preface is HTTP/2. At most the
+// preface's 24 bytes are read to decide; they go to whichever connection takes over.
+asio::awaitable<void> Worker::serve_h2c_or_http1(asio::ip::tcp::socket socket, uint16_t port) {
+  std::string received;
+  net::Deadline deadline(io_.get_executor());
+  deadline.arm(kHandshakeTimeout, socket);  // client_header_timeout, as for a TLS handshake
+  while (received.size() < kHttp2Preface.size() && kHttp2Preface.starts_with(received)) {
+    char bytes[kHttp2Preface.size()];
+    auto [ec, n] = co_await socket.async_read_some(
+        asio::buffer(bytes, kHttp2Preface.size() - received.size()), asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;  // gone (or silent) before sending anything
+    received.append(bytes, n);
+  }
+  deadline.stop();
+  if (received == kHttp2Preface) {
+    Http2Connection connection(*this, net::ByteStream(std::move(socket)), port, {}, received);
+    co_await connection.run();
+  } else {
+    Http1Connection connection(*this, net::ByteStream(std::move(socket)), port, {}, received);
+    co_await connection.run();
+  }
+}
+
+asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t port, bool http2) {
   boost::system::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   auto peer = socket.remote_endpoint(ignored);
@@ -128,6 +155,7 @@ asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t p
   handshake.server_port = port;
   handshake.scheme = "https";
   tls::HandshakeState state;
+  state.offer_h2 = http2;
   net::Deadline deadline(io_.get_executor());
   auto phase = certificate_phase(handshake);
   auto ec = co_await tls::accept_handshake(stream, state, deadline, kHandshakeTimeout, phase);
@@ -141,8 +169,13 @@ asio::awaitable<void> Worker::serve_tls(asio::ip::tcp::socket socket, uint16_t p
   }
   ConnectionTls tls{std::move(state.server_name), tls::protocol_name(stream), std::move(handshake.ctx_shared),
                     tls::client_certificate(stream.tls_stream()->native_handle())};
-  Http1Connection session(*this, std::move(stream), port, std::move(tls));
-  co_await session.run();
+  if (tls::negotiated_h2(stream)) {
+    Http2Connection connection(*this, std::move(stream), port, std::move(tls));
+    co_await connection.run();
+  } else {
+    Http1Connection connection(*this, std::move(stream), port, std::move(tls));
+    co_await connection.run();
+  }
 }
 
 tls::CertificatePhase Worker::certificate_phase(RequestContext& ctx) {

@@ -123,12 +123,14 @@ class Worker {
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     bool tls = false;
     bool stream = false;  // stream_listen: TCP/TLS proxying, not HTTP
+    bool http2 = false;   // `http2`: ALPN h2 with ssl, prior-knowledge h2c without
   };
   void open(const conf::ListenAddress& address, bool stream);
   stream::StreamConfiguration stream_configuration(bool tls);
   static std::shared_ptr<stream::StreamAccessLog> stream_access_log(const conf::Properties& props);
   boost::asio::awaitable<void> accept_loop(Listener& listener, uint16_t port);
-  boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, uint16_t port);
+  boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, uint16_t port, bool http2);
+  boost::asio::awaitable<void> serve_h2c_or_http1(boost::asio::ip::tcp::socket socket, uint16_t port);
   // The TLS context of the current configuration generation (kept per worker so the shared
   // cache's lock is taken once per reload, not per handshake).
   std::shared_ptr<const tls::ServerTls> server_tls();

@@ -43,6 +43,13 @@ asio::awaitable<boost::system::error_code> accept_handshake(net::ByteStream& str
   co_return result;
 }
 
+bool negotiated_h2(net::ByteStream& stream) {
+  const unsigned char* protocol = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(stream.tls_stream()->native_handle(), &protocol, &length);
+  return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
+}
+
 std::string protocol_name(net::ByteStream& stream) {
   auto* tls = stream.tls_stream();
   return tls ? SSL_get_version(tls->native_handle()) : "";

@@ -26,5 +26,7 @@ boost::asio::awaitable<boost::system::error_code> accept_handshake(net::ByteStre
 
 // "TLSv1.3", "TLSv1.2", ... for a connected TLS stream.
 std::string protocol_name(net::ByteStream& stream);
+// Whether ALPN picked "h2" in the handshake.
+bool negotiated_h2(net::ByteStream& stream);
 
 }  // namespace gh::tls

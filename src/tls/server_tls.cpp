@@ -23,14 +23,17 @@ int protocol_version(const std::string& name) {
   return TLS1_3_VERSION;
 }
 
-// gatehouse speaks HTTP/1.1 only: a client offering h2 and http/1.1 gets http/1.1, one offering
-// only h2 gets no ALPN answer (and may still try HTTP/1.1).
-int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+// On an `http2` listener a client offering h2 gets it (our preference), else http/1.1; elsewhere
+// only http/1.1 is offered: a client asking for h2 alone gets no ALPN answer.
+int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
                 unsigned int in_len, void*) {
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static const unsigned char kH2AndHttp11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  const auto* state = static_cast<const HandshakeState*>(SSL_get_ex_data(ssl, handshake_state_index()));
+  const bool h2 = state && state->offer_h2;
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof kHttp11, in, in_len) !=
-      OPENSSL_NPN_NEGOTIATED)
+  if (SSL_select_next_proto(&selected, out_len, h2 ? kH2AndHttp11 : kHttp11,
+                            h2 ? sizeof kH2AndHttp11 : sizeof kHttp11, in, in_len) != OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK;
   *out = selected;
   return SSL_TLSEXT_ERR_OK;

@@ -27,8 +27,9 @@ struct HandshakeState {
   // at the certificate callback (paused = true) until the phase is over.
   bool run_certificate_phase = false;
   bool paused = false;
-  bool refused = false;  // set by the phase: the handshake ends without a certificate
-  SSL* ssl = nullptr;    // the connection being handshaken (kong.client.tls.* in the phase)
+  bool refused = false;   // set by the phase: the handshake ends without a certificate
+  bool offer_h2 = false;  // the listener has `http2`: ALPN may pick "h2" (docs/http2.md)
+  SSL* ssl = nullptr;     // the connection being handshaken (kong.client.tls.* in the phase)
 };
 
 class ServerTls {
