@@ -277,6 +277,17 @@ int run_gateway(const Options& opts, const conf::Properties& props, StartNotice*
   admin::AdminServer admin(gateway, control.io());
   admin.listen(props.admin_listen);
   admin.listen_status(props.status_listen);
+  // However this function ends, by a return or a throw (a proxy port already in use), the runtime
+  // goes while the control loop still runs (its supervisor lives there), then the loop stops before
+  // the admin server and the gateway it serves are destroyed.
+  struct StopControlFirst {
+    std::unique_ptr<plugins::PluginRuntime>& runtime;
+    ControlThread& control;
+    ~StopControlFirst() {
+      runtime.reset();
+      control.stop();
+    }
+  } stop_control_first{runtime, control};
   admin.set_readiness([&runtime] { return plugin_servers_not_ready(runtime.get()); });
   admin.add_endpoint("/plugin-servers", [&gateway, &runtime] {
     auto snapshot = gateway.snapshot();
@@ -295,10 +306,7 @@ int run_gateway(const Options& opts, const conf::Properties& props, StartNotice*
   gateway.on_stop.push_back([] { logsink::shutdown(std::chrono::seconds(5)); });
   gateway.start();
   if (notice) notice->tell("ok");
-  int rc = gateway.run();
-  runtime.reset();  // its servers were stopped by the drain; the supervisor goes while its loop runs
-  control.stop();   // then nothing runs on the control loop while admin and gateway are destroyed
-  return rc;
+  return gateway.run();  // the servers were stopped by the drain; stop_control_first does the rest
 }
 
 }  // namespace

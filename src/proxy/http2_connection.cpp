@@ -17,6 +17,8 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kDrainCheck = 1s;  // how soon a draining gateway's GOAWAY goes out
+// Stream coroutines still running (open, or reset and finishing) per allowed concurrent stream.
+constexpr int kRunningStreamsPerLimit = 2;
 constexpr auto kNever = std::chrono::hours(24 * 365);
 
 Http2Connection& self(void* user_data) {
@@ -136,13 +138,16 @@ asio::awaitable<void> Http2Connection::run() {
   close_streams();
   want_write();
   drain_timer_.cancel();
-  while (running_streams_ > 0 || writer_running_ || watcher_running_) co_await done_wakeup_.wait(kNever);
+  while (writer_running_ || watcher_running_) co_await done_wakeup_.wait(kNever);
+  // Nothing more can reach the client: it is not kept waiting for streams still finishing work
+  // it reset or abandoned (an upstream answer, a log plugin); they end on their own timeouts.
   co_await client_.close_notify(read_deadline_, 1s);
   read_deadline_.stop();
   write_deadline_.stop();
   boost::system::error_code ec;
   client_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   client_.socket().close(ec);
+  while (running_streams_ > 0) co_await done_wakeup_.wait(kNever);  // they use this connection's state
 }
 
 asio::awaitable<void> Http2Connection::read_loop() {
@@ -265,6 +270,13 @@ Http2Stream* Http2Connection::stream(int32_t id) {
 int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
   auto& c = self(user_data);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  // A stream the client reset leaves nghttp2's count of open streams at once, but its request may
+  // still wait for the upstream: without this bound, opening and resetting streams within the
+  // reset budget would pile up work. Refused streams may be retried (RFC 9113 §8.7).
+  if (c.running_streams_ >= kRunningStreamsPerLimit * static_cast<int>(c.limits_.max_concurrent_streams)) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return 0;  // no stream object: its header fields and DATA are dropped
+  }
   auto stream = std::make_shared<Http2Stream>(c, frame->hd.stream_id);
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, stream.get());
   c.streams_.emplace(frame->hd.stream_id, std::move(stream));

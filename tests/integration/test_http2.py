@@ -248,9 +248,52 @@ def test_rapid_reset_is_answered_with_enhance_your_calm(h2):
     c.send(burst)
     goaway = c.goaway()
     assert goaway.error_code == ENHANCE_YOUR_CALM
-    assert c.read_frame(timeout=10) in (None,) or True
+    assert c.read_frame(timeout=10) is None  # nothing follows the GOAWAY but the connection's end
     c.close()
     assert "reset too many streams" in h2.logs()
+    assert serves_again(h2)
+
+
+def test_a_refused_connection_closes_without_waiting_for_its_streams(h2):
+    # Three requests wait 8 s for the upstream when a reset burst ends the connection: the client
+    # sees the connection end at once, not after the upstream answers (the requests end on their own).
+    c = RawH2(h2.port)
+    c.send(b"".join(c.headers(i, path="/slow?ms=8000") for i in (1, 3, 5)))
+    started = time.time()
+    c.send(b"".join(c.headers(i) + RstStreamFrame(i, error_code=CANCEL).serialize() for i in range(7, 1007, 2)))
+    assert c.goaway().error_code == ENHANCE_YOUR_CALM
+    assert c.read_frame(timeout=10) is None
+    assert time.time() - started < 5
+    c.close()
+    assert serves_again(h2)
+
+
+def test_reset_streams_still_running_count_against_a_bound(h2):
+    # Streams reset after their request started leave nghttp2's count of open streams, but their
+    # requests still wait for the upstream: past 2 x 128 of them running, a new stream is refused
+    # (REFUSED_STREAM: the client may retry it).
+    c = RawH2(h2.port)
+    opened = 0
+
+    def open_then_reset(n):
+        nonlocal opened
+        ids = range(2 * opened + 1, 2 * (opened + n) + 1, 2)
+        # A PING answered means the HEADERS before it were taken and their requests started.
+        c.send(b"".join(c.headers(i, path="/slow?ms=10000") for i in ids) + PingFrame(0, b"started!").serialize())
+        c.until(lambda f: isinstance(f, PingFrame) and "ACK" in f.flags)
+        c.send(b"".join(RstStreamFrame(i, error_code=CANCEL).serialize() for i in ids))
+        opened += n
+
+    open_then_reset(90)  # within the reset burst of 100
+    while opened < 256:
+        time.sleep(0.2)  # the reset bucket refills 20 a second: 4 per fifth of a second stays within it
+        open_then_reset(4)
+    refused_id = 2 * opened + 1
+    c.send(c.headers(refused_id))
+    frame = c.until(lambda f: isinstance(f, (RstStreamFrame, HeadersFrame, GoAwayFrame))
+                    and f.stream_id in (refused_id, 0))[-1]
+    assert isinstance(frame, RstStreamFrame) and frame.error_code == REFUSED_STREAM, frame
+    c.close()
     assert serves_again(h2)
 
 

@@ -115,10 +115,13 @@ def test_reload_applies_the_call_timeout_both_ways(make_gateway, tmp_path, upstr
     status, elapsed = timed_get(gw, "/slow")
     assert status == 504 and 0.4 <= elapsed < 1.4, (status, elapsed)  # not the 5 s of the start
 
-    # The timeout killed the server; the request's log event, held for the restart, times out on the
-    # new one and kills it again. Once it is back, a longer timeout applies again.
-    assert eventually(lambda: "failed in phase log (timeout)" in gw.logs(), timeout=15), gw.logs()
-    assert eventually(lambda: gw.logs().count("pluginserver 'mp' is ready") >= 3, timeout=15), gw.logs()
+    # The timeout killed the server. The request's log event either reached the dying server (it
+    # fails at once: it may have run in part) or was held for the restart, timed out on the new one
+    # and killed it again. Once the server is back, a longer timeout applies again.
+    failed = re.compile(r"failed in phase log \((timeout|unavailable)\)")
+    assert eventually(lambda: failed.search(gw.logs()), timeout=15), gw.logs()
+    restarts = 2 if failed.search(gw.logs()).group(1) == "timeout" else 1
+    assert eventually(lambda: gw.logs().count("pluginserver 'mp' is ready") >= 1 + restarts, timeout=15), gw.logs()
     reload_to(gw, base, 3)
     status, elapsed = timed_get(gw, "/slow")
     assert status == 200 and 1.4 <= elapsed < 4, (status, elapsed)

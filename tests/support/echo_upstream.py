@@ -116,6 +116,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a gateway opening 100 upstream connections at once (h2load's
+    # concurrent streams) overflowed it, and a connection whose handshake the kernel dropped waited for
+    # the gateway's 60 s read timeout. Real servers listen with hundreds (nginx 511).
+    request_queue_size = 512
 
     def __init__(self, port, name):
         super().__init__(("127.0.0.1", port), Handler)
