@@ -545,3 +545,21 @@ def test_rfc9113_client_goaway_ends_the_connection(h2):
     while frame is not None:
         frame = c.read_frame()
     c.close()
+
+
+def test_rfc9113_frames_for_used_stream_ids_are_ignored(h2):
+    # A deliberate difference (docs/http2.md, "Conformance"): HEADERS reusing a lower stream id
+    # (5.1.1 asks for PROTOCOL_ERROR) and DATA on a closed stream (6.1 asks for STREAM_CLOSED) are
+    # dropped, as nghttp2 does: a client's trailers or DATA may cross our RST_STREAM in flight.
+    # What matters is checked: nothing runs for them and the connection goes on.
+    c = RawH2(h2.port)
+    c.send(c.headers(5))
+    assert c.response_status(5) == "200"
+    c.send(c.headers(3, path="/never") + DataFrame(5, b"late").serialize() +
+           PingFrame(0, opaque_data=b"stillok!").serialize())
+    seen = c.until(lambda f: isinstance(f, PingFrame) and "ACK" in f.flags)
+    assert not [f for f in seen if isinstance(f, (HeadersFrame, GoAwayFrame)) or f.stream_id == 3], seen
+    c.send(c.headers(7))
+    assert c.response_status(7) == "200"
+    c.close()
+    assert 'GET /never' not in h2.access_log.read_text()
