@@ -37,7 +37,9 @@ UpstreamExchange::UpstreamExchange(RequestRunloop& runloop, Worker& worker, net:
       client_(runloop.client()),
       worker_(worker),
       deadline_(deadline),
-      connector_(worker, deadline),
+      connector_(upstream::ConnectorResources{worker.io().get_executor(), worker.resolver(), &worker.pool(),
+                                              [&worker] { return worker.upstream_tls(); }},
+                 deadline),
       upstream_parser_(http::Parser::Kind::response) {}
 
 asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
@@ -119,10 +121,14 @@ asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
       port = target.port;
     }
     ctx.tries++;
+    const auto target = connect_target(ctx, std::move(host), port);
     // The common case, a pooled connection to a known address, needs no coroutine of its own.
-    std::unique_ptr<net::UpstreamConnection> conn;
-    if (const auto* known = worker_.resolver().cached(host)) conn = connector_.take_pooled(ctx, *known, port);
-    last_error = conn ? UpstreamError::none : co_await connector_.connect(ctx, host, port, conn);
+    std::unique_ptr<net::UpstreamConnection> conn = connector_.take_pooled(target, ctx.upstream_addr);
+    last_error = UpstreamError::none;
+    if (!conn) {
+      const auto connected = co_await connector_.connect(target, ctx.upstream_addr, conn);
+      last_error = upstream_error(connected);
+    }
     if (last_error == UpstreamError::resolve)
       co_return co_await runloop_.respond(ctx, 503, "name resolution failed");
     if (last_error != UpstreamError::none) {

@@ -20,7 +20,9 @@
 #include "net/upstream_pool.h"
 #include "proxy/client_side.h"
 #include "proxy/request_body.h"
-#include "proxy/upstream_connector.h"
+#include "proxy/upstream_target.h"
+#include "proxy/worker.h"
+#include "upstream/connector.h"
 
 namespace gh::proxy {
 
@@ -75,7 +77,7 @@ class UpstreamExchange {
   ClientSide& client_;
   Worker& worker_;
   net::Deadline& deadline_;
-  UpstreamConnector connector_;
+  upstream::Connector connector_;
   // One response parser per exchange, restarted per response: its buffers keep their capacity.
   http::Parser upstream_parser_;
   net::Buffer upstream_in_;

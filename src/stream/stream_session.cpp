@@ -17,6 +17,7 @@
 #include "net/splice.h"
 #include "plugins/runner.h"
 #include "tls/client_hello.h"
+#include "upstream/connector.h"
 
 namespace gh::stream {
 
@@ -67,7 +68,10 @@ class StreamSession {
         ssl_(ssl),
         env_(env),
         config_(std::move(config)),
-        deadline_(raw_.get_executor()) {}
+        deadline_(raw_.get_executor()),
+        connector_(upstream::ConnectorResources{raw_.get_executor(), env_.resolver, nullptr,
+                                                [contexts = config_.upstream_tls] { return contexts; }},
+                   deadline_) {}
 
   asio::awaitable<void> run() {
     describe_connection();
@@ -208,46 +212,20 @@ class StreamSession {
     client_->socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  // The service's host and port, TLS for `protocol: tls` services (SNI and verification as the
+  // service says), through the connector the HTTP proxy uses; never a pooled connection.
   asio::awaitable<bool> connect_upstream() {
     const auto& service = *match_.service;
-    std::string error;
-    auto addresses = co_await env_.resolver.resolve(service.host, error);
-    if (addresses.empty()) {
-      spdlog::error("stream: name resolution failed for '{}': {}", service.host, error);
-      co_return false;
-    }
-    tcp::socket socket(raw_.get_executor());
-    tcp::endpoint endpoint(addresses.front(), service.port);
-    ctx_.upstream_addr = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-    socket.open(endpoint.protocol());
-    deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), socket);
-    auto [ec] = co_await socket.async_connect(endpoint, kTuple);
-    deadline_.disarm();
-    if (ec) {
-      spdlog::error("stream: connect() to {} failed: {}", ctx_.upstream_addr,
-                    deadline_.expired() ? "timed out" : ec.message());
-      co_return false;
-    }
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    auto* context = config_.upstream_tls ? config_.upstream_tls->context(service.id) : nullptr;
-    if (!context) {
-      upstream_.emplace(std::move(socket));
-      co_return true;
-    }
-    upstream_.emplace(std::move(socket), *context, config_.upstream_tls);
-    auto* ssl = upstream_->tls_stream();
-    tls::UpstreamTls::prepare(ssl->native_handle(), service.host, service.tls_verify);
-    deadline_.arm(std::chrono::milliseconds(service.connect_timeout_ms), *upstream_);
-    auto [hec] = co_await ssl->async_handshake(asio::ssl::stream_base::client, kTuple);
-    deadline_.disarm();
-    if (hec) {
-      auto why = tls::UpstreamTls::verify_error(ssl->native_handle());
-      spdlog::error("stream: TLS handshake with {} failed: {}", ctx_.upstream_addr,
-                    why.empty() ? hec.message() : why);
-      co_return false;
-    }
-    co_return true;
+    upstream::ConnectTarget target;
+    target.host = service.host;
+    target.port = service.port;
+    target.timeout = std::chrono::milliseconds(service.connect_timeout_ms);
+    target.tls = tls::is_tls_protocol(service.protocol);
+    target.service_id = service.id;
+    target.server_name = service.host;
+    target.verify = service.tls_verify;
+    const auto connected = co_await connector_.connect(target, ctx_.upstream_addr, upstream_);
+    co_return connected == upstream::ConnectError::none;
   }
 
   asio::awaitable<void> proxy() {
@@ -260,7 +238,8 @@ class StreamSession {
     ctx_.response.status = kStreamOk;
     const auto& service = *match_.service;
     const auto idle = std::chrono::milliseconds(std::max(service.read_timeout_ms, service.write_timeout_ms));
-    const auto result = co_await net::splice(*client_, *upstream_, net::SpliceLimits{idle, idle, idle});
+    const auto result =
+        co_await net::splice(*client_, upstream_->stream, net::SpliceLimits{idle, idle, idle});
     ctx_.request_bytes += result.a_to_b;
     ctx_.response_bytes += result.b_to_a;
     if (result.end == net::SpliceResult::End::idle_timeout)
@@ -270,7 +249,7 @@ class StreamSession {
   void close_all() {
     boost::system::error_code ignored;
     if (client_) client_->socket().close(ignored);
-    if (upstream_) upstream_->socket().close(ignored);
+    if (upstream_) upstream_->socket.close(ignored);
     raw_.close(ignored);
   }
 
@@ -298,8 +277,9 @@ class StreamSession {
   StreamEnvironment& env_;
   StreamConfiguration config_;
   net::Deadline deadline_;
+  upstream::Connector connector_;
   std::optional<net::ByteStream> client_;
-  std::optional<net::ByteStream> upstream_;
+  std::unique_ptr<net::UpstreamConnection> upstream_;
   StreamRequest request_;
   std::string protocol_;
   std::string sni_;
