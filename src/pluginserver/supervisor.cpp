@@ -600,23 +600,25 @@ void Supervisor::connect_refused(std::string_view server) {
 
 void Supervisor::report_fault(std::string_view server, Fault fault, std::string_view detail) {
   const char* what = fault == Fault::timeout ? "did not answer in time" : "broke the protocol";
-  asio::post(impl_->io, [impl = impl_, name = std::string(server), what, detail = std::string(detail)] {
-    auto s = impl->find(name);
-    if (!s) return;
+  auto s = impl_->find(server);
+  if (!s) return;
+  // Not ready from now on, in the caller's thread: the next event of the same request (its log
+  // phase, say) must wait for the restart, not go to the process about to be killed (where it
+  // would be lost with the connection, and fail instead of being held).
+  pid_t pid = -1;
+  bool was_ready = false;
+  impl_->update([&] {
+    pid = s->pid;
+    was_ready = s->ready;
+    s->ready = false;
+  });
+  asio::post(impl_->io, [impl = impl_, s, name = std::string(server), pid, was_ready, what,
+                         detail = std::string(detail)] {
     if (!s->config.start_cmd) {  // external: we can only wait for it to answer again
       spdlog::error("[pluginserver] external pluginserver '{}' {} ({}): waiting until it accepts again", name,
                     what, detail);
-      impl->update([&] { s->ready = false; });
       asio::co_spawn(impl->io, impl->probe(s, ++s->generation), asio::detached);
       return;
-    }
-    pid_t pid;
-    bool was_ready;
-    {
-      std::lock_guard lock(impl->mutex);
-      pid = s->pid;
-      was_ready = s->ready;
-      s->ready = false;
     }
     // Every event that was waiting on a hung server reports it: the first report kills it. The
     // others (and a late report about the old process once a new one is starting) change nothing.
@@ -624,7 +626,12 @@ void Supervisor::report_fault(std::string_view server, Fault fault, std::string_
       spdlog::debug("[pluginserver] pluginserver '{}' {} ({}): already being restarted", name, what, detail);
       return;
     }
-    if (pid <= 0) {
+    bool same_process;
+    {
+      std::lock_guard lock(impl->mutex);
+      same_process = pid > 0 && s->pid == pid;
+    }
+    if (!same_process) {
       spdlog::info("[pluginserver] pluginserver '{}' {} ({}), but its process has exited already", name, what,
                    detail);
       return;

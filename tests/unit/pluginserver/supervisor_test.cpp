@@ -403,6 +403,29 @@ TEST(Supervisor, ManyReportsOfOneHangKillOnce) {
   supervisor.stop();
 }
 
+// The event after a reported fault (the same request's log phase, run at once by the same worker)
+// must be held for the restart: the server stops counting as ready in the reporting thread, before
+// the supervisor's thread has killed anything. Before, the next event could still find it ready,
+// go to the process being killed, and fail with it.
+TEST(Supervisor, AReportedServerIsNotReadyWhenReportFaultReturns) {
+  TempDir dir;
+  IoThread io;
+  Supervisor supervisor(io.io, {python_server("hung", dir / "hung.socket")}, fast_timing());
+  supervisor.start();
+  ASSERT_TRUE(supervisor.wait_ready(10s));
+  pid_t first = pid_of(supervisor, "hung");
+  for (int round = 0; round < 5; ++round) {  // the old race was lost most of the time, not always
+    supervisor.report_fault("hung", Supervisor::Fault::timeout, "no answer");
+    EXPECT_FALSE(supervisor.is_ready("hung")) << "round " << round;
+    ASSERT_TRUE(eventually([&] {
+      pid_t now = pid_of(supervisor, "hung");
+      return now > 0 && now != first && supervisor.is_ready("hung");
+    })) << supervisor.status().dump();
+    first = pid_of(supervisor, "hung");
+  }
+  supervisor.stop();
+}
+
 // Runs `count` await_ready() calls on a worker io_context of its own (as the gateway's workers
 // do); each result with the time it took.
 struct HeldRequests {
