@@ -440,10 +440,11 @@ CERT_PHASE_SNIS = ["api.example.test", "slow.example.test", "refused.example.tes
 
 
 @pytest.fixture
-def cert_phase_gateway(make_gateway, upstream, ca):
+def cert_phase_gateway(make_gateway, upstream, ca, tmp_path):
     api = ca.issue("api", CERT_PHASE_SNIS)
     kong_yml = tls_kong_yml(upstream.server_address[1], certificate_entity(*api, CERT_PHASE_SNIS))
-    config = {"stall_sni": "slow.example.test", "stall_ms": 1500, "crash_sni": "refused.example.test",
+    config = {"stall_sni": "slow.example.test", "stall_ms": 1500, "started_file": str(tmp_path / "stall-started"),
+              "crash_sni": "refused.example.test",
               "mtls_sni": "mtls.example.test", "mtls_ca": ca.cert.read_text(),
               "mtls_noca_sni": "mtls-noca.example.test", "noreuse_sni": "noreuse.example.test"}
     kong_yml += ("plugins:\n"
@@ -472,7 +473,7 @@ def test_certificate_phase_shares_the_sni_with_the_connections_requests(cert_pha
     assert json.loads(body)["headers"]["x-cpp-sni"] == "(no handshake)"
 
 
-def test_slow_certificate_phase_delays_only_its_own_handshake(cert_phase_gateway, ca):
+def test_slow_certificate_phase_delays_only_its_own_handshake(cert_phase_gateway, ca, tmp_path):
     ctx = ca.client_context()
     slow_done = {}
 
@@ -483,13 +484,14 @@ def test_slow_certificate_phase_delays_only_its_own_handshake(cert_phase_gateway
 
     worker = threading.Thread(target=slow)
     worker.start()
-    time.sleep(0.2)
+    wait_for_file(tmp_path / "stall-started")  # the slow handshake is inside its certificate phase
     start = time.time()
     for _ in range(3):
         handshake(cert_phase_gateway.tls_port, "api.example.test", ctx)
     fast = time.time() - start
     worker.join(timeout=20)
-    assert slow_done["seconds"] >= 1.4
+    assert not worker.is_alive()
+    assert 1.4 <= slow_done["seconds"] < 6  # the plugin's 1.5 s stall (stall_ms), not a timeout
     assert fast < 1.0  # the other handshakes did not wait for the stalled one
 
 
