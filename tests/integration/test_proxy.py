@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import raw_request, free_port, wait_port
+from conftest import raw_request, free_port, wait_for_file, wait_port
 from echo_upstream import pattern_body
 
 
@@ -245,8 +245,11 @@ def test_upstream_down_gives_502(make_gateway):
 
 
 def test_upstream_slow_gives_504(gw):
+    started = time.monotonic()
     resp, body = get(gw, "/raw/slow?ms=3000")
+    waited = time.monotonic() - started
     assert resp.status == 504
+    assert 2.0 <= waited < 3.0, f"the 2 s read_timeout answered after {waited:.2f} s"  # not the upstream's 3 s
     assert json.loads(body) == {"message": "The upstream server is timing out"}
 
 
@@ -398,15 +401,16 @@ def test_access_log_written(gw):
     assert '"api" "echo"' in line
 
 
-def test_graceful_stop_finishes_in_flight_request(gw):
+def test_graceful_stop_finishes_in_flight_request(gw, tmp_path):
     result = {}
+    started = tmp_path / "at-the-upstream"
 
     def slow():
-        result["resp"] = get(gw, "/raw/slow?ms=700")
+        result["resp"] = get(gw, f"/raw/slow?ms=700&started={started}")
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.2)
+    wait_for_file(started)  # the request is in flight: the upstream is holding it
     assert gw.stop() == 0
     t.join()
     assert result["resp"][0].status == 200

@@ -3,7 +3,8 @@
 
 Paths with behaviour (matched on the last segments, so any route prefix may stay in front):
   /status/<code>        answers with that status
-  /slow?ms=N            waits N ms before answering
+  /slow?ms=N            waits N ms before answering (&started=FILE: creates FILE when the wait begins,
+                        a test's marker that the request is at the upstream)
   /large?bytes=N        a body of N bytes ('x' repeated), Content-Length framed
   /pattern?bytes=N      a body of N bytes where every 8-byte block is its own index (pattern_body):
                         a dropped, repeated or reordered piece anywhere shows
@@ -70,6 +71,8 @@ class Handler(BaseHTTPRequestHandler):
             code = int(kind)
             return self._send(code, json.dumps({"status": code}).encode())
         if kind == "slow":
+            if "started" in query:
+                open(query["started"][0], "w").close()
             time.sleep(int(query.get("ms", ["1000"])[0]) / 1000)
         if kind == "large":
             n = int(query.get("bytes", ["1000000"])[0])
