@@ -555,6 +555,7 @@ def test_rfc9113_frames_for_used_stream_ids_are_ignored(h2):
     c = RawH2(h2.port)
     c.send(c.headers(5))
     assert c.response_status(5) == "200"
+    c.until(lambda f: f.stream_id == 5 and "END_STREAM" in f.flags)  # closed on both sides now
     c.send(c.headers(3, path="/never") + DataFrame(5, b"late").serialize() +
            PingFrame(0, opaque_data=b"stillok!").serialize())
     seen = c.until(lambda f: isinstance(f, PingFrame) and "ACK" in f.flags)

@@ -37,6 +37,12 @@ def wait_for_output(gw, text, timeout=10):
 READY = "import signal, sys, time\nprint('ready', flush=True)\n"
 
 
+def ready_with_sigterm(action):
+    """A stand-in that says ready only once its SIGTERM disposition is set (a signal between the two
+    would otherwise find Python's default and end the process with -15)."""
+    return f"import signal, sys, time\nsignal.signal(signal.SIGTERM, {action})\nprint('ready', flush=True)\n"
+
+
 @pytest.fixture
 def gw(tmp_path):
     return Gateway(tmp_path / "gw", "")
@@ -73,7 +79,7 @@ def test_a_report_file_of_the_gateway_fails(gw):
 
 
 def test_a_non_zero_exit_after_sigterm_fails(gw):
-    stand_in(gw, READY + "signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))\ntime.sleep(60)")
+    stand_in(gw, ready_with_sigterm("lambda *_: sys.exit(3)") + "time.sleep(60)")
     wait_for_output(gw, "ready")
     with pytest.raises(AssertionError, match="exit status 3 after SIGTERM"):
         gw.stop()
@@ -81,7 +87,7 @@ def test_a_non_zero_exit_after_sigterm_fails(gw):
 
 def test_a_gateway_that_needs_sigkill_fails(gw):
     gw.stop_timeout = 0.5
-    stand_in(gw, READY + "signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)")
+    stand_in(gw, ready_with_sigterm("signal.SIG_IGN") + "time.sleep(60)")
     wait_for_output(gw, "ready")
     with pytest.raises(AssertionError, match="needed SIGKILL"):
         gw.stop()
@@ -95,7 +101,7 @@ def test_a_crash_fails_even_when_the_test_did_not_stop_it(gw):
 
 
 def test_a_clean_stop_passes_and_is_checked_once(gw):
-    stand_in(gw, READY + "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\ntime.sleep(60)")
+    stand_in(gw, ready_with_sigterm("lambda *_: sys.exit(0)") + "time.sleep(60)")
     wait_for_output(gw, "ready")
     assert gw.stop() == 0
     assert gw.stop() == 0
