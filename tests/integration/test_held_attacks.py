@@ -2,18 +2,29 @@
 
 Slowloris connections (a request head that never ends, a byte at a time) and thousands of idle
 connections are held by the gateway without delaying anyone else, and every descriptor they cost
-is given back once they are gone. The other shapes that held have their tests elsewhere: reloads
-under a request stream (test_plugsrv_restart.py), TLS handshakes stalled or abused (test_tls.py and
-the client_hello_fuzz target), request smuggling (test_smuggling.py). bench/chaos measures the same
-faults under load, with figures (docs/reliability.md).
+is given back once they are gone; on the TLS port, handshakes that never finish do the same, and
+bytes that are not TLS end their connection at once. The other shapes that held have their tests
+elsewhere: reloads under a request stream (test_plugsrv_restart.py), a certificate phase that stalls
+or crashes (test_tls.py), ClientHello parsing (the client_hello_fuzz target), request smuggling
+(test_smuggling.py). bench/chaos measures the same faults under load, with figures
+(docs/reliability.md).
 """
 import http.client
 import os
 import socket
 import time
 
+from test_tls import ca, handshake, https_get, tls_gateway  # noqa: F401  (ca, tls_gateway: fixtures)
+
 SLOWLORIS = 300
 IDLE = 5000
+HALF_HANDSHAKES = 200
+# A TLS record header announcing a 512-byte ClientHello, then only its first bytes: a handshake
+# that has begun and never goes on.
+PARTIAL_CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+NOT_TLS = {"plain HTTP": b"GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
+           "zeros": b"\x00" * 64,
+           "a record that is not a handshake": b"\x17\x03\x03\x00\x05hello"}
 ANSWER_WITHIN = 2.0  # seconds for a plain request while the attack goes on (milliseconds when idle)
 FDS_SLACK = 4  # descriptors the gateway may open or close meanwhile (its idle upstream connections)
 
@@ -103,3 +114,52 @@ def test_thousands_of_idle_connections_delay_nobody_and_give_their_descriptors_b
     wait_until(lambda: open_fds(gw) <= before + FDS_SLACK,
                lambda: f"the idle connections' descriptors closed ({before} fds before, {open_fds(gw)} now)")
     assert_others_served(gw)
+
+
+def read_until_closed(sock, timeout):
+    """What the peer sent before closing, or None if it kept the connection open `timeout` s."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            piece = sock.recv(4096)
+        except ConnectionResetError:
+            return data
+        except socket.timeout:
+            return None
+        if not piece:
+            return data
+        data += piece
+    return None
+
+
+def test_tls_handshakes_that_never_finish_delay_nobody_and_junk_is_cut_at_once(tls_gateway, ca):
+    gw, ctx = tls_gateway, ca.client_context()
+    assert https_get(gw.tls_port, "api.example.test", "/warm", ctx)[1].status == 200
+    before = open_fds(gw)
+    half = [socket.create_connection(("127.0.0.1", gw.tls_port), timeout=5) for _ in range(HALF_HANDSHAKES)]
+    try:
+        for s in half:
+            s.sendall(PARTIAL_CLIENT_HELLO)
+        wait_until(lambda: open_fds(gw) >= before + HALF_HANDSHAKES - FDS_SLACK,
+                   lambda: f"the gateway accepting every half handshake ({before} fds before, {open_fds(gw)} now)")
+        for _ in range(3):
+            started = time.monotonic()
+            handshake(gw.tls_port, "api.example.test", ctx)
+            assert time.monotonic() - started < ANSWER_WITHIN
+        conn, resp, _ = https_get(gw.tls_port, "api.example.test", "/other", ctx)
+        conn.close()
+        assert resp.status == 200
+        for what, junk in NOT_TLS.items():
+            with socket.create_connection(("127.0.0.1", gw.tls_port), timeout=5) as s:
+                s.sendall(junk)
+                answer = read_until_closed(s, ANSWER_WITHIN)
+            assert answer is not None, f"{what}: the connection stayed open"
+            assert b"HTTP/1.1 200" not in answer, (what, answer)
+        assert gw.proc.poll() is None
+    finally:
+        for s in half:
+            s.close()
+    wait_until(lambda: open_fds(gw) <= before + FDS_SLACK,
+               lambda: f"the half handshakes' descriptors closed ({before} fds before, {open_fds(gw)} now)")
