@@ -399,7 +399,7 @@ ApiResponse Api::root() const {
            {"tagline", "Welcome to gatehouse"},
            {"lua_version", nullptr},
            {"hostname", hostname()},
-           {"node_id", node_id(props)},
+           {"node_id", snap->node_id},
            {"pid", ::getpid()},
            {"edition", "community"},
            {"timers", nullptr},
@@ -415,8 +415,8 @@ ApiResponse Api::post_config(const ApiRequest& request) {
   if (body.check_hash && proxy::config_hash(source) == gateway_.snapshot()->config_hash)
     return {304, nullptr};
   std::shared_ptr<const proxy::Snapshot> installed;
-  auto error = gateway_.apply([&](uint64_t generation) {
-    installed = proxy::build_snapshot(gateway_.snapshot()->properties, source, generation);
+  auto error = gateway_.apply([&](const proxy::SnapshotLineage& lineage) {
+    installed = proxy::build_snapshot(gateway_.snapshot()->properties, source, lineage);
     return installed;
   });
   if (!error.empty()) return {400, declarative_error(error, body.flatten_errors)};

@@ -8,7 +8,6 @@
 #include "common/version.h"
 #include "logsink/queue.h"
 #include "metrics/metrics.h"
-#include "pdk/request_pdk.h"
 
 namespace gh::admin {
 
@@ -148,15 +147,10 @@ ConnectionStats connection_stats(const proxy::Gateway& gateway) {
   return stats;
 }
 
-std::string node_id(const conf::Properties& properties) {
-  auto configured = properties.get("node_id").value_or("");
-  return configured.empty() ? pdk::process_node_id() : configured;
-}
-
 std::string metrics_exposition(proxy::Gateway& gateway) {
   const auto snapshot = gateway.snapshot();
   const auto switches = switches_of(snapshot->config);
-  auto local = node_gauges(gateway, node_id(snapshot->properties));
+  auto local = node_gauges(gateway, snapshot->node_id);
   if (switches.upstream_health) local.push_back(target_health(gateway));
   if (switches.enabled) {
     // Kong's exporter always shows its error counter once the plugin is configured.

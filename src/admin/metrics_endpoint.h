@@ -22,9 +22,6 @@ struct ConnectionStats {
 };
 ConnectionStats connection_stats(const proxy::Gateway& gateway);
 
-// The node id Kong reports: the node_id property, else the process's.
-std::string node_id(const conf::Properties& properties);
-
 std::string metrics_exposition(proxy::Gateway& gateway);
 
 }  // namespace gh::admin

@@ -252,8 +252,9 @@ std::string plugin_servers_not_ready(const plugins::PluginRuntime* runtime) {
 // The gateway in this process until it stops; `notice` (nginx_daemon) hears "ok" once it serves.
 int run_gateway(const Options& opts, const conf::Properties& props, StartNotice* notice) {
   log::init(props.log_level, props.proxy_error_log);
-  auto initial = proxy::build_snapshot(props, 1);     // discovery and plugin validation included
-  std::filesystem::create_directories(props.prefix);  // plugin servers put their sockets there
+  auto seqs = std::make_unique<plugins::SeqAllocator>();    // the gateway's from the first snapshot on
+  auto initial = proxy::build_snapshot(props, {1, *seqs});  // discovery and plugin validation included
+  std::filesystem::create_directories(props.prefix);        // plugin servers put their sockets there
   ControlThread control;
   auto servers = pluginserver::servers_from_properties(props.values, props.prefix);
   std::unique_ptr<plugins::PluginRuntime> runtime;
@@ -262,10 +263,12 @@ int run_gateway(const Options& opts, const conf::Properties& props, StartNotice*
     runtime->start(servers);
     runtime->track(initial->plugins);
   }
-  auto loader = [opts](uint64_t generation) { return proxy::build_snapshot(load(opts), generation); };
+  auto loader = [opts](const proxy::SnapshotLineage& lineage) {
+    return proxy::build_snapshot(load(opts), lineage);
+  };
   // The gateway owns the first snapshot alone: after a reload it goes with its last request
   // (and the plugin instances only it used are closed).
-  proxy::Gateway gateway(loader, std::move(initial), control.io(), runtime.get());
+  proxy::Gateway gateway(loader, std::move(initial), std::move(seqs), control.io(), runtime.get());
   if (runtime) {
     gateway.on_reload.push_back([&runtime](const core::Snapshot& snapshot) {
       runtime->apply(
@@ -401,7 +404,8 @@ int cmd_config_check(const Options& opts) {
     auto props = load(opts);
     log::init("warn", "stderr");
     for (const auto& warning : conf::admin_listen_warnings(props.admin_listen)) spdlog::warn("{}", warning);
-    auto snapshot = proxy::build_snapshot(props, 1);
+    plugins::SeqAllocator seqs;
+    auto snapshot = proxy::build_snapshot(props, {1, seqs});
     std::cout << "configuration at " << (opts.conf.empty() ? "<defaults>" : opts.conf) << " is valid";
     if (!snapshot->properties.declarative_config.empty())
       std::cout << " (" << snapshot->config.services.size() << " services, " << snapshot->config.routes.size()

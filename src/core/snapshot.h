@@ -25,6 +25,9 @@ struct Snapshot {
   uint64_t generation = 0;                            // increases with every successful (re)load
   // MD5 (hex) of the declarative text in force, Kong's configuration_hash; 32 zeros when none.
   std::string config_hash;
+  // kong.node.get_id, /metrics and GET /: kong.conf's node_id, else the process's own identity
+  // (proxy::process_node_id).
+  std::string node_id;
 
   // Derived once so the hot path doesn't re-parse properties.
   bool server_tokens = true;

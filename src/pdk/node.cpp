@@ -24,14 +24,9 @@ PdkResult nil_or(const json& value) {
 
 // ---- kong.node ----
 
-// kong.conf's node_id (Kong 3.x property) when set, else one UUID for the process.
+// kong.conf's node_id (Kong 3.x property) when set, else the process's UUID (Snapshot::node_id).
 PdkResult node_get_id(PdkCall& c) {
-  if (c.ctx.snapshot) {
-    auto it = c.ctx.snapshot->properties.values.find("node_id");
-    if (it != c.ctx.snapshot->properties.values.end() && !it->second.empty())
-      return PdkResult::ok(it->second);
-  }
-  return PdkResult::ok(process_node_id());
+  return c.ctx.snapshot ? PdkResult::ok(c.ctx.snapshot->node_id) : PdkResult::nil();
 }
 
 PdkResult node_get_hostname(PdkCall&) {

@@ -45,7 +45,4 @@ class RequestPdk : public pdk::PdkHandler {
 // Every wire name the table serves (sorted), for docs, metrics and tests.
 std::vector<std::string_view> supported_methods();
 
-// kong.node.get_id when kong.conf has no `node_id`: a random UUID made once per process.
-const std::string& process_node_id();
-
 }  // namespace gh::pdk

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -59,21 +58,6 @@ std::vector<std::string_view> supported_methods() {
   std::vector<std::string_view> names;
   for (const auto& f : table()) names.push_back(f.name);
   return names;
-}
-
-const std::string& process_node_id() {
-  static const std::string id = [] {
-    std::random_device rd;
-    std::array<uint8_t, 16> b{};
-    for (auto& x : b) x = static_cast<uint8_t>(rd());
-    b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
-    b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-    return fmt::format(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:"
-        "02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-  }();
-  return id;
 }
 
 // ---- PdkCall argument readers ----

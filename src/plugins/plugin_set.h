@@ -41,7 +41,8 @@ struct ConfiguredPlugin {
 };
 
 // Hands out __seq__ numbers: the same plugin entity with the same config keeps its number across
-// reloads (so its running instance is reused); any change gets a new one. Process-wide.
+// reloads (so its running instance is reused); any change gets a new one. One per gateway (it
+// owns it: proxy::Gateway), shared by every snapshot it builds.
 class SeqAllocator {
  public:
   int64_t seq_for(const std::string& plugin_id, const std::string& config_text);

@@ -29,11 +29,6 @@ namespace {
 constexpr auto kRetireCheckInterval = 200ms;
 }  // namespace
 
-SeqAllocator& process_seqs() {
-  static SeqAllocator seqs;
-  return seqs;
-}
-
 namespace {
 
 // "servers: py (py-hello, py-image), js (none)": where a plugin would have to come from.
@@ -89,7 +84,8 @@ std::string enablement_problems(const pluginserver::Registry& registry,
 
 }  // namespace
 
-std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config) {
+std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config,
+                                              SeqAllocator& seqs) {
   std::vector<pluginserver::ServerConfig> servers;
   std::vector<std::string> enabled;  // external: the `plugins` names no native plugin answers to
   std::vector<const NativePluginSpec*> native;
@@ -124,7 +120,7 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
   }
   if (!problems.empty()) throw conf::ConfigError("invalid plugin configuration:" + problems);
   try {
-    return std::make_shared<PluginSet>(config, registry, process_seqs(), native);
+    return std::make_shared<PluginSet>(config, registry, seqs, native);
   } catch (const std::exception& e) {  // a native plugin refused its config
     throw conf::ConfigError(std::string("invalid plugin configuration:\n  ") + e.what());
   }

@@ -24,12 +24,12 @@ class PrefetchPlans;
 namespace gh::plugins {
 
 // Discovers the servers' plugins (runs every query command), checks `plugins = ...`, validates
-// and default-fills every plugin entity of `config` against its server's schema, and binds them.
+// and default-fills every plugin entity of `config` against its server's schema, and binds them,
+// numbering their configs with `seqs` (the one numbering of every snapshot of a gateway: go-pdk
+// uses the numbers as instance ids, and the instance cache keys instances by them).
 // Throws conf::ConfigError with every problem found.
-std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config);
-
-// __seq__ numbers are unique in the process (go-pdk uses them as instance ids).
-SeqAllocator& process_seqs();
+std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config,
+                                              SeqAllocator& seqs);
 
 class PluginRuntime {
  public:

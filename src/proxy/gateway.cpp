@@ -84,9 +84,14 @@ void check_open_file_limit(const conf::Properties& props, int workers) {
 }
 }  // namespace
 
-Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial, asio::io_context& control,
+Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial,
+                 std::unique_ptr<plugins::SeqAllocator> seqs, asio::io_context& control,
                  plugins::PluginRuntime* plugins)
-    : loader_(std::move(loader)), snapshot_(std::move(initial)), control_(control), plugins_(plugins) {
+    : loader_(std::move(loader)),
+      seqs_(std::move(seqs)),
+      snapshot_(std::move(initial)),
+      control_(control),
+      plugins_(plugins) {
   const auto& props = snapshot_->properties;
   generation_ = snapshot_->generation;
   upstreams_.apply(snapshot_->config.upstreams);
@@ -160,7 +165,7 @@ std::string Gateway::install(const SnapshotLoader& build, const char* what) {
   std::shared_ptr<const Snapshot> fresh;
   std::string error;
   try {
-    fresh = build(generation_ + 1);
+    fresh = build(SnapshotLineage{generation_ + 1, *seqs_});
   } catch (const std::bad_alloc&) {
     // The loader's memory is gone with its frames; the serving snapshot was never touched.
     error = "out of memory while loading the new configuration";

@@ -22,9 +22,10 @@
 
 namespace gh::proxy {
 
-// How to produce a new configuration: re-reads kong.conf + kong.yml (+ plugin schemas).
+// How to produce a new configuration: re-reads kong.conf + kong.yml (+ plugin schemas), as the
+// next of the gateway's snapshots (build_snapshot with the lineage given).
 // Throws conf::ConfigError with a message naming file, line/entity and field.
-using SnapshotLoader = std::function<std::shared_ptr<const Snapshot>(uint64_t generation)>;
+using SnapshotLoader = std::function<std::shared_ptr<const Snapshot>(const SnapshotLineage& lineage)>;
 
 // After every reload attempt the gateway replaces this file (in the prefix) with one JSON line:
 // {"pid", "attempt" (1, 2, ... per process), "ok", "generation", "error"}. `gatehouse reload`
@@ -35,7 +36,10 @@ class Gateway final : public WorkerHost {
  public:
   // `control` runs on a thread of its own (owned by the caller) for signals, reloads and the
   // plugin-server supervisor; `plugins` may be null when no plugin server is configured.
-  Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial, boost::asio::io_context& control,
+  // `seqs` numbered the plugin configs of `initial`; the gateway owns it from here on and numbers
+  // every later snapshot's with it.
+  Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial,
+          std::unique_ptr<plugins::SeqAllocator> seqs, boost::asio::io_context& control,
           plugins::PluginRuntime* plugins);
   ~Gateway() override;
 
@@ -75,7 +79,8 @@ class Gateway final : public WorkerHost {
   void write_reload_result(bool ok, const std::string& error);
 
   SnapshotLoader loader_;
-  upstream::HealthRegistry upstreams_;  // before the workers: destroyed after them
+  std::unique_ptr<plugins::SeqAllocator> seqs_;  // the __seq__ numbering of all its snapshots
+  upstream::HealthRegistry upstreams_;           // before the workers: destroyed after them
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -246,8 +246,9 @@ asio::awaitable<Outcome> UpstreamExchange::buffer_response(std::unique_ptr<net::
   ctx.response.headers = merged_response_headers(sr.headers, ctx.response.headers);
   ctx.response.body = sr.body;
   auto response_plugins = std::move(runloop_.state().response_plugins);
-  co_await runloop_.run_phase(ctx, core::Phase::response, response_plugins);
-  const bool produced = ctx.response.produced_by_gateway;
+  // The runner's verdict on the phase, not a flag someone set on the way: a plugin's exit or a
+  // fail_closed failure replaced the upstream's response.
+  const bool produced = co_await runloop_.run_phase(ctx, core::Phase::response, response_plugins);
   co_return co_await runloop_.send_gateway_response(ctx, !produced);
 }
 

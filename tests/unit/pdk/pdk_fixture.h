@@ -27,6 +27,7 @@ struct Fixture {
   explicit Fixture(std::string phase = "access", bool forwarded = false) {
     auto snap = std::make_shared<core::Snapshot>();
     snap->properties.values["node_id"] = kNodeId;
+    snap->node_id = kNodeId;  // as build_snapshot sets it from the property
     snap->properties.trusted_ips = {conf::Cidr::parse("192.0.2.10"), conf::Cidr::parse("198.51.100.7")};
     snap->config.services.push_back(service());
     snap->config.routes.push_back(route());
