@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/request_context.h"
@@ -72,6 +73,19 @@ class ClientSide {
                                                  RequestContext& ctx) = 0;
   // What the response that went out leaves the transport with (HTTP/1.1: keep-alive or not).
   virtual Outcome response_outcome() const = 0;
+  // Trailer fields (lower-case names) to end the response with, given before the send_head or
+  // send_body call with `last`. HTTP/2: a HEADERS frame after the last DATA. A transport without
+  // trailers (HTTP/1.1: nginx never relays upstream trailers to it either) drops them.
+  virtual void set_trailers(std::vector<std::pair<std::string, std::string>> fields) { (void)fields; }
+
+  // --- Both directions at once (gRPC streaming, upstream_h2.h) ---
+  // Whether receive_body may wait while send_head/send_body run in another coroutine of the same
+  // request (HTTP/2 streams: yes; HTTP/1.1: one operation at a time).
+  virtual bool full_duplex() const { return false; }
+  // Whether the client can still be answered (false: an HTTP/2 stream the client reset).
+  virtual bool alive() const { return true; }
+  // Ends a pending or later receive_body wait at once (it returns false): the exchange is over.
+  virtual void stop_receiving() {}
 
   // --- Upgrades (WebSocket) ---
   // Whether an Upgrade request can become a tunnel (HTTP/1.1; HTTP/2 forbids Upgrade).

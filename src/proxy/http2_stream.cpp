@@ -32,6 +32,7 @@ Http2Stream::Http2Stream(Http2Connection& connection, int32_t id)
       id_(id),
       deadline_(connection.worker().io().get_executor()),
       wakeup_(connection.worker().io().get_executor()),
+      body_wakeup_(connection.worker().io().get_executor()),
       runloop_(connection.connection(), *this, deadline_) {}
 
 void Http2Stream::add_header(std::string_view name, std::string_view value) {
@@ -88,12 +89,12 @@ void Http2Stream::add_body(std::string_view bytes) {
   body_in_.append(bytes);
   body_unreported_ += bytes.size();
   body_unconsumed_ += bytes.size();
-  wakeup_.trigger();
+  body_wakeup_.trigger();
 }
 
 void Http2Stream::end_body() {
   body_done_ = true;
-  wakeup_.trigger();
+  body_wakeup_.trigger();
 }
 
 void Http2Stream::closed(uint32_t error_code) {
@@ -102,10 +103,17 @@ void Http2Stream::closed(uint32_t error_code) {
     spdlog::debug("HTTP/2 stream {} of {}:{} reset: {}", id_, connection_.connection().remote_ip,
                   connection_.connection().remote_port, nghttp2_http2_strerror(error_code));
   wakeup_.trigger();
+  body_wakeup_.trigger();
 }
 
 void Http2Stream::connection_lost() {
   wakeup_.trigger();
+  body_wakeup_.trigger();
+}
+
+void Http2Stream::stop_receiving() {
+  body_wait_stopped_ = true;
+  body_wakeup_.trigger();
 }
 
 asio::awaitable<void> Http2Stream::run() {
@@ -132,6 +140,7 @@ asio::awaitable<void> Http2Stream::run() {
     const bool progressed = co_await wakeup_.wait(connection_.limits().send);
     if (!progressed) break;
   }
+  if (outcome == Outcome::keep_alive && usable() && response_complete_ && !body_done_) co_await drain_body();
   auto* session = connection_.session();
   if (usable()) {
     // A response cut short is reset; a complete one while the client still sends its body tells
@@ -143,6 +152,26 @@ asio::awaitable<void> Http2Stream::run() {
   }
   release_unread_body();
   connection_.stream_finished();
+}
+
+// The rest of a request body the response did not need (the gateway answered first), read and
+// dropped for a moment before the stream is reset: RFC 9113 §8.1 allows RST_STREAM NO_ERROR at
+// once, but gRPC clients take it for a failure when it comes before their request ended. Bounded
+// by time and bytes: a client that keeps sending is reset all the same.
+asio::awaitable<void> Http2Stream::drain_body() {
+  constexpr auto kDrainTime = std::chrono::seconds(1);
+  constexpr uint64_t kDrainBytes = 1024 * 1024;
+  const auto until = std::chrono::steady_clock::now() + kDrainTime;
+  uint64_t dropped = 0;
+  while (!body_done_ && usable() && dropped <= kDrainBytes) {
+    dropped += body_in_.size();
+    release_unread_body();
+    connection_.want_write();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) break;
+    const bool woken = co_await body_wakeup_.wait(until - now);  // not in ||: GCC 12 and co_await
+    if (!woken) break;
+  }
 }
 
 // Bytes received but never taken: the connection's window opens for them again.
@@ -171,8 +200,8 @@ BodyFeed Http2Stream::take_body(std::vector<std::string_view>& pieces) {
 
 asio::awaitable<bool> Http2Stream::receive_body(uint64_t& received) {
   while (body_in_.empty() && !body_done_) {
-    if (!usable()) co_return false;
-    const bool woken = co_await wakeup_.wait(connection_.limits().client_body);
+    if (!usable() || body_wait_stopped_) co_return false;
+    const bool woken = co_await body_wakeup_.wait(connection_.limits().client_body);
     if (!woken) co_return false;  // client_body_timeout passed without a byte
   }
   received += body_unreported_;
@@ -223,7 +252,11 @@ asio::awaitable<bool> Http2Stream::send_head(std::vector<asio::const_buffer>& bo
   }
   auto* session = connection_.session();
   int rv = 0;
-  if (no_body_) {
+  size_t body_size = 0;
+  for (const auto& piece : body) body_size += piece.size();
+  // No body at all and nothing after it: the HEADERS frame ends the stream (nginx does the same;
+  // a gRPC "trailers-only" answer is exactly this).
+  if (no_body_ || (last && body_size == 0 && trailers_.empty())) {
     rv = nghttp2_submit_response(session, id_, fields.data(), fields.size(), nullptr);
     response_complete_ = true;
   } else {
@@ -281,8 +314,8 @@ asio::awaitable<bool> Http2Stream::wait_for_window() {
   co_return usable();
 }
 
-ssize_t Http2Stream::read_response_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                                        uint32_t* flags, nghttp2_data_source* source, void*) {
+ssize_t Http2Stream::read_response_body(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
+                                        size_t length, uint32_t* flags, nghttp2_data_source* source, void*) {
   auto& self = *static_cast<Http2Stream*>(source->ptr);
   const size_t pending = self.body_out_.size() - self.body_out_sent_;
   const size_t n = std::min(length, pending);
@@ -290,12 +323,29 @@ ssize_t Http2Stream::read_response_body(nghttp2_session*, int32_t, uint8_t* buf,
   self.body_out_sent_ += n;
   if (n == pending && self.body_out_last_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!self.trailers_.empty() && self.submit_trailers(session, stream_id))
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     self.response_complete_ = true;
   } else if (n == 0) {
     return NGHTTP2_ERR_DEFERRED;  // resumed by send_body
   }
   self.wakeup_.trigger();
   return static_cast<ssize_t>(n);
+}
+
+void Http2Stream::set_trailers(std::vector<std::pair<std::string, std::string>> fields) {
+  trailers_ = std::move(fields);
+}
+
+// From the data callback that ends the body: the trailers follow the last DATA frame (nghttp2
+// copies the fields). False: they could not be queued, the DATA frame ends the stream instead.
+bool Http2Stream::submit_trailers(nghttp2_session* session, int32_t stream_id) {
+  std::vector<nghttp2_nv> fields;
+  fields.reserve(trailers_.size());
+  for (const auto& [name, value] : trailers_) fields.push_back(field(name, value));
+  const int rv = nghttp2_submit_trailer(session, stream_id, fields.data(), fields.size());
+  if (rv != 0) spdlog::debug("HTTP/2 stream {}: trailers not sent: {}", stream_id, nghttp2_strerror(rv));
+  return rv == 0;
 }
 
 asio::awaitable<void> Http2Stream::tunnel(net::ByteStream&, RequestContext&, net::SpliceLimits) {

@@ -2,7 +2,8 @@
 // HEADERS, its body from DATA frames (flow control: the window reopens only as the runloop takes
 // the bytes, so a stream holds at most its window unread), its response as HEADERS and DATA
 // (at most Http2Limits::response_buffer bytes wait for the client's window; a client that keeps
-// its window shut is cut at send_timeout). Trailers are not sent yet (gRPC will need them).
+// its window shut is cut at send_timeout) and trailers as a last HEADERS frame. Body bytes can be
+// received while the response goes out (gRPC streaming): each direction has its own wake-up.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
@@ -55,6 +56,10 @@ class Http2Stream final : public ClientSide, public std::enable_shared_from_this
   bool supports_upgrade() const override { return false; }  // RFC 9113 §8.6: no Upgrade in HTTP/2
   boost::asio::awaitable<void> tunnel(net::ByteStream& upstream, RequestContext& ctx,
                                       net::SpliceLimits limits) override;
+  void set_trailers(std::vector<std::pair<std::string, std::string>> fields) override;
+  bool full_duplex() const override { return true; }
+  bool alive() const override { return usable(); }
+  void stop_receiving() override;
 
  private:
   // Response headers as HTTP/2 wants them: lower-case names, no connection-specific fields.
@@ -65,15 +70,19 @@ class Http2Stream final : public ClientSide, public std::enable_shared_from_this
   };
   static ssize_t read_response_body(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
                                     uint32_t* flags, nghttp2_data_source* source, void*);
+  bool submit_trailers(nghttp2_session* session, int32_t stream_id);
   bool usable() const { return !closed_ && !reset_sent_ && connection_.alive(); }
   void queue_body(const std::vector<boost::asio::const_buffer>& body, bool last, RequestContext& ctx);
   boost::asio::awaitable<bool> wait_for_window();
   void release_unread_body();
+  boost::asio::awaitable<void> drain_body();
 
   Http2Connection& connection_;
   const int32_t id_;
   net::Deadline deadline_;  // the upstream exchange's
-  Wakeup wakeup_;           // body bytes arrived, response bytes left, or the stream closed
+  Wakeup wakeup_;           // response bytes left, or the stream closed
+  Wakeup body_wakeup_;      // request body bytes arrived, or the stream closed
+  bool body_wait_stopped_ = false;
   RequestRunloop runloop_;
   http::RequestHead head_;
   uint64_t head_bytes_ = 0;  // the decoded header list's size (RFC 9113 §6.5.2)
@@ -95,6 +104,7 @@ class Http2Stream final : public ClientSide, public std::enable_shared_from_this
   std::string body_out_;  // waiting for the client's window
   size_t body_out_sent_ = 0;
   bool body_out_last_ = false;
+  std::vector<std::pair<std::string, std::string>> trailers_;  // sent after the last DATA frame
   bool closed_ = false;
   bool reset_sent_ = false;  // we reset it (its RST_STREAM may not be out yet)
   bool response_complete_ = false;

@@ -15,6 +15,7 @@
 #include "pdk/state.h"
 #include "plugins/runner.h"
 #include "proxy/access_log.h"
+#include "proxy/grpc_status.h"
 #include "proxy/tunnel.h"
 
 namespace gh::proxy {
@@ -149,9 +150,14 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
   if (!ctx.match) co_return co_await respond(ctx, 404, "no Route matched with those values");
 
   const auto& route = *ctx.match->route;
-  bool allows_http = false;
-  for (const auto& p : route.protocols) allows_http |= (p == ctx.scheme);
-  if (!allows_http) co_return co_await redirect_to_https(ctx, route_request.host);
+  auto route_has = [&route](std::string_view protocol) {
+    return std::find(route.protocols.begin(), route.protocols.end(), protocol) != route.protocols.end();
+  };
+  if (route_has("grpc") || route_has("grpcs")) {
+    if (auto refused = grpc_route_mismatch(ctx, route_has("grpc"))) co_return co_await std::move(*refused);
+  } else if (!route_has(ctx.scheme)) {
+    co_return co_await redirect_to_https(ctx, route_request.host);
+  }
   const size_t limit = ctx.snapshot->properties.client_max_body_size;
   if (limit > 0 && req.content_length && *req.content_length > limit)
     co_return co_await respond(ctx, 413, http::kong_default_message(413));
@@ -185,6 +191,30 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
   }
   if (!ctx.match->service) co_return co_await respond(ctx, 503, "no Service found with those values");
   co_return co_await upstream_.proxy(ctx);
+}
+
+// Kong's checks of a request that matched a gRPC route: a gRPC request over HTTP/1.x gets 426, a
+// request that is not gRPC 415, a cleartext one on a grpcs-only route gRPC status 1.
+std::optional<asio::awaitable<Outcome>> RequestRunloop::grpc_route_mismatch(RequestContext& ctx,
+                                                                            bool allows_grpc) {
+  const auto& req = *ctx.request;
+  const auto type = req.headers.get("content-type");
+  if (!type || !type->starts_with("application/grpc"))
+    return respond(ctx, 415, "Non-gRPC request matched gRPC route");
+  if (req.version_major != 2) {
+    ctx.response.headers.set("Connection", "Upgrade");
+    ctx.response.headers.set("Upgrade", "HTTP/2");
+    return respond(ctx, 426, "Please use HTTP2 protocol");
+  }
+  if (!allows_grpc && ctx.scheme != "https") {
+    ctx.response.status = 200;
+    ctx.response.produced_by_gateway = true;
+    ctx.response.headers.set("Content-Type", "application/grpc");
+    ctx.response.headers.set("grpc-status", "1");
+    ctx.response.headers.set("grpc-message", "gRPC request matched gRPCs route");
+    return send_gateway_response(ctx);
+  }
+  return std::nullopt;
 }
 
 // Kong: https-only routes reached over http answer https_redirect_status_code.
@@ -274,6 +304,7 @@ asio::awaitable<Outcome> RequestRunloop::respond(RequestContext& ctx, int status
 
 asio::awaitable<Outcome> RequestRunloop::send_gateway_response(RequestContext& ctx, bool proxied) {
   auto& response = ctx.response;
+  if (!proxied) make_grpc_answer(ctx);
   // The request body was not read: unless it is already here, closing is the only safe way to
   // stay in sync with the client. After a 400 or 408 the framing can't be trusted.
   bool keep =

@@ -116,6 +116,7 @@ class RequestRunloop {
  private:
   boost::asio::awaitable<Outcome> route_and_run_access(RequestContext& ctx);
   boost::asio::awaitable<Outcome> redirect_to_https(RequestContext& ctx, std::string_view host);
+  std::optional<boost::asio::awaitable<Outcome>> grpc_route_mismatch(RequestContext& ctx, bool allows_grpc);
   std::string real_client_ip(const RequestContext& ctx) const;
   void start_upstream_request(RequestContext& ctx);
   void prepare_upstream_request(RequestContext& ctx);

@@ -43,6 +43,11 @@ UpstreamExchange::UpstreamExchange(RequestRunloop& runloop, Worker& worker, net:
       upstream_parser_(http::Parser::Kind::response) {}
 
 asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
+  if (is_h2_upstream(ctx.upstream.scheme)) {
+    if (!h2_) h2_ = std::make_unique<UpstreamH2>(runloop_, worker_, connector_);
+    h2_used_ = true;
+    co_return co_await h2_->proxy(ctx);
+  }
   const auto& req = *ctx.request;
   auto& state = runloop_.state();
 
@@ -108,17 +113,12 @@ asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
   ctx.upstream_start = Clock::now();
 
   while (ctx.tries < max_tries) {
-    std::string host = ctx.upstream.host;
-    uint16_t port = ctx.upstream.port;
-    if (balanced) {
-      upstream::TargetAddress target;
-      if (!balanced->next(target)) {
-        if (ctx.tries == 0)
-          co_return co_await runloop_.respond(ctx, 503, "failure to get a peer from the ring-balancer");
-        break;
-      }
-      host = std::move(target.host);
-      port = target.port;
+    std::string host;
+    uint16_t port = 0;
+    if (!next_try_target(balanced, ctx, host, port)) {
+      if (ctx.tries == 0)
+        co_return co_await runloop_.respond(ctx, 503, "failure to get a peer from the ring-balancer");
+      break;
     }
     ctx.tries++;
     const auto target = connect_target(ctx, std::move(host), port);

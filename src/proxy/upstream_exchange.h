@@ -20,6 +20,7 @@
 #include "net/upstream_pool.h"
 #include "proxy/client_side.h"
 #include "proxy/request_body.h"
+#include "proxy/upstream_h2.h"
 #include "proxy/upstream_target.h"
 #include "proxy/worker.h"
 #include "upstream/connector.h"
@@ -36,9 +37,10 @@ class UpstreamExchange {
   // The upstream's response headers when its response went out as it came (forward_response),
   // for the log phase; null otherwise. Valid until the next request.
   const http::Headers* streamed_response_headers() const {
+    if (h2_used_) return &h2_->response_headers();
     return response_streamed_ ? &upstream_parser_.response().headers : nullptr;
   }
-  void start_request() { response_streamed_ = false; }
+  void start_request() { response_streamed_ = h2_used_ = false; }
 
  private:
   // --- Sending the request (upstream_exchange.cpp) ---
@@ -88,6 +90,9 @@ class UpstreamExchange {
   // This request's response went out as it came (forward_response): its headers are those of
   // upstream_parser_ until the next request, for the log phase.
   bool response_streamed_ = false;
+  // grpc/grpcs services: HTTP/2 to the upstream (made on first use), used by this request.
+  std::unique_ptr<UpstreamH2> h2_;
+  bool h2_used_ = false;
 };
 
 }  // namespace gh::proxy

@@ -52,13 +52,28 @@ std::chrono::milliseconds read_timeout(const RequestContext& ctx) {
 
 // TLS as the service's tls_verify unless a plugin called kong.service.set_tls_verify; the key
 // ties a pooled TLS connection to the service, the name and the verification it was made for.
+bool next_try_target(std::optional<upstream::Selection>& balanced, const RequestContext& ctx,
+                     std::string& host, uint16_t& port) {
+  if (!balanced) {
+    host = ctx.upstream.host;
+    port = ctx.upstream.port;
+    return true;
+  }
+  upstream::TargetAddress target;
+  if (!balanced->next(target)) return false;
+  host = std::move(target.host);
+  port = target.port;
+  return true;
+}
+
 upstream::ConnectTarget connect_target(const RequestContext& ctx, std::string host, uint16_t port) {
   upstream::ConnectTarget target;
   target.host = std::move(host);
   target.port = port;
   target.attempt = static_cast<size_t>(ctx.tries);
   target.timeout = connect_timeout(ctx);
-  if (ctx.upstream.scheme != "https") return target;
+  target.http2 = ctx.upstream.scheme == "grpc" || ctx.upstream.scheme == "grpcs";
+  if (ctx.upstream.scheme != "https" && ctx.upstream.scheme != "grpcs") return target;
   const auto& service = *ctx.match->service;
   target.tls = true;
   target.service_id = service.id;

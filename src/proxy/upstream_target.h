@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/request_context.h"
+#include "upstream/balancer.h"
 #include "upstream/connector.h"
 #include "upstream/health.h"
 
@@ -40,6 +42,11 @@ upstream::Result passive_result(UpstreamError error);
 std::chrono::milliseconds connect_timeout(const RequestContext& ctx);
 std::chrono::milliseconds write_timeout(const RequestContext& ctx);
 std::chrono::milliseconds read_timeout(const RequestContext& ctx);
+
+// Where the next try goes: the balancer's next target when the host names an upstream, else the
+// service's host and port. False when the balancer has no target left.
+bool next_try_target(std::optional<upstream::Selection>& balanced, const RequestContext& ctx,
+                     std::string& host, uint16_t& port);
 
 // One try of `ctx` to `host`:`port` (the balancer's target, or the service's host).
 upstream::ConnectTarget connect_target(const RequestContext& ctx, std::string host, uint16_t port);

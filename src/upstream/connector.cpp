@@ -27,14 +27,14 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
 
 std::unique_ptr<net::UpstreamConnection> Connector::take_pooled(const ConnectTarget& target,
                                                                 std::string& address) {
-  if (!resources_.pool) return nullptr;
+  if (!resources_.pool || target.http2) return nullptr;
   const auto* known = resources_.resolver.cached(target.host);
   return known ? take_pooled(target, *known, address) : nullptr;
 }
 
 std::unique_ptr<net::UpstreamConnection> Connector::take_pooled(
     const ConnectTarget& target, const std::vector<asio::ip::address>& addresses, std::string& address) {
-  if (!resources_.pool) return nullptr;
+  if (!resources_.pool || target.http2) return nullptr;
   for (const auto& candidate : addresses) {
     if (auto pooled = resources_.pool->take(tcp::endpoint(candidate, target.port), target.tls_key)) {
       address = pooled->address_text;
@@ -96,6 +96,10 @@ std::unique_ptr<net::UpstreamConnection> Connector::new_connection(const Connect
 asio::awaitable<bool> Connector::handshake(const ConnectTarget& target, net::UpstreamConnection& conn) {
   auto* ssl = conn.stream.tls_stream();
   tls::UpstreamTls::prepare(ssl->native_handle(), target.server_name, target.verify);
+  if (target.http2) {  // RFC 9113 §3.2: HTTP/2 over TLS is negotiated with ALPN "h2"
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(ssl->native_handle(), kH2, sizeof kH2);
+  }
   deadline_.arm(target.timeout, conn.socket);
   auto [ec] = co_await ssl->async_handshake(asio::ssl::stream_base::client, use_tuple);
   deadline_.disarm();

@@ -42,6 +42,9 @@ struct ConnectTarget {
   // What a TLS session was set up for ("" for plain TCP): a pooled connection is reused only
   // for a target with the same key.
   std::string tls_key;
+  // HTTP/2 upstreams (grpc, grpcs): a new connection, never a pooled HTTP/1.1 one; TLS offers
+  // ALPN "h2" only.
+  bool http2 = false;
 };
 
 // What the connector borrows from its worker.
