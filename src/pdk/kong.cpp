@@ -191,8 +191,11 @@ KongCtx::KongCtx(core::RequestContext& request_ctx, std::string_view plugin_name
     : shared(request_ctx.ctx_shared), request_ctx_(request_ctx), plugin_name_(plugin_name) {}
 
 nlohmann::json& KongCtx::plugin() {
-  return request_ctx_
-      .plugin_ctx[std::string(plugin_name_)];  // null → object on first use (json's operator[])
+  auto& table = request_ctx_.plugin_ctx[std::string(plugin_name_)];
+  // Kong's kong.ctx.plugin is a table even in a phase where nothing was stored yet (a log phase
+  // after the gateway answered before access): reads on it must work, not throw on null.
+  if (table.is_null()) table = nlohmann::json::object();
+  return table;
 }
 
 const conf::Route* Kong::route() const {

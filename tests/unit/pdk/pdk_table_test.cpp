@@ -2,6 +2,7 @@
 // phase restrictions, argument errors and header-injection refusal.
 #include <gtest/gtest.h>
 
+#include "pdk/kong.h"
 #include "pdk/serialize.h"
 #include "pdk/table.h"
 #include "pdk_fixture.h"
@@ -205,6 +206,16 @@ TEST(Response, HeadersRoundTrip) {
   f.call("kong.response.set_status", {418});
   EXPECT_EQ(ok_value(f, "kong.response.get_status"), 418);
   EXPECT_EQ(ok_value(f, "kong.response.get_source"), "service");
+}
+
+TEST(Ctx, PluginTableIsATableBeforeAnythingIsStored) {
+  // A log phase after the gateway answered before access (a 415 on a gRPC route): Kong's
+  // kong.ctx.plugin is an empty table there, and reading it must not throw.
+  Fixture f;
+  f.plugin.phase = core::Phase::log;
+  Kong kong(f.ctx, f.plugin);
+  EXPECT_TRUE(kong.ctx.plugin().is_object());
+  EXPECT_FALSE(kong.ctx.plugin().value("ran", false));
 }
 
 TEST(Response, InjectionIsRefusedAndNothingIsWritten) {
