@@ -19,6 +19,7 @@
 #include "metrics/metrics.h"
 #include "pdk/request_pdk.h"
 #include "pdk/shapes.h"
+#include "plugins/native.h"
 
 namespace gh::admin {
 
@@ -185,10 +186,10 @@ const conf::Consumer* find_consumer(const conf::Declarative& config, std::string
 }
 
 template <typename T, typename Render>
-std::vector<json> render_all(const std::vector<T>& items, Render render) {
+std::vector<json> render_all(const conf::Declarative& config, const std::vector<T>& items, Render render) {
   std::vector<json> out;
   out.reserve(items.size());
-  for (const auto& item : items) out.push_back(render(item));
+  for (const auto& item : items) out.push_back(render(config, item));
   return out;
 }
 
@@ -196,7 +197,7 @@ std::vector<json> plugins_where(const conf::Declarative& config, const std::stri
                                 const std::string& id) {
   std::vector<json> out;
   for (const auto& p : config.plugins)
-    if (p.*scope == id) out.push_back(plugin_json(p));
+    if (p.*scope == id) out.push_back(plugin_json(config, p));
   return out;
 }
 
@@ -253,18 +254,6 @@ std::string current_log_level() {
   }
 }
 
-ApiResponse put_log_level(const std::string& level) {
-  if (std::find(log_levels().begin(), log_levels().end(), level) == log_levels().end())
-    return {400, {{"message", "unknown log level: " + level}}};
-  auto wanted = log::parse_level(level);
-  if (spdlog::default_logger()->level() == wanted)
-    return {200, {{"message", "log level is already " + level}}};
-  spdlog::default_logger()->set_level(wanted);
-  log::notice_logger().set_level(wanted);
-  spdlog::warn("log level changed to {} through the Admin API (until the next reload or restart)", level);
-  return {200, {{"message", "log level changed"}}};
-}
-
 // Kong redacts these from GET /'s configuration.
 bool is_secret_property(const std::string& key) {
   return key.find("password") != std::string::npos || key.find("secret") != std::string::npos ||
@@ -272,18 +261,51 @@ bool is_secret_property(const std::string& key) {
          key.find("token") != std::string::npos;
 }
 
-// GET /plugins/enabled and GET /'s plugins: what the `plugins` property enables, and what the
-// plugin servers offer.
-std::vector<std::string> available_plugins(const proxy::Snapshot& snap) {
-  std::vector<std::string> names;
+// One plugin this node runs (Kong's loaded_plugins): a native plugin the `plugins` property
+// enables, or a plugin a plugin server offers and the property lists.
+struct LoadedPlugin {
+  std::string name, version;
+  int priority = 0;
+  const json* schema = nullptr;
+};
+
+std::vector<LoadedPlugin> loaded_plugins(const proxy::Snapshot& snap) {
+  const auto& listed = snap.properties.plugins;
+  std::vector<LoadedPlugin> out;
+  for (const auto* spec : plugins::enabled_native_plugins(listed))
+    out.push_back({spec->name, spec->version, spec->priority, &spec->schema});
   if (snap.plugins && snap.plugins->registry())
-    for (const auto& p : snap.plugins->registry()->all()) names.push_back(p.name);
-  return names;
+    for (const auto& p : snap.plugins->registry()->all())
+      if (std::find(listed.begin(), listed.end(), p.name) != listed.end())
+        out.push_back({p.name, p.version, p.priority, &p.schema});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
 }
 
-const pluginserver::PluginInfo* plugin_info(const proxy::Snapshot& snap, std::string_view name) {
-  if (!snap.plugins || !snap.plugins->registry()) return nullptr;
-  return snap.plugins->registry()->find(name);
+std::optional<LoadedPlugin> loaded_plugin(const proxy::Snapshot& snap, std::string_view name) {
+  for (auto& plugin : loaded_plugins(snap))
+    if (plugin.name == name) return plugin;
+  return std::nullopt;
+}
+
+// GET /plugins/enabled: every plugin name the node runs (`bundled` spelled out, as Kong).
+json enabled_plugins(const proxy::Snapshot& snap) {
+  json names = json::array();
+  for (const auto& plugin : loaded_plugins(snap)) names.push_back(plugin.name);
+  return {{"enabled_plugins", std::move(names)}};
+}
+
+// GET /'s plugins: what the node runs ({version, priority} each) and the names the configuration
+// uses (Kong: the distinct names of the plugin entities).
+json root_plugins(const proxy::Snapshot& snap) {
+  json available = json::object();
+  for (const auto& plugin : loaded_plugins(snap))
+    available[plugin.name] = {{"version", plugin.version}, {"priority", plugin.priority}};
+  json in_use = json::array();
+  std::set<std::string> seen;
+  for (const auto& p : snap.config.plugins)
+    if (seen.insert(p.name).second) in_use.push_back(p.name);
+  return {{"available_on_server", std::move(available)}, {"enabled_in_cluster", std::move(in_use)}};
 }
 
 // GET /tags and /tags/{tag}: {entity_name, entity_id, tag} for every tag of every entity.
@@ -391,9 +413,6 @@ ApiResponse Api::root() const {
   for (const auto& [key, value] : props.values)
     configuration[key] = is_secret_property(key) && !value.empty() ? json("******") : json(value);
   configuration["prefix"] = props.prefix;
-  json enabled = props.plugins;
-  json available = json::object();
-  for (const auto& name : available_plugins(*snap)) available[name] = true;
   return {200,
           {{"version", kVersion},
            {"tagline", "Welcome to gatehouse"},
@@ -401,10 +420,39 @@ ApiResponse Api::root() const {
            {"hostname", hostname()},
            {"node_id", snap->node_id},
            {"pid", ::getpid()},
+           {"pids", {{"master", ::getpid()}, {"workers", json::array({::getpid()})}}},  // one process
            {"edition", "community"},
            {"timers", nullptr},
            {"configuration", configuration},
-           {"plugins", {{"available_on_server", available}, {"enabled_in_cluster", enabled}}}}};
+           {"plugins", root_plugins(*snap)}}};
+}
+
+// spdlog has one level for Kong's info and notice: the name shown is the one asked for (a PUT
+// since the last reload, else kong.conf's log_level) while it still names the level in force.
+std::string Api::log_level_name() const {
+  const auto snap = gateway_.snapshot();
+  const auto configured = snap->properties.values.find("log_level");
+  std::vector<std::string> asked;
+  if (!put_level_.empty() && put_level_generation_ == snap->generation) asked.push_back(put_level_);
+  if (configured != snap->properties.values.end()) asked.push_back(configured->second);
+  for (const auto& name : asked)
+    if (std::find(log_levels().begin(), log_levels().end(), name) != log_levels().end() &&
+        log::parse_level(name) == spdlog::default_logger()->level())
+      return name;
+  return current_log_level();
+}
+
+ApiResponse Api::put_log_level(const std::string& level) {
+  if (std::find(log_levels().begin(), log_levels().end(), level) == log_levels().end())
+    return {400, {{"message", "unknown log level: " + level}}};
+  if (log_level_name() == level) return {200, {{"message", "log level is already " + level}}};
+  const auto wanted = log::parse_level(level);
+  spdlog::default_logger()->set_level(wanted);
+  log::notice_logger().set_level(wanted);
+  put_level_ = level;
+  put_level_generation_ = gateway_.snapshot()->generation;
+  spdlog::warn("log level changed to {} through the Admin API (until the next reload or restart)", level);
+  return {200, {{"message", "log level changed"}}};
 }
 
 ApiResponse Api::post_config(const ApiRequest& request) {
@@ -452,7 +500,7 @@ ApiResponse Api::handle(const ApiRequest& request) {
     return method_not_allowed();
   }
   if (parts.size() >= 3 && parts[0] == "debug" && parts[1] == "node" && parts[2] == "log-level") {
-    if (parts.size() == 3 && get) return {200, {{"message", "log level: " + current_log_level()}}};
+    if (parts.size() == 3 && get) return {200, {{"message", "log level: " + log_level_name()}}};
     if (parts.size() == 4 && method == "PUT") return put_log_level(std::string(parts[3]));
     return parts.size() <= 4 ? method_not_allowed() : not_found();
   }
@@ -475,14 +523,14 @@ ApiResponse Api::handle(const ApiRequest& request) {
   if (auto it = endpoints_.find(request.path); it != endpoints_.end()) return {200, it->second()};
 
   if (first == "services") {
-    if (parts.size() == 1) return page(request, render_all(config.services, service_json));
+    if (parts.size() == 1) return page(request, render_all(config, config.services, service_json));
     auto* s = find_entity(config.services, parts[1], [](const conf::Service& s) { return s.name; });
     if (!s) return not_found();
-    if (parts.size() == 2) return {200, service_json(*s)};
+    if (parts.size() == 2) return {200, service_json(config, *s)};
     if (parts.size() == 3 && parts[2] == "routes") {
       std::vector<json> routes;
       for (const auto& r : config.routes)
-        if (r.service_id == s->id) routes.push_back(route_json(r));
+        if (r.service_id == s->id) routes.push_back(route_json(config, r));
       return page(request, std::move(routes));
     }
     if (parts.size() == 3 && parts[2] == "plugins")
@@ -490,23 +538,23 @@ ApiResponse Api::handle(const ApiRequest& request) {
     return not_found();
   }
   if (first == "routes") {
-    if (parts.size() == 1) return page(request, render_all(config.routes, route_json));
+    if (parts.size() == 1) return page(request, render_all(config, config.routes, route_json));
     auto* r = find_entity(config.routes, parts[1], [](const conf::Route& r) { return r.name; });
     if (!r) return not_found();
-    if (parts.size() == 2) return {200, route_json(*r)};
+    if (parts.size() == 2) return {200, route_json(config, *r)};
     if (parts.size() == 3 && parts[2] == "service") {
       auto* s = config.find_service(r->service_id);
-      return s ? ApiResponse{200, service_json(*s)} : not_found();
+      return s ? ApiResponse{200, service_json(config, *s)} : not_found();
     }
     if (parts.size() == 3 && parts[2] == "plugins")
       return page(request, plugins_where(config, &conf::Plugin::route_id, r->id));
     return not_found();
   }
   if (first == "consumers") {
-    if (parts.size() == 1) return page(request, render_all(config.consumers, consumer_json));
+    if (parts.size() == 1) return page(request, render_all(config, config.consumers, consumer_json));
     auto* c = find_consumer(config, parts[1]);
     if (!c) return not_found();
-    if (parts.size() == 2) return {200, consumer_json(*c)};
+    if (parts.size() == 2) return {200, consumer_json(config, *c)};
     if (parts.size() == 3 && parts[2] == "plugins")
       return page(request, plugins_where(config, &conf::Plugin::consumer_id, c->id));
     if (parts.size() == 3)
@@ -515,23 +563,22 @@ ApiResponse Api::handle(const ApiRequest& request) {
     return not_found();
   }
   if (first == "plugins") {
-    if (parts.size() == 1) return page(request, render_all(config.plugins, plugin_json));
-    if (parts.size() == 2 && parts[1] == "enabled")
-      return {200, {{"enabled_plugins", snap->properties.plugins}}};
+    if (parts.size() == 1) return page(request, render_all(config, config.plugins, plugin_json));
+    if (parts.size() == 2 && parts[1] == "enabled") return {200, enabled_plugins(*snap)};
     if (parts.size() != 2) return not_found();
     auto* p = find_entity(config.plugins, parts[1], [](const conf::Plugin&) { return std::string(); });
-    return p ? ApiResponse{200, plugin_json(*p)} : not_found();
+    return p ? ApiResponse{200, plugin_json(config, *p)} : not_found();
   }
   if (first == "schemas" && parts.size() == 3 && parts[1] == "plugins") {
-    auto* info = plugin_info(*snap, parts[2]);
-    if (!info) return {404, {{"message", "No plugin named '" + std::string(parts[2]) + "'"}}};
-    return {200, info->schema.is_null() ? json{{"fields", json::array()}} : info->schema};
+    auto plugin = loaded_plugin(*snap, parts[2]);
+    if (!plugin) return {404, {{"message", "No plugin named '" + std::string(parts[2]) + "'"}}};
+    return {200, plugin->schema->is_null() ? json{{"fields", json::array()}} : *plugin->schema};
   }
   if (first == "upstreams") {
-    if (parts.size() == 1) return page(request, render_all(config.upstreams, upstream_json));
+    if (parts.size() == 1) return page(request, render_all(config, config.upstreams, upstream_json));
     auto* u = find_entity(config.upstreams, parts[1], [](const conf::Upstream& u) { return u.name; });
     if (!u) return not_found();
-    if (parts.size() == 2) return {200, upstream_json(*u)};
+    if (parts.size() == 2) return {200, upstream_json(config, *u)};
     if (parts.size() == 3 && parts[2] == "health") {  // Kong's target health (docs/upstream.md)
       if (auto health = gateway_.upstreams().health(std::string(parts[1]))) return {200, *health};
       return not_found();
@@ -539,20 +586,21 @@ ApiResponse Api::handle(const ApiRequest& request) {
     if ((parts.size() == 3 && parts[2] == "targets") ||
         (parts.size() == 4 && parts[2] == "targets" && parts[3] == "all")) {
       std::vector<json> targets;
-      for (size_t i = 0; i < u->targets.size(); ++i) targets.push_back(target_json(*u, i));
+      for (size_t i = 0; i < u->targets.size(); ++i) targets.push_back(target_json(config, *u, i));
       return page(request, std::move(targets));
     }
     return not_found();
   }
   if (first == "certificates") {
-    if (parts.size() == 1) return page(request, render_all(config.certificates, certificate_json));
+    if (parts.size() == 1) return page(request, render_all(config, config.certificates, certificate_json));
     auto* c = parts.size() == 2 ? config.find_certificate(parts[1]) : nullptr;
-    return c ? ApiResponse{200, certificate_json(*c)} : not_found();
+    return c ? ApiResponse{200, certificate_json(config, *c)} : not_found();
   }
   if (first == "ca_certificates") {
-    if (parts.size() == 1) return page(request, render_all(config.ca_certificates, ca_certificate_json));
+    if (parts.size() == 1)
+      return page(request, render_all(config, config.ca_certificates, ca_certificate_json));
     auto* c = parts.size() == 2 ? config.find_ca_certificate(parts[1]) : nullptr;
-    return c ? ApiResponse{200, ca_certificate_json(*c)} : not_found();
+    return c ? ApiResponse{200, ca_certificate_json(config, *c)} : not_found();
   }
   if (first == "snis") {
     auto snis = snis_json(config);

@@ -52,10 +52,16 @@ class Api {
   ApiResponse root() const;
   ApiResponse set_target_health(const std::string& upstream, std::string_view target, bool healthy);
   ApiResponse post_config(const ApiRequest& request);
+  std::string log_level_name() const;
+  ApiResponse put_log_level(const std::string& level);
 
   proxy::Gateway& gateway_;
   std::map<std::string, Provider, std::less<>> endpoints_;
   std::function<std::string()> not_ready_;
+  // The level a PUT /debug/node/log-level set, and the configuration generation it applies to
+  // (a reload brings kong.conf's log_level back).
+  std::string put_level_;
+  uint64_t put_level_generation_ = 0;
 };
 
 // Splits a query string into percent-decoded pairs ('+' is a space, as in forms).

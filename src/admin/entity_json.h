@@ -14,15 +14,17 @@ namespace gh::admin {
 
 inline constexpr std::string_view kRedacted = "<redacted>";
 
-nlohmann::json service_json(const conf::Service& service);
-nlohmann::json route_json(const conf::Route& route);
-nlohmann::json consumer_json(const conf::Consumer& consumer);
-nlohmann::json plugin_json(const conf::Plugin& plugin);
-nlohmann::json upstream_json(const conf::Upstream& upstream);
-nlohmann::json target_json(const conf::Upstream& upstream, size_t index);
-nlohmann::json certificate_json(const conf::Certificate& certificate);
-nlohmann::json ca_certificate_json(const conf::CaCertificate& certificate);
-// Every SNI of every certificate: {id, name, certificate: {id}, tags}.
+// Each entity of `config` (which also holds the load time and kong.yml's created_at values that
+// Kong's created_at / updated_at show).
+nlohmann::json service_json(const conf::Declarative& config, const conf::Service& service);
+nlohmann::json route_json(const conf::Declarative& config, const conf::Route& route);
+nlohmann::json consumer_json(const conf::Declarative& config, const conf::Consumer& consumer);
+nlohmann::json plugin_json(const conf::Declarative& config, const conf::Plugin& plugin);
+nlohmann::json upstream_json(const conf::Declarative& config, const conf::Upstream& upstream);
+nlohmann::json target_json(const conf::Declarative& config, const conf::Upstream& upstream, size_t index);
+nlohmann::json certificate_json(const conf::Declarative& config, const conf::Certificate& certificate);
+nlohmann::json ca_certificate_json(const conf::Declarative& config, const conf::CaCertificate& certificate);
+// Every SNI of every certificate: {id, name, certificate: {id}, tags, created_at, updated_at}.
 std::vector<nlohmann::json> snis_json(const conf::Declarative& config);
 
 // The credentials of one kind (Kong's entity name, e.g. "keyauth_credentials") of one consumer

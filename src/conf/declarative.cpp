@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
+#include <chrono>
+#include <cmath>
 #include <ctime>
 #include <fstream>
 #include <set>
@@ -62,7 +64,12 @@ struct TooManyErrors : ConfigError {
 
 class Loader {
  public:
-  explicit Loader(std::string file) : file_(std::move(file)) {}
+  explicit Loader(std::string file) : file_(std::move(file)) {
+    out_.loaded_at = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count()) /
+                     1000;
+  }
 
   Declarative load(const YAML::Node& root) {
     Field top{file_, root, ""};
@@ -147,7 +154,24 @@ class Loader {
     else if (!is_uuid(id))
       f.child("id")->fail("expected a valid UUID, got '" + id + "'");
     if (!ids_.insert(id).second) (f.child("id") ? *f.child("id") : f).fail("duplicate id '" + id + "'");
+    read_created_at(f, id, true);
     return id;
+  }
+
+  // Kong keeps a created_at the kong.yml gives (a `db_export` or decK dump carries them): an
+  // integer of seconds, or a number with milliseconds for targets.
+  void read_created_at(const Field& f, const std::string& id, bool whole_seconds) {
+    auto value = f.child("created_at");
+    if (!value) return;
+    const std::string text = value->scalar();
+    char* end = nullptr;
+    const double seconds = std::strtod(text.c_str(), &end);
+    const bool number = !text.empty() && end == text.c_str() + text.size() && std::isfinite(seconds);
+    if (!number || (whole_seconds && !parse_int_text(text)))
+      value->fail(std::string(whole_seconds ? "expected an integer" : "expected a number") + ", got '" +
+                  text + "'");
+    if (seconds < 0 || seconds > kMaxTimestamp) value->fail("value should be between 0 and 4102444800");
+    out_.created_at[id] = seconds;
   }
 
   void check_unique_name(const Field& f, std::set<std::string>& names, const std::string& name) {
@@ -764,6 +788,7 @@ class Loader {
     t.weight = f.int_or("weight", 100, 0, 65535);
     t.tags = f.string_list("tags");
     u.targets.push_back(t);
+    read_created_at(f, target_id(u, u.targets.size() - 1), false);
   }
 
   // --- certificates and SNIs -------------------------------------------------------------------
@@ -935,7 +960,8 @@ class Loader {
   std::map<std::string, size_t> upstream_index_, certificate_index_;  // id → index in out_
   std::vector<PendingPlugin> pending_plugins_;
   static constexpr size_t kMaxErrors = 100;
-  std::vector<std::string> errors_;  // what collect() kept
+  static constexpr double kMaxTimestamp = 4102444800;  // 2100-01-01: a bound, not a calendar rule
+  std::vector<std::string> errors_;                    // what collect() kept
 };
 
 }  // namespace

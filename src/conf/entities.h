@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "conf/credentials.h"
@@ -180,6 +181,10 @@ struct Declarative {
   std::vector<Certificate> certificates;
   std::vector<CaCertificate> ca_certificates;
   Credentials credentials;  // every consumer's, with their lookup indexes
+  // Kong's created_at / updated_at: Kong stamps every entity as it loads a declarative
+  // configuration (updated_at = load time; created_at = the kong.yml's value, else load time).
+  double loaded_at = 0;                                // unix time of the load, milliseconds in the fraction
+  std::unordered_map<std::string, double> created_at;  // entity id (targets: target_id) → kong.yml's value
 
   const Certificate* find_certificate(std::string_view id) const;
   const CaCertificate* find_ca_certificate(std::string_view id) const;

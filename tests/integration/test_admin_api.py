@@ -5,15 +5,19 @@ import base64
 import hashlib
 import http.client
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from conftest import free_port
 from test_config_admin import read_until_closed
-from test_pluginservers import fixture_server_conf
+from test_pluginservers import FIXTURE, eventually, fixture_server_conf, script
+from test_tls import CertificateAuthority, certificate_entity, indent
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -83,13 +87,18 @@ def post_config(gw, text, query="", content_type="text/yaml"):
 
 
 def test_node_information_and_status(make_gateway, upstream):
-    gw = make_gateway(config_yml(upstream.server_port), conf_extra="pg_password = hunter2\n").start()
+    with_cors = config_yml(upstream.server_port) + "plugins:\n  - name: cors\n  - name: cors\n    service: echo\n"
+    gw = make_gateway(with_cors, conf_extra="pg_password = hunter2\n").start()
     status, root = admin(gw, "GET", "/")
     assert status == 200
     assert root["version"] and root["hostname"] == socket.gethostname()
     assert UUID.match(root["node_id"])
-    assert root["plugins"]["enabled_in_cluster"] == ["bundled"]
-    assert isinstance(root["plugins"]["available_on_server"], dict)
+    assert root["pids"]["master"] == gw.proc.pid
+    # Kong: every plugin the node runs, with its version and priority; and the names in use.
+    assert root["plugins"]["available_on_server"]["key-auth"] == {"version": "3.9.0", "priority": 1250}
+    assert root["plugins"]["available_on_server"]["cors"]["priority"] == 2000
+    assert "bundled" not in root["plugins"]["available_on_server"]
+    assert root["plugins"]["enabled_in_cluster"] == ["cors"]
     assert root["configuration"]["pg_password"] == "******"  # secrets redacted
     assert "hunter2" not in json.dumps(root)
     assert root["configuration"]["admin_listen"] == f"127.0.0.1:{gw.admin_port}"
@@ -379,6 +388,101 @@ def test_debug_log_level(make_gateway, upstream):
     assert admin(gw, "PUT", "/debug/node/log-level/warn") == (200, {"message": "log level is already warn"})
     assert admin(gw, "PUT", "/debug/node/log-level/loud") == (400, {"message": "unknown log level: loud"})
 
+    # Kong's default level, notice, is named as such (gatehouse logs it at its info level).
+    gw = make_gateway(config_yml(upstream.server_port), env={"KONG_LOG_LEVEL": "notice"}).start()
+    assert admin(gw, "GET", "/debug/node/log-level") == (200, {"message": "log level: notice"})
+    assert admin(gw, "PUT", "/debug/node/log-level/notice") == (200, {"message": "log level is already notice"})
+    assert admin(gw, "PUT", "/debug/node/log-level/info") == (200, {"message": "log level changed"})
+    assert admin(gw, "GET", "/debug/node/log-level") == (200, {"message": "log level: info"})
+
+
+def timestamps_yml(port):
+    """Entities with and without kong.yml's created_at (db_export and decK dumps carry them)."""
+    return f"""_format_version: "3.0"
+services:
+  - name: dated
+    created_at: 1700000000
+    updated_at: 1700000100
+    url: http://127.0.0.1:{port}
+    routes:
+      - name: fresh
+        paths: ["/fresh"]
+consumers:
+  - username: carol
+    keyauth_credentials:
+      - key: carol-key
+        created_at: 1700000002
+upstreams:
+  - name: pool
+    targets:
+      - target: 127.0.0.1:{port}
+        created_at: 1700000003.25
+"""
+
+
+def test_entities_carry_kongs_created_at_and_updated_at(make_gateway, upstream):
+    before = int(time.time())
+    gw = make_gateway(timestamps_yml(upstream.server_port)).start()
+    after = time.time()
+
+    def loaded_now(value, since=before):
+        return isinstance(value, int) and since <= value <= after
+
+    service = admin(gw, "GET", "/services/dated")[1]
+    assert service["created_at"] == 1700000000  # kept, as Kong keeps it
+    assert loaded_now(service["updated_at"])  # Kong stamps updated_at at every load
+    route = admin(gw, "GET", "/routes/fresh")[1]
+    assert loaded_now(route["created_at"]) and route["updated_at"] == route["created_at"]
+    consumer = admin(gw, "GET", "/consumers/carol")[1]
+    assert loaded_now(consumer["created_at"]) and loaded_now(consumer["updated_at"])
+    (key,) = admin(gw, "GET", "/consumers/carol/key-auth")[1]["data"]
+    assert key["created_at"] == 1700000002 and "updated_at" not in key  # Kong's credentials: created_at only
+    upstream_entity = admin(gw, "GET", "/upstreams/pool")[1]
+    assert loaded_now(upstream_entity["updated_at"])
+    (target,) = admin(gw, "GET", "/upstreams/pool/targets")[1]["data"]
+    assert target["created_at"] == 1700000003.25  # milliseconds, as Kong's targets
+    assert isinstance(target["updated_at"], float) and before <= target["updated_at"] <= after
+
+    # GET /config exports created_at; POSTing the export back keeps it, and stamps a new updated_at.
+    document = json.loads(admin(gw, "GET", "/config")[1]["config"])
+    assert document["services"][0]["created_at"] == 1700000000
+    document["keyauth_credentials"][0]["key"] = "carol-key"
+    reposted = time.time()
+    assert post_config(gw, json.dumps(document), content_type="application/json")[0] == 201
+    again = admin(gw, "GET", "/routes/fresh")[1]
+    assert again["created_at"] == route["created_at"]  # the export carried it
+    assert int(reposted) <= again["updated_at"] <= time.time()
+
+    # created_at is Kong's integer (a target's, a number): anything else is refused, in Kong's shape.
+    bad = timestamps_yml(upstream.server_port).replace("created_at: 1700000000", "created_at: yesterday")
+    status, error = post_config(gw, bad, "?flatten_errors=1")
+    assert status == 400 and error["code"] == 14
+    (entry,) = error["flattened_errors"]
+    assert entry["entity_type"] == "service" and entry["entity_name"] == "dated"
+    assert entry["errors"][0]["field"] == "created_at"
+    assert "expected an integer, got 'yesterday'" in entry["errors"][0]["message"]
+    assert post_config(gw, bad.replace("created_at: yesterday", "created_at: 1.5"))[0] == 400
+    assert post_config(gw, bad.replace("created_at: yesterday", "created_at: -1"))[0] == 400
+
+
+def test_bundled_plugin_schemas_and_upstream_fields(make_gateway, upstream):
+    gw = make_gateway(config_yml(upstream.server_port)).start()
+    status, schema = admin(gw, "GET", "/schemas/plugins/key-auth")
+    assert status == 200, schema
+    config = next(f["config"] for f in schema["fields"] if "config" in f)
+    key_names = next(f["key_names"] for f in config["fields"] if "key_names" in f)
+    assert key_names["default"] == ["apikey"]
+    assert admin(gw, "GET", "/schemas/plugins/cors")[0] == 200
+    assert admin(gw, "GET", "/schemas/plugins/nope") == (404, {"message": "No plugin named 'nope'"})
+
+    status, pool = admin(gw, "GET", "/upstreams/pool")
+    assert status == 200
+    assert pool["hash_on"] == "none" and pool["hash_fallback"] == "none" and pool["hash_on_header"] is None
+    assert pool["slots"] == 10000 and pool["hash_on_cookie_path"] == "/"
+    assert pool["healthchecks"]["active"]["healthy"] == {"interval": 0, "http_statuses": [200, 302], "successes": 0}
+    assert pool["healthchecks"]["passive"]["unhealthy"]["http_statuses"] == [429, 500, 503]
+    assert pool["healthchecks"]["threshold"] == 0
+
 
 def test_plugin_schemas_and_enabled_plugins_of_plugin_servers(make_gateway, tmp_path):
     sock, conf = fixture_server_conf(tmp_path)
@@ -387,13 +491,73 @@ def test_plugin_schemas_and_enabled_plugins_of_plugin_servers(make_gateway, tmp_
     status, schema = admin(gw, "GET", "/schemas/plugins/fx-plugin")
     assert status == 200 and schema["fields"][0]["config"]["type"] == "record"
     assert admin(gw, "GET", "/schemas/plugins/nope")[0] == 404
-    assert admin(gw, "GET", "/plugins/enabled") == (200, {"enabled_plugins": ["bundled", "fx-plugin"]})
+    status, enabled = admin(gw, "GET", "/plugins/enabled")
+    assert status == 200 and "fx-plugin" in enabled["enabled_plugins"] and "key-auth" in enabled["enabled_plugins"]
+    assert "bundled" not in enabled["enabled_plugins"] and enabled["enabled_plugins"] == sorted(enabled["enabled_plugins"])
     status, plugins = admin(gw, "GET", "/plugins")
     assert status == 200 and plugins["data"][0]["config"]["level"] == 3
     plugin_id = plugins["data"][0]["id"]
     assert admin(gw, "GET", f"/plugins/{plugin_id}")[1]["name"] == "fx-plugin"
-    assert admin(gw, "GET", "/")[1]["plugins"]["available_on_server"] == {"fx-plugin": True}
+    assert admin(gw, "GET", "/")[1]["plugins"]["available_on_server"]["fx-plugin"]["version"]
+    assert admin(gw, "GET", "/")[1]["plugins"]["enabled_in_cluster"] == ["fx-plugin"]
     deadline = time.time() + 10
     while admin(gw, "GET", "/status/ready")[0] != 200 and time.time() < deadline:
         time.sleep(0.05)
     assert admin(gw, "GET", "/status/ready") == (200, {"message": "ready"})
+
+
+def test_certificates_snis_and_ca_certificates_without_their_keys(make_gateway, upstream, tmp_path):
+    ca = CertificateAuthority(tmp_path / "ca")
+    cert, key = ca.issue("api", ["api.example.test"])
+    text = (config_yml(upstream.server_port)
+            + "certificates:\n" + certificate_entity(cert, key, ["api.example.test", "*.wild.test"], "    tags: [edge]\n")
+            + f"ca_certificates:\n  - cert: |\n{indent(ca.cert.read_text(), 6)}")
+    gw = make_gateway(text).start()
+    status, certificates = admin(gw, "GET", "/certificates")
+    assert status == 200
+    (certificate,) = certificates["data"]
+    assert certificate["key"] == "<redacted>" and certificate["key_alt"] is None
+    assert certificate["cert"] == Path(cert).read_text() and certificate["snis"] == ["api.example.test", "*.wild.test"]
+    assert certificate["tags"] == ["edge"] and isinstance(certificate["created_at"], int)
+    assert admin(gw, "GET", f"/certificates/{certificate['id']}") == (200, certificate)
+    private_key = Path(key).read_text().strip().splitlines()[1]
+    for path in ("/certificates", "/snis", "/config", f"/certificates/{certificate['id']}"):
+        assert private_key not in json.dumps(admin(gw, "GET", path)[1]), path
+
+    status, snis = admin(gw, "GET", "/snis")
+    assert status == 200 and [s["name"] for s in snis["data"]] == ["api.example.test", "*.wild.test"]
+    sni = snis["data"][0]
+    assert sni["certificate"] == {"id": certificate["id"]} and UUID.match(sni["id"])
+    assert admin(gw, "GET", "/snis/api.example.test") == (200, sni)
+    assert admin(gw, "GET", f"/snis/{sni['id']}") == (200, sni)
+    assert admin(gw, "GET", "/snis/nope.test") == (404, {"message": "Not found"})
+
+    status, cas = admin(gw, "GET", "/ca_certificates")
+    assert status == 200 and cas["data"][0]["cert"] == ca.cert.read_text()
+    assert admin(gw, "GET", f"/ca_certificates/{cas['data'][0]['id']}") == (200, cas["data"][0])
+    assert admin(gw, "DELETE", f"/certificates/{certificate['id']}")[1]["message"] == \
+        "cannot delete 'certificates' entities when not using a database"
+
+
+def test_not_ready_while_a_plugin_server_is_down(make_gateway, tmp_path):
+    sock, conf = fixture_server_conf(tmp_path)
+    started_once, go = tmp_path / "started-once", tmp_path / "go"
+    # The first run serves at once; a restart waits until the test creates `go`.
+    held = script(tmp_path / "held-server", "#!/bin/sh\n"
+                  f"if [ -e {started_once} ]; then while [ ! -e {go} ]; do sleep 0.05; done; fi\n"
+                  f"touch {started_once}\nexec /usr/bin/python3 {FIXTURE} {sock}\n")
+    conf = "\n".join(f"pluginserver_fx_start_cmd = {held}" if line.startswith("pluginserver_fx_start_cmd")
+                     else line for line in conf.splitlines()) + "\n"
+    status_port = free_port()
+    gw = make_gateway('_format_version: "3.0"\n', conf_extra=f"plugins = bundled, fx-plugin\npluginserver_names = fx\n"
+                      f"status_listen = 127.0.0.1:{status_port}\n{conf}").start()
+    assert eventually(lambda: admin(gw, "GET", "/status/ready")[0] == 200, 20), gw.logs()[-2000:]
+    pid = admin(gw, "GET", "/plugin-servers")[1]["servers"][0]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    not_ready = (503, {"message": "plugin server 'fx' is not ready"})
+    assert eventually(lambda: admin(gw, "GET", "/status/ready") == not_ready, 20), gw.logs()[-2000:]
+    assert admin(gw, "GET", "/status/ready", port=status_port) == not_ready
+    assert admin(gw, "GET", "/status")[0] == 200  # /status answers whatever the readiness
+    go.touch()
+    assert eventually(lambda: admin(gw, "GET", "/status/ready")[0] == 200, 20), gw.logs()[-2000:]
+    assert admin(gw, "GET", "/status/ready", port=status_port) == (200, {"message": "ready"})
