@@ -254,13 +254,6 @@ std::string current_log_level() {
   }
 }
 
-// Kong redacts these from GET /'s configuration.
-bool is_secret_property(const std::string& key) {
-  return key.find("password") != std::string::npos || key.find("secret") != std::string::npos ||
-         key.ends_with("_key") || key.ends_with("cert_key") || key == "declarative_config_string" ||
-         key.find("token") != std::string::npos;
-}
-
 // One plugin this node runs (Kong's loaded_plugins): a native plugin the `plugins` property
 // enables, or a plugin a plugin server offers and the property lists.
 struct LoadedPlugin {
@@ -333,6 +326,12 @@ ApiResponse tagged(const ApiRequest& request, const conf::Declarative& config, s
 }
 
 }  // namespace
+
+bool is_secret_property(const std::string& key) {
+  return key.find("password") != std::string::npos || key.find("secret") != std::string::npos ||
+         key.ends_with("_key") || key == "declarative_config_string" ||
+         key.find("token") != std::string::npos;
+}
 
 std::string percent_decode(std::string_view text) {
   std::string escaped;  // a '+' in a path is a '+', not the forms' space

@@ -64,6 +64,10 @@ class Api {
   uint64_t put_level_generation_ = 0;
 };
 
+// The kong.conf properties shown as "******" (GET /'s configuration, the CLI's --vv): passwords,
+// secrets, tokens, *_key values and declarative_config_string.
+bool is_secret_property(const std::string& key);
+
 // Splits a query string into percent-decoded pairs ('+' is a space, as in forms).
 std::map<std::string, std::string> parse_query(std::string_view query);
 std::string percent_decode(std::string_view text);

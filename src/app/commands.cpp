@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "admin/admin_server.h"
+#include "admin/api.h"
 #include "common/log.h"
 #include "conf/declarative.h"
 #include "conf/error.h"
@@ -41,10 +42,20 @@ std::string conf_file(const Options& opts) {
   return "";
 }
 
+// Kong's -v says where the configuration comes from, --vv every property in force (secrets
+// masked as GET / masks them).
 conf::Properties load(const Options& opts) {
   auto env = conf::current_environment();
   if (!opts.prefix.empty()) env["KONG_PREFIX"] = std::filesystem::absolute(opts.prefix).string();
-  return conf::load_properties(conf_file(opts), env);
+  const std::string file = conf_file(opts);
+  if (file.empty())
+    spdlog::info("no configuration file: defaults and KONG_* environment variables");
+  else
+    spdlog::info("reading configuration file at {}", file);
+  auto props = conf::load_properties(file, env);
+  for (const auto& [key, value] : props.values)
+    spdlog::debug("{} = \"{}\"", key, admin::is_secret_property(key) && !value.empty() ? "******" : value);
+  return props;
 }
 
 // nginx_daemon = on: the gateway runs in a child process of its own session, and `gatehouse start`
@@ -402,7 +413,7 @@ int cmd_health(const Options& opts) {
 int cmd_config_check(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
-    log::init("warn", "stderr");
+    log::init(opts.cli_log_level, "stderr");
     for (const auto& warning : conf::admin_listen_warnings(props.admin_listen)) spdlog::warn("{}", warning);
     plugins::SeqAllocator seqs;
     auto snapshot = proxy::build_snapshot(props, {1, seqs});
@@ -436,7 +447,7 @@ nlohmann::json native_plugins_json(const conf::Properties& props) {
 int cmd_plugins(const Options& opts) {
   return guarded([&] {
     auto props = load(opts);
-    log::init("warn", "stderr");
+    log::init(opts.cli_log_level, "stderr");
     if (!opts.running)
       return pluginserver::print_plugins(props.values, props.prefix, std::cout, opts.json,
                                          native_plugins_json(props));
@@ -507,9 +518,9 @@ int cmd_check(const Options& opts) {
   return cmd_config_check(opts);
 }
 
-int cmd_config_parse(const std::string& file) {
+int cmd_config_parse(const std::string& file, const std::string& cli_log_level) {
   return guarded([&] {
-    log::init("warn", "stderr");
+    log::init(cli_log_level, "stderr");
     auto config = conf::load_declarative(file);
     std::cout << "parse successful: " << config.services.size() << " services, " << config.routes.size()
               << " routes, " << config.consumers.size() << " consumers, " << config.plugins.size()

@@ -15,6 +15,8 @@ struct Options {
   std::string prefix;  // -p: overrides the `prefix` property
   bool json = false;
   bool running = false;
+  // The CLI's own diagnostics on stderr: warn, or info (-v) / debug (--vv) as Kong's -v / --vv.
+  std::string cli_log_level = "warn";
 };
 
 int cmd_start(const Options& opts);
@@ -24,7 +26,7 @@ int cmd_health(const Options& opts);
 int cmd_config_check(const Options& opts);
 int cmd_plugins(const Options& opts);
 int cmd_check(const Options& opts);
-int cmd_config_parse(const std::string& file);
+int cmd_config_parse(const std::string& file, const std::string& cli_log_level = "warn");
 int cmd_config_init(const std::string& file);
 int cmd_prepare(const Options& opts);
 int cmd_quit(const Options& opts, int wait_seconds, int timeout_seconds);

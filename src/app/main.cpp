@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
       app.add_subcommand("check", "validate a kong.conf (and the kong.yml it names) without starting");
   check->add_option("conf", opts.conf, "the kong.conf to check")->required();
   check->add_option("-p,--prefix", opts.prefix, "override the prefix directory");
+  check->add_flag("-v", verbose, "verbose: info-level diagnostics on stderr");
+  check->add_flag("--vv", very_verbose, "debug-level diagnostics on stderr");
   auto* prepare = app.add_subcommand("prepare", "create the prefix directories (prefix, logs, pids)");
   add_common(prepare);
   auto* config = app.add_subcommand("config", "declarative configuration tools (check, parse, init)");
@@ -78,6 +80,8 @@ int main(int argc, char** argv) {
   std::string yml_file;
   auto* parse = config->add_subcommand("parse", "validate a kong.yml alone (no kong.conf)");
   parse->add_option("file", yml_file, "the kong.yml to parse")->required();
+  parse->add_flag("-v", verbose, "verbose: info-level diagnostics on stderr");
+  parse->add_flag("--vv", very_verbose, "debug-level diagnostics on stderr");
   auto* init = config->add_subcommand("init", "write a commented kong.yml template (default ./kong.yml)");
   init->add_option("file", yml_file, "where to write it");
   config->require_subcommand(1);
@@ -89,9 +93,10 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (very_verbose)
-    gh::log::init("debug", "stderr");
+    opts.cli_log_level = "debug";
   else if (verbose)
-    gh::log::init("info", "stderr");
+    opts.cli_log_level = "info";
+  gh::log::init(opts.cli_log_level, "stderr");
 
   if (*start) return gh::app::cmd_start(opts);
   if (*stop) return gh::app::cmd_stop(opts);
@@ -102,7 +107,7 @@ int main(int argc, char** argv) {
   if (*check) return gh::app::cmd_check(opts);
   if (*prepare) return gh::app::cmd_prepare(opts);
   if (*config_check) return gh::app::cmd_config_check(opts);
-  if (*parse) return gh::app::cmd_config_parse(yml_file);
+  if (*parse) return gh::app::cmd_config_parse(yml_file, opts.cli_log_level);
   if (*init) return gh::app::cmd_config_init(yml_file);
   if (*plugins) return gh::app::cmd_plugins(opts);
   if (*version) {

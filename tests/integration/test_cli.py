@@ -140,3 +140,19 @@ def test_quit_waits_then_drains(make_gateway, upstream):
     assert gw.proc.wait(timeout=10) == 0
     assert not wait_port(gw.port, timeout=0.2)
 
+
+
+def test_verbose_flags_say_where_the_configuration_comes_from(make_gateway):
+    gw = make_gateway(EMPTY_YML, conf_extra="pg_password = hunter2\n")
+    quiet = gw.cli("config", "check")
+    assert quiet.returncode == 0 and "reading configuration file" not in quiet.stderr, quiet.stderr
+    verbose = gw.cli("config", "check", "-v")
+    assert verbose.returncode == 0, verbose.stderr
+    assert f"reading configuration file at {gw.conf}" in verbose.stderr and "admin_listen =" not in verbose.stderr
+    for args in (("config", "check", "--vv"), ("check", str(gw.conf), "--vv")):
+        very = run(*args, "-c", str(gw.conf)) if args[0] == "config" else run(*args)
+        assert very.returncode == 0, very.stderr
+        assert f'admin_listen = "127.0.0.1:{gw.admin_port}"' in very.stderr, very.stderr
+        assert 'pg_password = "******"' in very.stderr and "hunter2" not in very.stderr
+    parsed = run("config", "parse", str(gw.kong_yml), "-v")
+    assert parsed.returncode == 0 and "parse successful" in parsed.stdout, parsed.stderr
