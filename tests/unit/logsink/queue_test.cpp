@@ -125,7 +125,8 @@ TEST(LogQueue, GivesUpAfterMaxRetryTimeAndCountsTheLoss) {
   auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
   queue->enqueue("a");
   ASSERT_TRUE(eventually([&] { return queue->stats().lost == 1; }));
-  EXPECT_FALSE(queue->busy());
+  // The loss is counted inside the batch's send; the queue is idle a moment later.
+  EXPECT_TRUE(eventually([&] { return !queue->busy(); }));
 }
 
 TEST(LogQueue, NoRetryWithMaxRetryTimeMinusOne) {
