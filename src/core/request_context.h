@@ -70,14 +70,25 @@ struct ResponseState {
   int status = 0;
   http::Headers headers;
   std::string body;
-  bool produced_by_gateway = false;  // kong.response.exit or an error: skip the upstream
-  std::string source = "service";    // Kong's kong.response.get_source(): exit | error | service
+  std::string source = "service";  // Kong's kong.response.get_source(): exit | error | service
   // Kong's ctx.KONG_PROXIED set by a plugin that answers in the upstream's place (proxy-cache's
   // hits): the response carries the proxied latency headers, not X-Kong-Response-Latency.
   bool served_as_proxied = false;
 };
 
 struct RequestContext;
+
+// The client's request body, read on demand so kong.request.get_raw_body works before proxying
+// (the proxy then sends that body). Implemented by the HTTP request run loop, which owns the
+// client connection; the record only points at it for the request's duration.
+class RequestBodySource {
+ public:
+  // Reads the rest of `ctx`'s body (once; later calls find it read). True when the whole body is
+  // in ctx.buffered_request_body or ctx.request_body_file; false when it exceeds
+  // client_max_body_size, the client went away or the body could not be stored.
+  virtual boost::asio::awaitable<bool> read_whole_body(RequestContext& ctx) = 0;
+  virtual ~RequestBodySource() = default;
+};
 
 // A plugin's view of the response on its way to the client, for a plugin that keeps a copy of
 // it (proxy-cache; Kong's header_filter and body_filter). The session offers it the head before
@@ -158,12 +169,9 @@ struct RequestContext {
   ServiceResponse service_response;
   std::shared_ptr<ResponseTap> response_tap;  // set by a plugin before the upstream answers
 
-  // Reads the rest of the client's request body (once; later calls find it read) so
-  // kong.request.get_raw_body works before proxying; the proxy then sends that body. True when
-  // the whole body is in buffered_request_body or request_body_file; false when it exceeds
-  // client_max_body_size, the client went away or the body could not be stored. Set by the HTTP
-  // session.
-  std::function<boost::asio::awaitable<bool>()> read_request_body;
+  // Where the rest of the client's body comes from when a plugin asks for it (the HTTP run loop
+  // of this request); null where there is none to read (a stream connection, the log phase).
+  RequestBodySource* body_source = nullptr;
   // The whole body, when it fit in client_body_buffer_size.
   std::optional<std::string> buffered_request_body;
   // Otherwise the temporary file holding it (nginx's client_body_temp), removed after the request.

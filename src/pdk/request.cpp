@@ -207,8 +207,8 @@ boost::asio::awaitable<const std::string*> request_body(core::RequestContext& ct
   static const std::string kNoBody;
   if (!ctx.buffered_request_body && ctx.request_body_file.empty()) {
     if (!ctx.request || !ctx.request->has_body()) co_return &kNoBody;
-    if (!ctx.read_request_body) co_return nullptr;
-    const bool read = co_await ctx.read_request_body();
+    if (!ctx.body_source) co_return nullptr;
+    const bool read = co_await ctx.body_source->read_whole_body(ctx);
     if (!read) co_return nullptr;
   }
   co_return ctx.buffered_request_body ? &*ctx.buffered_request_body : nullptr;

@@ -246,7 +246,6 @@ void exit_response(core::RequestContext& ctx, int status, std::optional<std::str
   auto& r = ctx.response;
   r.status = status;
   r.body = std::move(body).value_or("");
-  r.produced_by_gateway = true;
   r.source = "exit";
 }
 

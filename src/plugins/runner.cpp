@@ -82,7 +82,6 @@ bool PhaseRunner::apply_failure(core::RequestContext& ctx, core::Phase phase, co
   const int status = verdict.failure == Failure::timeout ? 504 : 500;
   ctx.response = {};
   ctx.response.status = status;
-  ctx.response.produced_by_gateway = true;
   ctx.response.source = "error";
   ctx.response.headers.set("Content-Type", "application/json; charset=utf-8");
   ctx.response.body = http::json_message_body(status == 504 ? "The plugin server is timing out"

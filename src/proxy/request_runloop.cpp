@@ -126,7 +126,7 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
   // CONNECT (a tunnel to the target's authority) is no request to proxy: nginx refuses it so.
   if (req.method == "CONNECT") co_return co_await respond(ctx, 400, "Bad request");
 
-  ctx.read_request_body = [this, &ctx]() { return read_body_for_plugin(ctx); };
+  ctx.body_source = this;
   start_upstream_request(ctx);
   const auto* plugin_set = ctx.snapshot->plugins.get();
   const auto rewrite = plugin_set ? plugin_set->globals(core::Phase::rewrite)
@@ -208,7 +208,6 @@ std::optional<asio::awaitable<Outcome>> RequestRunloop::grpc_route_mismatch(Requ
   }
   if (!allows_grpc && ctx.scheme != "https") {
     ctx.response.status = 200;
-    ctx.response.produced_by_gateway = true;
     ctx.response.headers.set("Content-Type", "application/grpc");
     ctx.response.headers.set("grpc-status", "1");
     ctx.response.headers.set("grpc-message", "gRPC request matched gRPCs route");
@@ -222,7 +221,6 @@ asio::awaitable<Outcome> RequestRunloop::redirect_to_https(RequestContext& ctx, 
   const int code = ctx.match->route->https_redirect_status_code;
   if (code == 426) co_return co_await respond(ctx, 426, "Please use HTTPS protocol");
   ctx.response.status = code;
-  ctx.response.produced_by_gateway = true;
   ctx.response.headers.set("Location", "https://" + host_without_port(host) + ctx.request->target);
   co_return co_await send_gateway_response(ctx);
 }
@@ -295,7 +293,6 @@ void RequestRunloop::add_gateway_headers(HeaderSink& sink, const RequestContext&
 
 asio::awaitable<Outcome> RequestRunloop::respond(RequestContext& ctx, int status, std::string_view message) {
   ctx.response.status = status;
-  ctx.response.produced_by_gateway = true;
   ctx.response.source = "error";
   ctx.response.headers.set("Content-Type", "application/json; charset=utf-8");
   ctx.response.body = http::json_message_body(message);
@@ -392,7 +389,7 @@ asio::awaitable<void> RequestRunloop::run_log_phase(RequestContext& ctx) {
   if (const auto* streamed = upstream_.streamed_response_headers())
     ctx.response.headers =
         merged_response_headers(upstream_headers_for_plugins(*streamed), ctx.response.headers);
-  ctx.read_request_body = nullptr;
+  ctx.body_source = nullptr;
   auto* runner = worker_.runner();
   if (std::all_of(list.begin(), list.end(), [](const auto* plugin) { return plugin->is_native(); })) {
     (void)co_await runner->run(ctx, core::Phase::log, list);
@@ -463,7 +460,7 @@ asio::awaitable<RequestRunloop::BodyOutcome> RequestRunloop::spool_request_body(
 
 // kong.request.get_raw_body and friends, before proxying: true when the body is read (the PDK
 // finds it in memory or in its file).
-asio::awaitable<bool> RequestRunloop::read_body_for_plugin(RequestContext& ctx) {
+asio::awaitable<bool> RequestRunloop::read_whole_body(RequestContext& ctx) {
   co_return co_await read_whole_request_body(ctx) == BodyOutcome::complete;
 }
 

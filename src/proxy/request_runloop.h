@@ -55,7 +55,7 @@ class ClientConnection {
   uint64_t snapshot_version_ = 0;
 };
 
-class RequestRunloop {
+class RequestRunloop final : public core::RequestBodySource {
  public:
   // `deadline` times the upstream exchange's operations (an HTTP/1.1 connection lends its own:
   // its client and upstream operations never overlap).
@@ -86,6 +86,8 @@ class RequestRunloop {
   // Reading the whole request body before proxying (request_buffering, or a plugin asked for it).
   enum class BodyOutcome { complete, too_large, malformed, client_gone, storage_failed };
   boost::asio::awaitable<BodyOutcome> read_whole_request_body(RequestContext& ctx);
+  // For the PDK (ctx.body_source): kong.request.get_raw_body before proxying.
+  boost::asio::awaitable<bool> read_whole_body(RequestContext& ctx) override;
   boost::asio::awaitable<Outcome> refuse_request_body(RequestContext& ctx, BodyOutcome outcome);
   boost::asio::awaitable<Outcome> refuse_bad_request_body(RequestContext& ctx);
   // Reads and drops the rest of the request body; false when it broke or the client went away.
@@ -139,7 +141,6 @@ class RequestRunloop {
     RequestContext& ctx_;
   };
   boost::asio::awaitable<BodyOutcome> spool_request_body(RequestContext& ctx);
-  boost::asio::awaitable<bool> read_body_for_plugin(RequestContext& ctx);
   boost::asio::awaitable<void> run_log_phase(RequestContext& ctx);
 
   ClientConnection& connection_;

@@ -22,7 +22,8 @@ inline constexpr const char* kServiceId = "5d4c3b2a-1f0e-4d9c-8b7a-695847362514"
 inline constexpr const char* kNodeId = "6a0e3f52-8d4b-4c1e-a7f9-0b1c2d3e4f50";
 inline constexpr const char* kRequestBody = R"({"item":"widget","qty":2})";
 
-struct Fixture {
+// Also the request's body source, as the HTTP run loop is (body_too_large, body_file choose its answer).
+struct Fixture final : core::RequestBodySource {
   // `phase`: the phase the plugin runs in; `forwarded`: whether a trusted proxy sent X-Forwarded-*.
   explicit Fixture(std::string phase = "access", bool forwarded = false) {
     auto snap = std::make_shared<core::Snapshot>();
@@ -78,16 +79,7 @@ struct Fixture {
     ctx.upstream.path = "/api/v1/items";
     ctx.upstream.query = "color=blue&size=10&tag=a&tag=b&debug";
     ctx.upstream.headers = request.headers;
-    ctx.read_request_body = [this]() -> boost::asio::awaitable<bool> {
-      ++body_reads;
-      if (body_too_large) co_return false;
-      if (!body_file.empty()) {
-        ctx.request_body_file = body_file;
-        co_return true;
-      }
-      ctx.buffered_request_body = std::string(kRequestBody);
-      co_return true;
-    };
+    ctx.body_source = this;
     plugin.name = "js-conform";
     plugin.id = "9c7b5a3d-1e2f-4a6b-8c9d-0e1f2a3b4c21";
     plugin.phase = ctx.phase;
@@ -151,6 +143,17 @@ struct Fixture {
         boost::asio::detached);
     io.run();
     return out;
+  }
+
+  boost::asio::awaitable<bool> read_whole_body(core::RequestContext& c) override {
+    ++body_reads;
+    if (body_too_large) co_return false;
+    if (!body_file.empty()) {
+      c.request_body_file = body_file;
+      co_return true;
+    }
+    c.buffered_request_body = std::string(kRequestBody);
+    co_return true;
   }
 
   std::shared_ptr<core::Snapshot> snapshot;
