@@ -508,7 +508,9 @@ ApiResponse Api::handle(const ApiRequest& request) {
     if (method != "PUT" && method != "POST") return method_not_allowed();
     return set_target_health(std::string(parts[1]), parts[3], parts[4] == "healthy");
   }
-  if (auto answer = proxy_cache_routes(*gateway_.snapshot(), request, parts)) return *answer;
+  if (auto answer =
+          proxy_cache_routes(*gateway_.snapshot(), gateway_.shared_memory().dictionaries, request, parts))
+    return *answer;
   if (auto refused = refused_write(method, parts)) return *refused;
   if (!get) return method_not_allowed();
 

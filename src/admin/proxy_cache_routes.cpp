@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "cache/dictionaries.h"
-
 namespace gh::admin {
 
 namespace {
@@ -21,19 +19,20 @@ ApiResponse method_not_allowed() {
 }
 
 // The store a proxy-cache plugin entity keeps its entries in (its memory.dictionary_name).
-std::shared_ptr<cache::Store> store_of(const conf::Plugin& plugin) {
+std::shared_ptr<cache::Store> store_of(const cache::Dictionaries& dictionaries, const conf::Plugin& plugin) {
   std::string dictionary = "kong_db_cache";
   if (auto m = plugin.config.find("memory"); m != plugin.config.end() && m->is_object())
     dictionary = m->value("dictionary_name", dictionary);
-  return cache::Dictionaries::global().find(dictionary);
+  return dictionaries.find(dictionary);
 }
 
 // Every proxy-cache plugin's store, each once (several plugins may share a dictionary).
-std::vector<std::shared_ptr<cache::Store>> all_stores(const core::Snapshot& snapshot) {
+std::vector<std::shared_ptr<cache::Store>> all_stores(const core::Snapshot& snapshot,
+                                                      const cache::Dictionaries& dictionaries) {
   std::vector<std::shared_ptr<cache::Store>> stores;
   for (const auto& plugin : snapshot.config.plugins) {
     if (plugin.name != kPluginName) continue;
-    auto store = store_of(plugin);
+    auto store = store_of(dictionaries, plugin);
     if (store && std::find(stores.begin(), stores.end(), store) == stores.end())
       stores.push_back(std::move(store));
   }
@@ -79,23 +78,26 @@ ApiResponse entry_route(const std::string& method, const std::vector<std::shared
 
 }  // namespace
 
-std::optional<ApiResponse> proxy_cache_routes(const core::Snapshot& snapshot, const ApiRequest& request,
+std::optional<ApiResponse> proxy_cache_routes(const core::Snapshot& snapshot,
+                                              const cache::Dictionaries& dictionaries,
+                                              const ApiRequest& request,
                                               const std::vector<std::string_view>& parts) {
   if (parts.empty() || parts[0] != kPluginName) return std::nullopt;
   const std::string& method = request.method;
   if (parts.size() == 1) {
     if (method != "DELETE") return method_not_allowed();
-    for (const auto& store : all_stores(snapshot)) store->clear();
+    for (const auto& store : all_stores(snapshot, dictionaries)) store->clear();
     return ApiResponse{204, nullptr};
   }
-  if (parts.size() == 2) return entry_route(method, all_stores(snapshot), std::string(parts[1]));
+  if (parts.size() == 2)
+    return entry_route(method, all_stores(snapshot, dictionaries), std::string(parts[1]));
   if (parts.size() == 4 && parts[2] == "caches") {
     const auto& plugins = snapshot.config.plugins;
     auto plugin = std::find_if(plugins.begin(), plugins.end(), [&](const conf::Plugin& p) {
       return p.id == parts[1] && p.name == kPluginName;
     });
     if (plugin == plugins.end()) return not_found();
-    auto store = store_of(*plugin);
+    auto store = store_of(dictionaries, *plugin);
     if (!store) return not_found();
     return entry_route(method, {store}, std::string(parts[3]));
   }

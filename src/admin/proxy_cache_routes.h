@@ -10,12 +10,16 @@
 #include <vector>
 
 #include "admin/api.h"
+#include "cache/dictionaries.h"
 #include "core/snapshot.h"
 
 namespace gh::admin {
 
-// The answer for a /proxy-cache path; nullopt for any other path.
-std::optional<ApiResponse> proxy_cache_routes(const core::Snapshot& snapshot, const ApiRequest& request,
+// The answer for a /proxy-cache path; nullopt for any other path. `dictionaries`: the gateway's,
+// where the snapshot's proxy-cache plugins keep their entries.
+std::optional<ApiResponse> proxy_cache_routes(const core::Snapshot& snapshot,
+                                              const cache::Dictionaries& dictionaries,
+                                              const ApiRequest& request,
                                               const std::vector<std::string_view>& parts);
 
 }  // namespace gh::admin

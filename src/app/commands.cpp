@@ -263,9 +263,12 @@ std::string plugin_servers_not_ready(const plugins::PluginRuntime* runtime) {
 // The gateway in this process until it stops; `notice` (nginx_daemon) hears "ok" once it serves.
 int run_gateway(const Options& opts, const conf::Properties& props, StartNotice* notice) {
   log::init(props.log_level, props.proxy_error_log);
-  auto seqs = std::make_unique<plugins::SeqAllocator>();    // the gateway's from the first snapshot on
-  auto initial = proxy::build_snapshot(props, {1, *seqs});  // discovery and plugin validation included
-  std::filesystem::create_directories(props.prefix);        // plugin servers put their sockets there
+  // The gateway's from the first snapshot on (declared before it: the snapshot's plugins use them).
+  auto seqs = std::make_unique<plugins::SeqAllocator>();
+  auto memory = std::make_unique<plugins::SharedMemory>();
+  auto initial =
+      proxy::build_snapshot(props, {1, *seqs, *memory});  // discovery and plugin validation included
+  std::filesystem::create_directories(props.prefix);      // plugin servers put their sockets there
   ControlThread control;
   auto servers = pluginserver::servers_from_properties(props.values, props.prefix);
   std::unique_ptr<plugins::PluginRuntime> runtime;
@@ -279,7 +282,8 @@ int run_gateway(const Options& opts, const conf::Properties& props, StartNotice*
   };
   // The gateway owns the first snapshot alone: after a reload it goes with its last request
   // (and the plugin instances only it used are closed).
-  proxy::Gateway gateway(loader, std::move(initial), std::move(seqs), control.io(), runtime.get());
+  proxy::Gateway gateway(loader, std::move(initial), std::move(seqs), std::move(memory), control.io(),
+                         runtime.get());
   if (runtime) {
     gateway.on_reload.push_back([&runtime](const core::Snapshot& snapshot) {
       runtime->apply(
@@ -416,7 +420,8 @@ int cmd_config_check(const Options& opts) {
     log::init(opts.cli_log_level, "stderr");
     for (const auto& warning : conf::admin_listen_warnings(props.admin_listen)) spdlog::warn("{}", warning);
     plugins::SeqAllocator seqs;
-    auto snapshot = proxy::build_snapshot(props, {1, seqs});
+    plugins::SharedMemory memory;
+    auto snapshot = proxy::build_snapshot(props, {1, seqs, memory});
     std::cout << "configuration at " << (opts.conf.empty() ? "<defaults>" : opts.conf) << " is valid";
     if (!snapshot->properties.declarative_config.empty())
       std::cout << " (" << snapshot->config.services.size() << " services, " << snapshot->config.routes.size()

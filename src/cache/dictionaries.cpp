@@ -20,11 +20,6 @@ size_t size_property(const conf::Properties& properties, const std::string& key,
 
 }  // namespace
 
-Dictionaries& Dictionaries::global() {
-  static Dictionaries dictionaries;
-  return dictionaries;
-}
-
 std::map<std::string, size_t> declared_dictionaries(const conf::Properties& properties) {
   std::map<std::string, size_t> sizes;
   const size_t mem_cache = size_property(properties, "mem_cache_size", kDefaultMemCacheSize);

@@ -1,8 +1,9 @@
 // The shared dictionaries proxy-cache's memory strategy stores into, by name (Kong's
 // `lua_shared_dict`s): `kong_db_cache` and `kong_core_db_cache`, sized by mem_cache_size (Kong's
 // default 128m), plus those a kong.conf declares with nginx_http_lua_shared_dict ("name size",
-// several separated by ';'). Process-wide: every worker and every snapshot of a reload sees the
-// same stores, so entries survive reloads as they survive in Kong's shared memory.
+// several separated by ';'). One per gateway (plugins::SharedMemory): every worker and every
+// snapshot of a reload sees the same stores, so entries survive reloads as they survive in Kong's
+// shared memory.
 #pragma once
 
 #include <map>
@@ -17,9 +18,6 @@ namespace gh::cache {
 
 class Dictionaries {
  public:
-  // The process' dictionaries.
-  static Dictionaries& global();
-
   // Declares the dictionaries `properties` names, with their sizes: new ones are made, existing
   // ones resized (entries kept while they fit). Throws conf::ConfigError for a declaration that
   // cannot be read.

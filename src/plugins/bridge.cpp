@@ -17,7 +17,8 @@ namespace {
 template <typename Client>
 class ClientBridge final : public Bridge {
  public:
-  // `extra`: what a protocol's client takes besides its socket and timeout (Gatehouse:1: its plan).
+  // `extra`: what a protocol's client takes besides its socket and timeout (Gatehouse:1: its plan,
+  // MsgPack:1: the restart counts).
   template <typename... Extra>
   ClientBridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server, Extra&&... extra)
       : client_(ex, server.socket, server.timeout, std::forward<Extra>(extra)...) {}
@@ -78,25 +79,26 @@ Failure failure_of(pluginserver::wire::ErrorKind kind) {
 }
 
 std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
-                                    std::string_view protocol, pluginserver::gatehouse::PrefetchPlans& plans) {
+                                    std::string_view protocol, const ServerRecords& records) {
   if (protocol == "MsgPack:1")
-    return std::make_unique<ClientBridge<pluginserver::msgpack::Client>>(ex, server);
+    return std::make_unique<ClientBridge<pluginserver::msgpack::Client>>(ex, server, records.restarts);
   if (protocol == "ProtoBuf:1")
     return std::make_unique<ClientBridge<pluginserver::protobuf::Client>>(ex, server);
   if (protocol == pluginserver::gatehouse::kProtocol)  // ProtoBuf:1 + prefetch/batching: its errors too
-    return std::make_unique<ClientBridge<pluginserver::gatehouse::Client>>(ex, server, plans.of(server.socket));
+    return std::make_unique<ClientBridge<pluginserver::gatehouse::Client>>(ex, server,
+                                                                           records.plans->of(server.socket));
   return nullptr;
 }
 
 std::shared_ptr<Bridge> BridgeSlot::get(boost::asio::any_io_executor ex,
                                         const pluginserver::ServerConfig& server, std::string_view protocol,
-                                        pluginserver::gatehouse::PrefetchPlans& plans) {
+                                        const ServerRecords& records) {
   if (bridge_ && socket_ == server.socket && timeout_ == server.timeout && protocol_ == protocol)
     return bridge_;
   socket_ = server.socket;
   timeout_ = server.timeout;
   protocol_ = protocol;
-  bridge_ = make_bridge(ex, server, protocol, plans);
+  bridge_ = make_bridge(ex, server, protocol, records);
   return bridge_;
 }
 

@@ -21,6 +21,9 @@
 namespace gh::pluginserver::gatehouse {
 class PrefetchPlans;
 }
+namespace gh::pluginserver::msgpack {
+class RestartCounts;
+}
 
 namespace gh::plugins {
 
@@ -54,10 +57,19 @@ class Bridge {
 // What the runner does about a failed exchange.
 Failure failure_of(pluginserver::wire::ErrorKind kind);
 
+// What the runtime keeps about each plugin server for the bridges of every worker, by socket
+// path; a (re)start of the server voids both. Shared: a bridge may outlive the runtime by a
+// moment at shutdown.
+struct ServerRecords {
+  std::shared_ptr<pluginserver::gatehouse::PrefetchPlans> plans;  // Gatehouse:1's prefetch plans
+  std::shared_ptr<pluginserver::msgpack::RestartCounts>
+      restarts;  // MsgPack:1: which pooled connections are stale
+};
+
 // A bridge for `protocol` ("MsgPack:1", "ProtoBuf:1" or "Gatehouse:1"); null for an unknown protocol.
-// `plans`: the runtime's Gatehouse:1 prefetch plans (a Gatehouse:1 bridge takes its server's).
+// A Gatehouse:1 bridge takes its server's prefetch plan, a MsgPack:1 bridge the restart counts.
 std::unique_ptr<Bridge> make_bridge(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
-                                    std::string_view protocol, pluginserver::gatehouse::PrefetchPlans& plans);
+                                    std::string_view protocol, const ServerRecords& records);
 
 // A server's bridge, remade when a reload changes what it was built from (socket, timeout,
 // protocol): a bridge bakes those in. Shared, so that an event still running on the old bridge
@@ -66,7 +78,7 @@ class BridgeSlot {
  public:
   // The bridge for `server` as configured now (null for an unknown protocol).
   std::shared_ptr<Bridge> get(boost::asio::any_io_executor ex, const pluginserver::ServerConfig& server,
-                              std::string_view protocol, pluginserver::gatehouse::PrefetchPlans& plans);
+                              std::string_view protocol, const ServerRecords& records);
 
  private:
   std::string socket_, protocol_;

@@ -38,7 +38,7 @@ std::chrono::milliseconds hold_limit(const pluginserver::ServerConfig& server) {
 // (or socket, or protocol) gets a new bridge; events still running keep the old one alive.
 std::shared_ptr<Bridge> ExternalHost::bridge_for(const ConfiguredPlugin& plugin) {
   return bridges_[plugin.server->name].get(executor_, *plugin.server, plugin.info->protocol,
-                                           runtime_->prefetch_plans());
+                                           runtime_->server_records());
 }
 
 // The running instance for this plugin config, started on first use: this worker's copy first

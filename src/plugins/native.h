@@ -16,6 +16,7 @@
 
 #include "core/phase.h"
 #include "pdk/kong.h"
+#include "plugins/shared_memory.h"
 
 namespace gh::plugins {
 
@@ -46,9 +47,11 @@ struct NativePluginSpec {
   // Kong's plugin schema as external servers report it: {"name": ..., "fields": [{"config":
   // {"type": "record", "fields": [...]}}]} (pluginserver/schema.h says what is supported).
   nlohmann::json schema;
-  // The handler of one entity, from its config with the schema's defaults filled. May throw
-  // std::exception for what the schema cannot say: the configuration is then refused with it.
-  std::function<std::unique_ptr<NativeHandler>(const nlohmann::json& config)> make;
+  // The handler of one entity, from its config with the schema's defaults filled, and the
+  // gateway's shared memory for a plugin that keeps state across requests, workers and reloads
+  // (proxy-cache's stores, rate-limiting's counters). May throw std::exception for what the
+  // schema cannot say: the configuration is then refused with it.
+  std::function<std::unique_ptr<NativeHandler>(const nlohmann::json& config, SharedMemory& memory)> make;
 };
 
 // Every native plugin registered (sorted by name). Filled during static initialisation,

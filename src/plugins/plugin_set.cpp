@@ -32,7 +32,8 @@ const NativePluginSpec* native_of(const std::vector<const NativePluginSpec*>& na
   return nullptr;
 }
 
-std::unique_ptr<ConfiguredPlugin> native_plugin(const conf::Plugin& entity, const NativePluginSpec& spec) {
+std::unique_ptr<ConfiguredPlugin> native_plugin(const conf::Plugin& entity, const NativePluginSpec& spec,
+                                                SharedMemory& memory) {
   auto plugin = std::make_unique<ConfiguredPlugin>();
   plugin->entity = &entity;
   plugin->native = &spec;
@@ -45,7 +46,7 @@ std::unique_ptr<ConfiguredPlugin> native_plugin(const conf::Plugin& entity, cons
   if (!entity.route_id.empty()) config["route_id"] = entity.route_id;
   if (!entity.service_id.empty()) config["service_id"] = entity.service_id;
   try {
-    plugin->handler = spec.make(config);
+    plugin->handler = spec.make(config, memory);
   } catch (const std::exception& e) {
     throw std::runtime_error("plugin '" + entity.name + "' (id " + entity.id + "): " + e.what());
   }
@@ -72,12 +73,13 @@ nlohmann::json instance_config(const conf::Plugin& p) {
 }  // namespace
 
 PluginSet::PluginSet(const conf::Declarative& config, std::shared_ptr<const pluginserver::Registry> registry,
-                     SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native)
+                     SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native,
+                     SharedMemory& memory)
     : registry_(std::move(registry)) {
   for (const auto& entity : config.plugins) {
     if (!entity.enabled) continue;
     if (const auto* spec = native_of(native, entity.name)) {
-      plugins_.push_back(native_plugin(entity, *spec));
+      plugins_.push_back(native_plugin(entity, *spec, memory));
       continue;
     }
     if (!registry_) continue;

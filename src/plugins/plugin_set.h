@@ -59,9 +59,10 @@ class PluginSet {
   // Binds every enabled plugin entity of `config` to where it runs: a native plugin of `native`
   // (it wins over a server's plugin of the same name, as Kong's bundled Lua plugins do), else
   // the server that provides it. Others are skipped here (discovery already refused disabled or
-  // unknown ones). Native handlers are made here, from the validated configs (may throw).
+  // unknown ones). Native handlers are made here, from the validated configs and with the
+  // gateway's shared `memory` (may throw).
   PluginSet(const conf::Declarative& config, std::shared_ptr<const pluginserver::Registry> registry,
-            SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native = {});
+            SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native, SharedMemory& memory);
 
   // Kong's collection: for each plugin name, the most specific entity for this request
   // (consumer+route+service > consumer+route > consumer+service > route+service > consumer >

@@ -10,7 +10,6 @@
 #include <mutex>
 #include <set>
 
-#include "cache/dictionaries.h"
 #include "common/log.h"
 #include "conf/error.h"
 #include "plugins/bridge.h"
@@ -85,7 +84,7 @@ std::string enablement_problems(const pluginserver::Registry& registry,
 }  // namespace
 
 std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config,
-                                              SeqAllocator& seqs) {
+                                              SeqAllocator& seqs, SharedMemory& memory) {
   std::vector<pluginserver::ServerConfig> servers;
   std::vector<std::string> enabled;  // external: the `plugins` names no native plugin answers to
   std::vector<const NativePluginSpec*> native;
@@ -97,7 +96,7 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
   } catch (const std::exception& e) {
     throw conf::ConfigError(properties.source_file + ": " + e.what());
   }
-  cache::Dictionaries::global().configure(properties);  // proxy-cache's shared dictionaries
+  memory.dictionaries.configure(properties);  // proxy-cache's shared dictionaries
   auto registry = std::make_shared<pluginserver::Registry>();
   if (!servers.empty() || !enabled.empty()) {
     try {
@@ -120,7 +119,7 @@ std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties
   }
   if (!problems.empty()) throw conf::ConfigError("invalid plugin configuration:" + problems);
   try {
-    return std::make_shared<PluginSet>(config, registry, seqs, native);
+    return std::make_shared<PluginSet>(config, registry, seqs, native, memory);
   } catch (const std::exception& e) {  // a native plugin refused its config
     throw conf::ConfigError(std::string("invalid plugin configuration:\n  ") + e.what());
   }
@@ -145,7 +144,7 @@ struct PluginRuntime::Retirement {
   std::map<std::pair<std::string, int64_t>, std::string> configs;  // (server, seq) tracked → plugin name
   asio::steady_timer timer;
   std::map<std::string, BridgeSlot> bridges;
-  std::shared_ptr<pluginserver::gatehouse::PrefetchPlans> plans;
+  ServerRecords records;
 
   // Control loop: closes what no live snapshot uses; looks again later while old ones live on.
   static void sweep(const std::shared_ptr<Retirement>& self);
@@ -192,7 +191,7 @@ std::shared_ptr<Bridge> PluginRuntime::Retirement::bridge_for(const std::string&
     if (it == servers.end()) return nullptr;
     how = it->second;
   }
-  return bridges[server].get(timer.get_executor(), how.config, how.protocol, *plans);
+  return bridges[server].get(timer.get_executor(), how.config, how.protocol, records);
 }
 
 asio::awaitable<void> PluginRuntime::Retirement::close(std::shared_ptr<Retirement> self, Unused unused) {
@@ -234,10 +233,11 @@ PluginRuntime::SupervisionThread::~SupervisionThread() {
 
 PluginRuntime::PluginRuntime(boost::asio::io_context& control)
     : control_(control),
-      prefetch_plans_(std::make_shared<pluginserver::gatehouse::PrefetchPlans>()),
+      server_records_{std::make_shared<pluginserver::gatehouse::PrefetchPlans>(),
+                      std::make_shared<pluginserver::msgpack::RestartCounts>()},
       retirement_(std::make_shared<Retirement>(control)) {
   retirement_->cache = &instances_;
-  retirement_->plans = prefetch_plans_;
+  retirement_->records = server_records_;
 }
 
 PluginRuntime::~PluginRuntime() {
@@ -266,12 +266,12 @@ void PluginRuntime::start(std::vector<pluginserver::ServerConfig> servers) {
   supervisor_ = std::make_unique<pluginserver::Supervisor>(supervision_.io(), std::move(servers));
   // A restarted server has none of its earlier instances: the cache must not hand out their ids,
   // and what Gatehouse:1 prefetched for them is void (its new instances declare and report again).
-  supervisor_->on_process_started([cache = &instances_, plans = prefetch_plans_](
-                                      const pluginserver::ServerConfig& server) {
-    cache->forget_server(server.name);
-    plans->of(server.socket)->clear();
-    pluginserver::msgpack::server_restarted(server.socket);  // pooled connections lead to the old process
-  });
+  supervisor_->on_process_started(
+      [cache = &instances_, records = server_records_](const pluginserver::ServerConfig& server) {
+        cache->forget_server(server.name);
+        records.plans->of(server.socket)->clear();
+        records.restarts->restarted(server.socket);  // pooled connections lead to the old process
+      });
   supervisor_->start();
   if (!supervisor_->wait_ready(ready_timeout))
     throw std::runtime_error(

@@ -13,23 +13,21 @@
 
 #include "conf/entities.h"
 #include "conf/properties.h"
+#include "plugins/bridge.h"
 #include "plugins/instance_cache.h"
 #include "plugins/plugin_set.h"
 #include "pluginserver/supervisor.h"
-
-namespace gh::pluginserver::gatehouse {
-class PrefetchPlans;
-}
 
 namespace gh::plugins {
 
 // Discovers the servers' plugins (runs every query command), checks `plugins = ...`, validates
 // and default-fills every plugin entity of `config` against its server's schema, and binds them,
 // numbering their configs with `seqs` (the one numbering of every snapshot of a gateway: go-pdk
-// uses the numbers as instance ids, and the instance cache keys instances by them).
-// Throws conf::ConfigError with every problem found.
+// uses the numbers as instance ids, and the instance cache keys instances by them). Declares the
+// dictionaries `properties` names in the gateway's shared `memory`, which the native plugins are
+// made with. Throws conf::ConfigError with every problem found.
 std::shared_ptr<const PluginSet> load_plugins(const conf::Properties& properties, conf::Declarative& config,
-                                              SeqAllocator& seqs);
+                                              SeqAllocator& seqs, SharedMemory& memory);
 
 class PluginRuntime {
  public:
@@ -60,8 +58,8 @@ class PluginRuntime {
   void report_fault(std::string_view server, pluginserver::Supervisor::Fault fault, std::string_view detail);
   nlohmann::json status() const;
   InstanceCache& instances() { return instances_; }
-  // Gatehouse:1's prefetch plans, by server (void when the server restarts).
-  pluginserver::gatehouse::PrefetchPlans& prefetch_plans() { return *prefetch_plans_; }
+  // What the bridges keep per server: prefetch plans, restart counts (voided when it restarts).
+  const ServerRecords& server_records() const { return server_records_; }
   const pluginserver::Supervisor* supervisor() const { return supervisor_.get(); }
 
  private:
@@ -85,7 +83,7 @@ class PluginRuntime {
   std::unique_ptr<pluginserver::Supervisor> supervisor_;
   InstanceCache instances_;
   // Shared with the retirement's bridges, which may outlive the runtime by a moment at shutdown.
-  std::shared_ptr<pluginserver::gatehouse::PrefetchPlans> prefetch_plans_;
+  ServerRecords server_records_;
   std::shared_ptr<Retirement> retirement_;  // shared with the close coroutines on the control loop
 };
 

@@ -1,8 +1,6 @@
 #include "proxy/access_log.h"
 
 #include <fmt/chrono.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include <nlohmann/json.hpp>
 
@@ -23,20 +21,15 @@ std::string_view or_dash(std::string_view s) {
 
 AccessLog::AccessLog(const std::string& target, const std::string& format) : json_(format == "json") {
   if (target == "off" || target.empty()) return;
-  if (target == "stdout")
-    logger_ = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stdout_sink_mt>());
-  else if (target == "stderr")
-    logger_ = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  else
-    logger_ = std::make_shared<spdlog::logger>("access",
-                                               std::make_shared<spdlog::sinks::basic_file_sink_mt>(target));
-  logger_->set_pattern("%v");
-  logger_->set_level(spdlog::level::info);
-  logger_->flush_on(spdlog::level::info);
+  log_ = std::make_unique<log::LineLog>("access", target);
+}
+
+void AccessLog::reopen() {
+  if (log_) log_->reopen();
 }
 
 void AccessLog::write(const RequestContext& ctx) {
-  if (!logger_ || !ctx.request) return;
+  if (!log_ || !ctx.request) return;
   const auto& req = *ctx.request;
   const long total = ms(ctx.start, ctx.end);
   const long upstream = ms(ctx.upstream_start, ctx.upstream_first_byte);
@@ -64,15 +57,16 @@ void AccessLog::write(const RequestContext& ctx) {
         {"request_id", ctx.request_id},
         {"user_agent", agent},
     };
-    logger_->info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    log_->write(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
   auto now = std::chrono::system_clock::to_time_t(ctx.started_at);
-  logger_->info(
-      "{} - - [{:%d/%b/%Y:%H:%M:%S} +0000] \"{} {} HTTP/{}.{}\" {} {} \"{}\" \"{}\" {} {} {} \"{}\" \"{}\" {}",
-      ctx.client_ip, fmt::gmtime(now), req.method, req.target, req.version_major, req.version_minor, ctx.response.status,
-      ctx.response_bytes, or_dash(referer), or_dash(agent), total, upstream, gateway, or_dash(route),
-      or_dash(service), ctx.request_id);
+  log_->write_formatted(
+      "{} - - [{:%d/%b/%Y:%H:%M:%S} +0000] \"{} {} HTTP/{}.{}\" {} {} \"{}\" \"{}\" {} {} {} \"{}\" \"{}\" "
+      "{}",
+      ctx.client_ip, fmt::gmtime(now), req.method, req.target, req.version_major, req.version_minor,
+      ctx.response.status, ctx.response_bytes, or_dash(referer), or_dash(agent), total, upstream, gateway,
+      or_dash(route), or_dash(service), ctx.request_id);
 }
 
 }  // namespace gh::proxy

@@ -5,11 +5,10 @@
 //   json      one JSON object per line with the same fields, named.
 #pragma once
 
-#include <spdlog/logger.h>
-
 #include <memory>
 #include <string>
 
+#include "common/line_log.h"
 #include "core/request_context.h"
 
 namespace gh::proxy {
@@ -22,9 +21,10 @@ class AccessLog {
   // `target`: a file path, "stdout", "stderr" or "off".
   AccessLog(const std::string& target, const std::string& format);
   void write(const RequestContext& ctx);
+  void reopen();  // SIGUSR1: a file target is opened again (log rotation)
 
  private:
-  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<log::LineLog> log_;  // null: off
   bool json_ = false;
 };
 

@@ -85,10 +85,11 @@ void check_open_file_limit(const conf::Properties& props, int workers) {
 }  // namespace
 
 Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial,
-                 std::unique_ptr<plugins::SeqAllocator> seqs, asio::io_context& control,
-                 plugins::PluginRuntime* plugins)
+                 std::unique_ptr<plugins::SeqAllocator> seqs, std::unique_ptr<plugins::SharedMemory> memory,
+                 asio::io_context& control, plugins::PluginRuntime* plugins)
     : loader_(std::move(loader)),
       seqs_(std::move(seqs)),
+      memory_(std::move(memory)),
       snapshot_(std::move(initial)),
       control_(control),
       plugins_(plugins) {
@@ -96,6 +97,9 @@ Gateway::Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial,
   generation_ = snapshot_->generation;
   upstreams_.apply(snapshot_->config.upstreams);
   access_log_ = std::make_unique<AccessLog>(props.proxy_access_log, props.access_log_format);
+  // Opened only when the gateway has stream listeners (the default path is the HTTP access log's).
+  if (!props.stream_listen.empty())
+    stream_access_log_ = stream::StreamAccessLog::open(props.proxy_stream_access_log);
 }
 
 Gateway::~Gateway() {
@@ -165,7 +169,7 @@ std::string Gateway::install(const SnapshotLoader& build, const char* what) {
   std::shared_ptr<const Snapshot> fresh;
   std::string error;
   try {
-    fresh = build(SnapshotLineage{generation_ + 1, *seqs_});
+    fresh = build(SnapshotLineage{generation_ + 1, *seqs_, *memory_});
   } catch (const std::bad_alloc&) {
     // The loader's memory is gone with its frames; the serving snapshot was never touched.
     error = "out of memory while loading the new configuration";
@@ -271,8 +275,10 @@ void Gateway::await_signals() {
       return;
     }
     if (signo == SIGUSR1) {
-      spdlog::info("SIGUSR1: reopening log files");
+      access_log_->reopen();
+      if (stream_access_log_) stream_access_log_->reopen();
       for (auto& hook : on_reopen_logs) hook();
+      spdlog::info("SIGUSR1: reopening log files");  // after the access logs were (a test waits for it)
       await_signals();
       return;
     }

@@ -36,11 +36,11 @@ class Gateway final : public WorkerHost {
  public:
   // `control` runs on a thread of its own (owned by the caller) for signals, reloads and the
   // plugin-server supervisor; `plugins` may be null when no plugin server is configured.
-  // `seqs` numbered the plugin configs of `initial`; the gateway owns it from here on and numbers
-  // every later snapshot's with it.
+  // `seqs` numbered the plugin configs of `initial` and `memory` holds its plugins' shared
+  // memory; the gateway owns both from here on and builds every later snapshot with them.
   Gateway(SnapshotLoader loader, std::shared_ptr<const Snapshot> initial,
-          std::unique_ptr<plugins::SeqAllocator> seqs, boost::asio::io_context& control,
-          plugins::PluginRuntime* plugins);
+          std::unique_ptr<plugins::SeqAllocator> seqs, std::unique_ptr<plugins::SharedMemory> memory,
+          boost::asio::io_context& control, plugins::PluginRuntime* plugins);
   ~Gateway() override;
 
   // Binds listeners, writes the pid file, starts the workers. Throws on failure.
@@ -60,8 +60,11 @@ class Gateway final : public WorkerHost {
   std::shared_ptr<const Snapshot> snapshot() const override { return std::atomic_load(&snapshot_); }
   bool draining() const override { return draining_.load(); }
   AccessLog& access_log() override { return *access_log_; }
+  std::shared_ptr<stream::StreamAccessLog> stream_access_log() override { return stream_access_log_; }
   plugins::PluginRuntime* plugin_runtime() override { return plugins_; }
   const upstream::HealthRegistry& upstreams() const override { return upstreams_; }
+  // The plugins' shared memory (proxy-cache's stores: the admin API's /proxy-cache routes).
+  plugins::SharedMemory& shared_memory() { return *memory_; }
   boost::asio::io_context& control() { return control_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 
@@ -80,9 +83,12 @@ class Gateway final : public WorkerHost {
 
   SnapshotLoader loader_;
   std::unique_ptr<plugins::SeqAllocator> seqs_;  // the __seq__ numbering of all its snapshots
-  upstream::HealthRegistry upstreams_;           // before the workers: destroyed after them
+  // Survives reloads; before the snapshots: their native plugins point into it.
+  std::unique_ptr<plugins::SharedMemory> memory_;
+  upstream::HealthRegistry upstreams_;  // before the workers: destroyed after them
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AccessLog> access_log_;
+  std::shared_ptr<stream::StreamAccessLog> stream_access_log_;  // shared with the workers' stream proxies
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context& control_;
   plugins::PluginRuntime* plugins_;

@@ -60,7 +60,7 @@ std::shared_ptr<const Snapshot> build_snapshot(conf::Properties properties,
   auto snapshot = std::make_shared<Snapshot>();
   if (!source.name.empty()) snapshot->config = conf::parse_declarative(source.text, source.name);
   snapshot->config_hash = config_hash(source);
-  snapshot->plugins = plugins::load_plugins(properties, snapshot->config, lineage.seqs);
+  snapshot->plugins = plugins::load_plugins(properties, snapshot->config, lineage.seqs, lineage.memory);
   snapshot->node_id = properties.get("node_id").value_or("");
   if (snapshot->node_id.empty()) snapshot->node_id = process_node_id();
   snapshot->properties = std::move(properties);

@@ -15,13 +15,15 @@ using core::Clock;
 using core::RequestContext;
 using core::Snapshot;
 
-// What a new snapshot continues from the snapshots before it: its generation, and the numbering
-// of plugin configs (a config keeps its __seq__, so its plugin-server instance, across reloads).
-// The numbering is owned by whoever owns the whole line of snapshots: the Gateway; a one-off
-// build (`gatehouse config check`) brings its own.
+// What a new snapshot continues from the snapshots before it: its generation, the numbering of
+// plugin configs (a config keeps its __seq__, so its plugin-server instance, across reloads) and
+// the plugins' shared memory (proxy-cache's entries, rate-limiting's counters survive reloads).
+// Both are owned by whoever owns the whole line of snapshots: the Gateway; a one-off build
+// (`gatehouse config check`) brings its own.
 struct SnapshotLineage {
   uint64_t generation;
   plugins::SeqAllocator& seqs;
+  plugins::SharedMemory& memory;
 };
 
 // Loads `properties.declarative_config`, discovers and validates the external plugins (runs the

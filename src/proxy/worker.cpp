@@ -30,13 +30,7 @@ Worker::Worker(int index, WorkerHost& host)
   runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), host_.plugin_runtime());
   stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
       resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); },
-      stream_access_log(host_.snapshot()->properties), &active_log_phases});
-}
-
-// Opened only when the gateway has stream listeners (the default path is the HTTP access log's).
-std::shared_ptr<stream::StreamAccessLog> Worker::stream_access_log(const conf::Properties& props) {
-  if (props.stream_listen.empty()) return nullptr;
-  return stream::StreamAccessLog::open(props.proxy_stream_access_log);
+      host_.stream_access_log(), &active_log_phases});
 }
 
 Worker::~Worker() {

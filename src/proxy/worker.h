@@ -43,6 +43,8 @@ class WorkerHost {
   uint64_t snapshot_version() const { return snapshot_version_.load(std::memory_order_acquire); }
   virtual bool draining() const = 0;
   virtual AccessLog& access_log() = 0;
+  // The stream connections' log (null: no stream listener, or proxy_stream_access_log = off).
+  virtual std::shared_ptr<stream::StreamAccessLog> stream_access_log() = 0;
   virtual plugins::PluginRuntime* plugin_runtime() = 0;  // null: no plugin servers
   // Upstream target health, shared by every worker (docs/upstream.md).
   virtual const upstream::HealthRegistry& upstreams() const = 0;
@@ -127,7 +129,6 @@ class Worker {
   };
   void open(const conf::ListenAddress& address, bool stream);
   stream::StreamConfiguration stream_configuration(bool tls);
-  static std::shared_ptr<stream::StreamAccessLog> stream_access_log(const conf::Properties& props);
   boost::asio::awaitable<void> accept_loop(Listener& listener, uint16_t port);
   boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, uint16_t port, bool http2);
   boost::asio::awaitable<void> serve_h2c_or_http1(boost::asio::ip::tcp::socket socket, uint16_t port);

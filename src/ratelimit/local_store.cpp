@@ -7,11 +7,6 @@ namespace gh::ratelimit {
 
 LocalStore::LocalStore(size_t max_entries) : max_per_shard_(std::max<size_t>(1, max_entries / kShards)) {}
 
-LocalStore& LocalStore::shared() {
-  static LocalStore store;
-  return store;
-}
-
 LocalStore::Shard& LocalStore::shard_of(std::string_view key) {
   return shards_[std::hash<std::string_view>{}(key) % kShards];
 }

@@ -1,8 +1,8 @@
-// The `local` policy's counters: one table per gateway process, shared by all workers (Kong's
-// kong_rate_limiting_counters shared dictionary). Thread-safe (sharded by key hash, one mutex
-// per shard) and bounded: an expired window is dropped when it is next touched, each shard is
-// swept for expired windows as it fills, and a shard at its cap evicts its entry closest to
-// expiry before taking a new key (Kong's shm evicts least recently used ones instead).
+// The `local` policy's counters: one table per gateway (plugins::SharedMemory), shared by all
+// workers and kept across reloads (Kong's kong_rate_limiting_counters shared dictionary). Thread-safe
+// (sharded by key hash, one mutex per shard) and bounded: an expired window is dropped when it is next
+// touched, each shard is swept for expired windows as it fills, and a shard at its cap evicts its entry
+// closest to expiry before taking a new key (Kong's shm evicts least recently used ones instead).
 #pragma once
 
 #include <array>
@@ -20,10 +20,6 @@ class LocalStore {
   static constexpr size_t kShards = 64;
 
   explicit LocalStore(size_t max_entries = size_t{1} << 20);
-
-  // The process-wide store the rate-limiting plugin uses (counters survive reloads, as Kong's
-  // shared dictionary does).
-  static LocalStore& shared();
 
   // The counter of `key` at `now_ms` (0 when absent or expired).
   int64_t get(std::string_view key, int64_t now_ms);

@@ -2,11 +2,6 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
-
-#include <map>
-#include <mutex>
 
 #include "common/log.h"
 #include "core/request_context.h"
@@ -14,21 +9,6 @@
 namespace gh::stream {
 
 namespace {
-
-std::shared_ptr<spdlog::logger> make_logger(const std::string& target) {
-  std::shared_ptr<spdlog::sinks::sink> sink;
-  if (target == "stdout")
-    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  else if (target == "stderr")
-    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  else
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target);
-  auto logger = std::make_shared<spdlog::logger>("stream-access", std::move(sink));
-  logger->set_pattern("%v");
-  logger->set_level(spdlog::level::info);
-  logger->flush_on(spdlog::level::info);
-  return logger;
-}
 
 std::string_view or_dash(std::string_view s) {
   return s.empty() ? std::string_view("-") : s;
@@ -38,21 +18,12 @@ std::string_view or_dash(std::string_view s) {
 
 std::shared_ptr<StreamAccessLog> StreamAccessLog::open(const std::string& target) {
   if (target.empty() || target == "off") return nullptr;
-  // One logger per target for the whole process: the workers' lines never interleave.
-  static std::mutex mutex;
-  static std::map<std::string, std::weak_ptr<StreamAccessLog>> open_logs;
-  std::lock_guard lock(mutex);
-  if (auto existing = open_logs[target].lock()) return existing;
-  std::shared_ptr<spdlog::logger> logger;
   try {
-    logger = make_logger(target);
+    return std::make_shared<StreamAccessLog>(std::make_unique<log::LineLog>("stream-access", target));
   } catch (const spdlog::spdlog_ex& e) {  // e.g. an unwritable directory: proxy without the log
     spdlog::error("proxy_stream_access_log: cannot open '{}': {}", target, e.what());
     return nullptr;
   }
-  auto log = std::make_shared<StreamAccessLog>(std::move(logger));
-  open_logs[target] = log;
-  return log;
 }
 
 std::string StreamAccessLog::format(const core::RequestContext& ctx) {
@@ -69,7 +40,7 @@ std::string StreamAccessLog::format(const core::RequestContext& ctx) {
 }
 
 void StreamAccessLog::write(const core::RequestContext& ctx) const {
-  logger_->info(format(ctx));
+  log_->write(format(ctx));
 }
 
 }  // namespace gh::stream

@@ -4,10 +4,10 @@
 // followed by the route and service names (a gatehouse addition, as for HTTP).
 #pragma once
 
-#include <spdlog/logger.h>
-
 #include <memory>
 #include <string>
+
+#include "common/line_log.h"
 
 namespace gh::core {
 struct RequestContext;
@@ -17,17 +17,19 @@ namespace gh::stream {
 
 class StreamAccessLog {
  public:
-  // The log writing to `target` (a path, "stdout", "stderr"; "off" or "": null), shared by every
-  // worker of the process.
+  // The log writing to `target` (a path, "stdout", "stderr"; "off" or "": null); null too when
+  // the file cannot be opened (logged: the connections are proxied without the log). Opened once
+  // by the gateway, which shares it with every worker and reopens it on SIGUSR1.
   static std::shared_ptr<StreamAccessLog> open(const std::string& target);
-  explicit StreamAccessLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
+  explicit StreamAccessLog(std::unique_ptr<log::LineLog> log) : log_(std::move(log)) {}
 
   void write(const core::RequestContext& ctx) const;
+  void reopen() const { log_->reopen(); }
   // The line for a finished connection (without the newline).
   static std::string format(const core::RequestContext& ctx);
 
  private:
-  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<log::LineLog> log_;
 };
 
 }  // namespace gh::stream

@@ -168,7 +168,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mp::ClientOptions options;
   options.call_timeout = 10s;  // never reached: the server answers every request or closes
   options.limits = mp::DecodeLimits{1 << 20, 32};
-  mp::Client client(std::make_shared<mp::ConnectionPool>(io.get_executor(), 1, options.limits), path,
+  mp::Client client(std::make_shared<mp::ConnectionPool>(io.get_executor(), nullptr, 1, options.limits), path,
                     options);
   std::optional<std::exception_ptr> gateway_end;
   mp::StreamDecoder input_objects(mp::DecodeLimits{1 << 20, 32});

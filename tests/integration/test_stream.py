@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import queue
+import signal
 import socket
 import ssl
 import threading
@@ -359,6 +360,26 @@ def test_stream_access_log_line_per_connection(proxy):
     fields = line.split()
     assert fields[0] == "127.0.0.1" and fields[3:7] == ["TCP", "200", str(len(b"echo:count me")), "8"]
     assert float(fields[7]) < 10
+
+
+def test_stream_access_log_reopens_on_sigusr1(proxy):
+    """Log rotation as nginx does it: the file renamed away, SIGUSR1, and the next connection's
+    line goes to a new file of the configured name (the gateway owns the log and reopens it)."""
+    log = proxy.dir / "stream-access.log"
+    with connect(proxy.ports["tcp"]) as s:
+        assert exchange(s, b"before rotation") == b"echo:before rotation"
+    assert wait_for(lambda: log.exists() and ' 20 15 ' in log.read_text())
+    rotated = proxy.dir / "stream-access.log.1"
+    os.rename(log, rotated)
+    signals_seen = proxy.logs().count("SIGUSR1: reopening log files")
+    proxy.proc.send_signal(signal.SIGUSR1)
+    assert wait_for(lambda: proxy.logs().count("SIGUSR1: reopening log files") > signals_seen)
+    with connect(proxy.ports["tcp"]) as s:
+        assert exchange(s, b"after rotation") == b"echo:after rotation"
+    line = wait_for(lambda: next((l for l in log.read_text().splitlines() if ' 19 14 ' in l), None)
+                    if log.exists() else None)
+    assert line and '"tcp-in"' in line, log.read_text() if log.exists() else "no new stream access log"
+    assert ' 19 14 ' not in rotated.read_text()
 
 
 # ---- preread and log phases: a JS (MsgPack:1) and a C++ (ProtoBuf:1) plugin ----------------------

@@ -185,8 +185,10 @@ ClientOptions options_with_timeout(std::chrono::milliseconds timeout) {
 }
 }  // namespace
 
-Client::Client(asio::any_io_executor ex, std::string socket_path, std::chrono::milliseconds timeout)
-    : Client(std::make_shared<ConnectionPool>(ex), std::move(socket_path), options_with_timeout(timeout)) {}
+Client::Client(asio::any_io_executor ex, std::string socket_path, std::chrono::milliseconds timeout,
+               std::shared_ptr<RestartCounts> restarts)
+    : Client(std::make_shared<ConnectionPool>(ex, std::move(restarts)), std::move(socket_path),
+             options_with_timeout(timeout)) {}
 
 Client::Client(std::shared_ptr<ConnectionPool> pool, std::string socket_path, ClientOptions options)
     : pool_(std::move(pool)), path_(std::move(socket_path)), options_(options) {}
@@ -240,7 +242,7 @@ asio::awaitable<EventOutcome> Client::handle_event_impl(int64_t instance_id, std
   while (!step.ret) {
     ++outcome.pdk_calls;
     const pdk::PdkFunction* function = pdk::find_pdk_function(step.method);  // the one lookup
-    if (function) pdk::tally(*function, pdk::Tally::round_trip);  // every MsgPack:1 call waits
+    if (function) pdk::tally(*function, pdk::Tally::round_trip);             // every MsgPack:1 call waits
     PdkResult res = co_await pdk.run(function, step.method, std::move(step.args));
     if (res.status == PdkResult::Status::terminal) {
       outcome.terminated = true;  // kong.response.exit/error: the plugin does not wait for a Step

@@ -59,8 +59,10 @@ struct EventOutcome {
 
 class Client {
  public:
-  // A Client with its own connection pool; `timeout` is the per-call deadline.
-  Client(boost::asio::any_io_executor ex, std::string socket_path, std::chrono::milliseconds timeout);
+  // A Client with its own connection pool; `timeout` is the per-call deadline; `restarts`: the
+  // supervisor's (ConnectionPool).
+  Client(boost::asio::any_io_executor ex, std::string socket_path, std::chrono::milliseconds timeout,
+         std::shared_ptr<RestartCounts> restarts = nullptr);
   // A Client sharing a worker's pool.
   Client(std::shared_ptr<ConnectionPool> pool, std::string socket_path, ClientOptions options);
 

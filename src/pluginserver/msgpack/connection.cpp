@@ -4,8 +4,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <map>
-#include <mutex>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -24,27 +22,29 @@ void write_request_head(Writer& w, uint32_t msgid, std::string_view method) {
   w.array_header(1);
 }
 
-namespace {
-// Restart counts by socket path (a few servers: never freed, so the atomics stay where they are).
-std::atomic<uint64_t>& restart_count(const std::string& socket_path) {
-  static std::mutex mutex;
-  static std::map<std::string, std::atomic<uint64_t>> counts;
-  std::lock_guard lock(mutex);
-  return counts[socket_path];
-}
-}  // namespace
-
-void server_restarted(const std::string& socket_path) {
-  restart_count(socket_path).fetch_add(1, std::memory_order_relaxed);
+std::shared_ptr<RestartCounts::Count> RestartCounts::count(const std::string& socket_path) {
+  std::lock_guard lock(mutex_);
+  auto& count = counts_[socket_path];
+  if (!count) count = std::make_shared<Count>(0);
+  return count;
 }
 
-Connection::Connection(asio::any_io_executor ex, std::string path, DecodeLimits limits)
+std::shared_ptr<const RestartCounts::Count> RestartCounts::of(const std::string& socket_path) {
+  return count(socket_path);
+}
+
+void RestartCounts::restarted(const std::string& socket_path) {
+  count(socket_path)->fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::Connection(asio::any_io_executor ex, std::string path, DecodeLimits limits,
+                       std::shared_ptr<const RestartCounts::Count> restarts)
     : socket_(ex),
       deadline_(ex),
       path_(std::move(path)),
       decoder_(limits),
-      generation_source_(&restart_count(path_)),
-      generation_(generation_source_->load(std::memory_order_relaxed)) {}
+      restarts_(std::move(restarts)),
+      generation_(restarts_ ? restarts_->load(std::memory_order_relaxed) : 0) {}
 
 Connection::~Connection() {
   close();
@@ -219,7 +219,7 @@ asio::awaitable<std::shared_ptr<Connection>> ConnectionPool::acquire(const std::
       conn->close();
     }
   }
-  auto conn = std::make_shared<Connection>(ex_, path, limits_);
+  auto conn = std::make_shared<Connection>(ex_, path, limits_, restarts_ ? restarts_->of(path) : nullptr);
   co_await conn->connect(deadline);
   co_return conn;
 }

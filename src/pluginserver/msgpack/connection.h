@@ -14,7 +14,9 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -36,17 +38,33 @@ using Clock = std::chrono::steady_clock;
 using wire::ErrorKind;
 using wire::RpcError;
 
-// Each (re)start of the server behind a socket path, as the supervisor sees it, ends the
-// connections made before it: their process is gone. Pools drop such connections instead of
-// failing a request on them (which cost a failed attempt and an "instance lost" retry).
-void server_restarted(const std::string& socket_path);
+// How often the server behind each socket path was (re)started, as the supervisor sees it: a
+// start ends the connections made before it (their process is gone). Pools drop such
+// connections instead of failing a request on them (which cost a failed attempt and an
+// "instance lost" retry). Owned by whoever supervises the servers (plugins::PluginRuntime) and
+// shared with the pools of every worker; thread-safe.
+class RestartCounts {
+ public:
+  using Count = std::atomic<uint64_t>;
+  // The count of `socket_path` (made on first use; it stays where it is while the owner lives).
+  std::shared_ptr<const Count> of(const std::string& socket_path);
+  void restarted(const std::string& socket_path);
+
+ private:
+  std::shared_ptr<Count> count(const std::string& socket_path);
+
+  std::mutex mutex_;  // taken when a connection is made and when a server starts, never per request
+  std::map<std::string, std::shared_ptr<Count>> counts_;
+};
 
 // `[0, msgid, method, [` — a request up to its one parameter (Kong always sends exactly one).
 void write_request_head(Writer& w, uint32_t msgid, std::string_view method);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(boost::asio::any_io_executor ex, std::string path, DecodeLimits limits);
+  // `restarts`: its server's restart count (null: restarts unknown, the connection never outdated).
+  Connection(boost::asio::any_io_executor ex, std::string path, DecodeLimits limits,
+             std::shared_ptr<const RestartCounts::Count> restarts);
   ~Connection();
 
   boost::asio::awaitable<void> connect(Clock::time_point deadline);
@@ -65,8 +83,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool peer_gone() const { return peer_gone_; }
   bool peer_alive() { return net::idle_socket_alive(socket_.native_handle()); }  // idle: nothing to read
   const std::string& path() const { return path_; }
-  // Made before the latest restart of its server (server_restarted).
-  bool outdated() const { return generation_ != generation_source_->load(std::memory_order_relaxed); }
+  // Made before the latest restart of its server (RestartCounts::restarted).
+  bool outdated() const { return restarts_ && generation_ != restarts_->load(std::memory_order_relaxed); }
   std::optional<int64_t> server_pid() const { return server_pid_; }
   void close();
 
@@ -85,17 +103,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   StreamDecoder decoder_;
   std::string out_;  // request bytes, reused
   std::optional<int64_t> server_pid_;
-  const std::atomic<uint64_t>* generation_source_;  // the socket path's restart count
-  uint64_t generation_;                             // ... when this connection was made
+  std::shared_ptr<const RestartCounts::Count> restarts_;  // the socket path's restart count
+  uint64_t generation_;                                   // ... when this connection was made
   bool open_ = false, busy_ = false, broken_ = false, peer_gone_ = false;
 };
 
 // Idle connections per socket path, for one worker. Kong pools the same way (cosocket keepalive).
 class ConnectionPool {
  public:
-  explicit ConnectionPool(boost::asio::any_io_executor ex, size_t max_idle_per_path = 128,
-                          DecodeLimits limits = {})
-      : ex_(std::move(ex)), max_idle_(max_idle_per_path), limits_(limits) {}
+  // `restarts`: the supervisor's restart counts (null: restarts unknown, e.g. a server the caller
+  // started itself).
+  explicit ConnectionPool(boost::asio::any_io_executor ex, std::shared_ptr<RestartCounts> restarts = nullptr,
+                          size_t max_idle_per_path = 128, DecodeLimits limits = {})
+      : ex_(std::move(ex)), restarts_(std::move(restarts)), max_idle_(max_idle_per_path), limits_(limits) {}
   ~ConnectionPool();
 
   // An idle connection to `path`, or a new one connected before `deadline`. Throws RpcError.
@@ -109,6 +129,7 @@ class ConnectionPool {
 
  private:
   boost::asio::any_io_executor ex_;
+  std::shared_ptr<RestartCounts> restarts_;
   size_t max_idle_;
   DecodeLimits limits_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;

@@ -11,9 +11,10 @@ namespace {
 // UUID (Kong: one id per node, the same across reloads).
 TEST(Snapshot, NodeIdIsTheConfiguredOneElseTheProcesss) {
   plugins::SeqAllocator seqs;
+  plugins::SharedMemory memory;
   conf::Properties properties;
-  auto first = build_snapshot(properties, {1, seqs});
-  auto second = build_snapshot(properties, {2, seqs});
+  auto first = build_snapshot(properties, {1, seqs, memory});
+  auto second = build_snapshot(properties, {2, seqs, memory});
   EXPECT_EQ(first->node_id, process_node_id());
   EXPECT_EQ(second->node_id, first->node_id);
   EXPECT_TRUE(std::regex_match(
@@ -21,7 +22,7 @@ TEST(Snapshot, NodeIdIsTheConfiguredOneElseTheProcesss) {
   EXPECT_EQ(second->generation, 2u);
 
   properties.values["node_id"] = "6f8b5c3e-0c4e-4a57-9d5b-1f2e3d4c5b6a";
-  EXPECT_EQ(build_snapshot(properties, {3, seqs})->node_id, "6f8b5c3e-0c4e-4a57-9d5b-1f2e3d4c5b6a");
+  EXPECT_EQ(build_snapshot(properties, {3, seqs, memory})->node_id, "6f8b5c3e-0c4e-4a57-9d5b-1f2e3d4c5b6a");
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "stream/stream_access_log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "conf/entities.h"
 #include "core/request_context.h"
@@ -39,6 +44,39 @@ TEST(StreamAccessLog, UnroutedConnectionsHaveDashes) {
 TEST(StreamAccessLog, OffMeansNoLog) {
   EXPECT_EQ(StreamAccessLog::open("off"), nullptr);
   EXPECT_EQ(StreamAccessLog::open(""), nullptr);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Log rotation: the file is renamed away, then the gateway reopens (SIGUSR1); the next line goes
+// to a new file of the configured name, the earlier ones stay in the renamed one.
+TEST(StreamAccessLog, ReopenStartsANewFileAfterARename) {
+  const auto dir = std::filesystem::temp_directory_path() / ("gh-stream-log-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "stream-access.log";
+  auto log = StreamAccessLog::open(path.string());
+  ASSERT_NE(log, nullptr);
+  core::RequestContext ctx;
+  ctx.remote_ip = "192.0.2.1";
+  log->write(ctx);
+  std::filesystem::rename(path, dir / "stream-access.log.1");
+  ctx.remote_ip = "192.0.2.2";
+  log->write(ctx);  // still the renamed file: it is open
+  log->reopen();
+  ctx.remote_ip = "192.0.2.3";
+  log->write(ctx);
+  const auto rotated = read_file(dir / "stream-access.log.1");
+  const auto fresh = read_file(path);
+  std::filesystem::remove_all(dir);
+  EXPECT_NE(rotated.find("192.0.2.1 "), std::string::npos) << rotated;
+  EXPECT_NE(rotated.find("192.0.2.2 "), std::string::npos) << rotated;
+  EXPECT_EQ(fresh.find("192.0.2.2 "), std::string::npos) << fresh;
+  EXPECT_EQ(fresh.rfind("192.0.2.3 ", 0), 0u) << fresh;
 }
 
 }  // namespace

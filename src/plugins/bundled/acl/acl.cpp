@@ -67,7 +67,7 @@ json schema() {
            {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   AclConfig c;
   c.allow = string_list(config, "allow");
   c.deny = string_list(config, "deny");

@@ -80,7 +80,7 @@ json schema() {
            {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   BasicAuthConfig c;
   c.hide_credentials = config.value("hide_credentials", false);
   c.realm = optional_string(config, "realm").value_or("service");

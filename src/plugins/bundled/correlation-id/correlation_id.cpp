@@ -70,7 +70,7 @@ NativePluginSpec spec() {
                  {"default", "uuid#counter"},
                  {"one_of", {"uuid", "uuid#counter", "tracker"}}}}},
               {{"echo_downstream", {{"type", "boolean"}, {"required", true}, {"default", false}}}}}}}}}}}},
-      [](const json& config) { return std::make_unique<CorrelationId>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<CorrelationId>(config); },
   };
 }
 

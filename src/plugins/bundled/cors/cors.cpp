@@ -97,7 +97,7 @@ NativePluginSpec spec() {
               {{"private_network", flag(false)}},
               {{"preflight_continue", flag(false)}},
               {{"allow_origin_absent", flag(true)}}}}}}}}}},
-      [](const json& config) { return std::make_unique<Cors>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<Cors>(config); },
   };
 }
 

@@ -60,7 +60,7 @@ class FileSink {
   uint64_t generation_ = 0;
 };
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   bundled::refuse_custom_fields_by_lua(config);
   const std::string path = config.at("path").get<std::string>();
   const bool reopen = config.value("reopen", false);

@@ -65,7 +65,7 @@ NativePluginSpec spec() {
       {"exit_status": {"type": "integer", "between": [200, 599]}}
     ]}}]
   })");
-  s.make = [](const nlohmann::json& config) -> std::unique_ptr<NativeHandler> {
+  s.make = [](const nlohmann::json& config, SharedMemory&) -> std::unique_ptr<NativeHandler> {
     Config c;
     c.tag = config.value("tag", "native");
     if (config.contains("authenticate_header") && config["authenticate_header"].is_string())

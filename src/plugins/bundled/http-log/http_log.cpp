@@ -250,7 +250,7 @@ logsink::QueueOptions queue_options(const json& config) {
   return options;
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   bundled::refuse_custom_fields_by_lua(config);
   auto target = std::make_shared<HttpLogTarget>();
   target->endpoint = parse_endpoint(config.at("http_endpoint").get<std::string>());

@@ -89,7 +89,7 @@ NativePluginSpec spec() {
               {{"deny", string_array}},
               {{"status", {{"type", "number"}, {"required", false}}}},
               {{"message", {{"type", "string"}, {"required", false}}}}}}}}}}}},
-      [](const json& config) { return std::make_unique<IpRestriction>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<IpRestriction>(config); },
   };
 }
 

@@ -140,7 +140,7 @@ json schema() {
            {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   JwtConfig c;
   c.uri_param_names = string_list(config, "uri_param_names");
   c.cookie_names = string_list(config, "cookie_names");

@@ -143,7 +143,7 @@ json schema() {
            {pluginserver::no_consumer_field(), {{"config", {{"type", "record"}, {"fields", fields}}}}}}};
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   KeyAuthConfig c;
   c.key_names = string_list(config, "key_names");
   check_key_names(c.key_names);

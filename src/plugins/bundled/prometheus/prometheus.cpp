@@ -143,7 +143,7 @@ NativePluginSpec spec() {
              {switch_field("per_consumer"), switch_field("status_code_metrics"), switch_field("ai_metrics"),
               switch_field("latency_metrics"), switch_field("bandwidth_metrics"),
               switch_field("upstream_health_metrics")}}}}}}}},
-      [](const json& config) { return std::make_unique<Prometheus>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<Prometheus>(config); },
   };
 }
 

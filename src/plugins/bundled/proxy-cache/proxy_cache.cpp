@@ -60,7 +60,7 @@ std::vector<std::string> strings_of(const json& config, const char* field) {
 
 class ProxyCache final : public NativeHandler {
  public:
-  explicit ProxyCache(const json& config) {
+  ProxyCache(const json& config, const cache::Dictionaries& dictionaries) {
     for (const auto& code : config.value("response_code", json::array({200, 301, 404})))
       if (code.is_number_integer()) response_codes_.insert(code.get<int>());
     methods_ = strings_of(config, "request_method");
@@ -78,7 +78,7 @@ class ProxyCache final : public NativeHandler {
     std::string dictionary = "kong_db_cache";
     if (auto m = config.find("memory"); m != config.end() && m->is_object())
       dictionary = m->value("dictionary_name", dictionary);
-    store_ = cache::Dictionaries::global().find(dictionary);
+    store_ = dictionaries.find(dictionary);
     if (!store_) throw std::invalid_argument("missing shared dict '" + dictionary + "'");
   }
 
@@ -363,7 +363,9 @@ NativePluginSpec spec() {
       100,
       core::bit(core::Phase::access),
       {{"name", "proxy-cache"}, {"fields", {{{"config", {{"type", "record"}, {"fields", config_fields}}}}}}},
-      [](const json& config) { return std::make_unique<ProxyCache>(config); },
+      [](const json& config, SharedMemory& memory) {
+        return std::make_unique<ProxyCache>(config, memory.dictionaries);
+      },
   };
 }
 

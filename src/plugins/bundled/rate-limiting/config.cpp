@@ -160,9 +160,10 @@ RateLimitingConfig parse_config(const json& config) {
   return out;
 }
 
-std::unique_ptr<ratelimit::Policy> make_policy(const RateLimitingConfig& config) {
+std::unique_ptr<ratelimit::Policy> make_policy(const RateLimitingConfig& config,
+                                               ratelimit::LocalStore& local_counters) {
   if (config.policy == RatePolicy::redis) return std::make_unique<ratelimit::RedisPolicy>(config.redis);
-  return std::make_unique<ratelimit::LocalPolicy>(ratelimit::LocalStore::shared());
+  return std::make_unique<ratelimit::LocalPolicy>(local_counters);
 }
 
 }  // namespace gh::plugins::bundled

@@ -35,6 +35,8 @@ nlohmann::json rate_limiting_schema();
 // From a config the schema validated (defaults filled). Throws std::invalid_argument with
 // Kong's messages for what the schema's entity checks say.
 RateLimitingConfig parse_config(const nlohmann::json& config);
-std::unique_ptr<ratelimit::Policy> make_policy(const RateLimitingConfig& config);
+// The policy's counters: Redis, or `local_counters` (the gateway's, SharedMemory).
+std::unique_ptr<ratelimit::Policy> make_policy(const RateLimitingConfig& config,
+                                               ratelimit::LocalStore& local_counters);
 
 }  // namespace gh::plugins::bundled

@@ -97,9 +97,9 @@ class RateLimiting final : public NativeHandler {
   std::unique_ptr<Policy> policy_;
 };
 
-std::unique_ptr<NativeHandler> make(const json& raw) {
+std::unique_ptr<NativeHandler> make(const json& raw, SharedMemory& memory) {
   RateLimitingConfig config = parse_config(raw);
-  std::unique_ptr<Policy> policy = make_policy(config);
+  std::unique_ptr<Policy> policy = make_policy(config, memory.rate_limit_counters);
   return std::make_unique<RateLimiting>(std::move(config), std::move(policy));
 }
 

@@ -69,7 +69,7 @@ NativePluginSpec spec() {
                  {"one_of", {"megabytes", "kilobytes", "bytes"}}}}},
               {{"require_content_length",
                 {{"type", "boolean"}, {"required", true}, {"default", false}}}}}}}}}}}},
-      [](const json& config) { return std::make_unique<RequestSizeLimiting>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<RequestSizeLimiting>(config); },
   };
 }
 

@@ -91,7 +91,7 @@ NativePluginSpec spec() {
               {{"body", {{"type", "string"}}}},
               {{"echo", {{"type", "boolean"}, {"required", true}, {"default", false}}}},
               {{"trigger", {{"type", "string"}}}}}}}}}}}},
-      [](const json& config) { return std::make_unique<RequestTermination>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<RequestTermination>(config); },
   };
 }
 

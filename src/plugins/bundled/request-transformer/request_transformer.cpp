@@ -74,7 +74,7 @@ NativePluginSpec spec() {
               {{"replace", section(true)}},
               {{"add", section(false)}},
               {{"append", section(false)}}}}}}}}}},
-      [](const json& config) { return std::make_unique<RequestTransformer>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<RequestTransformer>(config); },
   };
 }
 

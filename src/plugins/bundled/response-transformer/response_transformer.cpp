@@ -59,7 +59,7 @@ NativePluginSpec spec() {
               {{"replace", section(true)}},
               {{"add", section(true)}},
               {{"append", section(true)}}}}}}}}}},
-      [](const json& config) { return std::make_unique<ResponseTransformer>(config); },
+      [](const json& config, SharedMemory&) { return std::make_unique<ResponseTransformer>(config); },
   };
 }
 

@@ -37,7 +37,7 @@ asio::awaitable<std::string> send(logsink::LogServer& server, const logsink::Bat
   co_return "";
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   bundled::refuse_custom_fields_by_lua(config);
   logsink::ServerAddress address;
   address.host = config.at("host").get<std::string>();

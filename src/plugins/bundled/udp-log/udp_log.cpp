@@ -55,7 +55,7 @@ asio::awaitable<std::string> send(UdpServer& server, const logsink::Batch& batch
   co_return "";
 }
 
-std::unique_ptr<NativeHandler> make(const json& config) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   bundled::refuse_custom_fields_by_lua(config);
   auto server = std::make_shared<UdpServer>();
   server->host = config.at("host").get<std::string>();
