@@ -7,7 +7,6 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/kong_responses.h"
-#include "proxy/hash_inputs.h"
 #include "proxy/request_runloop.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream_headers.h"
@@ -17,10 +16,6 @@ namespace gh::proxy {
 namespace asio = boost::asio;
 
 namespace {
-
-int upstream_retries(const RequestContext& ctx) {
-  return ctx.upstream.retries.value_or(ctx.match->service->retries);
-}
 
 // RFC 9110's idempotent methods: a request the upstream may have seen is only sent again with
 // one of these. (nginx repeats every method but POST, LOCK and PATCH; an unknown method may not
@@ -104,36 +99,12 @@ asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
   // `body`, the rest still with the client): one retry that is not a try.
   bool free_retry_left = true;
 
-  const int max_tries = upstream_retries(ctx) + 1;
-  // A host naming an upstream: its balancer picks each try's target and hears how it went.
-  auto balanced =
-      worker_.balancer().select(worker_.host().upstreams(), ctx.upstream.host, RequestHashInputs(ctx));
-  if (balanced) ctx.balancer_cookie = balanced->set_cookie_header();
-  UpstreamError last_error = UpstreamError::none;
-  ctx.upstream_start = Clock::now();
-
-  while (ctx.tries < max_tries) {
-    std::string host;
-    uint16_t port = 0;
-    if (!next_try_target(balanced, ctx, host, port)) {
-      if (ctx.tries == 0)
-        co_return co_await runloop_.respond(ctx, 503, "failure to get a peer from the ring-balancer");
-      break;
-    }
-    ctx.tries++;
-    const auto target = connect_target(ctx, std::move(host), port);
-    // The common case, a pooled connection to a known address, needs no coroutine of its own.
-    std::unique_ptr<net::UpstreamConnection> conn = connector_.take_pooled(target, ctx.upstream_addr);
-    last_error = UpstreamError::none;
-    if (!conn) {
-      const auto connected = co_await connector_.connect(target, ctx.upstream_addr, conn);
-      last_error = upstream_error(connected);
-    }
-    if (last_error == UpstreamError::resolve)
-      co_return co_await runloop_.respond(ctx, 503, "name resolution failed");
-    if (last_error != UpstreamError::none) {
-      if (balanced) balanced->failed(passive_result(last_error));
-      continue;
+  UpstreamTries tries(worker_.balancer(), worker_.host().upstreams(), ctx);
+  while (true) {
+    std::unique_ptr<net::UpstreamConnection> conn;
+    if (!tries.take_pooled(connector_, conn)) {
+      const bool connected = co_await tries.connect(connector_, conn);
+      if (!connected) break;
     }
 
     const bool reused = conn->requests > 0;
@@ -164,16 +135,15 @@ asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
       if (!sent) wec = asio::error::broken_pipe;
     }
     if (wec) {
-      last_error = UpstreamError::write;
       spdlog::error("upstream {} failed while sending the request: {}", ctx.upstream_addr,
                     deadline_.expired() ? "timed out" : wec.message());
       if (reused && nothing_sent && free_retry_left) {
         // A pooled connection closed between the pool's check and our write: not a real try, once.
         free_retry_left = false;
-        ctx.tries--;
+        tries.uncount(UpstreamError::write);
         continue;
       }
-      if (balanced) balanced->failed(upstream::Result::tcp_failure);
+      tries.failed(UpstreamError::write);
       if (may_repeat) continue;
       break;
     }
@@ -191,27 +161,25 @@ asio::awaitable<Outcome> UpstreamExchange::proxy(RequestContext& ctx) {
     }
     conn->requests++;
 
-    last_error = co_await read_response_head(*conn, ctx, req.method == "HEAD");
-    if (balanced && last_error == UpstreamError::none)
-      balanced->responded(upstream_parser_.response().status);
-    if (balanced && last_error != UpstreamError::none) balanced->failed(passive_result(last_error));
-    if (last_error == UpstreamError::none && upstream_parser_.response().status == 101) {
-      auto switched = switch_protocols(std::move(conn), ctx);
-      co_return co_await std::move(switched);
-    }
-    if (last_error == UpstreamError::none) {
+    const auto error = co_await read_response_head(*conn, ctx, req.method == "HEAD");
+    if (error == UpstreamError::none) {
+      tries.responded(upstream_parser_.response().status);
+      if (upstream_parser_.response().status == 101) {
+        auto switched = switch_protocols(std::move(conn), ctx);
+        co_return co_await std::move(switched);
+      }
       auto answer = state.response_plugins.empty() ? forward_response(std::move(conn), ctx)
                                                    : buffer_response(std::move(conn), ctx);
       co_return co_await std::move(answer);
     }
+    tries.failed(error);
     // The upstream got the request and may have acted on it: only an idempotent one goes again,
     // as a counted try. A malformed answer or a read timeout is final (docs/upstream.md).
-    if (last_error == UpstreamError::closed_early && may_repeat) continue;
+    if (error == UpstreamError::closed_early && may_repeat) continue;
     break;
   }
-  const int status =
-      last_error == UpstreamError::connect_timeout || last_error == UpstreamError::read_timeout ? 504 : 502;
-  co_return co_await runloop_.respond(ctx, status, http::kong_default_message(status));
+  const auto answer = tries.answer();
+  co_return co_await runloop_.respond(ctx, answer.status, answer.message);
 }
 
 void UpstreamExchange::serialize_upstream_head(const RequestContext& ctx, bool chunked,

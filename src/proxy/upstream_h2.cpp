@@ -1,7 +1,5 @@
 #include "proxy/upstream_h2.h"
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,7 +11,6 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/kong_responses.h"
-#include "proxy/hash_inputs.h"
 #include "proxy/http2_connection.h"
 #include "proxy/request_runloop.h"
 #include "proxy/upstream_headers.h"
@@ -442,52 +439,19 @@ asio::awaitable<Outcome> UpstreamH2::proxy(RequestContext& ctx) {
     call.request_last = true;
   }
 
-  // A connection: the balancer's targets tried within the service's retries. Nothing is sent
-  // before a connection stands, so every failure here can go to the next target.
-  auto balanced =
-      worker_.balancer().select(worker_.host().upstreams(), ctx.upstream.host, RequestHashInputs(ctx));
-  if (balanced) ctx.balancer_cookie = balanced->set_cookie_header();
-  const int max_tries = ctx.upstream.retries.value_or(ctx.match->service->retries) + 1;
-  UpstreamError error = UpstreamError::none;
-  ctx.upstream_start = Clock::now();
-  while (ctx.tries < max_tries) {
-    std::string host;
-    uint16_t port = 0;
-    if (!next_try_target(balanced, ctx, host, port)) {
-      if (ctx.tries == 0)
-        co_return co_await runloop_.respond(ctx, 503, "failure to get a peer from the ring-balancer");
-      break;
-    }
-    ctx.tries++;
-    const auto target = connect_target(ctx, std::move(host), port);
-    error = upstream_error(co_await connector_.connect(target, ctx.upstream_addr, call.conn));
-    if (error == UpstreamError::resolve)
-      co_return co_await runloop_.respond(ctx, 503, "name resolution failed");
-    if (error == UpstreamError::none && call.conn->stream.is_tls()) {
-      const unsigned char* alpn = nullptr;
-      unsigned int alpn_length = 0;
-      SSL_get0_alpn_selected(call.conn->stream.tls_stream()->native_handle(), &alpn, &alpn_length);
-      if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_length) != "h2") {
-        spdlog::error("upstream {} did not negotiate HTTP/2 (ALPN h2) for a grpcs service",
-                      ctx.upstream_addr);
-        error = UpstreamError::connect_refused;
-      }
-    }
-    if (error == UpstreamError::none) break;
-    call.conn.reset();
-    if (balanced) balanced->failed(passive_result(error));
-  }
-  if (!call.conn) {
-    const int status = error == UpstreamError::connect_timeout ? 504 : 502;
-    co_return co_await runloop_.respond(ctx, status, http::kong_default_message(status));
+  // A connection: nothing is sent before one stands, so every failure to make one can go on to
+  // the next target.
+  UpstreamTries tries(worker_.balancer(), worker_.host().upstreams(), ctx);
+  const bool connected = co_await tries.connect(connector_, call.conn);
+  if (!connected) {
+    const auto answer = tries.answer();
+    co_return co_await runloop_.respond(ctx, answer.status, answer.message);
   }
   const auto outcome = co_await exchange(call, ctx);
-  if (balanced) {
-    if (call.head_done)
-      balanced->responded(call.status);
-    else if (call.failed || call.stream_closed)
-      balanced->failed(upstream::Result::tcp_failure);
-  }
+  if (call.head_done)
+    tries.responded(call.status);
+  else if (call.failed || call.stream_closed)
+    tries.failed(UpstreamError::closed_early);
   co_return outcome;
 }
 

@@ -1,5 +1,7 @@
 #include "upstream/connector.h"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -21,6 +23,17 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
   out += ':';
   append_decimal(out, endpoint.port());
   return out;
+}
+
+// Whether the server chose the ALPN "h2" the handshake offered (an HTTP/2 upstream that did not
+// cannot be spoken to; logged).
+bool negotiated_h2(net::UpstreamConnection& conn) {
+  const unsigned char* protocol = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(conn.stream.tls_stream()->native_handle(), &protocol, &length);
+  if (std::string_view(reinterpret_cast<const char*>(protocol), length) == "h2") return true;
+  spdlog::error("upstream {} did not negotiate HTTP/2 (ALPN h2) for a grpcs service", conn.address_text);
+  return false;
 }
 
 }  // namespace
@@ -103,7 +116,7 @@ asio::awaitable<bool> Connector::handshake(const ConnectTarget& target, net::Ups
   deadline_.arm(target.timeout, conn.socket);
   auto [ec] = co_await ssl->async_handshake(asio::ssl::stream_base::client, use_tuple);
   deadline_.disarm();
-  if (!ec) co_return true;
+  if (!ec) co_return !target.http2 || negotiated_h2(conn);
   const auto why = tls::UpstreamTls::verify_error(ssl->native_handle());
   spdlog::error("TLS handshake with upstream {} failed: {}", conn.address_text,
                 deadline_.expired() ? "timed out"

@@ -43,7 +43,7 @@ struct ConnectTarget {
   // for a target with the same key.
   std::string tls_key;
   // HTTP/2 upstreams (grpc, grpcs): a new connection, never a pooled HTTP/1.1 one; TLS offers
-  // ALPN "h2" only.
+  // ALPN "h2" only, and a server that does not choose it refused the connection.
   bool http2 = false;
 };
 

@@ -3,7 +3,10 @@ python3-grpcio, generic handlers with raw-byte messages: tests/support/grpc_upst
 sides of the gateway's h2c listener, services `grpc` (h2c prior knowledge) and `grpcs` (TLS, ALPN
 h2): unary, both streaming directions, deadlines, a message of several MB, upstream statuses and
 trailers passed through, gateway errors mapped to gRPC statuses as Kong maps them, plugins in the
-access and log phases."""
+access and log phases; an upstream's balancer and the service's retries as for HTTP/1.1 services."""
+import http.client
+import json
+import ssl
 import subprocess
 import time
 
@@ -11,13 +14,28 @@ import grpc
 import pytest
 
 from conftest import Gateway, stop_all
+from tcp_server import TcpServer
 from test_tls import CertificateAuthority
 import grpc_upstream
 
 
-def gateway_yml(plain_port, tls_port):
+def gateway_yml(plain_port, tls_port, no_h2_port):
     return f"""
 _format_version: "3.0"
+upstreams:
+  - name: grpc-pool
+    healthchecks:
+      passive:
+        unhealthy: {{tcp_failures: 2}}
+    targets:
+      - target: 127.0.0.1:1
+        weight: 100
+      - target: 127.0.0.1:{plain_port}
+        weight: 1
+  - name: grpc-empty
+    targets:
+      - target: 127.0.0.1:{plain_port}
+        weight: 0
 consumers:
   - username: alice
     keyauth_credentials:
@@ -60,7 +78,39 @@ services:
       - name: dead
         protocols: [grpc]
         hosts: ["dead.test"]
+  - name: balanced
+    url: grpc://grpc-pool
+    routes:
+      - name: pool
+        protocols: [grpc]
+        hosts: ["pool.test"]
+  - name: no-peer
+    url: grpc://grpc-empty
+    routes:
+      - name: empty
+        protocols: [grpc]
+        hosts: ["empty.test"]
+  - name: unresolved
+    url: grpc://nowhere.invalid:50051
+    routes:
+      - name: unresolved
+        protocols: [grpc]
+        hosts: ["unresolved.test"]
+  - name: not-h2
+    url: grpcs://127.0.0.1:{no_h2_port}
+    retries: 1
+    routes:
+      - name: not-h2
+        protocols: [grpc]
+        hosts: ["not-h2.test"]
 """
+
+
+def tls_without_alpn(cert, key):
+    """A TLS server that completes handshakes but offers no ALPN protocol (not an HTTP/2 server)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return TcpServer(lambda conn: conn.recv(1), context=context)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +120,9 @@ def grpc_gw(tmp_path_factory):
     cert, key = ca.issue("upstream", ["localhost"], ips=["127.0.0.1"])
     plain, plain_port = grpc_upstream.start()
     secure, tls_port = grpc_upstream.start(cert=cert, key=key)
-    gw = Gateway(directory, gateway_yml(plain_port, tls_port), env={"GATEHOUSE_TEST_NATIVE_PLUGINS": "1"})
+    no_h2 = tls_without_alpn(cert, key)
+    gw = Gateway(directory, gateway_yml(plain_port, tls_port, no_h2.port),
+                 env={"GATEHOUSE_TEST_NATIVE_PLUGINS": "1"})
     gw.prefix.mkdir(parents=True, exist_ok=True)
     gw.conf.write_text(gw.conf.read_text().replace(f"proxy_listen = 127.0.0.1:{gw.port}\n",
                                                    f"proxy_listen = 127.0.0.1:{gw.port} http2\n")
@@ -84,6 +136,7 @@ def grpc_gw(tmp_path_factory):
     finally:
         plain.stop(None)
         secure.stop(None)
+        no_h2.close()
 
 
 def call(gw, name, request=b"", kind="unary_unary", **kw):
@@ -237,6 +290,52 @@ def test_grpcs_upstream_over_tls_with_alpn_h2(grpc_gw):
     assert list(grpc_upstream.method(channel, "Split", "unary_stream")(b"3:10", timeout=10)) == [
         b"A" * 10, b"B" * 10, b"C" * 10]
     channel.close()
+
+
+def unary_via(gw, host, request=b"x"):
+    channel = authority_channel(gw, host)
+    try:
+        return grpc_upstream.method(channel, "Unary")(request, timeout=10)
+    finally:
+        channel.close()
+
+
+def upstream_health(gw, name):
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+    conn.request("GET", f"/upstreams/{name}/health")
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return {t["target"]: t["health"] for t in body["data"]}
+
+
+def test_a_refused_target_is_retried_on_the_next_and_reported_to_the_balancer(grpc_gw):
+    dead = "127.0.0.1:1"  # nothing listens on port 1
+    assert upstream_health(grpc_gw, "grpc-pool")[dead] == "HEALTHY"
+    before = grpc_gw.logs().count(f"connect() to {dead} failed")
+    # The dead target weighs 100 times more: the first calls try it first, then the live one.
+    assert [unary_via(grpc_gw, "pool.test", f"call {i}".encode()) for i in range(10)] == [
+        f"call {i}".encode() for i in range(10)]
+    # Each refusal was a try the balancer heard of: after two (tcp_failures) the target is out.
+    assert grpc_gw.logs().count(f"connect() to {dead} failed") - before == 2
+    assert upstream_health(grpc_gw, "grpc-pool")[dead] == "UNHEALTHY"
+
+
+def test_no_target_left_and_an_unresolved_host_are_unavailable_as_in_kong(grpc_gw):
+    for host, message in (("empty.test", "failure to get a peer from the ring-balancer"),
+                          ("unresolved.test", "name resolution failed")):
+        with pytest.raises(grpc.RpcError) as failure:
+            unary_via(grpc_gw, host)
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE  # Kong: 503 -> 14
+        assert failure.value.details() == message
+
+
+def test_a_tls_upstream_without_alpn_h2_is_refused_within_the_retries(grpc_gw):
+    before = grpc_gw.logs().count("did not negotiate HTTP/2 (ALPN h2) for a grpcs service")
+    with pytest.raises(grpc.RpcError) as failure:
+        unary_via(grpc_gw, "not-h2.test")
+    assert failure.value.code() == grpc.StatusCode.INTERNAL  # 502 -> 13
+    # retries: 1, so two tries, each refused after its handshake.
+    assert grpc_gw.logs().count("did not negotiate HTTP/2 (ALPN h2) for a grpcs service") - before == 2
 
 
 def test_kong_route_checks(grpc_gw):

@@ -244,6 +244,16 @@ def test_upstream_down_gives_502(make_gateway):
     assert json.loads(body) == {"message": "An invalid response was received from the upstream server"}
 
 
+def test_upstream_name_that_does_not_resolve_gives_503_without_retries(make_gateway):
+    yml = kong_yml(1).replace("http://127.0.0.1:1/base", "http://nowhere.invalid/base")
+    gw = make_gateway(yml).start()
+    resp, body = get(gw, "/api/x")
+    assert resp.status == 503
+    assert json.loads(body) == {"message": "name resolution failed"}  # as Kong
+    # The name is the service's, not a target's: no other try would resolve it.
+    assert gw.logs().count("upstream name resolution failed for 'nowhere.invalid'") == 1
+
+
 def test_upstream_slow_gives_504(gw):
     started = time.monotonic()
     resp, body = get(gw, "/raw/slow?ms=3000")
