@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/log.h"
 
 namespace gh::proxy {
 
@@ -77,6 +80,14 @@ long SpooledBody::read_at(uint64_t offset, char* out, size_t length) const {
     if (n < 0 && errno == EINTR) continue;
     return static_cast<long>(n);
   }
+}
+
+size_t SpooledBody::read_to_send(uint64_t offset, char* out, size_t length) const {
+  const long n = read_at(offset, out, std::min<uint64_t>(length, size_ - offset));
+  if (n > 0) return static_cast<size_t>(n);
+  spdlog::error("cannot read the buffered request body {}: {}", path_,
+                n < 0 ? std::strerror(errno) : "file shorter than the body");
+  return 0;
 }
 
 }  // namespace gh::proxy

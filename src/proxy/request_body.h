@@ -34,6 +34,9 @@ class SpooledBody {
   const std::string& path() const { return path_; }
   // Copies up to `length` bytes starting at `offset` of a body in a file; the count read, or -1.
   long read_at(uint64_t offset, char* out, size_t length) const;
+  // The next part of a body in a file being sent on (to the upstream): up to `length` bytes from
+  // `offset`; the count read, or 0 when the file cannot be read or is shorter than the body (logged).
+  size_t read_to_send(uint64_t offset, char* out, size_t length) const;
   const std::string& error() const { return error_; }
 
  private:

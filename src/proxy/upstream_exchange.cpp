@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
-
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/kong_responses.h"
@@ -262,16 +260,11 @@ asio::awaitable<bool> UpstreamExchange::send_spooled_body(net::UpstreamConnectio
                                                           const SpooledBody& body) {
   std::string buffer(64 * 1024, '\0');
   for (uint64_t offset = 0; offset < body.size();) {
-    const long n =
-        body.read_at(offset, buffer.data(), std::min<uint64_t>(buffer.size(), body.size() - offset));
-    if (n <= 0) {
-      spdlog::error("cannot read the buffered request body {}: {}", body.path(),
-                    n < 0 ? std::strerror(errno) : "file shorter than the body");
-      co_return false;
-    }
-    offset += static_cast<uint64_t>(n);
+    const size_t n = body.read_to_send(offset, buffer.data(), buffer.size());
+    if (n == 0) co_return false;
+    offset += n;
     deadline_.arm(write_timeout(ctx), conn.socket);
-    auto [ec, written] = co_await conn.stream.write(asio::buffer(buffer.data(), static_cast<size_t>(n)));
+    auto [ec, written] = co_await conn.stream.write(asio::buffer(buffer.data(), n));
     deadline_.disarm();
     if (ec) co_return false;
   }

@@ -256,15 +256,10 @@ void UpstreamH2::Call::queue_request_bytes(std::string_view bytes) {
 // The next part of a request body kept in a temporary file; false when the file cannot be read.
 bool UpstreamH2::Call::fill_from_file() {
   char buffer[16 * 1024];
-  const uint64_t left = body_file->size() - file_offset;
-  const long n = body_file->read_at(file_offset, buffer, std::min<uint64_t>(sizeof buffer, left));
-  if (n <= 0) {
-    spdlog::error("cannot read the buffered request body {}: {}", body_file->path(),
-                  n < 0 ? std::strerror(errno) : "file shorter than the body");
-    return false;
-  }
-  file_offset += static_cast<uint64_t>(n);
-  queue_request_bytes(std::string_view(buffer, static_cast<size_t>(n)));
+  const size_t n = body_file->read_to_send(file_offset, buffer, sizeof buffer);
+  if (n == 0) return false;
+  file_offset += n;
+  queue_request_bytes(std::string_view(buffer, n));
   request_last = file_offset == body_file->size();
   return true;
 }

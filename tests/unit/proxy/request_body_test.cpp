@@ -87,6 +87,21 @@ TEST(SpooledBody, AZeroBufferKeepsNothingInMemory) {
   EXPECT_EQ(read_back(body), "a");
 }
 
+// What the upstream senders read: never past the body's end, and 0 (not a short count) when the
+// file was cut under it.
+TEST(SpooledBody, ReadToSendStopsAtTheBodysEndAndReportsATruncatedFile) {
+  TempDir tmp;
+  SpooledBody body(0, tmp.dir.string());
+  ASSERT_TRUE(body.append("0123456789"));
+  ASSERT_TRUE(body.finish());
+  char out[64];
+  ASSERT_EQ(body.read_to_send(4, out, sizeof out), 6u);
+  EXPECT_EQ(std::string(out, 6), "456789");
+  ASSERT_EQ(::truncate(body.path().c_str(), 5), 0);
+  EXPECT_EQ(body.read_to_send(4, out, sizeof out), 1u);
+  EXPECT_EQ(body.read_to_send(5, out, sizeof out), 0u);
+}
+
 TEST(SpooledBody, AnUnwritableDirectoryIsAnError) {
   SpooledBody body(4, "/proc/no-such-dir/client_body_temp");
   EXPECT_TRUE(body.append("abc"));
