@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/log.h"
@@ -189,10 +190,9 @@ std::string strip_comment(std::string_view line) {
   return out;
 }
 
-void read_file_values(const std::string& path, std::map<std::string, std::string>& values,
-                      std::map<std::string, Origin>& origins) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open configuration file");
+// The `key = value` lines of the file `path` holds, read from `in`.
+void read_values(std::istream& in, const std::string& path, std::map<std::string, std::string>& values,
+                 std::map<std::string, Origin>& origins) {
   std::string raw;
   int line_no = 0;
   while (std::getline(in, raw)) {
@@ -525,15 +525,33 @@ std::optional<std::string> Properties::get(std::string_view key) const {
   return it->second;
 }
 
-Properties load_properties(const std::string& path, const std::map<std::string, std::string>& env) {
+namespace {
+
+Properties load_from(std::istream* file, const std::string& path,
+                     const std::map<std::string, std::string>& env) {
   Properties p;
   p.source_file = path;
   std::map<std::string, Origin> origins;
   p.values = default_values();
-  if (!path.empty()) read_file_values(path, p.values, origins);
+  if (file) read_values(*file, path, p.values, origins);
   apply_environment(env, p.values, origins);
   fill_typed(p, origins);
   return p;
+}
+
+}  // namespace
+
+Properties load_properties(const std::string& path, const std::map<std::string, std::string>& env) {
+  if (path.empty()) return load_from(nullptr, path, env);
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open configuration file");
+  return load_from(&in, path, env);
+}
+
+Properties parse_properties(std::string_view text, const std::string& path,
+                            const std::map<std::string, std::string>& env) {
+  std::istringstream in{std::string(text)};
+  return load_from(&in, path, env);
 }
 
 std::map<std::string, std::string> current_environment() {

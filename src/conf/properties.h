@@ -130,6 +130,11 @@ struct Properties {
 // Throws ConfigError naming the file, the line and the key.
 Properties load_properties(const std::string& path, const std::map<std::string, std::string>& env);
 
+// The same for `text`, the content of a kong.conf at `path`, without reading the file: errors name
+// `path`, and relative paths in it resolve against path's directory, as for the file.
+Properties parse_properties(std::string_view text, const std::string& path,
+                            const std::map<std::string, std::string>& env);
+
 // The process environment (environ) as a map.
 std::map<std::string, std::string> current_environment();
 

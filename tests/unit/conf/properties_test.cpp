@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "conf/error.h"
@@ -100,6 +102,30 @@ TEST(Properties, ReadsEveryTypedPropertyFromAFile) {
   EXPECT_NE(log.text().find("gatehouse.conf:20: unknown property 'my_custom_thing'"), std::string::npos)
       << log.text();
   EXPECT_EQ(log.text().find("pluginserver_js_socket"), std::string::npos) << "namespace keys are not unknown";
+}
+
+// parse_properties (the fuzz target's entry) is load_properties without the file read: the same
+// values, relative paths resolved against the named file's directory, errors naming it.
+TEST(Properties, TextParsedAsTheFileItNamesLoadsAsThatFile) {
+  LogCapture log;  // the fixture's unknown key is warned about, twice
+  const auto path = fixture("gatehouse.conf");
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::map<std::string, std::string> env = {{"KONG_LOG_LEVEL", "warn"}};
+  auto from_file = load_properties(path, env);
+  auto from_text = parse_properties(text, path, env);
+  EXPECT_EQ(from_text.values, from_file.values);
+  EXPECT_EQ(from_text.source_file, path);
+  EXPECT_EQ(from_text.prefix, from_file.prefix);
+  EXPECT_EQ(from_text.declarative_config, from_file.declarative_config);
+  EXPECT_EQ(from_text.proxy_error_log, from_file.proxy_error_log);
+  EXPECT_EQ(from_text.log_level, "warn");
+  try {
+    parse_properties("log_level = debug\nno equals sign\n", "/nowhere/kong.conf", {});
+    ADD_FAILURE() << "a line without '=' was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "/nowhere/kong.conf:2: expected 'key = value', got 'no equals sign'");
+  }
 }
 
 TEST(Properties, EnvironmentOverridesFileAndDefaults) {
@@ -231,12 +257,14 @@ TEST(Properties, OffValuesAndLogTargets) {
 
 TEST(Properties, StreamAccessLogTakesKongsBasicFormatOnly) {
   TempDir dir;
-  auto p = load_properties(dir.write("s.conf", "proxy_stream_access_log = /var/log/gh/stream.log basic\n"), {});
+  auto p =
+      load_properties(dir.write("s.conf", "proxy_stream_access_log = /var/log/gh/stream.log basic\n"), {});
   EXPECT_EQ(p.proxy_stream_access_log, "/var/log/gh/stream.log");
   p = load_properties(dir.write("off.conf", "proxy_stream_access_log = off\n"), {});
   EXPECT_EQ(p.proxy_stream_access_log, "off");
   auto file = dir.write("bad.conf", "proxy_stream_access_log = logs/stream.log fancy\n");
-  EXPECT_EQ(error_of(file), file + ":1: proxy_stream_access_log: unknown log format 'fancy' (expected 'basic')");
+  EXPECT_EQ(error_of(file),
+            file + ":1: proxy_stream_access_log: unknown log format 'fancy' (expected 'basic')");
 }
 
 TEST(Properties, CurrentEnvironmentReadsEnviron) {
