@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <stdexcept>
 
 #include "common/log.h"
@@ -35,6 +37,129 @@ bool is_plugin_table(const json& value) {
   for (const auto& entry : *list)
     if (!entry.is_object()) return false;
   return true;
+}
+
+// What a parse from a '[' or '{' of the output would give: known without parsing once an earlier
+// parse has read that bracket as a token (see TableScan).
+enum class Verdict : uint8_t { unknown, not_a_table, table };
+
+// A character iterator that remembers the last character the JSON lexer took. When the parser
+// reports the start of an array or object, that character is its bracket: the lexer reads nothing
+// after a bracket before returning it.
+struct TrackedChar {
+  using iterator_category = std::forward_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+
+  const char* at = nullptr;
+  const char** last_taken = nullptr;
+
+  reference operator*() const {
+    *last_taken = at;
+    return *at;
+  }
+  TrackedChar& operator++() {
+    ++at;
+    return *this;
+  }
+  TrackedChar operator++(int) {
+    TrackedChar before = *this;
+    ++at;
+    return before;
+  }
+  bool operator==(const TrackedChar& other) const { return at == other.at; }
+};
+
+// A SAX pass over one JSON value that gives a verdict for every array and object it reads, not
+// only the first: a parse starting at an inner bracket would read the same tokens from there, so
+// its value ends where this pass closes the container, and fails where this pass fails while the
+// container is open. The verdict is is_plugin_table's, worked out from the events (an array of
+// objects only; an object whose last "Plugins" value is such an array).
+class TableScan {
+ public:
+  TableScan(const char* text_begin, const char* const& last_taken, std::vector<Verdict>& verdicts)
+      : text_begin_(text_begin), last_taken_(last_taken), verdicts_(verdicts) {}
+
+  bool null() { return value_done(false, false); }
+  bool boolean(bool) { return value_done(false, false); }
+  bool number_integer(json::number_integer_t) { return value_done(false, false); }
+  bool number_unsigned(json::number_unsigned_t) { return value_done(false, false); }
+  bool number_float(json::number_float_t, const json::string_t&) { return value_done(false, false); }
+  bool string(json::string_t&) { return value_done(false, false); }
+  bool binary(json::binary_t&) { return value_done(false, false); }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool key(json::string_t& name) {
+    open_.back().at_plugins_key = name == "Plugins";
+    return true;
+  }
+  bool end_object() {
+    const Frame object = close();
+    settle(object, object.has_plugins && object.plugins_are_table);
+    return value_done(true, false);
+  }
+  bool end_array() {
+    const Frame array = close();
+    settle(array, array.only_objects);
+    return value_done(false, array.only_objects);
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  // After a failed parse: a parse from a container still open fails at the same token.
+  void fail_open_containers() {
+    for (const Frame& frame : open_) settle(frame, false);
+    open_.clear();
+  }
+
+ private:
+  struct Frame {
+    std::size_t start;
+    bool is_object;
+    bool only_objects = true;        // array: every element so far is an object
+    bool at_plugins_key = false;     // object: the value being read is a "Plugins" value
+    bool has_plugins = false;        // object
+    bool plugins_are_table = false;  // object: the last "Plugins" value is an array of objects
+  };
+
+  bool open(bool is_object) {
+    if (!open_.empty() && !open_.back().is_object && !is_object) open_.back().only_objects = false;
+    open_.push_back(Frame{static_cast<std::size_t>(last_taken_ - text_begin_), is_object});
+    return true;
+  }
+  Frame close() {
+    Frame frame = open_.back();
+    open_.pop_back();
+    return frame;
+  }
+  void settle(const Frame& frame, bool table) {
+    verdicts_[frame.start] = table ? Verdict::table : Verdict::not_a_table;
+  }
+  // A value (scalar, or a container just closed) read inside the innermost open container.
+  bool value_done(bool is_object, bool is_array_of_objects) {
+    if (open_.empty()) return true;
+    Frame& parent = open_.back();
+    if (!parent.is_object && !is_object) parent.only_objects = false;
+    if (parent.is_object && parent.at_plugins_key) {
+      parent.has_plugins = true;
+      parent.plugins_are_table = is_array_of_objects;
+    }
+    return true;
+  }
+
+  const char* text_begin_;
+  const char* const& last_taken_;
+  std::vector<Verdict>& verdicts_;
+  std::vector<Frame> open_;
+};
+
+// Parses the JSON value at `start` (a bracket) for the verdicts of every container it reads.
+void learn_verdicts(std::string_view text, std::size_t start, std::vector<Verdict>& verdicts) {
+  const char* last_taken = text.data();
+  TableScan scan(text.data(), last_taken, verdicts);
+  TrackedChar first{text.data() + start, &last_taken}, end{text.data() + text.size(), &last_taken};
+  if (!json::sax_parse(first, end, &scan, json::input_format_t::json, false)) scan.fail_open_containers();
 }
 
 // Candidate starts: '[' or '{' opening a line (after blanks) first, then anywhere.
@@ -101,7 +226,14 @@ Dump parse_dump(std::string_view raw_output) {
   const std::string output = strip_ansi(raw_output);
   json table;
   bool found = false;
+  // Each candidate's parse used to run to the end of the output ('[' repeated: quadratic); a
+  // candidate an earlier parse has read as a token is decided without parsing again, so no byte
+  // is read by more than two scans (a bracket inside a string of one starts the other) and the
+  // table's own parse.
+  std::vector<Verdict> verdicts(output.size(), Verdict::unknown);
   for (std::size_t start : candidate_starts(output)) {
+    if (verdicts[start] == Verdict::unknown) learn_verdicts(output, start, verdicts);
+    if (verdicts[start] == Verdict::not_a_table) continue;
     json value;
     if (parse_json_prefix(std::string_view(output).substr(start), value) && is_plugin_table(value)) {
       table = std::move(value);

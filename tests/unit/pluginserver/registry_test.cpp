@@ -82,6 +82,51 @@ TEST(ParseDump, RejectsOutputWithoutAPluginTable) {
   EXPECT_THROW(parse_dump(R"([{"Priority": 1}])"), std::runtime_error);                 // no Name
 }
 
+// The table is the first candidate ('[' or '{' opening a line, then anywhere) whose JSON value is
+// a plugin table. One parse decides every bracket it reads (parse_dump's verdicts): these shapes
+// check that a bracket read inside a value that is not a table, or inside one that never ends,
+// still gets its own answer.
+std::vector<std::string> names_in(std::string_view output) {
+  std::vector<std::string> names;
+  for (const auto& plugin : parse_dump(output).plugins) names.push_back(plugin.name);
+  return names;
+}
+
+TEST(ParseDump, ATableNestedInAValueThatIsNotOneIsFound) {
+  EXPECT_EQ(names_in(R"([[{"Name":"a"}], 1])"), std::vector<std::string>{"a"});
+  EXPECT_EQ(names_in(R"({"x": [{"Name":"b"}, {"Name":"c"}], "y": {}})"),
+            (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(names_in(R"({"log": {"Plugins": [{"Name":"d"}]}})"), std::vector<std::string>{"d"});
+}
+
+TEST(ParseDump, ATableInsideAValueThatNeverEndsIsFound) {
+  EXPECT_EQ(names_in(R"([[{"Name":"a"}], [{"Name":)"), std::vector<std::string>{"a"});
+  EXPECT_EQ(names_in(R"({"Plugins": [{"Name":"b"}] ] trailing junk)"), std::vector<std::string>{"b"});
+  // 300 unclosed brackets around a table: every one is decided by the first parse.
+  EXPECT_EQ(names_in(std::string(300, '[') + R"({"Name":"c"}])"), std::vector<std::string>{"c"});
+}
+
+TEST(ParseDump, TheLastPluginsKeyOfAnObjectDecidesAsInTheParsedValue) {
+  Dump dump = parse_dump(R"({"Protocol": "ProtoBuf:1", "Plugins": 1, "Plugins": [{"Name":"a"}]})");
+  EXPECT_EQ(dump.protocol, "ProtoBuf:1");
+  ASSERT_EQ(dump.plugins.size(), 1u);
+  EXPECT_EQ(dump.plugins[0].name, "a");
+  // The object is no table (its Plugins is 2); the array inside it is one, without a Protocol.
+  dump = parse_dump(R"({"Protocol": "ProtoBuf:1", "Plugins": [{"Name":"b"}], "Plugins": 2})");
+  EXPECT_EQ(dump.protocol, "MsgPack:1");
+  ASSERT_EQ(dump.plugins.size(), 1u);
+  EXPECT_EQ(dump.plugins[0].name, "b");
+}
+
+TEST(ParseDump, BracketsInsideStringsAreCandidatesOfTheirOwn) {
+  // The first parse reads "[x" as a string; that bracket is then tried alone, and fails.
+  EXPECT_EQ(names_in(R"({"note": "[x"} [{"Name":"a"}])"), std::vector<std::string>{"a"});
+  // A table quoted in a string is not one (its escaped quotes end every parse from inside it).
+  EXPECT_THROW(parse_dump(R"({"msg": "[{\"Name\":\"b\"}]"})"), std::runtime_error);
+  // A bracket inside a string of the first parse starts a parse that reads the rest differently.
+  EXPECT_EQ(names_in(R"(["a[{"Name":"c"}]"])"), std::vector<std::string>{"c"});
+}
+
 // ---- discover: real query commands ----
 
 TEST(Discover, RunsEveryQueryCommandAndRegistersEveryPlugin) {
