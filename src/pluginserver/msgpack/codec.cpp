@@ -242,13 +242,16 @@ bool parse_head(const uint8_t* p, size_t avail, Head& h) {
 // ---------------------------------------------------------------- scan
 
 ScanResult scan(std::span<const uint8_t> data, const DecodeLimits& limits) {
+  ScanProgress progress;
+  return scan(data, limits, progress);
+}
+
+ScanResult scan(std::span<const uint8_t> data, const DecodeLimits& limits, ScanProgress& progress) {
   // Iterative walk. `outstanding` counts objects announced by container heads but not yet seen;
-  // each needs at least one byte, which gives an early lower bound for hostile counts.
-  uint64_t left[257];  // objects left per open container level (max_depth is capped at 256)
+  // each needs at least one byte, which gives an early lower bound for hostile counts. An object
+  // is taken into `progress` only once its head and payload are all there.
   const unsigned max_depth = std::min(limits.max_depth, 256u);
-  unsigned depth = 0;
-  uint64_t outstanding = 1;
-  size_t pos = 0;
+  auto& [pos, depth, outstanding, left] = progress;
   auto too_big = [&](uint64_t bytes) {
     if (bytes > limits.max_message_bytes)
       throw DecodeError("msgpack: object exceeds the " + std::to_string(limits.max_message_bytes) +
@@ -260,14 +263,14 @@ ScanResult scan(std::span<const uint8_t> data, const DecodeLimits& limits) {
     if (!parse_head(data.data() + pos, data.size() - pos, h))
       return {ScanResult::Status::need_more, pos + h.size + outstanding - 1};
     const uint64_t end = static_cast<uint64_t>(pos) + h.size + h.payload;
-    --outstanding;
-    too_big(end + outstanding + h.items);
-    if (end > data.size()) return {ScanResult::Status::need_more, static_cast<size_t>(end + outstanding)};
+    too_big(end + outstanding - 1 + h.items);
+    if (end > data.size()) return {ScanResult::Status::need_more, static_cast<size_t>(end + outstanding - 1)};
+    if (h.items > 0 && depth + 1 > max_depth)
+      throw DecodeError("msgpack: nesting deeper than " + std::to_string(max_depth) + " levels");
     pos = static_cast<size_t>(end);
+    --outstanding;
     if (depth > 0) --left[depth];
     if (h.items > 0) {
-      if (depth + 1 > max_depth)
-        throw DecodeError("msgpack: nesting deeper than " + std::to_string(max_depth) + " levels");
       left[++depth] = h.items;
       outstanding += h.items;
     }
@@ -544,7 +547,7 @@ void StreamDecoder::feed(std::span<const uint8_t> bytes) {
 
 std::optional<std::span<const uint8_t>> StreamDecoder::next() {
   if (begin_ == end_ || buffered() < need_) return std::nullopt;
-  auto r = scan({buf_.data() + begin_, buffered()}, limits_);
+  auto r = scan({buf_.data() + begin_, buffered()}, limits_, progress_);
   if (r.status == ScanResult::Status::need_more) {
     need_ = r.size;
     return std::nullopt;
@@ -552,6 +555,7 @@ std::optional<std::span<const uint8_t>> StreamDecoder::next() {
   std::span<const uint8_t> obj(buf_.data() + begin_, r.size);
   begin_ += r.size;
   need_ = 0;
+  progress_.restart();
   return obj;
 }
 

@@ -19,6 +19,7 @@
 // StreamDecoder glues both to a socket: read into prepare()/commit(), take objects with next().
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -83,6 +84,18 @@ struct ScanResult {
 // when the object cannot fit `limits` (detected as soon as the headers say so).
 ScanResult scan(std::span<const uint8_t> data, const DecodeLimits& limits);
 
+// How far a scan of an object still arriving got: the next scan of the same object (its bytes
+// so far and more) goes on from there instead of walking it again from its first byte.
+struct ScanProgress {
+  size_t pos = 0;                  // bytes of whole heads and payloads walked
+  unsigned depth = 0;              // open containers
+  uint64_t outstanding = 1;        // objects announced and not walked yet
+  std::array<uint64_t, 257> left;  // per open container: its objects not walked yet (max_depth <= 256)
+  void restart() { pos = 0, depth = 0, outstanding = 1; }
+};
+// scan() resumed: `data` must start with the bytes `progress` has walked.
+ScanResult scan(std::span<const uint8_t> data, const DecodeLimits& limits, ScanProgress& progress);
+
 enum class Type { nil, boolean, integer, float_, str, bin, array, map, ext };
 
 // Cursor over bytes holding complete objects (bounds-checked anyway: truncation → DecodeError).
@@ -143,7 +156,7 @@ class StreamDecoder {
   std::optional<std::span<const uint8_t>> next();
 
   size_t buffered() const { return end_ - begin_; }
-  void clear() { begin_ = end_ = 0, need_ = 0; }
+  void clear() { begin_ = end_ = 0, need_ = 0, progress_.restart(); }
   const DecodeLimits& limits() const { return limits_; }
 
  private:
@@ -151,6 +164,9 @@ class StreamDecoder {
   std::vector<uint8_t> buf_;
   size_t begin_ = 0, end_ = 0;
   size_t need_ = 0;  // don't rescan until this many bytes are buffered
+  // Where the scan of the object at begin_ stopped: an object arriving in many reads is walked
+  // once, not once per read (each rescan from its start made a big object quadratic).
+  ScanProgress progress_;
 };
 
 }  // namespace gh::pluginserver::msgpack

@@ -200,6 +200,58 @@ TEST(StreamDecoder, ObjectsArriveInAnyPieces) {
   }
 }
 
+// A scan resumed from its progress answers as a scan from the first byte, at every point the
+// bytes can stop (inside a head's length field, a payload, a nested container), and walks no
+// byte twice: its progress stops at the end of the last whole head or payload it was given.
+TEST(Scan, ResumedFromItsProgressAnswersAsAFreshScanAndWalksEachByteOnce) {
+  json items = json::array();
+  for (int i = 0; i < 40; ++i)
+    items.push_back(json::array({i * 300, std::string(static_cast<size_t>(i) * 3, 's'), json{{"k", -i}}}));
+  const std::string object =
+      encode(json{{"items", items}, {"bin", json::binary(std::vector<uint8_t>(300, 7))}});
+  const auto bytes = bytes_of(object);
+  const DecodeLimits limits;
+  ScanProgress progress;
+  size_t walked_before = 0;
+  for (size_t have = 0; have <= bytes.size(); ++have) {
+    const auto given = bytes.first(have);
+    const ScanResult fresh = scan(given, limits);
+    const ScanResult resumed = scan(given, limits, progress);
+    ASSERT_EQ(resumed.status, fresh.status) << "after " << have << " bytes";
+    ASSERT_EQ(resumed.size, fresh.size) << "after " << have << " bytes";
+    ASSERT_LE(progress.pos, have);
+    ASSERT_GE(progress.pos, walked_before) << "walked back";
+    walked_before = progress.pos;
+  }
+  EXPECT_EQ(progress.pos, bytes.size());
+  // Byte by byte, each head and payload was taken once: the walk ended where a single scan ends.
+  EXPECT_EQ(scan(bytes, limits).size, bytes.size());
+}
+
+// The stream decoder keeps the progress of the object arriving, and starts afresh for the next.
+TEST(StreamDecoder, ABigObjectInSmallPiecesThenTheNextOne) {
+  json items = json::array();
+  for (int i = 0; i < 2000; ++i) items.push_back(std::string(40, static_cast<char>('a' + i % 26)));
+  const std::string stream = encode(items) + encode(json::array({1, 2})) + encode("end");
+  StreamDecoder d;
+  std::vector<json> got;
+  for (size_t i = 0; i < stream.size(); i += 5) {
+    d.feed(bytes_of(std::string_view(stream).substr(i, 5)));
+    while (auto obj = d.next()) got.push_back(decode(*obj));
+  }
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], items);
+  EXPECT_EQ(got[1], json::array({1, 2}));
+  EXPECT_EQ(got[2], "end");
+  d.feed(bytes_of(from_hex("92c0")));  // a partial array, then clear(): the next object starts afresh
+  EXPECT_FALSE(d.next());
+  d.clear();
+  d.feed(bytes_of(from_hex("c3")));
+  auto obj = d.next();
+  ASSERT_TRUE(obj);
+  EXPECT_EQ(decode(*obj), true);
+}
+
 TEST(StreamDecoder, HostileLengthsFailBeforeTheBytesArrive) {
   DecodeLimits limits;
   limits.max_message_bytes = 1 << 20;
