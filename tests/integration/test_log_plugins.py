@@ -123,6 +123,31 @@ def test_file_log_follows_a_rotation_on_sigusr1_and_on_reload(make_gateway, upst
     assert entries[0]["request"]["headers"]["x-test-id"] == "after-reload"
 
 
+def test_access_log_follows_a_rotation_on_sigusr1(make_gateway, upstream, tmp_path):
+    """The proxy's own access log (proxy_access_log) is reopened by SIGUSR1 as well, as nginx reopens
+    its logs: after the rename, the next request's line is in a new file of the configured name."""
+    gw = start(make_gateway, upstream, "          []")
+    log = gw.access_log
+
+    def wait_until(predicate, timeout=15.0):
+        deadline = time.time() + timeout
+        while not predicate() and time.time() < deadline:
+            time.sleep(0.02)
+        return predicate()
+
+    get(gw, "/logged?before=1")
+    assert wait_until(lambda: log.exists() and "/logged?before=1 " in log.read_text())
+    rotated = tmp_path / "access.log.1"
+    os.rename(log, rotated)
+    signals_seen = gw.logs().count("reopening log files")
+    gw.proc.send_signal(signal.SIGUSR1)
+    assert wait_until(lambda: gw.logs().count("reopening log files") > signals_seen)
+    get(gw, "/logged?after=1")
+    assert wait_until(lambda: log.exists() and "/logged?after=1 " in log.read_text())
+    assert "/logged?after=1 " not in rotated.read_text()
+    assert "/logged?before=1 " not in log.read_text()
+
+
 def test_file_log_reopen_true_reopens_for_every_write(make_gateway, upstream, tmp_path):
     log = tmp_path / "requests.log"
     gw = start(make_gateway, upstream, plugin("file-log", path=str(log), reopen=True))
