@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/entity_tables.h"
 #include "core/phase.h"
 #include "http/headers.h"
 #include "http/parser.h"
@@ -35,6 +36,11 @@ using Clock = std::chrono::steady_clock;
 // The request as gatehouse will send it upstream. Starts as a copy of the client's request
 // with Kong's rewrites applied (strip_path, forwarded headers); plugins may change it.
 struct UpstreamRequest {
+  UpstreamRequest() = default;
+  UpstreamRequest(UpstreamRequest&&) = default;
+  UpstreamRequest& operator=(UpstreamRequest&&) = default;
+  ~UpstreamRequest() { http::give_back_headers(std::move(headers)); }  // its capacity, for the next request
+
   std::string scheme = "http";
   std::string method;
   std::string path;   // upstream path (router's upstream_path), percent-encoded as sent
@@ -180,12 +186,13 @@ struct RequestContext {
   // Plugin-visible state. The tables start as null, not as empty objects (an empty object is an
   // allocation per request that almost every request would throw away); the first key set
   // turns them into objects, and lookups in null find nothing.
-  Phase phase = Phase::rewrite;           // the phase running now (set by the phase runner)
-  nlohmann::json ctx_shared;              // kong.ctx.shared
-  nlohmann::json plugin_ctx;              // kong.ctx.plugin of native plugins: {plugin name: table}
-  nlohmann::json nginx_ctx;               // kong.nginx.get_ctx / set_ctx
-  nlohmann::json authenticated_consumer;  // kong.client.authenticate (null if none)
-  nlohmann::json authenticated_credential;
+  Phase phase = Phase::rewrite;  // the phase running now (set by the phase runner)
+  nlohmann::json ctx_shared;     // kong.ctx.shared
+  nlohmann::json plugin_ctx;     // kong.ctx.plugin of native plugins: {plugin name: table}
+  nlohmann::json nginx_ctx;      // kong.nginx.get_ctx / set_ctx
+  // kong.client.authenticate (null if none); shared with the snapshot's tables (core/entity_tables.h).
+  EntityTable authenticated_consumer;
+  EntityTable authenticated_credential;
   nlohmann::json serialize_overrides;  // kong.log.set_serialize_value
 };
 

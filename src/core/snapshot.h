@@ -9,6 +9,7 @@
 
 #include "conf/entities.h"
 #include "conf/properties.h"
+#include "core/entity_tables.h"
 #include "router/router.h"
 
 namespace gh::plugins {
@@ -28,6 +29,8 @@ struct Snapshot {
   // kong.node.get_id, /metrics and GET /: kong.conf's node_id, else the process's own identity
   // (proxy::process_node_id).
   std::string node_id;
+  // The consumers' and credentials' entity tables an authentication hands to the request.
+  EntityTables entity_tables;
 
   // Derived once so the hot path doesn't re-parse properties.
   bool server_tokens = true;

@@ -62,6 +62,31 @@ size_t Headers::remove(std::string_view name) {
 }
 
 namespace {
+// Enough for the requests one worker thread has in flight at once to reuse a list most of the
+// time; lists larger than kMaxSpareCapacity are not kept (one odd request does not pin memory).
+constexpr size_t kMaxSpares = 16;
+constexpr size_t kMaxSpareCapacity = 128;
+thread_local std::vector<std::vector<Header>> spare_lists;
+}  // namespace
+
+Headers take_spare_headers(size_t capacity) {
+  Headers headers;
+  if (!spare_lists.empty()) {
+    headers.entries() = std::move(spare_lists.back());
+    spare_lists.pop_back();
+  }
+  headers.reserve(capacity);
+  return headers;
+}
+
+void give_back_headers(Headers&& headers) {
+  auto& list = headers.entries();
+  if (list.capacity() == 0 || list.capacity() > kMaxSpareCapacity || spare_lists.size() >= kMaxSpares) return;
+  list.clear();
+  spare_lists.push_back(std::move(list));
+}
+
+namespace {
 
 // RFC 9110 token characters, as a table: this runs for every header of every request.
 constexpr auto kTokenChars = [] {

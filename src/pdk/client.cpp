@@ -32,10 +32,10 @@ PdkResult get_forwarded_port(PdkCall& c) {
 }
 
 PdkResult get_consumer(PdkCall& c) {
-  return nil_or(c.ctx.authenticated_consumer);
+  return nil_or(core::table_or_null(c.ctx.authenticated_consumer));
 }
 PdkResult get_credential(PdkCall& c) {
-  return nil_or(c.ctx.authenticated_credential);
+  return nil_or(core::table_or_null(c.ctx.authenticated_credential));
 }
 
 PdkResult authenticate(PdkCall& c) {
@@ -45,7 +45,7 @@ PdkResult authenticate(PdkCall& c) {
     throw PdkError("either credential or consumer must be provided");
   if (!consumer.is_null() && !consumer.is_object()) throw PdkError("consumer must be a table");
   if (!credential.is_null() && !credential.is_object()) throw PdkError("credential must be a table");
-  set_authenticated(c.ctx, consumer, credential);
+  set_authenticated(c.ctx, core::make_entity_table(consumer), core::make_entity_table(credential));
   return PdkResult::nil();
 }
 
@@ -146,13 +146,13 @@ constexpr PdkFunction kClient[] = {
 
 }  // namespace
 
-void set_authenticated(core::RequestContext& ctx, json consumer, json credential) {
+void set_authenticated(core::RequestContext& ctx, core::EntityTable consumer, core::EntityTable credential) {
   ctx.authenticated_consumer = std::move(consumer);
   ctx.authenticated_credential = std::move(credential);
 }
 
 std::string authenticated_consumer_id(const core::RequestContext& ctx) {
-  const auto& consumer = ctx.authenticated_consumer;
+  const auto& consumer = core::table_or_null(ctx.authenticated_consumer);
   if (consumer.is_object())
     if (auto it = consumer.find("id"); it != consumer.end() && it->is_string()) return it->get<std::string>();
   return {};

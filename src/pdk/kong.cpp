@@ -21,6 +21,13 @@ void write_header(http::Headers& headers, std::string_view name, std::string_vie
   if (replace) headers.remove(checked);
   headers.add(std::move(checked), std::move(v));
 }
+
+// The name, checked as checked_header_name checks it (the same error) but not copied: a removal
+// needs no string of its own.
+std::string_view valid_header_name(std::string_view name) {
+  if (!http::is_valid_header_name(name)) checked_header_name(name);  // throws
+  return name;
+}
 }  // namespace
 
 // ---- kong.request ----
@@ -81,11 +88,14 @@ void KongClient::authenticate(nlohmann::json consumer, nlohmann::json credential
     throw PdkError("either credential or consumer must be provided");
   if (!consumer.is_null() && !consumer.is_object()) throw PdkError("consumer must be a table");
   if (!credential.is_null() && !credential.is_object()) throw PdkError("credential must be a table");
-  set_authenticated(ctx_, std::move(consumer), std::move(credential));
+  set_authenticated(ctx_, core::make_entity_table(std::move(consumer)),
+                    core::make_entity_table(std::move(credential)));
 }
 
-void KongClient::authenticate(const conf::Consumer* consumer, nlohmann::json credential) {
-  authenticate(consumer ? consumer_entity(*consumer) : nlohmann::json(), std::move(credential));
+void KongClient::authenticate(const conf::Consumer* consumer, core::EntityTable credential) {
+  if (!consumer && !credential) throw PdkError("either credential or consumer must be provided");
+  set_authenticated(ctx_, consumer ? shared_table(*consumer, consumer_entity) : nullptr,
+                    std::move(credential));
 }
 
 // ---- kong.service.request ----
@@ -97,7 +107,7 @@ void KongServiceRequest::add_header(std::string_view name, std::string_view valu
   write_header(ctx_.upstream.edit_headers(), name, value, false);
 }
 void KongServiceRequest::clear_header(std::string_view name) {
-  ctx_.upstream.edit_headers().remove(checked_header_name(name));
+  ctx_.upstream.edit_headers().remove(valid_header_name(name));
 }
 void KongServiceRequest::set_raw_query(std::string query) {
   set_upstream_raw_query(ctx_, std::move(query));
@@ -151,7 +161,7 @@ void KongResponse::add_header(std::string_view name, std::string_view value) {
   write_header(ctx_.response.headers, name, value, false);
 }
 void KongResponse::clear_header(std::string_view name) {
-  ctx_.response.headers.remove(checked_header_name(name));
+  ctx_.response.headers.remove(valid_header_name(name));
 }
 std::optional<std::string_view> KongResponse::get_header(std::string_view name) const {
   return ctx_.response.headers.get(name);

@@ -22,6 +22,7 @@
 
 #include "conf/entities.h"
 #include "core/request_context.h"
+#include "core/snapshot.h"
 #include "http/headers.h"
 #include "pdk/handler.h"
 #include "pdk/plugin_call.h"
@@ -65,14 +66,27 @@ class KongClient {
   std::string_view get_forwarded_ip() const { return ctx_.client_ip; }  // after real_ip processing
   // Kong's kong.client.authenticate with entity tables (either may be null, not both).
   void authenticate(nlohmann::json consumer, nlohmann::json credential);
-  // The same with a kong.yml consumer (its entity table as kong.client.load_consumer gives it).
-  void authenticate(const conf::Consumer* consumer, nlohmann::json credential);
-  const nlohmann::json& get_consumer() const { return ctx_.authenticated_consumer; }  // null: none
-  const nlohmann::json& get_credential() const { return ctx_.authenticated_credential; }
+  // The same with a kong.yml consumer (its entity table as kong.client.load_consumer gives it)
+  // and a credential table, both shared with the snapshot (core/entity_tables.h), not copied.
+  void authenticate(const conf::Consumer* consumer, core::EntityTable credential);
+  // The snapshot's table of a kong.yml entity (made on first use by `build`).
+  template <typename Entity>
+  core::EntityTable shared_table(const Entity& entity, nlohmann::json (*build)(const Entity&)) const;
+  const nlohmann::json& get_consumer() const {
+    return core::table_or_null(ctx_.authenticated_consumer);
+  }  // null: none
+  const nlohmann::json& get_credential() const { return core::table_or_null(ctx_.authenticated_credential); }
 
  private:
   core::RequestContext& ctx_;
 };
+
+template <typename Entity>
+core::EntityTable KongClient::shared_table(const Entity& entity,
+                                           nlohmann::json (*build)(const Entity&)) const {
+  if (!ctx_.snapshot) return core::make_entity_table(build(entity));
+  return ctx_.snapshot->entity_tables.get(entity, build);
+}
 
 // kong.service.request: what goes upstream.
 class KongServiceRequest {

@@ -109,8 +109,8 @@ json serialize_log(const core::RequestContext& ctx) {
   if (ctx.upstream_status) log["upstream_status"] = std::to_string(ctx.upstream_status);
   if (ctx.match && ctx.match->route) log["route"] = route_entity(*ctx.match->route);
   if (ctx.match && ctx.match->service) log["service"] = service_entity(*ctx.match->service);
-  if (!ctx.authenticated_consumer.is_null()) log["consumer"] = ctx.authenticated_consumer;
-  if (!ctx.authenticated_credential.is_null()) log["authenticated_entity"] = ctx.authenticated_credential;
+  if (ctx.authenticated_consumer) log["consumer"] = *ctx.authenticated_consumer;
+  if (ctx.authenticated_credential) log["authenticated_entity"] = *ctx.authenticated_credential;
   for (const auto& [key, op] : ctx.serialize_overrides.items()) {
     apply_override(log, key, op.value("mode", "set"), op.contains("value") ? op["value"] : json());
   }

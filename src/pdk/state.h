@@ -19,7 +19,7 @@ void exit_response(core::RequestContext& ctx, int status, std::optional<std::str
 
 // kong.client.authenticate: the consumer and credential entity tables (either may be null, not
 // both) that consumer-scoped plugins and kong.client.get_consumer see from now on.
-void set_authenticated(core::RequestContext& ctx, nlohmann::json consumer, nlohmann::json credential);
+void set_authenticated(core::RequestContext& ctx, core::EntityTable consumer, core::EntityTable credential);
 
 // The authenticated consumer's id ("" when none): what plugin precedence resolves against.
 std::string authenticated_consumer_id(const core::RequestContext& ctx);

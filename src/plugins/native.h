@@ -52,6 +52,10 @@ struct NativePluginSpec {
   // (proxy-cache's stores, rate-limiting's counters). May throw std::exception for what the
   // schema cannot say: the configuration is then refused with it.
   std::function<std::unique_ptr<NativeHandler>(const nlohmann::json& config, SharedMemory& memory)> make;
+  // Whether the log handler reads the response's headers (kong.response.get_header(s),
+  // kong.log.serialize): a streamed response's headers are copied for the log phase only when a
+  // plugin of the phase does (prometheus does not).
+  bool log_reads_response_headers = true;
 };
 
 // Every native plugin registered (sorted by name). Filled during static initialisation,

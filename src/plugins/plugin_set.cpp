@@ -162,8 +162,8 @@ bool PluginSet::may_run(Phase phase, const std::string& route_id, const std::str
 
 // A reference, not a copy: it is read once per plugin name of the set, for every request.
 std::string_view Collector::consumer_id() const {
-  if (consumer_.is_object())
-    if (auto it = consumer_.find("id"); it != consumer_.end() && it->is_string())
+  if (consumer_ && consumer_->is_object())
+    if (auto it = consumer_->find("id"); it != consumer_->end() && it->is_string())
       return it->get_ref<const std::string&>();
   return {};
 }

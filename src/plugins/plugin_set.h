@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conf/entities.h"
+#include "core/entity_tables.h"
 #include "core/phase.h"
 #include "plugins/native.h"
 #include "pluginserver/registry.h"
@@ -103,7 +104,7 @@ class Collector {
   // `consumer` is read at each step (the request's authenticated consumer, may change meanwhile).
   // The ids are the caller's, kept alive while the collector is.
   Collector(const PluginSet& set, Phase phase, std::string_view route_id, std::string_view service_id,
-            const nlohmann::json& consumer)
+            const core::EntityTable& consumer)
       : set_(set), phase_(phase), route_id_(route_id), service_id_(service_id), consumer_(consumer) {}
 
   // The next plugin implementing the phase, resolved now; null when none is left.
@@ -122,7 +123,7 @@ class Collector {
   const PluginSet& set_;
   Phase phase_;
   std::string_view route_id_, service_id_;
-  const nlohmann::json& consumer_;
+  const core::EntityTable& consumer_;
   size_t next_name_ = 0;
   std::vector<const ConfiguredPlugin*> resolved_;
 };

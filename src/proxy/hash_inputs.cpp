@@ -18,8 +18,8 @@ std::optional<std::string> id_of(const nlohmann::json& entity) {
 }  // namespace
 
 std::optional<std::string> RequestHashInputs::consumer_id() const {
-  if (auto id = id_of(ctx_.authenticated_consumer)) return id;
-  return id_of(ctx_.authenticated_credential);
+  if (auto id = id_of(core::table_or_null(ctx_.authenticated_consumer))) return id;
+  return id_of(core::table_or_null(ctx_.authenticated_credential));
 }
 
 // nginx's $http_<name>: every value of the header, joined with ", ".

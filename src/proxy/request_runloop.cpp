@@ -268,8 +268,8 @@ ForwardingInputs RequestRunloop::forwarding_inputs(const RequestContext& ctx) co
 void RequestRunloop::materialize_upstream_headers(RequestContext& ctx, bool rewritten) {
   auto& up = ctx.upstream;
   const http::Headers edited = std::move(up.headers);
-  up.headers.clear();
-  up.headers.reserve(ctx.request->headers.size() + 24);  // forwarding + plugins' headers: no regrowth
+  // forwarding + plugins' headers: no regrowth
+  up.headers = http::take_spare_headers(ctx.request->headers.size() + 24);
   HeadersSink sink(up.headers);
   ForwardingInputs inputs = forwarding_inputs(ctx);
   if (rewritten) inputs.client_headers = &edited;
@@ -385,8 +385,11 @@ asio::awaitable<void> RequestRunloop::run_log_phase(RequestContext& ctx) {
     list = plugin_set->globals(core::Phase::log);
   if (list.empty()) co_return;
   // A streamed response's headers are still in the upstream parser (the next request restarts
-  // it): only now, with log plugins to read them, are they copied.
-  if (const auto* streamed = upstream_.streamed_response_headers())
+  // it): only now, with log plugins that read them, are they copied.
+  const bool headers_read = std::any_of(list.begin(), list.end(), [](const auto* plugin) {
+    return !plugin->is_native() || plugin->native->log_reads_response_headers;
+  });
+  if (const auto* streamed = headers_read ? upstream_.streamed_response_headers() : nullptr)
     ctx.response.headers =
         merged_response_headers(upstream_headers_for_plugins(*streamed), ctx.response.headers);
   ctx.body_source = nullptr;

@@ -9,9 +9,9 @@ const conf::Declarative& declarative(pdk::Kong& kong) {
   return kong.context().snapshot->config;
 }
 
-void set_consumer(pdk::Kong& kong, const conf::Consumer* consumer, nlohmann::json credential,
+void set_consumer(pdk::Kong& kong, const conf::Consumer* consumer, core::EntityTable credential,
                   std::string_view credential_identifier) {
-  bool has_credential = !credential.is_null();
+  bool has_credential = credential != nullptr;
   kong.client.authenticate(consumer, std::move(credential));
   auto& upstream = kong.service_request;
   auto set_or_clear = [&](std::string_view name, std::string_view value) {

@@ -20,7 +20,8 @@ const conf::Declarative& declarative(pdk::Kong& kong);
 // Kong's set_consumer: kong.client.authenticate(consumer, credential), then X-Consumer-ID,
 // X-Consumer-Custom-ID, X-Consumer-Username and X-Credential-Identifier set from them or cleared
 // (a client cannot pass its own), X-Anonymous-Consumer: true only without a credential.
-void set_consumer(pdk::Kong& kong, const conf::Consumer* consumer, nlohmann::json credential,
+// `credential` is the snapshot's table (kong.client.shared_table), shared, not copied.
+void set_consumer(pdk::Kong& kong, const conf::Consumer* consumer, core::EntityTable credential,
                   std::string_view credential_identifier);
 
 // A failed authentication, as Kong's handlers return it: answered as is without `anonymous`.

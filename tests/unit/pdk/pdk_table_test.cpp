@@ -499,7 +499,7 @@ TEST(Log, SerializeIsKongsStructureAsAString) {
   Fixture f("log");
   f.with_service_response();
   f.request.headers.add("Authorization", "Basic secret");
-  f.ctx.authenticated_consumer = {{"id", "c1"}};
+  f.ctx.authenticated_consumer = core::make_entity_table({{"id", "c1"}});
   json s = json::parse(ok_value(f, "kong.log.serialize").get<std::string>());
   EXPECT_EQ(s["request"]["method"], "POST");
   EXPECT_EQ(s["request"]["uri"], "/api/v1/items?color=blue&size=10&tag=a&tag=b&debug");

@@ -55,7 +55,8 @@ class BasicAuth final : public NativeHandler {
       return failure;
     const conf::Consumer* consumer = declarative(kong).find_consumer(credential->consumer_id);
     if (!consumer) return unexpected_error();
-    set_consumer(kong, consumer, auth::credential_entity(*credential), credential->username);
+    set_consumer(kong, consumer, kong.client.shared_table(*credential, auth::credential_entity),
+                 credential->username);
     return std::nullopt;
   }
 

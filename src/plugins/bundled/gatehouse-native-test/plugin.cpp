@@ -45,7 +45,8 @@ class NativeTest final : public NativeHandler {
     if (!user) return;
     for (const auto& consumer : kong.consumers())
       if (consumer.username == *user)
-        kong.client.authenticate(&consumer, {{"id", "native-cred-" + consumer.username}});
+        kong.client.authenticate(&consumer,
+                                 core::make_entity_table({{"id", "native-cred-" + consumer.username}}));
   }
 
   Config config_;

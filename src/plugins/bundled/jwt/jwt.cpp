@@ -86,7 +86,7 @@ class Jwt final : public NativeHandler {
     if (!consumer)
       return AuthFailure{
           401, {{"message", "Could not find consumer for '" + claim + "=" + secret->key + "'"}}, {}};
-    set_consumer(kong, consumer, auth::credential_entity(*secret), secret->key);
+    set_consumer(kong, consumer, kong.client.shared_table(*secret, auth::credential_entity), secret->key);
     kong.ctx.shared["authenticated_jwt_token"] = search.token;
     return std::nullopt;
   }

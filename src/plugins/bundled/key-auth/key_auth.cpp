@@ -101,7 +101,8 @@ class KeyAuth final : public NativeHandler {
       co_return unauthorized("Unauthorized", challenge());
     const conf::Consumer* consumer = config.find_consumer(credential->consumer_id);
     if (!consumer) co_return unexpected_error();
-    set_consumer(kong, consumer, auth::credential_entity(*credential), credential->id);
+    set_consumer(kong, consumer, kong.client.shared_table(*credential, auth::credential_entity),
+                 credential->id);
     co_return std::nullopt;
   }
 

@@ -6,6 +6,7 @@
 // without a lock. /metrics (admin and status listeners, src/admin/metrics_endpoint.cpp) renders
 // them with the node's gauges.
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 #include "metrics/metrics.h"
@@ -106,7 +107,8 @@ class Prometheus final : public NativeHandler {
   void count_status(const core::RequestContext& ctx, std::string_view service, std::string_view route,
                     std::string_view consumer) const {
     std::array<char, 12> code{};
-    const auto n = std::snprintf(code.data(), code.size(), "%d", ctx.response.status);
+    const auto n =
+        std::to_chars(code.data(), code.data() + code.size(), ctx.response.status).ptr - code.data();
     const std::string_view source = ctx.response.source == "service" ? "service" : "kong";
     families_.requests.add({service, route, std::string_view(code.data(), static_cast<size_t>(n)), source,
                             kWorkspace, consumer});
@@ -144,6 +146,7 @@ NativePluginSpec spec() {
               switch_field("latency_metrics"), switch_field("bandwidth_metrics"),
               switch_field("upstream_health_metrics")}}}}}}}},
       [](const json& config, SharedMemory&) { return std::make_unique<Prometheus>(config); },
+      /*log_reads_response_headers=*/false,
   };
 }
 

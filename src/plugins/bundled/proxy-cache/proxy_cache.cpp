@@ -260,7 +260,7 @@ bool ProxyCache::stale(const cache::Entry& entry, const cache::Directives& cc, i
 std::string ProxyCache::key_of(pdk::Kong& kong) const {
   const auto& ctx = kong.context();
   const auto& req = *ctx.request;
-  const auto& consumer = ctx.authenticated_consumer;
+  const auto& consumer = core::table_or_null(ctx.authenticated_consumer);
   const auto consumer_id = consumer.is_object() ? consumer.value("id", std::string()) : std::string();
   const json query = req.query().empty() ? json::object() : kong.request.get_query();
   cache::KeyInputs in;

@@ -50,6 +50,9 @@ class RateLimiting final : public NativeHandler {
         kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}}, headers);
         co_return;
       }
+      // Up to nine headers: room for them at once, not a regrowth every few.
+      auto& response_headers = kong.context().response.headers;
+      response_headers.reserve(response_headers.size() + decision.headers.size());
       for (const auto& [name, value] : decision.headers) kong.response.set_header(name, value);
     }
     policy_->increment(co_await boost::asio::this_coro::executor, std::move(counters), now_ms);
