@@ -66,12 +66,18 @@ namespace {
 // time; lists larger than kMaxSpareCapacity are not kept (one odd request does not pin memory).
 constexpr size_t kMaxSpares = 16;
 constexpr size_t kMaxSpareCapacity = 128;
-thread_local std::vector<std::vector<Header>> spare_lists;
+// A request destroyed while its thread exits (a coroutine frame freed late) must not touch the
+// spares after their destructor ran: the flag, trivially destructible, outlives them.
+thread_local bool spares_destroyed = false;
+struct SpareLists : std::vector<std::vector<Header>> {
+  ~SpareLists() { spares_destroyed = true; }
+};
+thread_local SpareLists spare_lists;
 }  // namespace
 
 Headers take_spare_headers(size_t capacity) {
   Headers headers;
-  if (!spare_lists.empty()) {
+  if (!spares_destroyed && !spare_lists.empty()) {
     headers.entries() = std::move(spare_lists.back());
     spare_lists.pop_back();
   }
@@ -81,7 +87,9 @@ Headers take_spare_headers(size_t capacity) {
 
 void give_back_headers(Headers&& headers) {
   auto& list = headers.entries();
-  if (list.capacity() == 0 || list.capacity() > kMaxSpareCapacity || spare_lists.size() >= kMaxSpares) return;
+  if (spares_destroyed || list.capacity() == 0 || list.capacity() > kMaxSpareCapacity ||
+      spare_lists.size() >= kMaxSpares)
+    return;
   list.clear();
   spare_lists.push_back(std::move(list));
 }
