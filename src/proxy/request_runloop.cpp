@@ -341,9 +341,10 @@ asio::awaitable<Outcome> RequestRunloop::send_gateway_response(RequestContext& c
   }
   std::vector<asio::const_buffer> body;
   if (!framing.no_body && !response.body.empty()) body.emplace_back(asio::buffer(response.body));
+  // Stored before the client has the last byte (see forward_response).
+  if (tap && (framing.no_body || tap->body(response.body))) tap->end(ctx);
   const bool ok = co_await client_.send_head(body, true, ctx);
   ctx.end = Clock::now();
-  if (ok && tap && (framing.no_body || tap->body(response.body))) tap->end(ctx);
   co_return ok ? client_.response_outcome() : Outcome::close;
 }
 

@@ -1,6 +1,8 @@
 // The answer side of UpstreamExchange: the upstream's response head and body read within the
 // service's read_timeout and relayed to the client as they come, whole for response-phase
 // plugins, or as a tunnel after a 101.
+#include <utility>
+
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/kong_responses.h"
@@ -128,6 +130,9 @@ asio::awaitable<Outcome> UpstreamExchange::forward_response(std::unique_ptr<net:
   bool upstream_reusable = true;
   bool head_sent = false;
   out_.clear();
+  // The copy is complete (and stored) before the client has the last byte, as in Kong's body
+  // filter: a client that asks again, or an admin request, at once finds it.
+  if (no_body && tap) std::exchange(tap, nullptr)->end(ctx);
   if (no_body || upstream_in_.empty()) {
     const bool written = co_await client_.send_head(out_, no_body, ctx);
     if (!written) co_return Outcome::close;
@@ -155,13 +160,13 @@ asio::awaitable<Outcome> UpstreamExchange::forward_response(std::unique_ptr<net:
       if (tap && !tap->body(piece)) tap.reset();
       if (!piece.empty()) out_.emplace_back(asio::buffer(piece));
     }
+    if (done && tap) std::exchange(tap, nullptr)->end(ctx);
     const bool written =
         head_sent ? co_await client_.send_body(out_, done, ctx) : co_await client_.send_head(out_, done, ctx);
     if (!written) co_return Outcome::close;
     head_sent = true;
   }
   ctx.end = Clock::now();
-  if (tap) tap->end(ctx);
   // An upstream that refused an upgrade may still take what follows for the new protocol: never reused.
   if (upstream_reusable && resp.keep_alive && upstream_in_.empty() && !websocket)
     worker_.pool().give_back(std::move(conn));
