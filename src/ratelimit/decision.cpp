@@ -10,10 +10,11 @@ namespace gh::ratelimit {
 
 std::string lua_number(double value) {
   char text[32];
-  // Whole numbers (nearly always) without printf's floating-point path.
-  if (value == std::floor(value) && std::abs(value) < 1e15) {
-    auto [end, ec] = std::to_chars(text, text + sizeof text, static_cast<int64_t>(value));
-    return std::string(text, end);
+  // Whole numbers (nearly always) without printf's floating-point path (nine per request).
+  if (std::abs(value) < 1e15) {
+    const auto whole = static_cast<int64_t>(value);
+    if (static_cast<double>(whole) == value)
+      return std::string(text, std::to_chars(text, text + sizeof text, whole).ptr);
   }
   std::snprintf(text, sizeof text, "%.14g", value);
   return text;

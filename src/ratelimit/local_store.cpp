@@ -7,11 +7,8 @@ namespace gh::ratelimit {
 
 LocalStore::LocalStore(size_t max_entries) : max_per_shard_(std::max<size_t>(1, max_entries / kShards)) {}
 
-LocalStore::Shard& LocalStore::shard_of(std::string_view key) {
-  return shards_[std::hash<std::string_view>{}(key) % kShards];
-}
-
-int64_t LocalStore::get(std::string_view key, int64_t now_ms) {
+int64_t LocalStore::get(std::string_view text, int64_t now_ms) {
+  const HashedKey key = hashed(text);
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.entries.find(key);
@@ -23,7 +20,8 @@ int64_t LocalStore::get(std::string_view key, int64_t now_ms) {
   return it->second.count;
 }
 
-int64_t LocalStore::increment(std::string_view key, int64_t value, int64_t ttl_seconds, int64_t now_ms) {
+int64_t LocalStore::increment(std::string_view text, int64_t value, int64_t ttl_seconds, int64_t now_ms) {
+  const HashedKey key = hashed(text);
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.entries.find(key);
@@ -33,7 +31,7 @@ int64_t LocalStore::increment(std::string_view key, int64_t value, int64_t ttl_s
   }
   if (it == shard.entries.end()) {
     make_room(shard, now_ms);
-    it = shard.entries.emplace(std::string(key), Entry{0, now_ms + ttl_seconds * 1000}).first;
+    it = shard.entries.emplace(std::string(text), Entry{0, now_ms + ttl_seconds * 1000}).first;
   }
   it->second.count += value;
   return it->second.count;

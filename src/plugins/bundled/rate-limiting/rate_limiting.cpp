@@ -50,10 +50,12 @@ class RateLimiting final : public NativeHandler {
         kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}}, headers);
         co_return;
       }
-      // Up to nine headers: room for them at once, not a regrowth every few.
+      // Up to nine headers: room for them at once, not a regrowth every few. Written as
+      // kong.response.set_header writes them, without its checks: the names are this plugin's
+      // constants and the values numbers, and checking and copying them was a third of the plugin.
       auto& response_headers = kong.context().response.headers;
       response_headers.reserve(response_headers.size() + decision.headers.size());
-      for (const auto& [name, value] : decision.headers) kong.response.set_header(name, value);
+      for (auto& [name, value] : decision.headers) response_headers.set(name, std::move(value));
     }
     policy_->increment(co_await boost::asio::this_coro::executor, std::move(counters), now_ms);
   }
