@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace gh::plugins {
 
@@ -101,9 +102,65 @@ PluginSet::PluginSet(const conf::Declarative& config, std::shared_ptr<const plug
   std::stable_sort(plugins_.begin(), plugins_.end(),
                    [](const auto& a, const auto& b) { return runs_before(*a, *b); });
   for (const auto& p : plugins_) {
-    if (by_name_.empty() || by_name_.back().front()->name != p->name) by_name_.emplace_back();
+    if (by_name_.empty() || by_name_.back().front()->name != p->name) {
+      by_name_.emplace_back();
+      consumer_scoped_.push_back(false);
+    }
     by_name_.back().push_back(p.get());
+    if (!p->entity->consumer_id.empty()) consumer_scoped_.back() = true;
   }
+  build_plans(config);
+}
+
+// Indexes each name's consumer-less entities by scope (a few hash lookups per route and name),
+// so that building the plans stays linear in routes x names however many entities there are.
+void PluginSet::build_plans(const conf::Declarative& config) {
+  struct NameIndex {
+    std::unordered_map<std::string, const ConfiguredPlugin*> route_service, route, service;
+    const ConfiguredPlugin* global = nullptr;
+  };
+  std::vector<NameIndex> index(by_name_.size());
+  for (size_t i = 0; i < by_name_.size(); ++i) {
+    for (const auto* p : by_name_[i]) {  // the first entity of a scope wins, as in resolve()
+      const auto& e = *p->entity;
+      if (!e.consumer_id.empty()) continue;
+      if (!e.route_id.empty() && !e.service_id.empty())
+        index[i].route_service.try_emplace(e.route_id + '\n' + e.service_id, p);
+      else if (!e.route_id.empty())
+        index[i].route.try_emplace(e.route_id, p);
+      else if (!e.service_id.empty())
+        index[i].service.try_emplace(e.service_id, p);
+      else if (!index[i].global)
+        index[i].global = p;
+    }
+  }
+  auto find = [](const auto& map, const std::string& key) -> const ConfiguredPlugin* {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : it->second;
+  };
+  for (const auto& route : config.routes) {
+    if (route.id.empty()) continue;
+    RoutePlan plan;
+    plan.service_id = route.service_id;
+    plan.without_consumer.resize(by_name_.size());
+    for (size_t i = 0; i < by_name_.size(); ++i) {
+      const auto& at = index[i];
+      const ConfiguredPlugin* chosen = nullptr;
+      if (!route.service_id.empty()) chosen = find(at.route_service, route.id + '\n' + route.service_id);
+      if (!chosen) chosen = find(at.route, route.id);
+      if (!chosen && !route.service_id.empty()) chosen = find(at.service, route.service_id);
+      if (!chosen) chosen = at.global;
+      plan.without_consumer[i] = chosen;
+    }
+    plan.may_run = may_run_mask(route.id, route.service_id);
+    plans_.try_emplace(route.id, std::move(plan));
+  }
+}
+
+const PluginSet::RoutePlan* PluginSet::plan(std::string_view route_id, std::string_view service_id) const {
+  auto it = plans_.find(route_id);
+  if (it == plans_.end() || it->second.service_id != service_id) return nullptr;
+  return &it->second;
 }
 
 const ConfiguredPlugin* PluginSet::resolve(size_t index, std::string_view route_id,
@@ -132,12 +189,15 @@ const ConfiguredPlugin* PluginSet::resolve(size_t index, std::string_view route_
   return nullptr;
 }
 
-std::vector<const ConfiguredPlugin*> PluginSet::collect(Phase phase, const std::string& route_id,
-                                                        const std::string& service_id,
-                                                        const std::string& consumer_id) const {
+std::vector<const ConfiguredPlugin*> PluginSet::collect(Phase phase, std::string_view route_id,
+                                                        std::string_view service_id,
+                                                        std::string_view consumer_id) const {
+  const RoutePlan* known = plan(route_id, service_id);
   std::vector<const ConfiguredPlugin*> out;
   for (size_t i = 0; i < by_name_.size(); ++i) {
-    const auto* chosen = resolve(i, route_id, service_id, consumer_id);
+    const bool plan_holds = known && (consumer_id.empty() || !consumer_scoped_[i]);
+    const auto* chosen =
+        plan_holds ? known->without_consumer[i] : resolve(i, route_id, service_id, consumer_id);
     if (chosen && chosen->has(phase)) out.push_back(chosen);
   }
   return out;
@@ -150,14 +210,20 @@ std::vector<const ConfiguredPlugin*> PluginSet::globals(Phase phase) const {
   return out;
 }
 
-bool PluginSet::may_run(Phase phase, const std::string& route_id, const std::string& service_id) const {
+PhaseMask PluginSet::may_run_mask(std::string_view route_id, std::string_view service_id) const {
+  PhaseMask mask = 0;
   for (const auto& p : plugins_) {
     const auto& e = *p->entity;
-    if (p->has(phase) && (e.route_id.empty() || e.route_id == route_id) &&
+    if ((e.route_id.empty() || e.route_id == route_id) &&
         (e.service_id.empty() || e.service_id == service_id))
-      return true;
+      mask |= p->phases;
   }
-  return false;
+  return mask;
+}
+
+bool PluginSet::may_run(Phase phase, std::string_view route_id, std::string_view service_id) const {
+  const RoutePlan* known = plan(route_id, service_id);
+  return ((known ? known->may_run : may_run_mask(route_id, service_id)) & core::bit(phase)) != 0;
 }
 
 // A reference, not a copy: it is read once per plugin name of the set, for every request.
@@ -170,7 +236,12 @@ std::string_view Collector::consumer_id() const {
 
 const ConfiguredPlugin* Collector::next() {
   while (next_name_ < set_.name_count()) {
-    const auto* plugin = set_.resolve(next_name_++, route_id_, service_id_, consumer_id());
+    const size_t name = next_name_++;
+    // Without a consumer, or for a name no consumer-scoped entity has, the route's plan holds
+    // exactly what the full precedence walk would find.
+    const bool plan_holds = plan_ && (!set_.consumer_scoped(name) || consumer_id().empty());
+    const auto* plugin = plan_holds ? plan_->without_consumer[name]
+                                    : set_.resolve(name, route_id_, service_id_, consumer_id());
     if (!plugin) continue;
     resolved_.push_back(plugin);
     if (plugin->has(phase_)) return plugin;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "conf/entities.h"
@@ -65,22 +66,37 @@ class PluginSet {
   PluginSet(const conf::Declarative& config, std::shared_ptr<const pluginserver::Registry> registry,
             SeqAllocator& seqs, const std::vector<const NativePluginSpec*>& native, SharedMemory& memory);
 
-  // Kong's collection: for each plugin name, the most specific entity for this request
-  // (consumer+route+service > consumer+route > consumer+service > route+service > consumer >
-  // route > service > global), ordered by priority descending, ties by name descending.
-  // `route_id`/`service_id`/`consumer_id` may be empty. Only plugins implementing `phase`.
-  std::vector<const ConfiguredPlugin*> collect(Phase phase, const std::string& route_id,
-                                               const std::string& service_id,
-                                               const std::string& consumer_id) const;
+  // Kong's collection all at once, for a consumer known beforehand (or none, as in the stream
+  // subsystem): for each plugin name the most specific entity (see resolve()), in execution
+  // order; only those implementing `phase`. A request's access phase uses a Collector instead.
+  std::vector<const ConfiguredPlugin*> collect(Phase phase, std::string_view route_id,
+                                               std::string_view service_id,
+                                               std::string_view consumer_id = {}) const;
   // Global plugins implementing `phase` (rewrite, certificate: Kong runs only those).
   std::vector<const ConfiguredPlugin*> globals(Phase phase) const;
+  // What a route's requests resolve to before any consumer is known, worked out once per
+  // configuration: per plugin name (execution order), Kong's most specific entity among
+  // route+service > route > service > global, or null; and the phases of every entity that may
+  // apply to the route whatever the consumer. A request's collection then costs a lookup per
+  // name, not a scan of every entity of the name (configs with thousands of routes).
+  struct RoutePlan {
+    std::string service_id;
+    std::vector<const ConfiguredPlugin*> without_consumer;
+    PhaseMask may_run = 0;
+  };
+  // The plan of a route of the configuration (null for ids it does not have).
+  const RoutePlan* plan(std::string_view route_id, std::string_view service_id) const;
   // Whether some entity implementing `phase` may apply to this route and service, whatever the
   // consumer turns out to be (a cheap test before a Collector runs).
-  bool may_run(Phase phase, const std::string& route_id, const std::string& service_id) const;
+  bool may_run(Phase phase, std::string_view route_id, std::string_view service_id) const;
 
-  // The most specific entity of the `index`th plugin name (execution order) for these ids, or null.
+  // Kong's precedence: the most specific entity of the `index`th plugin name (execution order)
+  // for these ids (consumer+route+service > consumer+route > consumer+service > route+service >
+  // consumer > route > service > global), or null; any id may be empty.
   const ConfiguredPlugin* resolve(size_t index, std::string_view route_id, std::string_view service_id,
                                   std::string_view consumer_id) const;
+  // Whether the `index`th name has an entity scoped to a consumer (else a plan resolves it).
+  bool consumer_scoped(size_t index) const { return consumer_scoped_[index]; }
   size_t name_count() const { return by_name_.size(); }
 
   bool empty() const { return plugins_.empty(); }
@@ -90,8 +106,18 @@ class PluginSet {
  private:
   std::shared_ptr<const pluginserver::Registry> registry_;
   std::vector<std::unique_ptr<ConfiguredPlugin>> plugins_;
+  void build_plans(const conf::Declarative& config);
+  PhaseMask may_run_mask(std::string_view route_id, std::string_view service_id) const;
+
   // The entities of each distinct plugin name, names in execution order.
   std::vector<std::vector<const ConfiguredPlugin*>> by_name_;
+  std::vector<bool> consumer_scoped_;  // per name
+  // Per route id (transparent lookups by string_view).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, RoutePlan, IdHash, std::equal_to<>> plans_;
 };
 
 // Kong's collecting iterator (runloop/plugins_iterator.lua): walks the plugin names in execution
@@ -105,7 +131,12 @@ class Collector {
   // The ids are the caller's, kept alive while the collector is.
   Collector(const PluginSet& set, Phase phase, std::string_view route_id, std::string_view service_id,
             const core::EntityTable& consumer)
-      : set_(set), phase_(phase), route_id_(route_id), service_id_(service_id), consumer_(consumer) {}
+      : set_(set),
+        plan_(set.plan(route_id, service_id)),
+        phase_(phase),
+        route_id_(route_id),
+        service_id_(service_id),
+        consumer_(consumer) {}
 
   // The next plugin implementing the phase, resolved now; null when none is left.
   const ConfiguredPlugin* next();
@@ -121,6 +152,7 @@ class Collector {
   std::string_view consumer_id() const;  // empty: none
 
   const PluginSet& set_;
+  const PluginSet::RoutePlan* plan_;  // null: every name resolved by a scan
   Phase phase_;
   std::string_view route_id_, service_id_;
   const core::EntityTable& consumer_;

@@ -183,8 +183,8 @@ class StreamSession {
   // does not).
   std::vector<const plugins::ConfiguredPlugin*> stream_plugins(core::Phase phase) const {
     if (!config_.plugins || !env_.runner || !match_.route) return {};
-    auto list = config_.plugins->collect(phase, match_.route->id,
-                                         match_.service ? match_.service->id : std::string(), "");
+    auto list = config_.plugins->collect(
+        phase, match_.route->id, match_.service ? std::string_view(match_.service->id) : std::string_view());
     std::erase_if(list, [](const plugins::ConfiguredPlugin* p) {
       const auto& protocols = p->entity->protocols;
       return std::none_of(protocols.begin(), protocols.end(),
