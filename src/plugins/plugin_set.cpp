@@ -109,6 +109,10 @@ PluginSet::PluginSet(const conf::Declarative& config, std::shared_ptr<const plug
     by_name_.back().push_back(p.get());
     if (!p->entity->consumer_id.empty()) consumer_scoped_.back() = true;
   }
+  for (const auto& p : plugins_)
+    if (p->entity->is_global())
+      for (unsigned i = 0; i < core::kPhaseCount; ++i)
+        if (p->has(static_cast<Phase>(i))) globals_[i].push_back(p.get());
   build_plans(config);
 }
 
@@ -200,13 +204,6 @@ std::vector<const ConfiguredPlugin*> PluginSet::collect(Phase phase, std::string
         plan_holds ? known->without_consumer[i] : resolve(i, route_id, service_id, consumer_id);
     if (chosen && chosen->has(phase)) out.push_back(chosen);
   }
-  return out;
-}
-
-std::vector<const ConfiguredPlugin*> PluginSet::globals(Phase phase) const {
-  std::vector<const ConfiguredPlugin*> out;
-  for (const auto& p : plugins_)
-    if (p->entity->is_global() && p->has(phase)) out.push_back(p.get());
   return out;
 }
 

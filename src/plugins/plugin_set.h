@@ -4,6 +4,7 @@
 // here (collect()).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -73,7 +74,9 @@ class PluginSet {
                                                std::string_view service_id,
                                                std::string_view consumer_id = {}) const;
   // Global plugins implementing `phase` (rewrite, certificate: Kong runs only those).
-  std::vector<const ConfiguredPlugin*> globals(Phase phase) const;
+  const std::vector<const ConfiguredPlugin*>& globals(Phase phase) const {
+    return globals_[static_cast<unsigned>(phase)];
+  }
   // What a route's requests resolve to before any consumer is known, worked out once per
   // configuration: per plugin name (execution order), Kong's most specific entity among
   // route+service > route > service > global, or null; and the phases of every entity that may
@@ -111,7 +114,8 @@ class PluginSet {
 
   // The entities of each distinct plugin name, names in execution order.
   std::vector<std::vector<const ConfiguredPlugin*>> by_name_;
-  std::vector<bool> consumer_scoped_;  // per name
+  std::vector<bool> consumer_scoped_;                                            // per name
+  std::array<std::vector<const ConfiguredPlugin*>, core::kPhaseCount> globals_;  // per phase, in order
   // Per route id (transparent lookups by string_view).
   struct IdHash {
     using is_transparent = void;

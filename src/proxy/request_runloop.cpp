@@ -129,8 +129,8 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
   ctx.body_source = this;
   start_upstream_request(ctx);
   const auto* plugin_set = ctx.snapshot->plugins.get();
-  const auto rewrite = plugin_set ? plugin_set->globals(core::Phase::rewrite)
-                                  : std::vector<const plugins::ConfiguredPlugin*>();
+  static const std::vector<const plugins::ConfiguredPlugin*> kNoPlugins;
+  const auto& rewrite = plugin_set ? plugin_set->globals(core::Phase::rewrite) : kNoPlugins;
   if (!rewrite.empty()) {
     // Kong's rewrite plugins edit the client's request itself (ngx.req.*): they edit its headers.
     ctx.upstream.headers = req.headers;
