@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <stdexcept>
 
 #include "common/log.h"
@@ -195,12 +196,15 @@ PluginInfo parse_plugin_info(const json& info) {
   plugin.name = name->get<std::string>();
   plugin.version = version_text(info.value("Version", json()));
   if (auto p = info.find("Priority"); p != info.end() && !p->is_null()) {
-    if (!p->is_number() || !std::isfinite(p->get<double>()) ||
-        std::floor(p->get<double>()) != p->get<double>())
+    // Whole and within int: a priority past it would not convert (dump_fuzz found 9.3e78).
+    const double priority = p->is_number() ? p->get<double>() : 0.5;
+    if (!std::isfinite(priority) || std::floor(priority) != priority ||
+        priority < static_cast<double>(std::numeric_limits<int>::min()) ||
+        priority > static_cast<double>(std::numeric_limits<int>::max()))
       throw std::runtime_error(
           "Plugin \"" + plugin.name +
           "\" cannot be loaded because its PRIORITY field is not a valid integer number");
-    plugin.priority = static_cast<int>(p->get<double>());
+    plugin.priority = static_cast<int>(priority);
   }
   if (auto phases = info.find("Phases"); phases != info.end() && phases->is_array()) {
     for (const auto& phase : *phases) {

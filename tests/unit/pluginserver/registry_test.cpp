@@ -80,6 +80,11 @@ TEST(ParseDump, RejectsOutputWithoutAPluginTable) {
   EXPECT_THROW(parse_dump(R"({"error": "nope"})"), std::runtime_error);
   EXPECT_THROW(parse_dump(R"([{"Name": "x", "Priority": 1.5}])"), std::runtime_error);  // Kong 3.0+ rule
   EXPECT_THROW(parse_dump(R"([{"Priority": 1}])"), std::runtime_error);                 // no Name
+  // Whole numbers an int cannot hold (dump_fuzz: 9.3e78 was converted, undefined behaviour).
+  EXPECT_THROW(parse_dump(R"([{"Name": "x", "Priority": 9305555555555555555555555}])"), std::runtime_error);
+  EXPECT_THROW(parse_dump(R"([{"Name": "x", "Priority": -2147483649}])"), std::runtime_error);
+  EXPECT_EQ(parse_dump(R"([{"Name": "x", "Priority": -2147483648}])").plugins.at(0).priority, -2147483648);
+  EXPECT_EQ(parse_dump(R"([{"Name": "x", "Priority": 2147483647}])").plugins.at(0).priority, 2147483647);
 }
 
 // The table is the first candidate ('[' or '{' opening a line, then anywhere) whose JSON value is
