@@ -247,6 +247,16 @@ class Gateway:
                 out += f.read_text(errors="replace")
         return out
 
+    def wait_for_log(self, text, timeout=10.0):
+        """Whether `text` appears in the logs within `timeout`: a line written just after what the
+        test saw (a socket closed, then the close logged) needs a moment on a loaded machine."""
+        deadline = time.time() + timeout
+        while text not in self.logs():
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def stop(self):
         """SIGTERM, then the exit status. Raises AssertionError when the gateway needed SIGKILL, exited
         non-zero after SIGTERM, crashed, or its output (its own, and the plugin servers' lines it

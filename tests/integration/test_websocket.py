@@ -411,7 +411,8 @@ def test_upstream_that_stops_reading_is_cut_at_the_services_write_timeout(env):
             except OSError:
                 cut = True
     assert cut, "the tunnel to an upstream that stopped reading was never closed"
-    assert "ended: write timed out" in env.gw.logs()
+    # The tunnel closes both sockets, then logs why: the line may follow the close the test saw.
+    assert env.gw.wait_for_log("ended: write timed out")
 
 
 def test_a_half_close_is_passed_on_and_the_other_direction_keeps_flowing(env):
