@@ -194,6 +194,16 @@ def start_nginx_proxy(workdir: Path, port: int, upstream_port: int, workers: int
     return server
 
 
+def start_redis(workdir: Path, port: int, cpu: str | None) -> Server:
+    """A real redis-server on 127.0.0.1:port, no persistence, its files in workdir/redis."""
+    rdir = workdir / "redis"
+    rdir.mkdir(exist_ok=True)
+    server = Server("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(rdir),
+                                     "--save", "", "--appendonly", "no"], rdir / "stdout.log", cpu)
+    wait_for_port(port, server)
+    return server
+
+
 def gatehouse_binary() -> Path:
     binary = Path(os.environ.get("GATEHOUSE_BIN", ROOT / "build" / "gatehouse"))
     if not os.access(binary, os.X_OK):

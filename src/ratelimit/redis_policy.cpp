@@ -1,5 +1,6 @@
 #include "ratelimit/redis_policy.h"
 
+#include <array>
 #include <charconv>
 
 #include "common/log.h"
@@ -9,11 +10,18 @@ namespace gh::ratelimit {
 
 namespace {
 
-// INCRBY, and EXPIRE when this increment created the key (Kong's script does the same).
+// Kong's increment, for every counter of a request in one command: INCRBY each key (KEYS), and
+// EXPIRE it (ARGV[i + 1] seconds) when this increment created it. pcall keeps one failing key
+// (say, another program's value of another type) from stopping the others, as with Kong's one
+// command per key; the first error is still reported.
 constexpr std::string_view kIncrementScript =
-    "local n = redis.call('incrby', KEYS[1], ARGV[1]) "
-    "if n == tonumber(ARGV[1]) then redis.call('expire', KEYS[1], ARGV[2]) end "
-    "return n";
+    "local by, failed = tonumber(ARGV[1]) "
+    "for i, key in ipairs(KEYS) do "
+    "local n = redis.pcall('incrby', key, by) "
+    "if type(n) == 'table' then failed = failed or n "
+    "elseif n == by then redis.call('expire', key, ARGV[i + 1]) end "
+    "end "
+    "return failed or 0";
 
 // One line per interval and worker while Redis is unreachable, not one per request.
 void log_increment_failure(const std::string& error) {
@@ -23,6 +31,15 @@ void log_increment_failure(const std::string& error) {
   spdlog::error("[rate-limiting] failed to commit increment pipeline in Redis: {}{}", error,
                 held_back ? " (" + std::to_string(held_back) + " more since the last report)" : "");
 }
+
+// An integer's decimal text, on the stack.
+struct Number {
+  std::array<char, 24> text;
+  std::string_view format(int64_t value) {
+    return {text.data(), static_cast<size_t>(
+                             std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data())};
+  }
+};
 
 }  // namespace
 
@@ -59,12 +76,23 @@ boost::asio::awaitable<Usage> RedisPolicy::usage(const std::vector<Counter>& cou
 
 void RedisPolicy::increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
                             int64_t) {
-  std::string commands;
-  commands.reserve(counters.size() * (kIncrementScript.size() + 200));
-  for (const auto& counter : counters)
-    redis::encode_command(commands, {"EVAL", kIncrementScript, "1", counter.key, "1",
-                                     std::to_string(period_seconds(counter.period))});
-  redis::send_detached(options_, executor, std::move(commands), counters.size(), log_increment_failure);
+  // EVAL script numkeys key... 1 ttl...: at most one counter per period.
+  constexpr size_t kMaxCounters = kPeriods.size();
+  if (counters.empty() || counters.size() > kMaxCounters) return;
+  const size_t n = counters.size();
+  std::array<Number, kMaxCounters + 1> numbers;  // the key count, then each key's lifetime
+  std::array<std::string_view, 4 + 2 * kMaxCounters> args;
+  args[0] = "EVAL";
+  args[1] = kIncrementScript;
+  args[2] = numbers[0].format(static_cast<int64_t>(n));
+  args[3 + n] = "1";
+  for (size_t i = 0; i < n; ++i) {
+    args[3 + i] = counters[i].key;
+    args[4 + n + i] = numbers[i + 1].format(period_seconds(counters[i].period));
+  }
+  std::string command;
+  redis::encode_command(command, std::span<const std::string_view>(args.data(), 4 + 2 * n));
+  redis::send_detached(options_, executor, std::move(command), 1, log_increment_failure);
 }
 
 }  // namespace gh::ratelimit

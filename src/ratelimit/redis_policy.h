@@ -1,7 +1,7 @@
 // Kong's `redis` policy: the counters of every gateway on one Redis. Usage is one pipelined
-// round trip of GETs; the increment after an admitted request (Kong's timer) is pipelined EVALs
-// of a script that adds one and, when it created the key, sets the window's expiry (Kong's
-// EXPIRATION), sent without making the request wait.
+// round trip of GETs; the increment after an admitted request (Kong's timer) is one EVAL of a
+// script that adds one to each counter and, when that created the key, sets the window's expiry
+// (Kong's EXPIRATION), sent without making the request wait.
 #pragma once
 
 #include <memory>

@@ -1,20 +1,38 @@
 #include "redis/resp.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace gh::redis {
 
-void encode_command(std::string& out, std::initializer_list<std::string_view> args) {
-  out += '*';
-  out += std::to_string(args.size());
-  out += "\r\n";
+namespace {
+
+// Writes "<prefix><n>\r\n" at `at`; returns the end. At most 23 bytes.
+char* put_header(char* at, char prefix, size_t n) {
+  *at++ = prefix;
+  at = std::to_chars(at, at + 20, n).ptr;
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
+}  // namespace
+
+void encode_command(std::string& out, std::span<const std::string_view> args) {
+  // Written in place into room for the longest encoding, then cut to size: one growth per
+  // command, not one append (and capacity check) per piece.
+  size_t most = 23;
+  for (auto arg : args) most += 23 + arg.size() + 2;
+  const size_t start = out.size();
+  out.resize(start + most);
+  char* at = put_header(out.data() + start, '*', args.size());
   for (auto arg : args) {
-    out += '$';
-    out += std::to_string(arg.size());
-    out += "\r\n";
-    out += arg;
-    out += "\r\n";
+    at = put_header(at, '$', arg.size());
+    at = std::copy(arg.begin(), arg.end(), at);
+    *at++ = '\r';
+    *at++ = '\n';
   }
+  out.resize(static_cast<size_t>(at - out.data()));
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +21,10 @@ inline constexpr size_t kMaxLine = 4096;
 inline constexpr size_t kMaxReply = 1024 * 1024;
 
 // Appends one command (`*<n>\r\n` then `$<len>\r\n<arg>\r\n` per argument) to `out`.
-void encode_command(std::string& out, std::initializer_list<std::string_view> args);
+void encode_command(std::string& out, std::span<const std::string_view> args);
+inline void encode_command(std::string& out, std::initializer_list<std::string_view> args) {
+  encode_command(out, std::span<const std::string_view>(args.begin(), args.size()));
+}
 
 struct Reply {
   enum class Type { status, error, integer, bulk, null, array };

@@ -262,6 +262,50 @@ def test_redis_policy_counts_with_kongs_keys_and_expiry(make_gateway, upstream, 
     assert resp.getheader("Retry-After") is not None
 
 
+def counters_by_period(redis, expected_count, timeout=10.0):
+    """{period: (value, ttl)} of every rate-limiting key once `expected_count` exist (the increment
+    is sent after the response, so Redis may see it a moment later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        keys = redis.command("KEYS", "ratelimit:*")
+        if len(keys) >= expected_count or time.monotonic() > deadline:
+            return {k.rsplit(":", 1)[1]: (k, redis.command("TYPE", k), redis.command("TTL", k)) for k in keys}
+        time.sleep(0.02)
+
+
+def wait_for_value(redis, key, value, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while redis.command("GET", key) != value and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return redis.command("GET", key)
+
+
+def test_redis_increments_every_period_with_its_own_expiry(make_gateway, upstream, redis):
+    conf = {"policy": "redis", "minute": 100, "hour": 100, "day": 100,
+            "redis": {"host": "127.0.0.1", "port": redis.port}}
+    extra = (f"      - name: r-periods\n        paths: [\"/r-periods\"]\n        plugins:\n"
+             f"          - name: rate-limiting\n            config: {json.dumps(conf)}\n")
+    gw = make_gateway(redis_yml(upstream.server_port, redis.port, extra)).start()
+    assert statuses(gw, "/r-periods", 1) == [200]
+    keys = counters_by_period(redis, 3)
+    assert sorted(keys) == ["day", "hour", "minute"], keys
+    for period, bound in (("minute", 60), ("hour", 3600), ("day", 86400)):
+        key, kind, ttl = keys[period]
+        assert kind == "string" and 0 < ttl <= bound, (period, kind, ttl)
+        assert wait_for_value(redis, key, "1") == "1"
+    # Another program's value of another type under one key: reading it fails (fault_tolerant lets
+    # the request through, Kong's behaviour), and the other periods, before and after it, still count.
+    redis.command("DEL", keys["hour"][0])
+    redis.command("LPUSH", keys["hour"][0], "not-a-counter")
+    resp, _ = get(gw, "/r-periods")
+    assert resp.status == 200 and resp.getheader("X-RateLimit-Limit-Minute") is None
+    assert wait_for_value(redis, keys["minute"][0], "2") == "2"
+    assert wait_for_value(redis, keys["day"][0], "2") == "2"
+    assert redis.command("TYPE", keys["hour"][0]) == "list"
+    gw.wait_for_log("WRONGTYPE")
+    assert "failed to get usage" in gw.logs()
+
+
 def test_redis_database_and_legacy_fields(make_gateway, upstream, redis):
     gw = make_gateway(redis_yml(upstream.server_port, redis.port)).start()
     assert statuses(gw, "/r-db", 1) == [200]

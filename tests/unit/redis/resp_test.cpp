@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 using namespace gh::redis;
 
 namespace {
@@ -22,6 +24,17 @@ TEST(Resp, EncodesCommandsAsBulkArrays) {
   encode_command(out, {"GET", "k"});
   encode_command(out, {"SET", "a b", ""});
   EXPECT_EQ(out, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$3\r\na b\r\n$0\r\n\r\n");
+}
+
+TEST(Resp, EncodesManyAndLongArgumentsAfterWhatIsQueued) {
+  std::string out = "queued";
+  const std::string long_arg(70000, 'x');
+  std::vector<std::string_view> args{"EVAL", long_arg, "12"};
+  for (int i = 0; i < 10; ++i) args.push_back("k");
+  encode_command(out, args);
+  std::string expected = "queued*13\r\n$4\r\nEVAL\r\n$70000\r\n" + long_arg + "\r\n$2\r\n12\r\n";
+  for (int i = 0; i < 10; ++i) expected += "$1\r\nk\r\n";
+  EXPECT_EQ(out, expected);
 }
 
 TEST(Resp, ParsesEveryReplyType) {
