@@ -15,9 +15,10 @@ from conftest import ROOT, free_port
 
 ECHO = ROOT / "tests" / "support" / "echo_upstream.py"
 TIMEOUT = 5
+HOLD_LIMIT = 60  # how long a /hold request may stay in flight; the tests release it long before
 
 
-def kong_yml(targets, extra="", algorithm="round-robin", retries=5):
+def kong_yml(targets, extra="", algorithm="round-robin", retries=5, read_timeout=3000):
     """One service on upstream `u` with `targets` (port or (port, weight)); `extra` is more upstream fields."""
     lines = []
     for t in targets:
@@ -35,16 +36,16 @@ services:
     host: u
     retries: {retries}
     connect_timeout: 1000
-    read_timeout: 3000
+    read_timeout: {read_timeout}
     routes:
       - name: r
         paths: ["/"]
 """
 
 
-def get(gw, path="/", headers=None):
+def get(gw, path="/", headers=None, timeout=TIMEOUT):
     """(status, upstream name, response headers); status 0 when the gateway could not be reached."""
-    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=timeout)
     try:
         conn.request("GET", path, headers=headers or {})
         r = conn.getresponse()
@@ -130,7 +131,7 @@ class CueServer(ThreadingHTTPServer):
                 server.hits += 1
                 if self.path.startswith("/hold"):
                     server.holding.set()
-                    server.release.wait(TIMEOUT)
+                    server.release.wait(HOLD_LIMIT)
                 self.send_response(server.status)
                 self.send_header("X-Upstream-Name", server.name)
                 self.send_header("Content-Length", "2")
@@ -302,8 +303,11 @@ def test_consistent_hashing_on_a_cookie_sets_it_and_sticks(make_gateway, cue_ser
 
 def test_least_connections_prefers_the_idle_target(make_gateway, cue_servers):
     a, b = cue_servers(("a", 200), ("b", 200))
-    gw = make_gateway(kong_yml([a.port, b.port], algorithm="least-connections")).start()
-    held = threading.Thread(target=get, args=(gw, "/hold"))
+    # The held request must stay in flight however slow the ten others are (a loaded ASan run):
+    # neither the gateway's read timeout nor the client's may end it before the release.
+    yml = kong_yml([a.port, b.port], algorithm="least-connections", read_timeout=HOLD_LIMIT * 1000)
+    gw = make_gateway(yml).start()
+    held = threading.Thread(target=get, args=(gw, "/hold"), kwargs={"timeout": HOLD_LIMIT})
     held.start()
     try:
         wait_until(lambda: a.holding.is_set() or b.holding.is_set(), TIMEOUT)
