@@ -6,7 +6,7 @@
 
 #include "common/strings.h"
 #include "common/version.h"
-#include "logsink/queue.h"
+#include "logsink/loop.h"
 #include "metrics/metrics.h"
 
 namespace gh::admin {
@@ -111,7 +111,7 @@ std::vector<std::unique_ptr<Values>> plugin_server_gauges(proxy::Gateway& gatewa
 
 // gatehouse_log_queue_*: the log plugins' queues (http-log, file-log, tcp-log, udp-log): what waits,
 // what was delivered, dropped when full, or lost after max_retry_time.
-std::vector<std::unique_ptr<Values>> log_queue_metrics() {
+std::vector<std::unique_ptr<Values>> log_queue_metrics(logsink::LogSinks& sinks) {
   std::vector<std::unique_ptr<Values>> out;
   const std::vector<std::string> labels{"plugin", "queue"};
   auto family = [&](const char* name, const char* help, Type type) -> Values& {
@@ -124,7 +124,7 @@ std::vector<std::unique_ptr<Values>> log_queue_metrics() {
              "Log entries dropped because the queue was full (max_entries, max_bytes)", Type::counter);
   auto& lost =
       family("gatehouse_log_queue_lost_total", "Log entries given up after max_retry_time", Type::counter);
-  for (const auto& q : logsink::queue_stats()) {
+  for (const auto& q : sinks.queue_stats()) {
     waiting.set({q.plugin, q.name}, static_cast<double>(q.waiting));
     sent.set({q.plugin, q.name}, static_cast<double>(q.sent));
     dropped.set({q.plugin, q.name}, static_cast<double>(q.dropped));
@@ -163,7 +163,7 @@ std::string metrics_exposition(proxy::Gateway& gateway) {
   for (const auto& family : local) kong.push_back(family.get());
   const auto servers = plugin_server_gauges(gateway);
   for (const auto& family : servers) own.push_back(family.get());
-  const auto queues = log_queue_metrics();
+  const auto queues = log_queue_metrics(gateway.shared_memory().log_sinks);
   for (const auto& family : queues) own.push_back(family.get());
   for (const auto* family : metrics::process_registry().families()) {
     if (!family->name().starts_with("kong_"))

@@ -23,7 +23,6 @@
 #include "conf/declarative.h"
 #include "conf/error.h"
 #include "conf/properties.h"
-#include "logsink/loop.h"
 #include "plugins/native.h"
 #include "plugins/runtime.h"
 #include "pluginserver/cli.h"
@@ -319,9 +318,10 @@ int run_gateway(const Options& opts, const conf::Properties& props, StartNotice*
   gateway.on_stop.push_back([&admin] { admin.stop(); });
   // The log plugins' files follow a rotation on SIGUSR1 and on reload; what their queues hold is
   // sent (bounded) once the last log phase ran.
-  gateway.on_reopen_logs.push_back(logsink::request_reopen);
-  gateway.on_reload.push_back([](const core::Snapshot&) { logsink::request_reopen(); });
-  gateway.on_stop.push_back([] { logsink::shutdown(std::chrono::seconds(5)); });
+  auto& log_sinks = gateway.shared_memory().log_sinks;
+  gateway.on_reopen_logs.push_back([&log_sinks] { log_sinks.request_reopen(); });
+  gateway.on_reload.push_back([&log_sinks](const core::Snapshot&) { log_sinks.request_reopen(); });
+  gateway.on_stop.push_back([&log_sinks] { log_sinks.shutdown(std::chrono::seconds(5)); });
   gateway.start();
   if (notice) notice->tell("ok");
   return gateway.run();  // the servers were stopped by the drain; stop_control_first does the rest

@@ -1,20 +1,15 @@
 #include "logsink/loop.h"
 
-#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <mutex>
-#include <optional>
+#include <boost/asio/post.hpp>
 #include <thread>
 
 #include "common/log.h"
-#include "logsink/queue.h"
 
 namespace gh::logsink {
 
-namespace {
-
-class Loop {
+class LogSinks::Loop {
  public:
   Loop() : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
   ~Loop() { stop(); }
@@ -23,7 +18,6 @@ class Loop {
 
   // After this no handler runs any more; queued coroutines are destroyed with the io_context.
   void stop() {
-    std::lock_guard lock(mutex_);
     if (!thread_.joinable()) return;
     work_.reset();
     io_.stop();
@@ -31,41 +25,72 @@ class Loop {
   }
 
  private:
-  std::mutex mutex_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
 };
 
-Loop& loop() {
-  static Loop instance;
-  return instance;
+LogSinks::LogSinks() = default;
+
+LogSinks::~LogSinks() {
+  // The loop first: its coroutines hold queues, and queues use this object's members.
+  std::lock_guard lock(loop_mutex_);
+  loop_.reset();
 }
 
-std::atomic<uint64_t> reopen_counter{0};
-
-}  // namespace
-
-boost::asio::any_io_executor executor() {
-  return loop().executor();
+boost::asio::any_io_executor LogSinks::executor() {
+  std::lock_guard lock(loop_mutex_);
+  if (!loop_) loop_ = std::make_unique<Loop>();
+  return loop_->executor();
 }
 
-void shutdown(std::chrono::milliseconds flush_timeout) {
+std::shared_ptr<Queue> LogSinks::queue(const std::string& plugin, const std::string& name,
+                                       const std::string& identity, QueueOptions options, Sender sender) {
+  std::lock_guard lock(queues_mutex_);
+  auto& slot = queues_[plugin + "\n" + identity];
+  if (auto existing = slot.lock()) return existing;
+  auto queue = std::make_shared<Queue>(*this, plugin, name, options, std::move(sender));
+  slot = queue;
+  return queue;
+}
+
+std::vector<std::shared_ptr<Queue>> LogSinks::live_queues() {
+  std::lock_guard lock(queues_mutex_);
+  std::vector<std::shared_ptr<Queue>> out;
+  for (auto it = queues_.begin(); it != queues_.end();) {
+    if (auto q = it->second.lock()) {
+      out.push_back(std::move(q));
+      ++it;
+    } else {
+      it = queues_.erase(it);
+    }
+  }
+  return out;
+}
+
+std::vector<QueueStats> LogSinks::queue_stats() {
+  std::vector<QueueStats> out;
+  for (const auto& q : live_queues()) out.push_back(q->stats());
+  return out;
+}
+
+void LogSinks::shutdown(std::chrono::milliseconds flush_timeout) {
   const auto until = std::chrono::steady_clock::now() + flush_timeout;
-  flush_all();
+  flushing_ = true;
+  auto queues = live_queues();
+  for (auto& q : queues) boost::asio::post(executor(), [q] { q->wake(); });
+  auto any_busy = [&] {
+    for (const auto& q : queues)
+      if (q->busy()) return true;
+    return false;
+  };
   while (any_busy() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   uint64_t left = 0;
-  for (const auto& q : queue_stats()) left += q.waiting;
+  for (const auto& q : queues) left += q->stats().waiting;
   if (left > 0) spdlog::warn("log queues: {} entries not sent before shutdown were lost", left);
-  loop().stop();
-}
-
-void request_reopen() {
-  reopen_counter.fetch_add(1, std::memory_order_relaxed);
-}
-uint64_t reopen_generation() {
-  return reopen_counter.load(std::memory_order_relaxed);
+  std::lock_guard lock(loop_mutex_);
+  if (loop_) loop_->stop();
 }
 
 }  // namespace gh::logsink

@@ -7,7 +7,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
-#include <map>
 
 #include "common/log.h"
 #include "logsink/loop.h"
@@ -27,32 +26,6 @@ constexpr size_t kMaxParallelBatches = 64;
 Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, s)));
 }
-
-struct Registry {
-  std::mutex mutex;
-  std::map<std::string, std::weak_ptr<Queue>> queues;  // plugin \n identity → queue
-
-  std::vector<std::shared_ptr<Queue>> live() {
-    std::lock_guard lock(mutex);
-    std::vector<std::shared_ptr<Queue>> out;
-    for (auto it = queues.begin(); it != queues.end();) {
-      if (auto q = it->second.lock()) {
-        out.push_back(std::move(q));
-        ++it;
-      } else {
-        it = queues.erase(it);
-      }
-    }
-    return out;
-  }
-};
-
-Registry& registry() {
-  static Registry instance;
-  return instance;
-}
-
-std::atomic<bool> flushing{false};  // shutdown: no more coalescing waits nor retries
 
 }  // namespace
 
@@ -91,19 +64,12 @@ json queue_schema_field() {
           {{"concurrency_limit", {{"type", "integer"}, {"default", 1}, {"one_of", {-1, 1}}}}}}}}}};
 }
 
-std::shared_ptr<Queue> Queue::get(const std::string& plugin, const std::string& name,
-                                  const std::string& identity, QueueOptions options, Sender sender) {
-  auto& r = registry();
-  std::lock_guard lock(r.mutex);
-  auto& slot = r.queues[plugin + "\n" + identity];
-  if (auto existing = slot.lock()) return existing;
-  auto queue = std::make_shared<Queue>(plugin, name, options, std::move(sender));
-  slot = queue;
-  return queue;
-}
-
-Queue::Queue(std::string plugin, std::string name, QueueOptions options, Sender sender)
-    : plugin_(std::move(plugin)), name_(std::move(name)), options_(options), sender_(std::move(sender)) {}
+Queue::Queue(LogSinks& sinks, std::string plugin, std::string name, QueueOptions options, Sender sender)
+    : sinks_(sinks),
+      plugin_(std::move(plugin)),
+      name_(std::move(name)),
+      options_(options),
+      sender_(std::move(sender)) {}
 
 bool Queue::enqueue(std::string entry) {
   std::unique_lock lock(mutex_);
@@ -141,9 +107,9 @@ bool Queue::enqueue(std::string entry) {
     report_dropped(dropped_now, options_.max_bytes ? "max_entries or max_bytes" : "max_entries");
   if (start) {
     asio::co_spawn(
-        executor(), [self = shared_from_this()]() { return self->run(); }, asio::detached);
+        sinks_.executor(), [self = shared_from_this()]() { return self->run(); }, asio::detached);
   } else if (batch_full) {
-    asio::post(executor(), [self = shared_from_this()] { self->wake(); });
+    asio::post(sinks_.executor(), [self = shared_from_this()] { self->wake(); });
   }
   return true;
 }
@@ -218,7 +184,8 @@ asio::awaitable<Batch> Queue::collect() {
       running_ = false;  // the next enqueue starts a runner
       co_return Batch{};
     }
-    wait = entries_.size() < options_.max_batch_size && options_.max_coalescing_delay > 0 && !flushing;
+    wait =
+        entries_.size() < options_.max_batch_size && options_.max_coalescing_delay > 0 && !sinks_.flushing();
     coalescing_ = wait;
   }
   if (wait) {
@@ -254,8 +221,8 @@ asio::awaitable<void> Queue::deliver(Batch batch) {
       sent_ += batch.size();
       co_return;
     }
-    const bool give_up =
-        options_.max_retry_time < 0 || flushing || Clock::now() - started > seconds(options_.max_retry_time);
+    const bool give_up = options_.max_retry_time < 0 || sinks_.flushing() ||
+                         Clock::now() - started > seconds(options_.max_retry_time);
     if (give_up) {
       {
         std::lock_guard lock(mutex_);
@@ -280,23 +247,6 @@ asio::awaitable<void> Queue::deliver(Batch batch) {
     pause.expires_after(seconds(delay));
     co_await pause.async_wait(kTuple);
   }
-}
-
-std::vector<QueueStats> queue_stats() {
-  std::vector<QueueStats> out;
-  for (const auto& q : registry().live()) out.push_back(q->stats());
-  return out;
-}
-
-void flush_all() {
-  flushing = true;
-  for (auto& q : registry().live()) asio::post(executor(), [q] { q->wake(); });
-}
-
-bool any_busy() {
-  for (const auto& q : registry().live())
-    if (q->busy()) return true;
-  return false;
 }
 
 }  // namespace gh::logsink

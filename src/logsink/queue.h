@@ -1,13 +1,13 @@
 // Kong's plugin queue (kong/tools/queue.lua) for the log plugins: entries are queued by the log
 // phase (never blocking, whatever the log server does) and delivered in batches by a coroutine
-// on the log shipping thread (logsink/loop.h), with Kong's queue options: batches of up to
-// max_batch_size entries gathered for at most max_coalescing_delay, at most max_entries (and
-// max_bytes) waiting (the oldest are dropped to make room), failed batches retried with
-// exponential backoff (initial_retry_delay doubled up to max_retry_delay) for max_retry_time.
+// on the log shipping thread of the queue's LogSinks (logsink/loop.h), with Kong's queue options: batches of
+// up to max_batch_size entries gathered for at most max_coalescing_delay, at most max_entries (and max_bytes)
+// waiting (the oldest are dropped to make room), failed batches retried with exponential backoff
+// (initial_retry_delay doubled up to max_retry_delay) for max_retry_time.
 //
 // Every queue counts what it sent, dropped and lost; drops and failures are logged at most once
-// per interval (log::Throttle), with the count of those not logged. queue_stats() reads the
-// counters (for metrics).
+// per interval (log::Throttle), with the count of those not logged. LogSinks::queue_stats() reads
+// the counters (for metrics).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -26,6 +26,8 @@
 #include "common/log_throttle.h"
 
 namespace gh::logsink {
+
+class LogSinks;
 
 // Kong's `queue` record (kong/tools/queue_schema.lua); seconds as Kong gives them.
 struct QueueOptions {
@@ -60,15 +62,11 @@ struct QueueStats {
   uint64_t lost = 0;     // entries of batches given up after max_retry_time
 };
 
+// Made by LogSinks::queue(), which finds a live queue of the same identity first.
 class Queue : public std::enable_shared_from_this<Queue> {
  public:
-  // The queue of `plugin` named `name`: an existing live one with the same `identity` (the
-  // plugin's config: a reload that keeps it keeps its queue and the entries in it; plugin
-  // entities with equal configs share one, as Kong's http-log does), else a new one.
-  static std::shared_ptr<Queue> get(const std::string& plugin, const std::string& name,
-                                    const std::string& identity, QueueOptions options, Sender sender);
-
-  Queue(std::string plugin, std::string name, QueueOptions options, Sender sender);
+  // Delivers on `sinks`' thread, which must outlive every use of the queue.
+  Queue(LogSinks& sinks, std::string plugin, std::string name, QueueOptions options, Sender sender);
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
 
@@ -91,6 +89,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   static boost::asio::awaitable<void> deliver_one(std::shared_ptr<Queue> self, Batch batch);
   void report_dropped(size_t dropped_now, const char* why);
 
+  LogSinks& sinks_;
   const std::string plugin_;
   const std::string name_;
   const QueueOptions options_;
@@ -109,13 +108,5 @@ class Queue : public std::enable_shared_from_this<Queue> {
 
   std::optional<boost::asio::steady_timer> timer_;  // the runner's waits (on the loop only)
 };
-
-// Counters of every live queue.
-std::vector<QueueStats> queue_stats();
-
-// Ends the coalescing waits of every queue so that what is queued is sent now (shutdown).
-void flush_all();
-// True while some queue still holds or delivers entries.
-bool any_busy();
 
 }  // namespace gh::logsink

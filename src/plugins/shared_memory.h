@@ -1,11 +1,13 @@
-// What Kong keeps in its lua_shared_dicts for the plugins: memory every worker shares and a
-// reload keeps (nginx's shared memory zones outlive a reload). Owned by whoever owns the whole
-// line of snapshots (proxy::Gateway; a one-off build such as `gatehouse config check` brings its
-// own), handed to each snapshot's native plugins when they are made and to the admin routes
-// that read it. Thread-safe.
+// What the native plugins share across workers and keep across reloads: what Kong keeps in its
+// lua_shared_dicts (nginx's shared memory zones outlive a reload), and the log plugins' queues
+// with the thread that ships them. Owned by whoever owns the whole line of snapshots
+// (proxy::Gateway; a one-off build such as `gatehouse config check` brings its own), handed to
+// each snapshot's native plugins when they are made and to the admin routes and /metrics that
+// read it. Declared before the snapshots: their plugins point into it. Thread-safe.
 #pragma once
 
 #include "cache/dictionaries.h"
+#include "logsink/loop.h"
 #include "ratelimit/local_store.h"
 
 namespace gh::plugins {
@@ -16,6 +18,9 @@ struct SharedMemory {
   cache::Dictionaries dictionaries;
   // rate-limiting's `local` policy counters (Kong's kong_rate_limiting_counters).
   ratelimit::LocalStore rate_limit_counters;
+  // http-log, tcp-log, udp-log and file-log's queues, their delivery thread and the reopen
+  // generation file-log follows (Kong's queues live in each worker; here one thread serves all).
+  logsink::LogSinks log_sinks;
 };
 
 }  // namespace gh::plugins

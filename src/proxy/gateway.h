@@ -63,7 +63,8 @@ class Gateway final : public WorkerHost {
   std::shared_ptr<stream::StreamAccessLog> stream_access_log() override { return stream_access_log_; }
   plugins::PluginRuntime* plugin_runtime() override { return plugins_; }
   const upstream::HealthRegistry& upstreams() const override { return upstreams_; }
-  // The plugins' shared memory (proxy-cache's stores: the admin API's /proxy-cache routes).
+  // The plugins' shared memory (proxy-cache's stores for the admin API's /proxy-cache routes, the
+  // log plugins' queues for /metrics, SIGUSR1 and the drain).
   plugins::SharedMemory& shared_memory() { return *memory_; }
   boost::asio::io_context& control() { return control_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }

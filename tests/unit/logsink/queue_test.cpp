@@ -11,6 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <thread>
 
+#include "logsink/loop.h"
+
 namespace gh::logsink {
 namespace {
 
@@ -64,7 +66,8 @@ TEST(LogQueue, FullBatchGoesAtOnceAndTheRestAfterTheCoalescingDelay) {
   QueueOptions options;
   options.max_batch_size = 3;
   options.max_coalescing_delay = 0.3;
-  auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
   const auto started = Clock::now();
   for (int i = 0; i < 7; ++i) queue->enqueue("e" + std::to_string(i));
   ASSERT_TRUE(eventually([&] { return recorder.batch_count() == 3; }));
@@ -83,7 +86,8 @@ TEST(LogQueue, FullQueueDropsTheOldestAndCountsThem) {
   options.max_entries = 5;
   options.initial_retry_delay = 0.01;
   options.max_retry_delay = 0.02;
-  auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
   queue->enqueue("first");  // taken by the runner at once: retried, outside the queue's count
   ASSERT_TRUE(eventually([&] { return queue->stats().waiting == 0; }));
   for (int i = 0; i < 20; ++i) queue->enqueue("e" + std::to_string(i));
@@ -103,7 +107,8 @@ TEST(LogQueue, RetriesWithExponentialBackoff) {
   QueueOptions options;
   options.initial_retry_delay = 0.02;
   options.max_retry_delay = 0.05;
-  auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
   queue->enqueue("x");
   ASSERT_TRUE(eventually([&] { return queue->stats().sent == 1; }));
   std::lock_guard lock(recorder.mutex);
@@ -122,7 +127,8 @@ TEST(LogQueue, GivesUpAfterMaxRetryTimeAndCountsTheLoss) {
   options.max_retry_time = 0.1;
   options.initial_retry_delay = 0.01;
   options.max_retry_delay = 0.02;
-  auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
   queue->enqueue("a");
   ASSERT_TRUE(eventually([&] { return queue->stats().lost == 1; }));
   // The loss is counted inside the batch's send; the queue is idle a moment later.
@@ -134,7 +140,8 @@ TEST(LogQueue, NoRetryWithMaxRetryTimeMinusOne) {
   recorder.fail_times = 1;
   QueueOptions options;
   options.max_retry_time = -1;
-  auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
   queue->enqueue("a");
   ASSERT_TRUE(eventually([&] { return queue->stats().lost == 1; }));
   std::lock_guard lock(recorder.mutex);
@@ -147,7 +154,8 @@ TEST(LogQueue, MaxBytesRefusesALargerEntryAndDropsToMakeRoom) {
   QueueOptions options;
   options.max_bytes = 10;
   options.max_retry_time = 60;
-  auto queue = Queue::get("test", "q", unique_name(), options, recorder.sender());
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
   EXPECT_FALSE(queue->enqueue(std::string(11, 'x')));
   queue->enqueue("busy");  // in delivery, retried
   ASSERT_TRUE(eventually([&] { return queue->stats().waiting == 0; }));
@@ -174,7 +182,8 @@ TEST(LogQueue, ConcurrencyLimitMinusOneDeliversBatchesInParallel) {
   };
   QueueOptions options;
   options.concurrency_limit = -1;
-  auto queue = Queue::get("test", "q", unique_name(), options, slow);
+  LogSinks sinks;
+  auto queue = sinks.queue("test", "q", unique_name(), options, slow);
   for (int i = 0; i < 5; ++i) queue->enqueue("e");
   ASSERT_TRUE(eventually([&] { return done == 5 && !queue->busy(); }));
   EXPECT_GT(most.load(), 1);
@@ -184,11 +193,48 @@ TEST(LogQueue, ConcurrencyLimitMinusOneDeliversBatchesInParallel) {
 TEST(LogQueue, EqualIdentitiesShareAQueue) {
   Recorder recorder;
   const auto identity = unique_name();
-  auto a = Queue::get("test", "q", identity, {}, recorder.sender());
-  auto b = Queue::get("test", "q", identity, {}, recorder.sender());
-  auto c = Queue::get("test", "q", identity + "x", {}, recorder.sender());
+  LogSinks sinks;
+  auto a = sinks.queue("test", "q", identity, {}, recorder.sender());
+  auto b = sinks.queue("test", "q", identity, {}, recorder.sender());
+  auto c = sinks.queue("test", "q", identity + "x", {}, recorder.sender());
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+}
+
+// Each owner has its own queues, thread and reopen generation: two gateways in one process
+// (or two tests) never share a queue nor see each other's rotations.
+TEST(LogSinks, OwnersKeepTheirQueuesApart) {
+  Recorder recorder;
+  LogSinks one, two;
+  const auto identity = unique_name();
+  auto a = one.queue("test", "a", identity, {}, recorder.sender());
+  auto b = two.queue("test", "b", identity, {}, recorder.sender());
+  EXPECT_NE(a, b);
+  ASSERT_EQ(one.queue_stats().size(), 1u);
+  EXPECT_EQ(one.queue_stats()[0].name, "a");
+  ASSERT_EQ(two.queue_stats().size(), 1u);
+  EXPECT_EQ(two.queue_stats()[0].name, "b");
+  one.request_reopen();
+  EXPECT_EQ(one.reopen_generation(), 1u);
+  EXPECT_EQ(two.reopen_generation(), 0u);
+  a.reset();
+  EXPECT_TRUE(one.queue_stats().empty());  // the registry holds no queue alive
+}
+
+// shutdown() ends the coalescing waits: what is queued goes at once, not after the delay.
+TEST(LogSinks, ShutdownSendsWhatIsQueuedThenStops) {
+  Recorder recorder;
+  LogSinks sinks;
+  QueueOptions options;
+  options.max_batch_size = 100;
+  options.max_coalescing_delay = 3600;
+  auto queue = sinks.queue("test", "q", unique_name(), options, recorder.sender());
+  for (int i = 0; i < 3; ++i) queue->enqueue("e" + std::to_string(i));
+  const auto started = Clock::now();
+  sinks.shutdown(5s);
+  EXPECT_LT(Clock::now() - started, 5s);
+  EXPECT_EQ(queue->stats().sent, 3u);
+  EXPECT_TRUE(sinks.flushing());
 }
 
 TEST(LogQueueOptions, FromKongsQueueRecord) {

@@ -3,14 +3,13 @@
 // every write, as Kong does. Beyond Kong (which needs reopen for rotation): SIGUSR1 and reloads
 // make every file-log reopen its file before its next write, so a rotated file (renamed away)
 // is followed by a new one at `path` without reopening per request. Writes happen on the log
-// shipping thread (logsink/loop.h), never in the worker serving the request.
+// shipping thread (the gateway's logsink::LogSinks), never in the worker serving the request.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "logsink/loop.h"
 #include "plugins/bundled/log_plugins.h"
 
 namespace gh::plugins {
@@ -21,16 +20,18 @@ using nlohmann::json;
 // The open file of one path; used on the log shipping thread only.
 class FileSink {
  public:
-  FileSink(std::string path, bool reopen_every_write) : path_(std::move(path)), reopen_(reopen_every_write) {}
+  // `sinks`: whose reopen generation the file follows (it outlives the sink: its thread writes).
+  FileSink(const logsink::LogSinks& sinks, std::string path, bool reopen_every_write)
+      : sinks_(sinks), path_(std::move(path)), reopen_(reopen_every_write) {}
   ~FileSink() { close(); }
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
 
   // Appends the entries, a line each. "" or why not.
   std::string write(const logsink::Batch& batch) {
-    if (fd_ >= 0 && (reopen_ || generation_ != logsink::reopen_generation())) close();
+    if (fd_ >= 0 && (reopen_ || generation_ != sinks_.reopen_generation())) close();
     if (fd_ < 0) {
-      generation_ = logsink::reopen_generation();  // before opening: a request meanwhile reopens again
+      generation_ = sinks_.reopen_generation();  // before opening: a request meanwhile reopens again
       fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd_ < 0) return std::string("failed to open the file: ") + std::strerror(errno);
     }
@@ -54,13 +55,14 @@ class FileSink {
     fd_ = -1;
   }
 
+  const logsink::LogSinks& sinks_;
   std::string path_;
   bool reopen_;
   int fd_ = -1;
   uint64_t generation_ = 0;
 };
 
-std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory& memory) {
   bundled::refuse_custom_fields_by_lua(config);
   const std::string path = config.at("path").get<std::string>();
   const bool reopen = config.value("reopen", false);
@@ -69,12 +71,12 @@ std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   options.max_batch_size = 100;
   options.max_coalescing_delay = 0;
   options.max_retry_time = -1;
-  auto sink = std::make_shared<FileSink>(path, reopen);
+  auto sink = std::make_shared<FileSink>(memory.log_sinks, path, reopen);
   auto sender = [sink](const logsink::Batch& batch) -> boost::asio::awaitable<std::string> {
     co_return sink->write(batch);
   };
   return std::make_unique<bundled::QueuedLogHandler>(
-      logsink::Queue::get("file-log", path, path + (reopen ? "\nreopen" : ""), options, sender));
+      memory.log_sinks.queue("file-log", path, path + (reopen ? "\nreopen" : ""), options, sender));
 }
 
 NativePluginSpec spec() {

@@ -250,7 +250,7 @@ logsink::QueueOptions queue_options(const json& config) {
   return options;
 }
 
-std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory& memory) {
   bundled::refuse_custom_fields_by_lua(config);
   auto target = std::make_shared<HttpLogTarget>();
   target->endpoint = parse_endpoint(config.at("http_endpoint").get<std::string>());
@@ -278,7 +278,7 @@ std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
       target->endpoint.scheme + "://" + target->endpoint.host_header + target->endpoint.target;
   auto sender = [target](const logsink::Batch& batch) { return send(*target, batch); };
   return std::make_unique<bundled::QueuedLogHandler>(
-      logsink::Queue::get("http-log", name, config.dump(), options, sender));
+      memory.log_sinks.queue("http-log", name, config.dump(), options, sender));
 }
 
 json headers_field() {

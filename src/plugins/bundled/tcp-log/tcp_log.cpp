@@ -37,7 +37,7 @@ asio::awaitable<std::string> send(logsink::LogServer& server, const logsink::Bat
   co_return "";
 }
 
-std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory& memory) {
   bundled::refuse_custom_fields_by_lua(config);
   logsink::ServerAddress address;
   address.host = config.at("host").get<std::string>();
@@ -54,7 +54,7 @@ std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   auto server = std::make_shared<logsink::LogServer>(address);
   auto sender = [server](const logsink::Batch& batch) { return send(*server, batch); };
   return std::make_unique<bundled::QueuedLogHandler>(
-      logsink::Queue::get("tcp-log", address.where(), config.dump(), options, sender));
+      memory.log_sinks.queue("tcp-log", address.where(), config.dump(), options, sender));
 }
 
 NativePluginSpec spec() {

@@ -55,7 +55,7 @@ asio::awaitable<std::string> send(UdpServer& server, const logsink::Batch& batch
   co_return "";
 }
 
-std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
+std::unique_ptr<NativeHandler> make(const json& config, SharedMemory& memory) {
   bundled::refuse_custom_fields_by_lua(config);
   auto server = std::make_shared<UdpServer>();
   server->host = config.at("host").get<std::string>();
@@ -66,7 +66,7 @@ std::unique_ptr<NativeHandler> make(const json& config, SharedMemory&) {
   options.max_retry_time = -1;
   auto sender = [server](const logsink::Batch& batch) { return send(*server, batch); };
   return std::make_unique<bundled::QueuedLogHandler>(
-      logsink::Queue::get("udp-log", server->where(), config.dump(), options, sender));
+      memory.log_sinks.queue("udp-log", server->where(), config.dump(), options, sender));
 }
 
 NativePluginSpec spec() {
