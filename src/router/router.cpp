@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -157,6 +158,139 @@ Priority base_priority(const conf::Route& route) {
   p.created_order = route.created_order;
   return p;
 }
+
+// --- candidate index ------------------------------------------------------------------------------
+//
+// Kong's traditional router indexes plain hosts and prefix paths before walking what is left; so
+// does this one. Every candidate lands in exactly one bucket per host key it can match (its plain
+// hosts, or "any host" when it has no hosts or a wildcard one), and inside that bucket either in a
+// trie of plain prefixes or in the list of candidates that are always tried (regex paths, no
+// paths). A request collects the lists of its host's bucket and of the "any host" bucket whose
+// prefix starts its path, and merges them by table position: the candidates come out in the
+// table's priority order, and each still gets the full check, so the first match is the one the
+// linear scan finds.
+
+// Positions in the priority-ordered candidate table, ascending.
+using CandidateList = std::vector<uint32_t>;
+
+// Plain prefix paths, one byte per edge. A request path walks it once and meets every prefix it
+// begins with. Memory: one node per distinct byte position of the configured prefixes.
+class PrefixTrie {
+ public:
+  void insert(std::string_view prefix, uint32_t candidate) {
+    uint32_t node = 0;
+    for (char c : prefix) node = child_or_new(node, c);
+    nodes_[node].candidates.push_back(candidate);
+  }
+
+  // Calls visit(list) for the candidates of every inserted prefix that `path` starts with.
+  template <class Visit>
+  void for_each_prefix_of(std::string_view path, Visit&& visit) const {
+    uint32_t node = 0;
+    for (size_t i = 0;; ++i) {
+      if (!nodes_[node].candidates.empty()) visit(nodes_[node].candidates);
+      if (i == path.size() || !(node = child(node, path[i]))) return;
+    }
+  }
+
+ private:
+  struct Node {
+    std::vector<std::pair<char, uint32_t>> children;  // sorted by byte; few per node
+    CandidateList candidates;                         // prefixes ending here
+  };
+
+  // 0 = none (the root is nobody's child).
+  uint32_t child(uint32_t node, char c) const {
+    const auto& children = nodes_[node].children;
+    auto it = std::lower_bound(children.begin(), children.end(), std::make_pair(c, uint32_t{0}));
+    return it != children.end() && it->first == c ? it->second : 0;
+  }
+
+  uint32_t child_or_new(uint32_t node, char c) {
+    if (uint32_t existing = child(node, c)) return existing;
+    auto created = static_cast<uint32_t>(nodes_.size());
+    nodes_.emplace_back();
+    auto& children = nodes_[node].children;
+    children.insert(std::lower_bound(children.begin(), children.end(), std::make_pair(c, uint32_t{0})),
+                    {c, created});
+    return created;
+  }
+
+  std::vector<Node> nodes_{1};  // [0] = root (the empty prefix)
+};
+
+// The candidates of one host bucket, split by what their path allows to index.
+struct PathIndex {
+  PrefixTrie prefixes;      // plain prefix paths
+  CandidateList unindexed;  // regex paths and routes without paths: always tried
+
+  void add(const Candidate& c, uint32_t position) {
+    if (c.path && !c.path->is_regex)
+      prefixes.insert(c.path->text, position);
+    else
+      unindexed.push_back(position);
+  }
+};
+
+// Request host names are looked up without lower-casing them into a copy.
+struct CaseInsensitiveHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const {
+    uint64_t h = 14695981039346656037ull;  // FNV-1a
+    for (char c : s) h = (h ^ static_cast<unsigned char>(ascii_lower(c))) * 1099511628211ull;
+    return h;
+  }
+};
+struct CaseInsensitiveEqual {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return iequals(a, b); }
+};
+
+struct CandidateIndex {
+  std::unordered_map<std::string, PathIndex, CaseInsensitiveHash, CaseInsensitiveEqual> by_plain_host;
+  PathIndex any_host;  // no hosts, or at least one wildcard host
+
+  void add(const Candidate& c, uint32_t position) {
+    const auto& hosts = c.rules->hosts;
+    bool plain = !hosts.empty() && std::all_of(hosts.begin(), hosts.end(), [](const HostRule& h) {
+      return h.kind == HostRule::Kind::exact;
+    });
+    if (!plain) return any_host.add(c, position);
+    // "a.com" and "a.com:8000" share the bucket "a.com" (the port is part of the full check); a
+    // candidate goes into each bucket once.
+    std::vector<std::string_view> names;
+    for (const auto& h : hosts)
+      if (std::find(names.begin(), names.end(), h.text) == names.end()) names.push_back(h.text);
+    for (auto name : names) by_plain_host[std::string(name)].add(c, position);
+  }
+};
+
+// Merges ascending candidate lists (disjoint) into one ascending walk.
+class CandidateMerge {
+ public:
+  void clear() { cursors_.clear(); }
+
+  void add(const CandidateList& list) {
+    if (!list.empty()) cursors_.push_back({list.data(), list.data() + list.size()});
+  }
+
+  // The next position in ascending order, or false when every list is done.
+  bool next(uint32_t& position) {
+    Cursor* lowest = nullptr;
+    for (auto& c : cursors_)
+      if (c.at != c.end && (!lowest || *c.at < *lowest->at)) lowest = &c;
+    if (!lowest) return false;
+    position = *lowest->at++;
+    return true;
+  }
+
+ private:
+  struct Cursor {
+    const uint32_t* at;
+    const uint32_t* end;
+  };
+  std::vector<Cursor> cursors_;
+};
 
 // --- per-request matching -------------------------------------------------------------------------
 
@@ -350,6 +484,47 @@ bool needs_normalizing(std::string_view path) {
          path.find("/.") != std::string_view::npos || !path.starts_with("/");
 }
 
+// The request as every candidate sees it: the normalised path, the host and port split apart.
+struct PreparedRequest {
+  explicit PreparedRequest(const RouteRequest& r) : req(r) {
+    path = req.path;
+    if (needs_normalizing(path)) {
+      normalized = normalize_path(path);
+      path = normalized;
+    }
+    auto [name, host_port] = split_host_port(req.host);
+    host = name;
+    port = req.port != 0 ? req.port : host_port;
+  }
+  PreparedRequest(const PreparedRequest&) = delete;  // `path` may point into `normalized`
+  PreparedRequest& operator=(const PreparedRequest&) = delete;
+
+  const RouteRequest& req;
+  std::string normalized;
+  std::string_view path;
+  std::string_view host;
+  int port = -1;
+};
+
+// The full check of one candidate (method, host, SNI, headers, path); fills `m` on a match.
+bool try_candidate(const Candidate& candidate, const PreparedRequest& p, RouteMatch& m) {
+  const RouteRules& rules = *candidate.rules;
+  const conf::Route& route = *rules.route;
+  if (!route.methods.empty() &&
+      std::find(route.methods.begin(), route.methods.end(), p.req.method) == route.methods.end())
+    return false;
+  const HostRule* host_rule = nullptr;
+  if (!rules.hosts.empty() && !(host_rule = match_host(rules, p.host, p.port))) return false;
+  if (!match_sni(rules, p.req) || !match_headers(rules, p.req)) return false;
+  if (candidate.path && !match_path(*candidate.path, p.path, m)) return false;
+
+  m.route = &route;
+  m.service = rules.service;
+  m.matched_host = host_rule ? host_rule->original : "";
+  m.upstream_path = upstream_path(route, rules.service, p.path, m, candidate.path.has_value());
+  return true;
+}
+
 }  // namespace
 
 std::string normalize_path(std::string_view path) {
@@ -407,6 +582,7 @@ std::string normalize_path(std::string_view path) {
 struct Router::Compiled {
   std::vector<RouteRules> routes;  // reserved up front: candidates point into it
   std::vector<Candidate> candidates;
+  CandidateIndex index;
 };
 
 Router::Router(const conf::Declarative& config) : compiled_(std::make_unique<Compiled>()) {
@@ -440,6 +616,8 @@ Router::Router(const conf::Declarative& config) : compiled_(std::make_unique<Com
   std::stable_sort(
       compiled_->candidates.begin(), compiled_->candidates.end(),
       [](const Candidate& a, const Candidate& b) { return a.priority.key() < b.priority.key(); });
+  for (size_t i = 0; i < compiled_->candidates.size(); ++i)
+    compiled_->index.add(compiled_->candidates[i], static_cast<uint32_t>(i));
   spdlog::debug("router: {} routes, {} candidates", compiled_->routes.size(), compiled_->candidates.size());
 }
 
@@ -450,33 +628,29 @@ size_t Router::candidate_count() const {
 }
 
 std::optional<RouteMatch> Router::match(const RouteRequest& req) const {
-  std::string normalized;
-  std::string_view path = req.path;
-  if (needs_normalizing(path)) {
-    normalized = normalize_path(path);
-    path = normalized;
-  }
-  auto [host, host_port] = split_host_port(req.host);
-  int port = req.port != 0 ? req.port : host_port;
+  PreparedRequest prepared(req);
+  const CandidateIndex& index = compiled_->index;
+  // Reused per thread: collecting the lists allocates nothing once warm.
+  thread_local CandidateMerge merge;
+  merge.clear();
+  auto collect = [&](const PathIndex& bucket) {
+    merge.add(bucket.unindexed);
+    bucket.prefixes.for_each_prefix_of(prepared.path, [&](const CandidateList& list) { merge.add(list); });
+  };
+  collect(index.any_host);
+  if (auto it = index.by_plain_host.find(prepared.host); it != index.by_plain_host.end()) collect(it->second);
 
   RouteMatch m;
-  for (const auto& candidate : compiled_->candidates) {
-    const RouteRules& rules = *candidate.rules;
-    const conf::Route& route = *rules.route;
-    if (!route.methods.empty() &&
-        std::find(route.methods.begin(), route.methods.end(), req.method) == route.methods.end())
-      continue;
-    const HostRule* host_rule = nullptr;
-    if (!rules.hosts.empty() && !(host_rule = match_host(rules, host, port))) continue;
-    if (!match_sni(rules, req) || !match_headers(rules, req)) continue;
-    if (candidate.path && !match_path(*candidate.path, path, m)) continue;
+  for (uint32_t position; merge.next(position);)
+    if (try_candidate(compiled_->candidates[position], prepared, m)) return m;
+  return std::nullopt;
+}
 
-    m.route = &route;
-    m.service = rules.service;
-    m.matched_host = host_rule ? host_rule->original : "";
-    m.upstream_path = upstream_path(route, rules.service, path, m, candidate.path.has_value());
-    return m;
-  }
+std::optional<RouteMatch> Router::match_linear(const RouteRequest& req) const {
+  PreparedRequest prepared(req);
+  RouteMatch m;
+  for (const auto& candidate : compiled_->candidates)
+    if (try_candidate(candidate, prepared, m)) return m;
   return std::nullopt;
 }
 

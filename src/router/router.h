@@ -50,7 +50,11 @@ class Router {
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
+  // Tries only the candidates the index says can match (same host bucket, plain prefix of the
+  // path, or not indexable), in priority order: the same answer as match_linear, sub-linear work.
   std::optional<RouteMatch> match(const RouteRequest& req) const;
+  // Tries every candidate in priority order: the reference the index is tested against.
+  std::optional<RouteMatch> match_linear(const RouteRequest& req) const;
   size_t candidate_count() const;  // one per (route, path): the size of the ordered table
 
  private:
