@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <random>
+#include <sstream>
 #include <thread>
 
 #include "conf/declarative.h"
@@ -341,6 +343,141 @@ routes:
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// --- the index against the linear scan ----------------------------------------------------------
+//
+// Router::match only tries the candidates its host / prefix index yields; match_linear tries them
+// all. Random configurations and requests drawn from small pools (so that routes overlap, tie and
+// shadow each other) must get the very same answer from both.
+
+struct RandomRouting {
+  std::mt19937 rng;
+
+  template <class T>
+  const T& pick(const std::vector<T>& pool) {
+    return pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)];
+  }
+  bool chance(int percent) { return std::uniform_int_distribution<int>(0, 99)(rng) < percent; }
+
+  // A YAML flow list of 1..max distinct-or-not items from the pool ('…' quoted: no escapes).
+  std::string list(const std::vector<std::string>& pool, int max) {
+    int n = std::uniform_int_distribution<int>(1, max)(rng);
+    std::string out = "[";
+    for (int i = 0; i < n; ++i) out += (i ? ", '" : "'") + pick(pool) + "'";
+    return out + "]";
+  }
+
+  std::string route(int i) {
+    static const std::vector<std::string> hosts = {"a.test",     "b.test",   "a.test:8000", "A.Test",
+                                                   "*.test",     "a.*",      "x.a.test",    "[::1]",
+                                                   "[::1]:8000", "b.test:80"};
+    static const std::vector<std::string> paths = {"/",   "/a",    "/a/",    "/a/b",      "/ab",
+                                                   "/b",  "/A",    "/a%2Fb", "~/a/\\d+$", "~/(?<seg>[ab])/",
+                                                   "~/b", "~/a.*b"};
+    static const std::vector<std::string> methods = {"GET", "POST"};
+    static const std::vector<std::string> snis = {"a.test", "*.test", "b.test"};
+    std::ostringstream r;
+    r << "      - {name: r" << i;
+    bool any = false;
+    if (chance(60)) r << ", hosts: " << list(hosts, 3), any = true;
+    if (chance(70)) r << ", paths: " << list(paths, 3), any = true;
+    if (chance(30)) r << ", methods: " << list(methods, 2), any = true;
+    if (chance(20))
+      r << ", headers: {x-v: " << (chance(50) ? "['1', '2']" : "['~*^v\\d']") << "}", any = true;
+    if (chance(15)) r << ", snis: " << list(snis, 2) << ", protocols: [https]", any = true;
+    if (!any) r << ", paths: ['/']";
+    if (chance(30)) r << ", regex_priority: " << std::uniform_int_distribution<int>(-1, 2)(rng);
+    if (chance(30)) r << ", strip_path: false";
+    if (chance(30)) r << ", path_handling: v1";
+    r << "}\n";
+    return r.str();
+  }
+
+  std::string config_yaml() {
+    std::string yaml = "services:\n";
+    int route_count = std::uniform_int_distribution<int>(1, 40)(rng);
+    for (int s = 0, i = 0; s < 2; ++s) {
+      yaml += "  - name: s" + std::to_string(s) + "\n    url: http://up" + (s ? "/base/" : "") +
+              "\n    routes:\n";
+      for (int end = s ? route_count : route_count / 2; i < end; ++i) yaml += route(i);
+      if (s == 0 && route_count / 2 == 0) yaml += "      - {name: first, paths: ['/zz']}\n";
+    }
+    return yaml;
+  }
+
+  Request request() {
+    static const std::vector<std::string> methods = {"GET", "POST", "PUT"};
+    static const std::vector<std::string> hosts = {"a.test",   "A.TEST",     "a.test:8000", "b.test:80",
+                                                   "x.a.test", "[::1]:8000", "[::1]",       "c.other",
+                                                   "a.test.",  "",           "a.other"};
+    static const std::vector<std::string> pieces = {"/a",  "/b",   "/ab", "/1", "/",     "//",
+                                                    "/..", "/%61", "/A",  "b",  "/a%2Fb"};
+    static const std::vector<std::string> snis = {"a.test", "b.test", "", "a.test.", "x.other"};
+    Request req;
+    req.method = pick(methods);
+    req.host = pick(hosts);
+    req.path.clear();
+    for (int n = std::uniform_int_distribution<int>(1, 4)(rng); n > 0; --n) req.path += pick(pieces);
+    req.scheme = chance(50) ? "https" : "http";
+    req.sni = pick(snis);
+    if (chance(40)) req.headers["x-v"] = {chance(50) ? "1" : "V7"};
+    req.port = chance(20) ? 8000 : 0;
+    return req;
+  }
+};
+
+void expect_same_match(const std::optional<RouteMatch>& indexed, const std::optional<RouteMatch>& linear,
+                       const std::string& context) {
+  ASSERT_EQ(indexed.has_value(), linear.has_value()) << context;
+  if (!linear) return;
+  EXPECT_EQ(indexed->route, linear->route)
+      << context << "\nindexed: " << indexed->route->name << ", linear: " << linear->route->name;
+  EXPECT_EQ(indexed->service, linear->service) << context;
+  EXPECT_EQ(indexed->upstream_path, linear->upstream_path) << context;
+  EXPECT_EQ(indexed->matched_path, linear->matched_path) << context;
+  EXPECT_EQ(indexed->matched_host, linear->matched_host) << context;
+  EXPECT_EQ(indexed->captures_unnamed, linear->captures_unnamed) << context;
+  EXPECT_EQ(indexed->captures_named, linear->captures_named) << context;
+}
+
+TEST(RouterIndex, YieldsTheSameMatchAsTheLinearScanOnRandomConfigurations) {
+  RandomRouting random{std::mt19937(20261207)};
+  int matched = 0, unmatched = 0;
+  for (int round = 0; round < 300; ++round) {
+    std::string yaml = random.config_yaml();
+    auto c = config(yaml);
+    Router router(c);
+    for (int i = 0; i < 200; ++i) {
+      Request req = random.request();
+      auto linear = router.match_linear(req.view());
+      (linear ? matched : unmatched)++;
+      std::string context = "config:\n" + yaml + "request: " + req.method + " " + req.host + " " + req.path +
+                            " " + req.scheme + " sni=" + req.sni + " port=" + std::to_string(req.port);
+      expect_same_match(router.match(req.view()), linear, context);
+      if (HasFailure()) return;  // one counterexample is enough to read
+    }
+  }
+  // The pools must produce both outcomes often, or the comparison proves little.
+  EXPECT_GT(matched, 10000);
+  EXPECT_GT(unmatched, 5000);
+}
+
+TEST(RouterIndex, FindsRoutesBehindManyPrefixesAndHosts) {
+  // Two thousand plain routes, as in docs/performance.md's callgrind run, plus host buckets.
+  std::string yaml = "routes:\n";
+  for (int i = 0; i < 2000; ++i)
+    yaml += "  - {name: r" + std::to_string(i) + ", paths: [/r" + std::to_string(i) + "]}\n";
+  yaml += "  - {name: host-only, hosts: [h.test]}\n  - {name: plain, paths: [/plain]}\n";
+  yaml += "  - {name: wild, hosts: ['*.test'], paths: [/r1]}\n";
+  auto c = config(yaml);
+  Router router(c);
+  EXPECT_EQ(matched_name(router, {.path = "/plain"}), "plain");
+  EXPECT_EQ(matched_name(router, {.path = "/r1999/x"}), "r1999");
+  EXPECT_EQ(matched_name(router, {.path = "/r19"}), "r19");
+  EXPECT_EQ(matched_name(router, {.host = "H.test:9", .path = "/nothing"}), "host-only");
+  EXPECT_EQ(matched_name(router, {.host = "h.test", .path = "/r1"}), "wild") << "host + path beats host";
+  EXPECT_EQ(matched_name(router, {.path = "/nothing"}), "(none)");
 }
 
 }  // namespace
