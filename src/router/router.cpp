@@ -173,13 +173,26 @@ Priority base_priority(const conf::Route& route) {
 // Positions in the priority-ordered candidate table, ascending.
 using CandidateList = std::vector<uint32_t>;
 
-// Plain prefix paths, one byte per edge. A request path walks it once and meets every prefix it
-// begins with. Memory: one node per distinct byte position of the configured prefixes.
+// Plain prefix paths in a radix trie (edges carry byte strings, split where prefixes diverge). A
+// request path walks it once and meets every prefix it begins with. Memory: at most two nodes per
+// distinct prefix.
 class PrefixTrie {
  public:
   void insert(std::string_view prefix, uint32_t candidate) {
     uint32_t node = 0;
-    for (char c : prefix) node = child_or_new(node, c);
+    while (!prefix.empty()) {
+      uint32_t next = child(node, prefix[0]);
+      if (!next) {
+        node = add_child(node, std::string(prefix));
+        break;
+      }
+      const std::string& edge = nodes_[next].edge;
+      size_t common =
+          std::mismatch(edge.begin(), edge.end(), prefix.begin(), prefix.end()).first - edge.begin();
+      if (common < edge.size()) next = split(node, next, common);
+      node = next;
+      prefix.remove_prefix(common);
+    }
     nodes_[node].candidates.push_back(candidate);
   }
 
@@ -187,15 +200,17 @@ class PrefixTrie {
   template <class Visit>
   void for_each_prefix_of(std::string_view path, Visit&& visit) const {
     uint32_t node = 0;
-    for (size_t i = 0;; ++i) {
+    while (true) {
       if (!nodes_[node].candidates.empty()) visit(nodes_[node].candidates);
-      if (i == path.size() || !(node = child(node, path[i]))) return;
+      if (path.empty() || !(node = child(node, path[0])) || !path.starts_with(nodes_[node].edge)) return;
+      path.remove_prefix(nodes_[node].edge.size());
     }
   }
 
  private:
   struct Node {
-    std::vector<std::pair<char, uint32_t>> children;  // sorted by byte; few per node
+    std::string edge;                                 // the bytes from the parent to here
+    std::vector<std::pair<char, uint32_t>> children;  // by their edge's first byte, sorted
     CandidateList candidates;                         // prefixes ending here
   };
 
@@ -206,14 +221,26 @@ class PrefixTrie {
     return it != children.end() && it->first == c ? it->second : 0;
   }
 
-  uint32_t child_or_new(uint32_t node, char c) {
-    if (uint32_t existing = child(node, c)) return existing;
+  uint32_t add_child(uint32_t parent, std::string edge) {
     auto created = static_cast<uint32_t>(nodes_.size());
-    nodes_.emplace_back();
-    auto& children = nodes_[node].children;
-    children.insert(std::lower_bound(children.begin(), children.end(), std::make_pair(c, uint32_t{0})),
-                    {c, created});
+    char first = edge[0];
+    nodes_.push_back(Node{std::move(edge), {}, {}});
+    auto& children = nodes_[parent].children;
+    children.insert(std::lower_bound(children.begin(), children.end(), std::make_pair(first, uint32_t{0})),
+                    {first, created});
     return created;
+  }
+
+  // Puts a node after the first `at` bytes of `node`'s edge; returns it.
+  uint32_t split(uint32_t parent, uint32_t node, size_t at) {
+    std::string head = nodes_[node].edge.substr(0, at);
+    auto mid = static_cast<uint32_t>(nodes_.size());
+    nodes_.push_back(Node{head, {}, {}});
+    nodes_[node].edge.erase(0, at);
+    nodes_[mid].children.push_back({nodes_[node].edge[0], node});
+    for (auto& [first, index] : nodes_[parent].children)
+      if (index == node) index = mid;  // same first byte: the order stays
+    return mid;
   }
 
   std::vector<Node> nodes_{1};  // [0] = root (the empty prefix)
@@ -638,7 +665,9 @@ std::optional<RouteMatch> Router::match(const RouteRequest& req) const {
     bucket.prefixes.for_each_prefix_of(prepared.path, [&](const CandidateList& list) { merge.add(list); });
   };
   collect(index.any_host);
-  if (auto it = index.by_plain_host.find(prepared.host); it != index.by_plain_host.end()) collect(it->second);
+  if (!index.by_plain_host.empty())
+    if (auto it = index.by_plain_host.find(prepared.host); it != index.by_plain_host.end())
+      collect(it->second);
 
   RouteMatch m;
   for (uint32_t position; merge.next(position);)
