@@ -173,7 +173,8 @@ asio::awaitable<Verdict> ExternalHost::run_event(core::RequestContext& ctx, core
     if (!runtime_->ready(server.name)) {
       if (!may_hold)
         co_return Verdict::failed(Failure::unavailable, "plugin server '" + server.name + "' is not running");
-      if (!co_await runtime_->await_ready(server.name, hold_until))
+      const bool ready = co_await runtime_->await_ready(server.name, hold_until);  // GCC PR 106188
+      if (!ready)
         co_return Verdict::failed(Failure::unavailable,
                                   fmt::format("plugin server '{}' is not running (not ready within {} ms)",
                                               server.name, hold_limit(server).count()));

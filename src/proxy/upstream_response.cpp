@@ -161,8 +161,11 @@ asio::awaitable<Outcome> UpstreamExchange::forward_response(std::unique_ptr<net:
       if (!piece.empty()) out_.emplace_back(asio::buffer(piece));
     }
     if (done && tap) std::exchange(tap, nullptr)->end(ctx);
-    const bool written =
-        head_sent ? co_await client_.send_body(out_, done, ctx) : co_await client_.send_head(out_, done, ctx);
+    bool written = false;  // an if, not ?:, around the co_await (tests/lint/check_coroutines.py)
+    if (head_sent)
+      written = co_await client_.send_body(out_, done, ctx);
+    else
+      written = co_await client_.send_head(out_, done, ctx);
     if (!written) co_return Outcome::close;
     head_sent = true;
   }

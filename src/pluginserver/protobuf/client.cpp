@@ -148,7 +148,11 @@ asio::awaitable<void> Client::close_instance(std::int64_t instance_id) {
 
 asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string& method, PdkHandler& pdk) {
   auto buffered = conn.buffered_frame();
-  const std::string_view args = buffered ? *buffered : co_await conn.read_frame(ErrorKind::instance_gone);
+  std::string_view args;  // an if, not ?:, around the co_await (tests/lint/check_coroutines.py)
+  if (buffered)
+    args = *buffered;
+  else
+    args = co_await conn.read_frame(ErrorKind::instance_gone);
   const PdkMethod* spec = find_pdk_method(method);
   if (spec == nullptr) {
     // Kong aborts the event (`method "<m>" not found`); an empty reply is the zero value every
@@ -173,7 +177,11 @@ asio::awaitable<void> Client::serve_extended_call(Connection& conn, const std::s
                                                   PdkHandler& pdk, std::int64_t instance_id,
                                                   std::string_view event_name, EventOutcome& outcome) {
   auto buffered = conn.buffered_frame();
-  const std::string_view args = buffered ? *buffered : co_await conn.read_frame(ErrorKind::instance_gone);
+  std::string_view args;  // an if, not ?:, around the co_await (tests/lint/check_coroutines.py)
+  if (buffered)
+    args = *buffered;
+  else
+    args = co_await conn.read_frame(ErrorKind::instance_gone);
   if (extension_->serve_own_call(instance_id, event_name, method, args)) co_return;
   const PdkMethod* spec = find_pdk_method(method);
   const bool write = spec != nullptr && spec->result == ResultShape::none;  // never answered
