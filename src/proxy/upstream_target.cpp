@@ -75,7 +75,9 @@ upstream::ConnectTarget connect_target(const RequestContext& ctx, std::string ho
   target.attempt = static_cast<size_t>(ctx.tries);
   target.timeout = connect_timeout(ctx);
   target.http2 = ctx.upstream.scheme == "grpc" || ctx.upstream.scheme == "grpcs";
-  if (ctx.upstream.scheme != "https" && ctx.upstream.scheme != "grpcs") return target;
+  const bool tls = ctx.upstream.scheme == "https" || ctx.upstream.scheme == "grpcs" ||
+                   ctx.upstream.scheme == "tls";  // the stream proxy's TLS services
+  if (!tls) return target;
   const auto& service = *ctx.match->service;
   target.tls = true;
   target.service_id = service.id;

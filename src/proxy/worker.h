@@ -17,6 +17,7 @@
 #include "net/resolver.h"
 #include "net/upstream_pool.h"
 #include "proxy/snapshot.h"
+#include "proxy/stream_dialer.h"
 #include "stream/stream_session.h"
 #include "tls/handshake.h"
 #include "tls/server_tls.h"
@@ -159,6 +160,7 @@ class Worker {
   net::UpstreamPool pool_;
   net::Resolver resolver_;
   upstream::Balancer balancer_;
+  StreamDialer stream_dialer_{balancer_, host_};
   std::mt19937_64 random_;
   std::thread thread_;
   std::unique_ptr<plugins::PhaseRunner> runner_;

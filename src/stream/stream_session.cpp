@@ -165,6 +165,7 @@ class StreamSession {
       ctx_.response.status = kStreamBadGateway;
       co_return false;
     }
+    prepare_upstream();
     auto preread = stream_plugins(core::Phase::preread);
     bool answered = false;
     if (!preread.empty()) {
@@ -212,29 +213,21 @@ class StreamSession {
     client_->socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
-  // The service's host and port, TLS for `protocol: tls` services (SNI and verification as the
-  // service says), through the connector the HTTP proxy uses; never a pooled connection.
-  asio::awaitable<bool> connect_upstream() {
+  // ctx.upstream as the service says, before preread (kong.service.set_target may change it).
+  void prepare_upstream() {
     const auto& service = *match_.service;
-    upstream::ConnectTarget target;
-    target.host = service.host;
-    target.port = service.port;
-    target.timeout = std::chrono::milliseconds(service.connect_timeout_ms);
-    target.tls = tls::is_tls_protocol(service.protocol);
-    target.service_id = service.id;
-    target.server_name = service.host;
-    target.verify = service.tls_verify;
-    const auto connected = co_await connector_.connect(target, ctx_.upstream_addr, upstream_);
-    co_return connected == upstream::ConnectError::none;
+    ctx_.upstream.scheme = service.protocol;
+    ctx_.upstream.host = service.host;
+    ctx_.upstream.port = service.port;
   }
 
+  // A new connection (TCP, or TLS for `protocol: tls` services, SNI and verification as the
+  // service says) to the service's host or its upstream's targets, never a pooled one.
   asio::awaitable<void> proxy() {
     ctx_.upstream_start = Clock::now();
-    const bool connected = co_await connect_upstream();
-    if (!connected) {
-      ctx_.response.status = kStreamBadGateway;
-      co_return;
-    }
+    tries_ = env_.dialer->tries(ctx_);
+    const bool connected = co_await tries_->connect(connector_, upstream_);
+    if (!connected) co_return;
     ctx_.response.status = kStreamOk;
     const auto& service = *match_.service;
     const auto idle = std::chrono::milliseconds(std::max(service.read_timeout_ms, service.write_timeout_ms));
@@ -244,6 +237,7 @@ class StreamSession {
     ctx_.response_bytes += result.b_to_a;
     if (result.end == net::SpliceResult::End::idle_timeout)
       spdlog::info("stream {}:{}: idle for {} ms, closed", ctx_.remote_ip, ctx_.remote_port, idle.count());
+    tries_->ended(ctx_.response.status);
   }
 
   void close_all() {
@@ -279,6 +273,7 @@ class StreamSession {
   net::Deadline deadline_;
   upstream::Connector connector_;
   std::optional<net::ByteStream> client_;
+  std::unique_ptr<ServiceTries> tries_;  // before upstream_: the balancer's pick outlives the socket
   std::unique_ptr<net::UpstreamConnection> upstream_;
   StreamRequest request_;
   std::string protocol_;

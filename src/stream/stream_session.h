@@ -17,6 +17,7 @@
 #include "tls/handshake.h"
 #include "tls/server_tls.h"
 #include "tls/upstream_tls.h"
+#include "upstream/connector.h"
 
 namespace gh::plugins {
 class PhaseRunner;
@@ -37,6 +38,28 @@ struct StreamConfiguration {
   std::function<void(core::RequestContext&)> prepare_context;  // snapshot, request id, ...
 };
 
+// One connection's way to its service: the balancer's targets when the service's host names an
+// upstream, within the service's retries, each failure heard by the passive health checks.
+// The HTTP proxy implements them (proxy::StreamDialer over its UpstreamTries), a layer above.
+class ServiceTries {
+ public:
+  virtual ~ServiceTries() = default;
+  // A new connection to the next target that answers; false when no try connected
+  // (ctx.response.status then says why: 502, or 503 when there was no target or no address).
+  virtual boost::asio::awaitable<bool> connect(upstream::Connector& connector,
+                                               std::unique_ptr<net::UpstreamConnection>& conn) = 0;
+  // The connection that stood has ended: Kong's log phase reports the status to the balancer.
+  virtual void ended(int status) = 0;
+};
+
+class UpstreamDialer {
+ public:
+  virtual ~UpstreamDialer() = default;
+  // The tries of `ctx` (ctx.upstream: host, port and scheme, as the service and preread set
+  // them); they hold their balancer pick, so they live as long as the connection.
+  virtual std::unique_ptr<ServiceTries> tries(core::RequestContext& ctx) = 0;
+};
+
 // What a connection borrows from its worker.
 struct StreamEnvironment {
   net::Resolver& resolver;
@@ -46,6 +69,7 @@ struct StreamEnvironment {
   std::shared_ptr<StreamAccessLog> access_log;  // null: proxy_stream_access_log = off
   // Log phases still running (the worker's count, which draining waits for); may be null.
   std::atomic<int>* active_log_phases = nullptr;
+  UpstreamDialer* dialer = nullptr;  // the worker's
 };
 
 // Serves one accepted connection to the end. `ssl`: the stream_listen entry has the ssl flag

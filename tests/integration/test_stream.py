@@ -4,6 +4,7 @@ Python servers), half-close both ways, large transfers, many connections, idle t
 and upstream down; then the preread and log phases of external plugins on stream connections,
 over MsgPack:1 (the npm kong-pdk JS server) and ProtoBuf:1 (the C++ PDK)."""
 import hashlib
+import http.client
 import json
 import os
 import queue
@@ -576,3 +577,77 @@ services:
     finally:
         gw.stop()
         echo.close()
+
+
+# ---- services on an upstream: balancing, retries, passive health checks ---------------------------
+
+def upstream_health(gw, upstream):
+    """target → health, from the admin API (as for HTTP services)."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+    conn.request("GET", f"/upstreams/{upstream}/health")
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return {entry["target"]: entry["health"] for entry in body["data"]}
+
+
+def test_service_on_an_upstream_is_balanced_with_retries_and_passive_checks(tmp_path):
+    """Kong balances stream services too: a service whose host names an upstream goes to its
+    targets in turn, a target that refuses is retried on the next one and counted by the passive
+    checks, and an upstream without a target closes the connection (status 503 in the log)."""
+    a, b = TcpServer(says("a")), TcpServer(says("b"))
+    dead = free_port()  # nothing listens there
+    ports = {name: free_port() for name in ("balanced", "empty")}
+    gw = Gateway(tmp_path / "gw", f"""
+_format_version: "3.0"
+upstreams:
+  - name: u
+    healthchecks:
+      passive:
+        unhealthy: {{tcp_failures: 1}}
+    targets:
+      - target: 127.0.0.1:{a.port}
+      - target: 127.0.0.1:{dead}
+      - target: 127.0.0.1:{b.port}
+  - name: nobody
+services:
+  - name: balanced
+    host: u
+    port: 80
+    protocol: tcp
+    retries: 2
+    routes:
+      - name: balanced-in
+        protocols: [tcp]
+        destinations: [{{port: {ports['balanced']}}}]
+  - name: empty
+    host: nobody
+    protocol: tcp
+    routes:
+      - name: empty-in
+        protocols: [tcp]
+        destinations: [{{port: {ports['empty']}}}]
+""", conf_extra=f"stream_listen = {', '.join(f'127.0.0.1:{p}' for p in ports.values())}\n"
+                 f"proxy_stream_access_log = {tmp_path}/stream-access.log basic\n")
+    try:
+        start_gateway(gw, ports.values())
+        answers = []
+        for _ in range(6):
+            with connect(ports["balanced"]) as s:
+                answers.append(read_to_eof(s))
+        assert set(answers) == {b"a", b"b"}, answers  # every connection reached a live target
+        assert wait_for(lambda: f"connect() to 127.0.0.1:{dead} failed" in gw.logs())
+        health = upstream_health(gw, "u")
+        assert health[f"127.0.0.1:{dead}"] == "UNHEALTHY", health
+        assert health[f"127.0.0.1:{a.port}"] == health[f"127.0.0.1:{b.port}"] == "HEALTHY", health
+
+        assert read_until_closed(ports["empty"])[0] == b""
+        log = tmp_path / "stream-access.log"
+        line = wait_for(lambda: next((l for l in log.read_text().splitlines() if '"empty-in"' in l), None)
+                        if log.exists() else None)
+        assert line and line.split()[4] == "503", line
+        statuses = [l.split()[4] for l in log.read_text().splitlines() if '"balanced-in"' in l]
+        assert statuses == ["200"] * 6, statuses
+    finally:
+        gw.stop()
+        a.close()
+        b.close()
