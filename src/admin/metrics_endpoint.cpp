@@ -149,6 +149,7 @@ ConnectionStats connection_stats(const proxy::Gateway& gateway) {
 
 std::string metrics_exposition(proxy::Gateway& gateway) {
   const auto snapshot = gateway.snapshot();
+  const auto& registry = gateway.shared_memory().metrics;
   const auto switches = switches_of(snapshot->config);
   auto local = node_gauges(gateway, snapshot->node_id);
   if (switches.upstream_health) local.push_back(target_health(gateway));
@@ -157,7 +158,7 @@ std::string metrics_exposition(proxy::Gateway& gateway) {
     local.push_back(std::make_unique<Values>("kong_nginx_metric_errors_total",
                                              "Number of nginx-lua-prometheus errors", Type::counter,
                                              std::vector<std::string>{}));
-    local.back()->set(metrics::LabelValues{}, static_cast<double>(metrics::error_count()));
+    local.back()->set(metrics::LabelValues{}, static_cast<double>(registry.error_count()));
   }
   std::vector<const metrics::Family*> kong, own;
   for (const auto& family : local) kong.push_back(family.get());
@@ -165,7 +166,7 @@ std::string metrics_exposition(proxy::Gateway& gateway) {
   for (const auto& family : servers) own.push_back(family.get());
   const auto queues = log_queue_metrics(gateway.shared_memory().log_sinks);
   for (const auto& family : queues) own.push_back(family.get());
-  for (const auto* family : metrics::process_registry().families()) {
+  for (const auto* family : registry.families()) {
     if (!family->name().starts_with("kong_"))
       own.push_back(family);
     else if (switches.enabled)

@@ -13,7 +13,8 @@ namespace gh::metrics {
 
 namespace {
 
-std::atomic<uint64_t> g_errors{0};
+// Not state but identities: each thread finds its shard of a family by the family's id
+// (ShardedFamily::local_shard), so ids must differ across every registry of the process.
 std::atomic<uint64_t> g_next_family_id{1};
 
 const char* type_name(Type type) {
@@ -90,7 +91,6 @@ void append_key(std::string& key, LabelValues values) {
 }
 
 void note_dropped(const std::string& family, size_t max_series) {
-  g_errors.fetch_add(1, std::memory_order_relaxed);
   thread_local log::Throttle throttle(std::chrono::seconds(10));
   uint64_t held_back = 0;
   if (throttle.allow(held_back))
@@ -123,10 +123,6 @@ std::string format_value(double value) {
 
 std::string escape_label_value(std::string_view value) {
   return escaped(value.substr(0, valid_utf8_prefix(value)), true);
-}
-
-uint64_t error_count() {
-  return g_errors.load(std::memory_order_relaxed);
 }
 
 // --- Family ---
@@ -194,6 +190,7 @@ std::atomic<double>* ShardedFamily::add_series(detail::Shard& shard, std::string
                                                LabelValues values) {
   if (series_.fetch_add(1, std::memory_order_relaxed) >= max_series_) {
     series_.fetch_sub(1, std::memory_order_relaxed);
+    dropped_.fetch_add(1, std::memory_order_relaxed);
     note_dropped(name(), max_series_);
     return nullptr;
   }
@@ -362,9 +359,11 @@ std::vector<const Family*> Registry::families() const {
   return out;
 }
 
-Registry& process_registry() {
-  static Registry registry;
-  return registry;
+uint64_t Registry::error_count() const {
+  std::lock_guard lock(mutex_);
+  uint64_t sum = 0;
+  for (const auto& [name, family] : families_) sum += family->dropped();
+  return sum;
 }
 
 void render(std::string& out, std::vector<const Family*> families) {

@@ -5,7 +5,7 @@
 // own shard of each family (found through a thread-local list), and only that thread writes its
 // cells (a relaxed load and store, no read-modify-write). A scrape sums the shards. A new label
 // set takes the family's lock once per thread; the number of label sets is bounded (a full
-// family drops new ones and counts the drop in error_count()).
+// family drops new ones and counts the drop in Registry::error_count()).
 //
 // Values families (settable gauges, or counters kept elsewhere) are set off the request path,
 // under a lock. render() writes families sorted by name, series sorted by their label text, as
@@ -46,6 +46,8 @@ class Family {
   // Appends "# HELP", "# TYPE" and every sample; nothing at all when the family has no sample
   // yet (as Kong's exporter, which only knows label sets once they were used).
   void render(std::string& out) const;
+  // New label sets refused because the family was full.
+  virtual uint64_t dropped() const { return 0; }
 
  protected:
   // `name="value",...` for these values (escaped), the sort and merge key of a series.
@@ -88,6 +90,7 @@ class ShardedFamily : public Family {
   ShardedFamily(std::string name, std::string help, Type type, std::vector<std::string> label_names,
                 size_t cells, size_t max_series);
   ~ShardedFamily() override;
+  uint64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
 
  protected:
   // The calling thread's cells for these values (made on first use); null when the family holds
@@ -105,6 +108,7 @@ class ShardedFamily : public Family {
   const size_t cells_;
   const size_t max_series_;
   std::atomic<size_t> series_{0};
+  std::atomic<uint64_t> dropped_{0};
   mutable std::mutex mutex_;  // shards_ only
   std::vector<std::unique_ptr<detail::Shard>> shards_;
 };
@@ -171,8 +175,10 @@ class Values final : public Family {
   std::map<std::string, double> values_;  // label text → value
 };
 
-// The process's families (get-or-create by name: asking twice gives the same family; asking
-// with another type or other labels is a programming error and throws std::logic_error).
+// A set of families (get-or-create by name: asking twice gives the same family; asking with
+// another type or other labels is a programming error and throws std::logic_error). Nothing is
+// process-wide: the gateway's registry is in its plugins::SharedMemory (Kong's prometheus_metrics
+// shared dict), kept across reloads; families live as long as their registry.
 class Registry {
  public:
   explicit Registry(size_t max_series_per_family = 100000) : max_series_(max_series_per_family) {}
@@ -182,6 +188,8 @@ class Registry {
   Values& values(const std::string& name, const std::string& help, Type type,
                  std::vector<std::string> label_names);
   std::vector<const Family*> families() const;
+  // Label sets dropped because a family was full (Kong: kong_nginx_metric_errors_total).
+  uint64_t error_count() const;
 
  private:
   template <typename F, typename... Args>
@@ -191,11 +199,6 @@ class Registry {
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Family>, std::less<>> families_;
 };
-
-Registry& process_registry();
-
-// Label sets dropped because a family was full (Kong: kong_nginx_metric_errors_total).
-uint64_t error_count();
 
 // The exposition of these families, sorted by name (families without samples are left out).
 void render(std::string& out, std::vector<const Family*> families);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,13 @@ struct PdkFunction;  // pdk/table.h
 // The table entry for a wire name (aliases included), or nullptr.
 const PdkFunction* find_pdk_function(std::string_view name);
 
+// What /metrics counts per function (gatehouse_pdk_method_<what>_total{method}: PdkTallies).
+enum class Tally : uint8_t {
+  call,        // run for a plugin server (RequestPdk::run)
+  prefetched,  // run by Gatehouse:1 before the plugin asked, sent with the event
+  round_trip,  // sent by a plugin that waited for the answer over the wire
+};
+
 class PdkHandler {
  public:
   virtual ~PdkHandler() = default;
@@ -60,6 +68,9 @@ class PdkHandler {
   // JSON array of the positional arguments as the Lua function takes them.
   virtual boost::asio::awaitable<PdkResult> run(const PdkFunction* function, std::string_view method,
                                                 nlohmann::json args) = 0;
+  // Counts one `what` of a table entry, for the bridges (round trips, prefetched reads). Counts
+  // nothing unless the handler was given counters (RequestPdk made by a worker).
+  virtual void tally(const PdkFunction& /*function*/, Tally /*what*/) {}
   // run() by wire name (tests, tools; the bridges have the entry already).
   boost::asio::awaitable<PdkResult> call(std::string_view method, nlohmann::json args) {
     return run(find_pdk_function(method), method, std::move(args));

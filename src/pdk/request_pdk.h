@@ -11,6 +11,7 @@
 #include "core/request_context.h"
 #include "pdk/handler.h"
 #include "pdk/plugin_call.h"
+#include "pdk/table.h"
 
 namespace gh::pdk {
 
@@ -19,16 +20,21 @@ class RequestPdk : public pdk::PdkHandler {
   // `event_deadline`: when the event runs out of time (the server's timeout, per event). A call
   // made after it is not run: it ends the event as kong.response.exit does (the bridge stops
   // answering, so a plugin that keeps calling cannot hold the request), and overran() says so.
+  // `tallies`: the worker's PDK counters (null: nothing is counted).
   RequestPdk(
       core::RequestContext& ctx, const PluginCall& plugin,
-      std::chrono::steady_clock::time_point event_deadline = std::chrono::steady_clock::time_point::max())
-      : ctx_(ctx), plugin_(plugin), event_deadline_(event_deadline) {}
+      std::chrono::steady_clock::time_point event_deadline = std::chrono::steady_clock::time_point::max(),
+      PdkTallies* tallies = nullptr)
+      : ctx_(ctx), plugin_(plugin), event_deadline_(event_deadline), tallies_(tallies) {}
 
   // Unknown method → error "method '<m>' is not supported"; a call outside its phases → Kong's
   // "function cannot be called in <phase> phase (only in: ...)"; bad arguments → an error that
   // names the argument. Never throws.
   boost::asio::awaitable<pdk::PdkResult> run(const PdkFunction* function, std::string_view method,
                                              nlohmann::json args) override;
+  void tally(const PdkFunction& function, Tally what) override {
+    if (tallies_) tallies_->count(function, what);
+  }
   // True when the event was cut at its deadline (the runner then applies the failure policy).
   bool overran() const { return overran_; }
   // True when a call ended the request with a response (kong.response.exit / error).
@@ -38,6 +44,7 @@ class RequestPdk : public pdk::PdkHandler {
   core::RequestContext& ctx_;
   const PluginCall& plugin_;
   std::chrono::steady_clock::time_point event_deadline_;
+  PdkTallies* tallies_;
   bool overran_ = false;
   bool exited_ = false;
 };

@@ -106,42 +106,27 @@ const http::RequestHead& PdkCall::request() const {
 
 // ---- metrics ----
 
-namespace {
-// gatehouse_pdk_method_*_total: per table entry, so the label set is bounded (docs/plugins-bundled.md).
-metrics::Counter& tally_family(Tally what) {
-  auto& registry = metrics::process_registry();
-  static auto& calls = registry.counter("gatehouse_pdk_method_calls_total",
-                                        "PDK functions run for plugin servers, by method", {"method"});
-  static auto& prefetched = registry.counter(
-      "gatehouse_pdk_method_prefetched_total",
-      "PDK reads Gatehouse:1 ran before the plugin asked (sent with the event), by method", {"method"});
-  static auto& round_trips = registry.counter(
-      "gatehouse_pdk_method_round_trips_total",
-      "PDK calls a plugin sent and waited for over the wire (a round trip each), by method", {"method"});
-  switch (what) {
-    case Tally::call:
-      return calls;
-    case Tally::prefetched:
-      return prefetched;
-    case Tally::round_trip:
-      break;
-  }
-  return round_trips;
-}
+PdkTallies::PdkTallies(metrics::Registry& registry)
+    : families_{&registry.counter("gatehouse_pdk_method_calls_total",
+                                  "PDK functions run for plugin servers, by method", {"method"}),
+                &registry.counter(
+                    "gatehouse_pdk_method_prefetched_total",
+                    "PDK reads Gatehouse:1 ran before the plugin asked (sent with the event), by method",
+                    {"method"}),
+                &registry.counter(
+                    "gatehouse_pdk_method_round_trips_total",
+                    "PDK calls a plugin sent and waited for over the wire (a round trip each), by method",
+                    {"method"})} {}
 
-constexpr size_t kTallies = 3;
-}  // namespace
-
-void tally(const PdkFunction& function, Tally what) {
-  // This thread's cell of each (function, what), found once; then counting is a plain store.
-  thread_local std::vector<std::atomic<double>*> cells;
+void PdkTallies::count(const PdkFunction& function, Tally what) {
   const auto& all = table();
   if (&function < all.data() || &function >= all.data() + all.size()) return;  // not a table entry
-  if (cells.empty()) cells.resize(all.size() * kTallies, nullptr);
-  auto*& cell = cells[static_cast<size_t>(&function - all.data()) * kTallies + static_cast<size_t>(what)];
+  if (cells_.empty()) cells_.resize(all.size() * families_.size(), nullptr);
+  const auto kind = static_cast<size_t>(what);
+  auto*& cell = cells_[static_cast<size_t>(&function - all.data()) * families_.size() + kind];
   if (cell == nullptr) {
     const std::string_view method = function.name;
-    cell = tally_family(what).cell(metrics::LabelValues(&method, 1));
+    cell = families_[kind]->cell(metrics::LabelValues(&method, 1));
     if (cell == nullptr) return;  // the family is full
   }
   metrics::bump(*cell, 1);

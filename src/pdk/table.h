@@ -7,6 +7,8 @@
 // bound to the entry once (pluginserver/protobuf/methods.h).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -14,11 +16,17 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/phase.h"
 #include "core/request_context.h"
 #include "pdk/handler.h"
 #include "pdk/plugin_call.h"
+
+namespace gh::metrics {
+class Counter;
+class Registry;
+}  // namespace gh::metrics
 
 namespace gh::pdk {
 
@@ -92,15 +100,20 @@ inline std::string_view step_of(const PdkFunction* function) {
   return function ? function->step : std::string_view("plugin.Step");
 }
 
-// What /metrics counts per function (gatehouse_pdk_method_<what>_total{method}).
-enum class Tally : uint8_t {
-  call,        // run for a plugin server (RequestPdk::run)
-  prefetched,  // run by Gatehouse:1 before the plugin asked, sent with the event
-  round_trip,  // sent by a plugin that waited for the answer over the wire
+// gatehouse_pdk_method_<what>_total{method}: what plugin servers' PDK calls cost, per table entry
+// (so the label set is bounded), in a registry's families (the gateway's: SharedMemory::metrics).
+// One per worker (its ExternalHost): the cells it keeps may only be bumped by the thread that
+// first counted with them, so after the first count of each (entry, what) counting is a plain
+// store.
+class PdkTallies {
+ public:
+  explicit PdkTallies(metrics::Registry& registry);
+  void count(const PdkFunction& function, Tally what);
+
+ private:
+  std::array<metrics::Counter*, 3> families_;  // by Tally
+  std::vector<std::atomic<double>*> cells_;    // by table entry x Tally (null: not yet found)
 };
-// Counts one `what` of a table entry in the calling thread's counters (summed at scrape): after
-// the first count of each (entry, what) on a thread, a plain store.
-void tally(const PdkFunction& function, Tally what);
 
 // A connection of Kong's stream subsystem (stream_listen): its scheme is its protocol, tcp or tls.
 inline bool stream_subsystem(const core::RequestContext& ctx) {

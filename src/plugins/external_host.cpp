@@ -90,37 +90,6 @@ asio::awaitable<Started> ExternalHost::instance_for(Bridge& bridge, const Config
 
 namespace {
 
-// gatehouse_plugin_*: what each external plugin's events cost, per phase (docs/plugins-bundled.md).
-struct EventFamilies {
-  metrics::Counter& events;
-  metrics::Counter& failures;
-  metrics::Histogram& duration;
-  metrics::Counter& pdk_calls;
-  metrics::Counter& round_trips;
-};
-
-EventFamilies& event_families() {
-  static EventFamilies families = [] {
-    auto& r = metrics::process_registry();
-    return EventFamilies{
-        r.counter("gatehouse_plugin_events_total", "Events run by external plugins", {"plugin", "phase"}),
-        r.counter("gatehouse_plugin_failures_total",
-                  "Failed events of external plugins by kind (timeout, protocol, unavailable, instance_lost, "
-                  "error)",
-                  {"plugin", "phase", "kind"}),
-        r.histogram("gatehouse_plugin_event_duration_ms",
-                    "Time an external plugin's event took, in milliseconds", {"plugin", "phase"},
-                    {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}),
-        r.counter("gatehouse_plugin_pdk_calls_total", "PDK calls made by external plugins",
-                  {"plugin", "phase"}),
-        r.counter("gatehouse_plugin_round_trips_total",
-                  "Round trips to plugin servers (the event and every answered PDK call)",
-                  {"plugin", "phase"}),
-    };
-  }();
-  return families;
-}
-
 std::string_view failure_kind(Failure failure) {
   switch (failure) {
     case Failure::instance_lost:
@@ -139,13 +108,33 @@ std::string_view failure_kind(Failure failure) {
 
 }  // namespace
 
+ExternalHost::ExternalHost(asio::any_io_executor ex, PluginRuntime* runtime, metrics::Registry& metrics)
+    : executor_(ex), runtime_(runtime), families_(event_families(metrics)), tallies_(metrics) {}
+
+ExternalHost::EventFamilies ExternalHost::event_families(metrics::Registry& r) {
+  return EventFamilies{
+      r.counter("gatehouse_plugin_events_total", "Events run by external plugins", {"plugin", "phase"}),
+      r.counter("gatehouse_plugin_failures_total",
+                "Failed events of external plugins by kind (timeout, protocol, unavailable, instance_lost, "
+                "error)",
+                {"plugin", "phase", "kind"}),
+      r.histogram("gatehouse_plugin_event_duration_ms",
+                  "Time an external plugin's event took, in milliseconds", {"plugin", "phase"},
+                  {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}),
+      r.counter("gatehouse_plugin_pdk_calls_total", "PDK calls made by external plugins",
+                {"plugin", "phase"}),
+      r.counter("gatehouse_plugin_round_trips_total",
+                "Round trips to plugin servers (the event and every answered PDK call)", {"plugin", "phase"}),
+  };
+}
+
 asio::awaitable<Verdict> ExternalHost::run(core::RequestContext& ctx, core::Phase phase,
                                            const ConfiguredPlugin& plugin) {
   const auto start = std::chrono::steady_clock::now();
   EventStats stats;
   Verdict verdict = co_await run_event(ctx, phase, plugin, stats);
   const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
-  auto& f = event_families();
+  auto& f = families_;
   const std::array<std::string_view, 2> labels{plugin.name, core::phase_name(phase)};
   f.events.add(labels);
   f.duration.observe(labels, took.count());
@@ -189,7 +178,7 @@ asio::awaitable<Verdict> ExternalHost::run_event(core::RequestContext& ctx, core
         why = std::move(started.error->message);
       } else {
         instance = started.id;
-        pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server));
+        pdk::RequestPdk pdk(ctx, call, event_deadline(*plugin.server), &tallies_);
         stats = co_await bridge->handle_event(instance, core::phase_name(phase), pdk);
         if (stats.error) {
           failure = failure_of(stats.error->kind);

@@ -10,6 +10,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "metrics/metrics.h"
+#include "pdk/table.h"
 #include "plugins/bridge.h"
 #include "plugins/host.h"
 #include "plugins/runtime.h"
@@ -19,7 +21,8 @@ namespace gh::plugins {
 class ExternalHost final : public PluginHost {
  public:
   // `runtime` null: no plugin server is configured (no external plugin can be bound then).
-  ExternalHost(boost::asio::any_io_executor ex, PluginRuntime* runtime) : executor_(ex), runtime_(runtime) {}
+  // `metrics`: where the events and PDK calls are counted (the gateway's; it outlives the host).
+  ExternalHost(boost::asio::any_io_executor ex, PluginRuntime* runtime, metrics::Registry& metrics);
 
   boost::asio::awaitable<Verdict> run(core::RequestContext& ctx, core::Phase phase,
                                       const ConfiguredPlugin& plugin) override;
@@ -31,8 +34,20 @@ class ExternalHost final : public PluginHost {
   std::shared_ptr<Bridge> bridge_for(const ConfiguredPlugin& plugin);
   boost::asio::awaitable<Started> instance_for(Bridge& bridge, const ConfiguredPlugin& plugin);
 
+  // gatehouse_plugin_*: what each external plugin's events cost, per phase (docs/plugins-bundled.md).
+  struct EventFamilies {
+    metrics::Counter& events;
+    metrics::Counter& failures;
+    metrics::Histogram& duration;
+    metrics::Counter& pdk_calls;
+    metrics::Counter& round_trips;
+  };
+  static EventFamilies event_families(metrics::Registry& registry);
+
   boost::asio::any_io_executor executor_;
   PluginRuntime* runtime_;
+  EventFamilies families_;
+  pdk::PdkTallies tallies_;                              // this worker's: its events run on its thread
   std::unordered_map<std::string, BridgeSlot> bridges_;  // by server name
   InstanceCache::Local known_;                           // this worker's copy of the instance ids
 };

@@ -37,7 +37,9 @@ enum class [[nodiscard]] PhaseEnd : uint8_t{
 class PhaseRunner {
  public:
   // `runtime`: the plugin servers' (null when none is configured: only native plugins run).
-  PhaseRunner(boost::asio::any_io_executor ex, PluginRuntime* runtime) : external_(ex, runtime) {}
+  // `metrics`: the gateway's registry, where external plugins' events are counted.
+  PhaseRunner(boost::asio::any_io_executor ex, PluginRuntime* runtime, metrics::Registry& metrics)
+      : external_(ex, runtime, metrics) {}
 
   // Runs `phase` for each plugin in order, stopping when the request got its response.
   boost::asio::awaitable<PhaseEnd> run(core::RequestContext& ctx, core::Phase phase,

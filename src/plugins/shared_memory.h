@@ -8,6 +8,7 @@
 
 #include "cache/dictionaries.h"
 #include "logsink/loop.h"
+#include "metrics/metrics.h"
 #include "ratelimit/local_store.h"
 
 namespace gh::plugins {
@@ -21,6 +22,9 @@ struct SharedMemory {
   // http-log, tcp-log, udp-log and file-log's queues, their delivery thread and the reopen
   // generation file-log follows (Kong's queues live in each worker; here one thread serves all).
   logsink::LogSinks log_sinks;
+  // The families /metrics shows beside the node's gauges: the prometheus plugin's kong_* (Kong's
+  // prometheus_metrics shared dict) and gatehouse's own (external plugins' events, PDK calls).
+  metrics::Registry metrics;
 };
 
 }  // namespace gh::plugins

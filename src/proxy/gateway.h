@@ -64,8 +64,8 @@ class Gateway final : public WorkerHost {
   plugins::PluginRuntime* plugin_runtime() override { return plugins_; }
   const upstream::HealthRegistry& upstreams() const override { return upstreams_; }
   // The plugins' shared memory (proxy-cache's stores for the admin API's /proxy-cache routes, the
-  // log plugins' queues for /metrics, SIGUSR1 and the drain).
-  plugins::SharedMemory& shared_memory() { return *memory_; }
+  // log plugins' queues for /metrics, SIGUSR1 and the drain, the metrics registry for /metrics).
+  plugins::SharedMemory& shared_memory() override { return *memory_; }
   boost::asio::io_context& control() { return control_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 

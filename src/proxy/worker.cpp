@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "net/listener.h"
 #include "plugins/runner.h"
+#include "plugins/shared_memory.h"
 #include "proxy/http1_connection.h"
 #include "proxy/http2_connection.h"
 #include "tls/client_certificate.h"
@@ -27,7 +28,8 @@ constexpr auto kHandshakeTimeout = 60s;  // nginx applies client_header_timeout 
 Worker::Worker(int index, WorkerHost& host)
     : index_(index), host_(host), resolver_(io_.get_executor()), random_(std::random_device{}() + index) {
   // Always: native plugins run without any plugin server.
-  runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), host_.plugin_runtime());
+  runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), host_.plugin_runtime(),
+                                                   host_.shared_memory().metrics);
   stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
       resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); },
       host_.stream_access_log(), &active_log_phases, &stream_dialer_});

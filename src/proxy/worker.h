@@ -31,6 +31,7 @@ class AccessLog;
 namespace gh::plugins {
 class PluginRuntime;
 class PhaseRunner;
+struct SharedMemory;
 }  // namespace gh::plugins
 namespace gh::proxy {
 
@@ -47,6 +48,8 @@ class WorkerHost {
   // The stream connections' log (null: no stream listener, or proxy_stream_access_log = off).
   virtual std::shared_ptr<stream::StreamAccessLog> stream_access_log() = 0;
   virtual plugins::PluginRuntime* plugin_runtime() = 0;  // null: no plugin servers
+  // What the plugins share across workers and reloads (the metrics registry the workers count in).
+  virtual plugins::SharedMemory& shared_memory() = 0;
   // Upstream target health, shared by every worker (docs/upstream.md).
   virtual const upstream::HealthRegistry& upstreams() const = 0;
   // The TLS server contexts, one per configuration generation, shared by every worker.

@@ -221,6 +221,20 @@ def test_each_switch_turns_its_family_on_alone(make_gateway, upstream, switch, f
         assert other not in body, other
 
 
+def test_counts_survive_a_reload(gw, upstream):
+    """The registry is the gateway's, not a snapshot's: a reload (even one that changes the
+    prometheus plugin's config) keeps what was counted, as Kong's shared dict does."""
+    for path in ("/on/a", "/on/b"):
+        get(gw, path)
+    wait_for_sample(gw.admin_port, http_requests("on-route", "200"), 2)
+    gw.kong_yml.write_text(kong_yml(upstream.server_port).replace('"per_consumer": true', '"per_consumer": false'))
+    reload = gw.cli("reload")
+    assert reload.returncode == 0, reload.stderr
+    get(gw, "/on/c")
+    body = wait_for_sample(gw.admin_port, http_requests("on-route", "200"), 3)
+    assert samples(body)[http_requests("on-route", "200")] == 3, body
+
+
 def test_without_a_prometheus_plugin_only_the_node_gauges(make_gateway, upstream):
     gw = make_gateway(kong_yml(upstream.server_port, route_prometheus=False)).start()
     get(gw, "/on/a")

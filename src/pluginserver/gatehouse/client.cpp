@@ -163,7 +163,7 @@ asio::awaitable<void> Client::event_frames(std::int64_t instance_id, std::string
     } catch (const protobuf::RpcError&) {
       continue;  // reported with arguments that do not decode: the plugin will ask itself
     }
-    pdk::tally(*read.method->function, pdk::Tally::prefetched);  // a plan holds table entries only
+    pdk.tally(*read.method->function, pdk::Tally::prefetched);  // a plan holds table entries only
     const PdkResult result = co_await pdk.run(read.method->function, read.method->name, std::move(arguments));
     if (result.status == PdkResult::Status::terminal) continue;
     reply.clear();

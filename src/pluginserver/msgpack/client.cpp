@@ -242,7 +242,7 @@ asio::awaitable<EventOutcome> Client::handle_event_impl(int64_t instance_id, std
   while (!step.ret) {
     ++outcome.pdk_calls;
     const pdk::PdkFunction* function = pdk::find_pdk_function(step.method);  // the one lookup
-    if (function) pdk::tally(*function, pdk::Tally::round_trip);             // every MsgPack:1 call waits
+    if (function) pdk.tally(*function, pdk::Tally::round_trip);              // every MsgPack:1 call waits
     PdkResult res = co_await pdk.run(function, step.method, std::move(step.args));
     if (res.status == PdkResult::Status::terminal) {
       outcome.terminated = true;  // kong.response.exit/error: the plugin does not wait for a Step

@@ -162,7 +162,7 @@ asio::awaitable<bool> Client::serve_pdk_call(Connection& conn, const std::string
     co_await conn.flush(ErrorKind::instance_gone);
     co_return true;
   }
-  if (spec->function) pdk::tally(*spec->function, pdk::Tally::round_trip);  // every ProtoBuf:1 call waits
+  if (spec->function) pdk.tally(*spec->function, pdk::Tally::round_trip);  // every ProtoBuf:1 call waits
   nlohmann::json arguments = conn.codec().decode_args(*spec, args);
   const PdkResult result = co_await pdk.run(spec->function, spec->name, std::move(arguments));
   if (result.status == PdkResult::Status::terminal) co_return false;
@@ -192,7 +192,7 @@ asio::awaitable<void> Client::serve_extended_call(Connection& conn, const std::s
       spdlog::warn("{} {}: unknown PDK method \"{}\" answered with nil", hello_, socket_path_, method);
     if (write) co_return;
     ++outcome.answered_calls;
-    if (spec != nullptr && spec->function) pdk::tally(*spec->function, pdk::Tally::round_trip);
+    if (spec != nullptr && spec->function) pdk.tally(*spec->function, pdk::Tally::round_trip);
     append_frame(conn.outbox(), std::string_view());
     co_await conn.flush(ErrorKind::instance_gone);
     co_return;
@@ -205,7 +205,7 @@ asio::awaitable<void> Client::serve_extended_call(Connection& conn, const std::s
     spdlog::debug("{} {}: {} failed: {} (answered as nil)", hello_, socket_path_, spec->name, result.error);
   if (write) co_return;
   ++outcome.answered_calls;
-  if (spec->function) pdk::tally(*spec->function, pdk::Tally::round_trip);
+  if (spec->function) pdk.tally(*spec->function, pdk::Tally::round_trip);
   if (terminal)
     append_frame(conn.outbox(), std::string_view());
   else

@@ -137,7 +137,7 @@ struct Fixture final : core::RequestBodySource {
   PdkResult call(std::string_view method, json args = json::array()) {
     boost::asio::io_context io;
     PdkResult out;
-    RequestPdk pdk(ctx, plugin);
+    RequestPdk pdk(ctx, plugin, std::chrono::steady_clock::time_point::max(), tallies);
     boost::asio::co_spawn(
         io, [&]() -> boost::asio::awaitable<void> { out = co_await pdk.call(method, std::move(args)); },
         boost::asio::detached);
@@ -157,6 +157,7 @@ struct Fixture final : core::RequestBodySource {
   }
 
   std::shared_ptr<core::Snapshot> snapshot;
+  PdkTallies* tallies = nullptr;  // where call() counts (nowhere by default)
   http::RequestHead request;
   core::RequestContext ctx;
   PluginCall plugin;

@@ -2,6 +2,7 @@
 // phase restrictions, argument errors and header-injection refusal.
 #include <gtest/gtest.h>
 
+#include "metrics/metrics.h"
 #include "pdk/kong.h"
 #include "pdk/serialize.h"
 #include "pdk/table.h"
@@ -64,6 +65,26 @@ TEST(PdkTable, NonArrayArgumentsAreTolerated) {
   Fixture f;
   EXPECT_EQ(ok_value(f, "kong.request.get_method", json(nullptr)), "POST");
   expect_error(f, "kong.request.get_header", json("host"), "header name must be a string");
+}
+
+// Calls are counted in the tallies the handler was given, in their registry alone (two
+// gateways in one process count apart); a handler without tallies counts nothing.
+TEST(PdkTable, CallsAreCountedInTheGivenRegistryOnly) {
+  metrics::Registry mine, other;
+  PdkTallies tallies(mine);
+  PdkTallies unused(other);
+  Fixture f;
+  ok_value(f, "kong.request.get_method");  // no tallies: not counted
+  f.tallies = &tallies;
+  ok_value(f, "kong.request.get_method");
+  ok_value(f, "kong.request.get_method");
+  std::string out, nothing;
+  metrics::render(out, mine.families());
+  metrics::render(nothing, other.families());
+  EXPECT_NE(out.find("gatehouse_pdk_method_calls_total{method=\"kong.request.get_method\"} 2\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(nothing, "");
 }
 
 // ---- kong.request ----

@@ -1,10 +1,10 @@
 // prometheus (Kong's kong/plugins/prometheus, 3.9): counts, in its log phase, the requests of the
 // routes and services it is enabled on into Kong's families (kong_http_requests_total,
 // kong_bandwidth_bytes, kong_kong_latency_ms, kong_upstream_latency_ms,
-// kong_request_latency_ms), each behind its config switch. The families live in the process's
-// metrics registry (src/metrics/), sharded per thread: a request updates its own thread's cells
-// without a lock. /metrics (admin and status listeners, src/admin/metrics_endpoint.cpp) renders
-// them with the node's gauges.
+// kong_request_latency_ms), each behind its config switch. The families live in the gateway's
+// metrics registry (plugins::SharedMemory::metrics, src/metrics/), sharded per thread: a request updates its
+// own thread's cells without a lock. /metrics (admin and status listeners, src/admin/metrics_endpoint.cpp)
+// renders them with the node's gauges.
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -28,31 +28,32 @@ struct PrometheusFamilies {
   metrics::Histogram& request_latency;
 };
 
-PrometheusFamilies& prometheus_families() {
-  // Kong's buckets: KONG_LATENCY_BUCKETS (3.9: up to 6000) and UPSTREAM_LATENCY_BUCKETS.
-  static const std::vector<double> kKongBuckets{1,  2,   5,   7,   10,  15,   20,   30,  50,
-                                                75, 100, 200, 500, 750, 1000, 3000, 6000};
-  static const std::vector<double> kUpstreamBuckets{25,   50,   80,   100,   250,   400,  700,
-                                                    1000, 2000, 5000, 10000, 30000, 60000};
-  static PrometheusFamilies families = [] {
-    auto& r = metrics::process_registry();
-    return PrometheusFamilies{
-        r.counter("kong_http_requests_total", "HTTP status codes per consumer/service/route in Kong",
-                  {"service", "route", "code", "source", "workspace", "consumer"}),
-        r.counter("kong_bandwidth_bytes", "Total bandwidth (ingress/egress) throughput in bytes",
-                  {"service", "route", "direction", "workspace", "consumer"}),
-        r.histogram("kong_kong_latency_ms",
-                    "Latency added by Kong and enabled plugins for each service/route in Kong",
-                    {"service", "route", "workspace"}, kKongBuckets),
-        r.histogram("kong_upstream_latency_ms",
-                    "Latency added by upstream response for each service/route in Kong",
-                    {"service", "route", "workspace"}, kUpstreamBuckets),
-        r.histogram("kong_request_latency_ms",
-                    "Total latency incurred during requests for each service/route in Kong",
-                    {"service", "route", "workspace"}, kUpstreamBuckets),
-    };
-  }();
-  return families;
+// Kong's buckets: KONG_LATENCY_BUCKETS (3.9: up to 6000) and UPSTREAM_LATENCY_BUCKETS.
+constexpr std::array<double, 17> kKongBuckets{1,  2,   5,   7,   10,  15,   20,   30,  50,
+                                              75, 100, 200, 500, 750, 1000, 3000, 6000};
+constexpr std::array<double, 13> kUpstreamBuckets{25,   50,   80,   100,   250,   400,  700,
+                                                  1000, 2000, 5000, 10000, 30000, 60000};
+
+// The families in `registry` (made by the first plugin, found by the next ones and by every
+// reload: the registry keeps them, so counts survive a reload as Kong's shared dict does).
+PrometheusFamilies prometheus_families(metrics::Registry& registry) {
+  const std::vector<double> kong(kKongBuckets.begin(), kKongBuckets.end());
+  const std::vector<double> upstream(kUpstreamBuckets.begin(), kUpstreamBuckets.end());
+  return PrometheusFamilies{
+      registry.counter("kong_http_requests_total", "HTTP status codes per consumer/service/route in Kong",
+                       {"service", "route", "code", "source", "workspace", "consumer"}),
+      registry.counter("kong_bandwidth_bytes", "Total bandwidth (ingress/egress) throughput in bytes",
+                       {"service", "route", "direction", "workspace", "consumer"}),
+      registry.histogram("kong_kong_latency_ms",
+                         "Latency added by Kong and enabled plugins for each service/route in Kong",
+                         {"service", "route", "workspace"}, kong),
+      registry.histogram("kong_upstream_latency_ms",
+                         "Latency added by upstream response for each service/route in Kong",
+                         {"service", "route", "workspace"}, upstream),
+      registry.histogram("kong_request_latency_ms",
+                         "Total latency incurred during requests for each service/route in Kong",
+                         {"service", "route", "workspace"}, upstream),
+  };
 }
 
 // DB-less Kong has one workspace.
@@ -60,12 +61,12 @@ constexpr std::string_view kWorkspace = "default";
 
 class Prometheus final : public NativeHandler {
  public:
-  explicit Prometheus(const json& config)
+  Prometheus(const json& config, metrics::Registry& registry)
       : per_consumer_(config.value("per_consumer", false)),
         status_codes_(config.value("status_code_metrics", false)),
         latencies_(config.value("latency_metrics", false)),
         bandwidth_(config.value("bandwidth_metrics", false)),
-        families_(prometheus_families()) {}
+        families_(prometheus_families(registry)) {}
 
   boost::asio::awaitable<void> log(pdk::Kong& kong) override {
     const auto& ctx = kong.context();
@@ -124,7 +125,7 @@ class Prometheus final : public NativeHandler {
   }
 
   bool per_consumer_, status_codes_, latencies_, bandwidth_;
-  PrometheusFamilies& families_;
+  PrometheusFamilies families_;
 };
 
 json switch_field(const char* name) {
@@ -145,7 +146,9 @@ NativePluginSpec spec() {
              {switch_field("per_consumer"), switch_field("status_code_metrics"), switch_field("ai_metrics"),
               switch_field("latency_metrics"), switch_field("bandwidth_metrics"),
               switch_field("upstream_health_metrics")}}}}}}}},
-      [](const json& config, SharedMemory&) { return std::make_unique<Prometheus>(config); },
+      [](const json& config, SharedMemory& memory) {
+        return std::make_unique<Prometheus>(config, memory.metrics);
+      },
       /*log_reads_response_headers=*/false,
   };
 }
