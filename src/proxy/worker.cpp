@@ -31,8 +31,7 @@ Worker::Worker(int index, WorkerHost& host)
   runner_ = std::make_unique<plugins::PhaseRunner>(io_.get_executor(), host_.plugin_runtime(),
                                                    host_.shared_memory().metrics);
   stream_environment_ = std::make_unique<stream::StreamEnvironment>(stream::StreamEnvironment{
-      resolver_, runner_.get(), [this](RequestContext& ctx) { return certificate_phase(ctx); },
-      host_.stream_access_log(), &active_log_phases, &stream_dialer_});
+      resolver_, runner_.get(), this, host_.stream_access_log(), &active_log_phases, &stream_dialer_});
 }
 
 Worker::~Worker() {

@@ -72,7 +72,7 @@ class WorkerIoContext : public boost::asio::io_context {
   using io_context::shutdown;
 };
 
-class Worker {
+class Worker final : public stream::CertificatePhaseSource {
  public:
   Worker(int index, WorkerHost& host);
   ~Worker();
@@ -140,8 +140,9 @@ class Worker {
   // cache's lock is taken once per reload, not per handshake).
   std::shared_ptr<const tls::ServerTls> server_tls();
   // The `certificate` phase of the global plugins for one handshake, run on `ctx` (a context
-  // with a connection and no request); null when no plugin has that phase.
-  tls::CertificatePhase certificate_phase(RequestContext& ctx);
+  // with a connection and no request); null when no plugin has that phase. For HTTPS listeners
+  // and, through StreamEnvironment::certificates, stream listeners that terminate TLS.
+  tls::CertificatePhase certificate_phase(RequestContext& ctx) override;
 
   int index_;
   WorkerHost& host_;

@@ -135,7 +135,7 @@ class StreamSession {
     ctx_.scheme = "tls";
     client_.emplace(tls::ServerTls::stream(std::move(raw_), config_.server_tls));
     tls::HandshakeState state;
-    tls::CertificatePhase phase = env_.certificate_phase ? env_.certificate_phase(ctx_) : nullptr;
+    tls::CertificatePhase phase = env_.certificates ? env_.certificates->certificate_phase(ctx_) : nullptr;
     auto ec = co_await tls::accept_handshake(*client_, state, deadline_, kHandshakeTimeout, phase);
     if (ec) {
       spdlog::debug("stream {}:{}: TLS handshake failed: {}", ctx_.remote_ip, ctx_.remote_port,

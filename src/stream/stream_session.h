@@ -60,12 +60,24 @@ class UpstreamDialer {
   virtual std::unique_ptr<ServiceTries> tries(core::RequestContext& ctx) = 0;
 };
 
+// Who runs the `certificate` phase of a TLS handshake the gateway terminates: the worker, which
+// knows the snapshot's global plugins and has the phase runner.
+class CertificatePhaseSource {
+ public:
+  // The phase for one handshake, run on `ctx` (a connection, no request); empty when no plugin
+  // has that phase.
+  virtual tls::CertificatePhase certificate_phase(core::RequestContext& ctx) = 0;
+
+ protected:
+  ~CertificatePhaseSource() = default;
+};
+
 // What a connection borrows from its worker.
 struct StreamEnvironment {
   net::Resolver& resolver;
   plugins::PhaseRunner* runner = nullptr;  // null: no plugin servers
-  // The certificate phase for connections this listener terminates (may be empty).
-  std::function<tls::CertificatePhase(core::RequestContext&)> certificate_phase;
+  // The certificate phase for connections this listener terminates (null: none).
+  CertificatePhaseSource* certificates = nullptr;
   std::shared_ptr<StreamAccessLog> access_log;  // null: proxy_stream_access_log = off
   // Log phases still running (the worker's count, which draining waits for); may be null.
   std::atomic<int>* active_log_phases = nullptr;
