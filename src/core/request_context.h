@@ -8,7 +8,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,6 +16,7 @@
 
 #include "core/entity_tables.h"
 #include "core/phase.h"
+#include "http/header_overlay.h"
 #include "http/headers.h"
 #include "http/parser.h"
 #include "router/router.h"
@@ -36,28 +36,16 @@ using Clock = std::chrono::steady_clock;
 // The request as gatehouse will send it upstream. Starts as a copy of the client's request
 // with Kong's rewrites applied (strip_path, forwarded headers); plugins may change it.
 struct UpstreamRequest {
-  UpstreamRequest() = default;
-  UpstreamRequest(UpstreamRequest&&) = default;
-  UpstreamRequest& operator=(UpstreamRequest&&) = default;
-  ~UpstreamRequest() { http::give_back_headers(std::move(headers)); }  // its capacity, for the next request
-
   std::string scheme = "http";
   std::string method;
   std::string path;   // upstream path (router's upstream_path), percent-encoded as sent
   std::string query;  // raw query string without '?'
-  // The full upstream header list, once `headers_materialized`. Until then it is derived from the
-  // client's headers when the head is written: most requests never edit it, and building it costs
-  // one allocation per header. Plugins reach it through edit_headers().
-  http::Headers headers;
-  bool headers_materialized = false;
-  // Builds `headers` from the client's request; set by the HTTP session only while plugins that
-  // may edit them run (a plugin's first kong.service.request.* header call builds the list).
-  std::function<void()> materialize_headers;
-
-  http::Headers& edit_headers() {
-    if (!headers_materialized && materialize_headers) materialize_headers();
-    return headers;
-  }
+  // The upstream header list: the client's headers with Kong's forwarding headers (which the proxy
+  // produces when it writes the head, attached as the base while plugins run) and the plugins'
+  // edits over them, kept as edits: most requests edit a few headers, and a full copy cost one
+  // allocation per header. After rewrite-phase plugins edited the client's headers it holds the
+  // whole list instead (HeaderOverlay::assign).
+  http::HeaderOverlay headers;
   std::optional<std::string> body;  // set by a plugin: replaces the client's body
   std::string host;                 // target host (service host, or upstream name)
   uint16_t port = 0;

@@ -46,6 +46,16 @@ class Headers {
   std::vector<Header> list_;
 };
 
+// Receives a header list one header at a time; `value` is only valid during the call (lists built
+// on the fly, the request head being serialised, nghttp2's fields).
+class HeaderSink {
+ public:
+  virtual void add(std::string_view name, std::string_view value) = 0;
+
+ protected:
+  ~HeaderSink() = default;
+};
+
 // Spare capacity for the header lists built once per request (the upstream list plugins edit):
 // a finished request gives its list back, the next one of the same thread reuses it. A fresh
 // list of 20-30 headers is a >1 KB block, which glibc serves from its large bins after

@@ -15,7 +15,8 @@ namespace {
 constexpr std::string_view kJsonContentType = "application/json; charset=utf-8";
 
 // set_header (`replace`) and add_header of both header lists, checked as the wire table checks.
-void write_header(http::Headers& headers, std::string_view name, std::string_view value, bool replace) {
+template <class HeaderList>
+void write_header(HeaderList& headers, std::string_view name, std::string_view value, bool replace) {
   auto checked = checked_header_name(name);
   auto v = checked_header_value(checked, value);
   if (replace) headers.remove(checked);
@@ -101,13 +102,13 @@ void KongClient::authenticate(const conf::Consumer* consumer, core::EntityTable 
 // ---- kong.service.request ----
 
 void KongServiceRequest::set_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.upstream.edit_headers(), name, value, true);
+  write_header(ctx_.upstream.headers, name, value, true);
 }
 void KongServiceRequest::add_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.upstream.edit_headers(), name, value, false);
+  write_header(ctx_.upstream.headers, name, value, false);
 }
 void KongServiceRequest::clear_header(std::string_view name) {
-  ctx_.upstream.edit_headers().remove(valid_header_name(name));
+  ctx_.upstream.headers.remove(valid_header_name(name));
 }
 void KongServiceRequest::set_raw_query(std::string query) {
   set_upstream_raw_query(ctx_, std::move(query));

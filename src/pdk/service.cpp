@@ -24,9 +24,9 @@ core::UpstreamRequest& upstream(PdkCall& c) {
   return c.ctx.upstream;
 }
 
-// The header list going upstream, built on first use.
-http::Headers& upstream_headers(PdkCall& c) {
-  return c.ctx.upstream.edit_headers();
+// The header list going upstream (the plugins' edits over the forwarded list).
+http::HeaderOverlay& upstream_headers(PdkCall& c) {
+  return c.ctx.upstream.headers;
 }
 
 int bounded_int(const PdkCall& c, size_t i, std::string_view what, int64_t min, int64_t max) {

@@ -176,7 +176,9 @@ std::vector<std::string> header_values_arg(std::string_view name, const json& va
   return values;
 }
 
-void set_headers_from_table(http::Headers& headers, const json& table) {
+namespace {
+template <class HeaderList>
+void set_headers_in(HeaderList& headers, const json& table) {
   if (!table.is_object() && !(table.is_array() && table.empty())) {
     throw PdkError("headers must be a table");
   }
@@ -189,6 +191,15 @@ void set_headers_from_table(http::Headers& headers, const json& table) {
     headers.remove(name);
     for (auto& v : values) headers.add(name, std::move(v));
   }
+}
+}  // namespace
+
+void set_headers_from_table(http::Headers& headers, const json& table) {
+  set_headers_in(headers, table);
+}
+
+void set_headers_from_table(http::HeaderOverlay& headers, const json& table) {
+  set_headers_in(headers, table);
 }
 
 json route_entity(const conf::Route& r) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "conf/entities.h"
+#include "http/header_overlay.h"
 #include "pdk/table.h"
 
 namespace gh::pdk {
@@ -38,6 +39,7 @@ std::string header_name_arg(const json& name);
 std::vector<std::string> header_values_arg(std::string_view name, const json& value);
 // Applies a {name: value-or-list} table (set_headers semantics: each name replaced).
 void set_headers_from_table(http::Headers& headers, const json& table);
+void set_headers_from_table(http::HeaderOverlay& headers, const json& table);
 
 // Kong's entity tables (kong.router.get_route/get_service, kong.client.load_consumer).
 json route_entity(const conf::Route& route);

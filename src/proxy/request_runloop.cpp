@@ -133,7 +133,7 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
   const auto& rewrite = plugin_set ? plugin_set->globals(core::Phase::rewrite) : kNoPlugins;
   if (!rewrite.empty()) {
     // Kong's rewrite plugins edit the client's request itself (ngx.req.*): they edit its headers.
-    ctx.upstream.headers = req.headers;
+    ctx.upstream.headers.assign(req.headers);
     const bool answered = co_await run_phase(ctx, core::Phase::rewrite, rewrite);
     if (answered) co_return co_await send_gateway_response(ctx);
   }
@@ -167,11 +167,11 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
     const std::string& route_id = ctx.match->route->id;
     static const std::string kNoService;
     const std::string& service_id = ctx.match->service ? ctx.match->service->id : kNoService;
-    // Plugins edit the upstream request through kong.service.request.*: the full list is built
-    // on their first header edit (after rewrite plugins edited the client's, at once).
+    // Plugins edit the upstream request through kong.service.request.*: their header edits are
+    // kept over the forwarded list (after rewrite plugins edited the client's, over a copy).
     const bool may_run = plugin_set->may_run(core::Phase::access, route_id, service_id);
-    if (ctx.match->service && !rewrite.empty()) materialize_upstream_headers(ctx, true);
-    const HeadersOnDemand on_demand(ctx, ctx.match->service && may_run ? this : nullptr);
+    if (ctx.match->service && !rewrite.empty()) adopt_rewritten_headers(ctx);
+    const BaseAttached attached(ctx, *this, ctx.match->service != nullptr);
     if (auto* runner = worker_.runner()) {
       // Each plugin resolved when reached, with the consumer an earlier one may have authenticated.
       plugins::Collector access(*plugin_set, core::Phase::access, route_id, service_id,
@@ -262,22 +262,29 @@ ForwardingInputs RequestRunloop::forwarding_inputs(const RequestContext& ctx) co
       .request_id = ctx.snapshot->request_id_header ? std::string_view(ctx.request_id) : std::string_view()};
 }
 
-// Builds the full upstream header list for plugins to edit. After the rewrite phase it is built
-// from the client's headers as those plugins left them (Kong's rewrite edits the request itself);
-// a Host they set is the upstream's Host (Kong's set_header("host") sets upstream_host).
-void RequestRunloop::materialize_upstream_headers(RequestContext& ctx, bool rewritten) {
+void ForwardedHeaders::emit(http::HeaderSink& sink) const {
+  emit_upstream_headers(runloop_.forwarding_inputs(ctx_), sink);
+}
+
+void ForwardedHeaders::emit_named(std::string_view name, http::HeaderSink& sink) const {
+  emit_upstream_headers_named(runloop_.forwarding_inputs(ctx_), name, sink);
+}
+
+// After the rewrite phase the upstream list is built from the client's headers as those plugins
+// left them (Kong's rewrite edits the request itself), once; a Host they set is the upstream's
+// Host (Kong's set_header("host") sets upstream_host).
+void RequestRunloop::adopt_rewritten_headers(RequestContext& ctx) {
   auto& up = ctx.upstream;
-  const http::Headers edited = std::move(up.headers);
+  const http::Headers edited = up.headers.take();
   // forwarding + plugins' headers: no regrowth
-  up.headers = http::take_spare_headers(ctx.request->headers.size() + 24);
-  HeadersSink sink(up.headers);
+  http::Headers list = http::take_spare_headers(ctx.request->headers.size() + 24);
+  HeadersSink sink(list);
   ForwardingInputs inputs = forwarding_inputs(ctx);
-  if (rewritten) inputs.client_headers = &edited;
+  inputs.client_headers = &edited;
   emit_upstream_headers(inputs, sink);
   const auto host = edited.get("host");
-  if (rewritten && host && host != ctx.request->headers.get("host"))
-    up.headers.set("Host", std::string(*host));
-  up.headers_materialized = true;
+  if (host && host != ctx.request->headers.get("host")) list.set("Host", std::string(*host));
+  up.headers.assign(std::move(list));
 }
 
 void RequestRunloop::add_gateway_headers(HeaderSink& sink, const RequestContext& ctx) const {

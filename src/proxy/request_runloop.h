@@ -55,6 +55,22 @@ class ClientConnection {
   uint64_t snapshot_version_ = 0;
 };
 
+class RequestRunloop;
+
+// The upstream header list as the proxy builds it from the request (the client's headers with
+// Kong's forwarding headers), before plugins' edits: the base of ctx.upstream.headers. Built
+// anew on every read: plugins may change what it depends on while they run.
+class ForwardedHeaders final : public http::HeaderSource {
+ public:
+  ForwardedHeaders(const RequestRunloop& runloop, const RequestContext& ctx) : runloop_(runloop), ctx_(ctx) {}
+  void emit(http::HeaderSink& sink) const override;
+  void emit_named(std::string_view name, http::HeaderSink& sink) const override;
+
+ private:
+  const RequestRunloop& runloop_;
+  const RequestContext& ctx_;
+};
+
 class RequestRunloop final : public core::RequestBodySource {
  public:
   // `deadline` times the upstream exchange's operations (an HTTP/1.1 connection lends its own:
@@ -122,23 +138,23 @@ class RequestRunloop final : public core::RequestBodySource {
   std::string real_client_ip(const RequestContext& ctx) const;
   void start_upstream_request(RequestContext& ctx);
   void prepare_upstream_request(RequestContext& ctx);
-  void materialize_upstream_headers(RequestContext& ctx, bool rewritten);
-  // While alive (the access phase), a plugin's first upstream header edit builds the list
-  // (runloop null: nothing to build). Unset on exit: the context outlives this scope.
-  class HeadersOnDemand {
+  void adopt_rewritten_headers(RequestContext& ctx);
+  // While alive (the access phase), plugins' reads of the upstream headers (kong.service.request.*,
+  // request-transformer) see the forwarded list under their edits (no service: nothing to see).
+  // Detached on exit: the context outlives this scope.
+  class BaseAttached {
    public:
-    HeadersOnDemand(RequestContext& ctx, RequestRunloop* runloop) : ctx_(ctx) {
-      if (runloop)
-        ctx.upstream.materialize_headers = [runloop, &ctx] {
-          runloop->materialize_upstream_headers(ctx, false);
-        };
+    BaseAttached(RequestContext& ctx, const RequestRunloop& runloop, bool attach)
+        : ctx_(ctx), forwarded_(runloop, ctx) {
+      if (attach) ctx.upstream.headers.attach(&forwarded_);
     }
-    ~HeadersOnDemand() { ctx_.upstream.materialize_headers = nullptr; }
-    HeadersOnDemand(const HeadersOnDemand&) = delete;
-    HeadersOnDemand& operator=(const HeadersOnDemand&) = delete;
+    ~BaseAttached() { ctx_.upstream.headers.attach(nullptr); }
+    BaseAttached(const BaseAttached&) = delete;
+    BaseAttached& operator=(const BaseAttached&) = delete;
 
    private:
     RequestContext& ctx_;
+    const ForwardedHeaders forwarded_;
   };
   boost::asio::awaitable<BodyOutcome> spool_request_body(RequestContext& ctx);
   boost::asio::awaitable<void> run_log_phase(RequestContext& ctx);

@@ -194,11 +194,7 @@ void UpstreamExchange::serialize_upstream_head(const RequestContext& ctx, bool c
   }
   out += " HTTP/1.1\r\n";
   HeadLinesSink lines(out);
-  if (up.headers_materialized) {
-    for (const auto& h : up.headers) lines.add(h.name, h.value);
-  } else {
-    emit_upstream_headers(runloop_.forwarding_inputs(ctx), lines);
-  }
+  up.headers.emit(ForwardedHeaders(runloop_, ctx), lines);
   if (runloop_.state().websocket) out += kWebSocketRequestLines;
   if (chunked) {
     out += "Transfer-Encoding: chunked\r\n";

@@ -454,11 +454,7 @@ asio::awaitable<Outcome> UpstreamH2::proxy(RequestContext& ctx) {
 bool UpstreamH2::submit_request(Call& call, RequestContext& ctx) {
   const auto& up = ctx.upstream;
   H2RequestFields sink;
-  if (up.headers_materialized) {
-    for (const auto& h : up.headers) sink.add(h.name, h.value);
-  } else {
-    emit_upstream_headers(runloop_.forwarding_inputs(ctx), sink);
-  }
+  up.headers.emit(ForwardedHeaders(runloop_, ctx), sink);
   std::string path = up.path.empty() ? "/" : up.path;
   if (!up.query.empty()) path += '?' + up.query;
   const std::string_view scheme = up.scheme == "grpcs" ? "https" : "http";

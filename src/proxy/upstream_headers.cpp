@@ -222,6 +222,38 @@ void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink) {
   if (!in.request_id.empty()) sink.add("X-Kong-Request-Id", in.request_id);
 }
 
+namespace {
+// Passes on only the headers of one name.
+class NamedSink final : public HeaderSink {
+ public:
+  NamedSink(std::string_view name, HeaderSink& out) : name_(name), out_(out) {}
+  void add(std::string_view name, std::string_view value) override {
+    if (iequals(name, name_)) out_.add(name, value);
+  }
+
+ private:
+  std::string_view name_;
+  HeaderSink& out_;
+};
+}  // namespace
+
+void emit_upstream_headers_named(const ForwardingInputs& in, std::string_view name, HeaderSink& sink) {
+  if (HopByHop::always(name)) return;  // never forwarded, never set by Kong
+  if (kong_sets(name) != KongSets::none) {
+    NamedSink only(name, sink);
+    emit_upstream_headers(in, only);
+    return;
+  }
+  // Any other client header goes upstream as it came, unless its Connection header names it.
+  const http::Headers& headers = in.client_headers ? *in.client_headers : in.request.headers;
+  std::optional<HopByHop> hop;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, name)) continue;
+    if (!hop) hop.emplace(headers);
+    if (!hop->contains(h.name)) sink.add(h.name, h.value);
+  }
+}
+
 void add_proxied_headers(HeaderSink& sink, const http::Headers& upstream, const http::Headers& overrides) {
   const HopByHop hop(upstream);
   for (const auto& h : upstream)

@@ -32,14 +32,7 @@ class HopByHop {
   const http::Headers* overflow_ = nullptr;  // more tokens than fit: ask the headers each time
 };
 
-// Receives the upstream headers one by one; `value` is only valid during the call.
-class HeaderSink {
- public:
-  virtual void add(std::string_view name, std::string_view value) = 0;
-
- protected:
-  ~HeaderSink() = default;
-};
+using http::HeaderSink;
 
 // Everything the upstream headers depend on besides the client's own headers.
 struct ForwardingInputs {
@@ -57,6 +50,9 @@ struct ForwardingInputs {
 };
 
 void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink);
+// Only the headers named `name` of that list (case-insensitive), in order: a plugin asking whether
+// the upstream request has a header, without the whole list being built.
+void emit_upstream_headers_named(const ForwardingInputs& in, std::string_view name, HeaderSink& sink);
 
 // The sink that copies into a Headers list (for plugins to edit).
 class HeadersSink final : public HeaderSink {

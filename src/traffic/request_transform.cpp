@@ -167,7 +167,7 @@ bool RequestTransform::needs_body(std::optional<std::string_view> content_type) 
          type == BodyType::form;
 }
 
-void RequestTransform::transform_headers(http::Headers& headers, const TemplateEnv& env) const {
+void RequestTransform::transform_headers(http::HeaderOverlay& headers, const TemplateEnv& env) const {
   auto render = [&](const Op& op) { return op.value ? op.value->render(env) : std::string(); };
   auto is_host = [](std::string_view name) { return iequals(name, "host"); };
   // The value of a header set from a template must not be able to start a new line.
@@ -177,8 +177,7 @@ void RequestTransform::transform_headers(http::Headers& headers, const TemplateE
   for (const auto& op : rename_.headers) {
     std::string new_name = render(op);
     if (is_host(op.name) || !headers.has(op.name) || !http::is_valid_header_name(new_name)) continue;
-    std::vector<std::string> values;
-    for (auto v : headers.get_all(op.name)) values.emplace_back(v);
+    std::vector<std::string> values = headers.get_all(op.name);
     headers.remove(op.name);
     headers.remove(new_name);
     for (auto& v : values) headers.add(to_lower(new_name), std::move(v));

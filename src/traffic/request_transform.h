@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http/headers.h"
+#include "http/header_overlay.h"
 #include "traffic/template.h"
 
 namespace gh::traffic {
@@ -26,7 +26,7 @@ std::optional<ConfigPair> split_pair(std::string_view entry);
 struct TransformedRequest {
   std::string method;
   std::string query;                // raw, without '?'
-  http::Headers headers;            // upstream headers
+  http::HeaderOverlay headers;      // upstream headers
   std::optional<std::string> path;  // set by replace.uri
   std::optional<std::string> body;  // set when the body changed
 };
@@ -59,7 +59,7 @@ class RequestTransform {
   };
   static Section compile(const nlohmann::json& section);
 
-  void transform_headers(http::Headers& headers, const TemplateEnv& env) const;
+  void transform_headers(http::HeaderOverlay& headers, const TemplateEnv& env) const;
   void transform_query(std::string& query, const TemplateEnv& env) const;
   std::optional<std::string> transform_body(std::optional<std::string_view> content_type,
                                             std::string_view body, const TemplateEnv& env) const;

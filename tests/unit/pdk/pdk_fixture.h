@@ -78,7 +78,7 @@ struct Fixture final : core::RequestBodySource {
     ctx.upstream.method = "POST";
     ctx.upstream.path = "/api/v1/items";
     ctx.upstream.query = "color=blue&size=10&tag=a&tag=b&debug";
-    ctx.upstream.headers = request.headers;
+    ctx.upstream.headers.assign(request.headers);
     ctx.body_source = this;
     plugin.name = "js-conform";
     plugin.id = "9c7b5a3d-1e2f-4a6b-8c9d-0e1f2a3b4c21";

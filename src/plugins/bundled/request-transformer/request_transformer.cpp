@@ -28,9 +28,9 @@ class RequestTransformer final : public NativeHandler {
     traffic::TransformedRequest req;
     req.method = ctx.upstream.method;
     req.query = ctx.upstream.query;
-    // The header list that goes upstream (complete before access plugins run) is edited in place:
-    // rendered values are checked by the transform and names by the schema, as the PDK would.
-    std::swap(req.headers, ctx.upstream.edit_headers());
+    // The upstream header list (edits over the forwarded list) is edited in place: rendered values
+    // are checked by the transform and names by the schema, as the PDK would.
+    std::swap(req.headers, ctx.upstream.headers);
     transform_.apply(req, content_type, body, env);
     std::swap(req.headers, ctx.upstream.headers);
 
