@@ -6,6 +6,8 @@ report (ASan/LSan write to a file under SANITIZER_DIR, which survives a plugin s
 is already closed at shutdown; UBSan ignores log_path, so its reports are found in the output), when
 the gateway exits non-zero after SIGTERM, or when it needs SIGKILL to stop.
 """
+import http.client
+import json
 import os
 import re
 import shutil
@@ -338,3 +340,12 @@ def raw_request(port, data, timeout=5.0, read_all=True):
         except socket.timeout:
             pass
         return b"".join(chunks)
+
+
+def upstream_health(gw, upstream):
+    """target → HEALTHY | UNHEALTHY | ..., from the gateway's admin API (`/upstreams/<name>/health`)."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+    conn.request("GET", f"/upstreams/{upstream}/health")
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return {entry["target"]: entry["health"] for entry in body["data"]}

@@ -4,8 +4,6 @@ sides of the gateway's h2c listener, services `grpc` (h2c prior knowledge) and `
 h2): unary, both streaming directions, deadlines, a message of several MB, upstream statuses and
 trailers passed through, gateway errors mapped to gRPC statuses as Kong maps them, plugins in the
 access and log phases; an upstream's balancer and the service's retries as for HTTP/1.1 services."""
-import http.client
-import json
 import ssl
 import subprocess
 import time
@@ -13,7 +11,7 @@ import time
 import grpc
 import pytest
 
-from conftest import Gateway, stop_all
+from conftest import Gateway, stop_all, upstream_health
 from tcp_server import TcpServer
 from test_tls import CertificateAuthority
 import grpc_upstream
@@ -298,14 +296,6 @@ def unary_via(gw, host, request=b"x"):
         return grpc_upstream.method(channel, "Unary")(request, timeout=10)
     finally:
         channel.close()
-
-
-def upstream_health(gw, name):
-    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
-    conn.request("GET", f"/upstreams/{name}/health")
-    body = json.loads(conn.getresponse().read())
-    conn.close()
-    return {t["target"]: t["health"] for t in body["data"]}
 
 
 def test_a_refused_target_is_retried_on_the_next_and_reported_to_the_balancer(grpc_gw):

@@ -4,7 +4,6 @@ Python servers), half-close both ways, large transfers, many connections, idle t
 and upstream down; then the preread and log phases of external plugins on stream connections,
 over MsgPack:1 (the npm kong-pdk JS server) and ProtoBuf:1 (the C++ PDK)."""
 import hashlib
-import http.client
 import json
 import os
 import queue
@@ -17,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BUILD_DIR, ROOT, Gateway, free_port, wait_for_file, wait_listening
+from conftest import BUILD_DIR, ROOT, Gateway, free_port, upstream_health, wait_for_file, wait_listening
 from tcp_server import TcpServer
 from test_tls import CertificateAuthority, certificate_entity, indent, peer_common_name
 
@@ -580,15 +579,6 @@ services:
 
 
 # ---- services on an upstream: balancing, retries, passive health checks ---------------------------
-
-def upstream_health(gw, upstream):
-    """target → health, from the admin API (as for HTTP services)."""
-    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
-    conn.request("GET", f"/upstreams/{upstream}/health")
-    body = json.loads(conn.getresponse().read())
-    conn.close()
-    return {entry["target"]: entry["health"] for entry in body["data"]}
-
 
 def test_service_on_an_upstream_is_balanced_with_retries_and_passive_checks(tmp_path):
     """Kong balances stream services too: a service whose host names an upstream goes to its
