@@ -1,45 +1,58 @@
 #include "ratelimit/local_store.h"
 
 #include <algorithm>
-#include <functional>
 
 namespace gh::ratelimit {
 
 LocalStore::LocalStore(size_t max_entries) : max_per_shard_(std::max<size_t>(1, max_entries / kShards)) {}
 
-int64_t LocalStore::get(std::string_view text, int64_t now_ms) {
-  const HashedKey key = hashed(text);
-  Shard& shard = shard_of(key);
-  std::lock_guard lock(shard.mutex);
-  auto it = shard.entries.find(key);
-  if (it == shard.entries.end()) return 0;
-  if (it->second.expires_at_ms <= now_ms) {
-    shard.entries.erase(it);
-    return 0;
-  }
-  return it->second.count;
+uint32_t LocalStore::scope(std::string_view route_id, std::string_view service_id) {
+  std::string name;
+  name.append(route_id).append(1, ':').append(service_id);
+  std::lock_guard lock(scopes_mutex_);
+  return scopes_.try_emplace(std::move(name), static_cast<uint32_t>(scopes_.size())).first->second;
 }
 
-int64_t LocalStore::increment(std::string_view text, int64_t value, int64_t ttl_seconds, int64_t now_ms) {
-  const HashedKey key = hashed(text);
+void LocalStore::get(uint32_t scope, const Windows& windows, std::span<int64_t> counts) {
+  std::fill(counts.begin(), counts.end(), 0);
+  const Lookup key = lookup(scope, windows.identifier);
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.entries.find(key);
-  if (it != shard.entries.end() && it->second.expires_at_ms <= now_ms) {
+  if (it == shard.entries.end()) return;
+  if (it->second.expires_at_ms <= windows.now_ms) {
     shard.entries.erase(it);
-    it = shard.entries.end();
+    return;
   }
+  for (size_t i = 0; i < windows.size && i < counts.size(); ++i) {
+    const Slot& slot = it->second.slots[static_cast<size_t>(windows.periods[i])];
+    if (slot.counts(windows.starts_ms[i], windows.now_ms)) counts[i] = slot.count;
+  }
+}
+
+void LocalStore::increment(uint32_t scope, const Windows& windows, int64_t value) {
+  const int64_t now_ms = windows.now_ms;
+  const Lookup key = lookup(scope, windows.identifier);
+  Shard& shard = shard_of(key);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.entries.find(key);
   if (it == shard.entries.end()) {
     make_room(shard, now_ms);
-    it = shard.entries.emplace(std::string(text), Entry{0, now_ms + ttl_seconds * 1000}).first;
+    it = shard.entries.emplace(Key{scope, std::string(windows.identifier)}, Entry{}).first;
   }
-  it->second.count += value;
-  return it->second.count;
+  Entry& entry = it->second;
+  for (size_t i = 0; i < windows.size; ++i) {
+    Slot& slot = entry.slots[static_cast<size_t>(windows.periods[i])];
+    if (!slot.counts(windows.starts_ms[i], now_ms))
+      slot = {windows.starts_ms[i], now_ms + period_seconds(windows.periods[i]) * 1000, 0};
+    slot.count += value;
+    entry.expires_at_ms = std::max(entry.expires_at_ms, slot.expires_at_ms);
+  }
 }
 
-// Called with the shard locked before a new key goes in: sweeps expired windows at most once
-// a second (or whenever the shard is full), then evicts the entry closest to expiry if the shard
-// is still at its cap.
+// Called with the shard locked before a new identity goes in: sweeps expired entries at most
+// once a second (or whenever the shard is full), then evicts the entry closest to expiry if the
+// shard is still at its cap.
 void LocalStore::make_room(Shard& shard, int64_t now_ms) {
   const bool full = shard.entries.size() >= max_per_shard_;
   if (full || now_ms >= shard.next_sweep_ms) {

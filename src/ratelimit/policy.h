@@ -3,45 +3,43 @@
 // increment after an admitted request is not (Kong runs it in a timer, off the request).
 #pragma once
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "ratelimit/local_store.h"
 #include "ratelimit/window.h"
 
 namespace gh::ratelimit {
 
-struct Counter {
-  std::string key;  // counter_key(...)
-  Period period;    // its lifetime: period_seconds(period)
-};
-
 struct Usage {
-  std::vector<int64_t> counts;  // one per counter, when `error` is empty
-  std::string error;            // why the store could not answer (fault_tolerant decides)
+  std::array<int64_t, kPeriods.size()> counts{};  // counts[i]: Windows' window i, when `error` is empty
+  std::string error;                              // why the store could not answer (fault_tolerant decides)
 };
 
+// A policy serves one plugin entity: its scope (route and service ids, empty when not scoped)
+// is part of every counter's identity, as in Kong's counter keys.
 class Policy {
  public:
   virtual ~Policy() = default;
-  virtual boost::asio::awaitable<Usage> usage(const std::vector<Counter>& counters, int64_t now_ms) = 0;
-  // Adds one to every counter; `executor` is the worker's, for policies doing I/O.
-  virtual void increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
-                         int64_t now_ms) = 0;
+  virtual boost::asio::awaitable<Usage> usage(const Windows& windows) = 0;
+  // Adds one to every window; `executor` is the worker's, for policies doing I/O.
+  virtual void increment(const boost::asio::any_io_executor& executor, const Windows& windows) = 0;
 };
 
 class LocalPolicy final : public Policy {
  public:
-  explicit LocalPolicy(LocalStore& store) : store_(store) {}
-  boost::asio::awaitable<Usage> usage(const std::vector<Counter>& counters, int64_t now_ms) override;
-  void increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
-                 int64_t now_ms) override;
+  LocalPolicy(LocalStore& store, std::string_view route_id, std::string_view service_id)
+      : store_(store), scope_(store.scope(route_id, service_id)) {}
+  boost::asio::awaitable<Usage> usage(const Windows& windows) override;
+  void increment(const boost::asio::any_io_executor& executor, const Windows& windows) override;
 
  private:
   LocalStore& store_;
+  uint32_t scope_;
 };
 
 }  // namespace gh::ratelimit

@@ -57,38 +57,56 @@ int64_t counter_value(const redis::Reply& reply, std::string& error) {
   return 0;
 }
 
-boost::asio::awaitable<Usage> RedisPolicy::usage(const std::vector<Counter>& counters, int64_t) {
-  std::string commands;
-  commands.reserve(counters.size() * (counters.empty() ? 0 : counters.front().key.size() + 24));
-  for (const auto& counter : counters) redis::encode_command(commands, {"GET", counter.key});
-  redis::Result result = co_await redis::execute(options_, std::move(commands), counters.size());
+void RedisPolicy::append_key(std::string& out, const Windows& windows, size_t i) const {
+  out.append(key_prefix_);
+  append_counter_key_rest(out, windows.identifier, windows.starts_ms[i], windows.periods[i]);
+}
+
+boost::asio::awaitable<Usage> RedisPolicy::usage(const Windows& windows) {
+  std::string commands, key;
+  key.reserve(key_prefix_.size() + windows.identifier.size() + 32);
+  commands.reserve(windows.size * (key.capacity() + 24));
+  for (size_t i = 0; i < windows.size; ++i) {
+    key.clear();
+    append_key(key, windows, i);
+    redis::encode_command(commands, {"GET", key});
+  }
+  redis::Result result = co_await redis::execute(options_, std::move(commands), windows.size);
   Usage usage;
   if (!result.error.empty()) {
     usage.error = std::move(result.error);
     co_return usage;
   }
-  for (const auto& reply : result.replies) {
-    usage.counts.push_back(counter_value(reply, usage.error));
+  for (size_t i = 0; i < result.replies.size() && i < usage.counts.size(); ++i) {
+    usage.counts[i] = counter_value(result.replies[i], usage.error);
     if (!usage.error.empty()) break;
   }
   co_return usage;
 }
 
-void RedisPolicy::increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
-                            int64_t) {
-  // EVAL script numkeys key... 1 ttl...: at most one counter per period.
-  constexpr size_t kMaxCounters = kPeriods.size();
-  if (counters.empty() || counters.size() > kMaxCounters) return;
-  const size_t n = counters.size();
-  std::array<Number, kMaxCounters + 1> numbers;  // the key count, then each key's lifetime
-  std::array<std::string_view, 4 + 2 * kMaxCounters> args;
+void RedisPolicy::increment(const boost::asio::any_io_executor& executor, const Windows& windows) {
+  // EVAL script numkeys key... 1 ttl...: at most one window per period.
+  constexpr size_t kMaxWindows = kPeriods.size();
+  const size_t n = windows.size;
+  if (n == 0 || n > kMaxWindows) return;
+  // Every key in one buffer, reserved first so the views into it stay valid.
+  std::string keys;
+  keys.reserve(n * (key_prefix_.size() + windows.identifier.size() + 32));
+  std::array<size_t, kMaxWindows + 1> key_starts{};
+  for (size_t i = 0; i < n; ++i) {
+    key_starts[i] = keys.size();
+    append_key(keys, windows, i);
+  }
+  key_starts[n] = keys.size();
+  std::array<Number, kMaxWindows + 1> numbers;  // the key count, then each key's lifetime
+  std::array<std::string_view, 4 + 2 * kMaxWindows> args;
   args[0] = "EVAL";
   args[1] = kIncrementScript;
   args[2] = numbers[0].format(static_cast<int64_t>(n));
   args[3 + n] = "1";
   for (size_t i = 0; i < n; ++i) {
-    args[3 + i] = counters[i].key;
-    args[4 + n + i] = numbers[i + 1].format(period_seconds(counters[i].period));
+    args[3 + i] = std::string_view(keys).substr(key_starts[i], key_starts[i + 1] - key_starts[i]);
+    args[4 + n + i] = numbers[i + 1].format(period_seconds(windows.periods[i]));
   }
   std::string command;
   redis::encode_command(command, std::span<const std::string_view>(args.data(), 4 + 2 * n));

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "ratelimit/policy.h"
 #include "redis/client.h"
@@ -13,14 +15,18 @@ namespace gh::ratelimit {
 
 class RedisPolicy final : public Policy {
  public:
-  explicit RedisPolicy(redis::Options options)
-      : options_(std::make_shared<const redis::Options>(std::move(options))) {}
-  boost::asio::awaitable<Usage> usage(const std::vector<Counter>& counters, int64_t now_ms) override;
-  void increment(const boost::asio::any_io_executor& executor, std::vector<Counter> counters,
-                 int64_t now_ms) override;
+  RedisPolicy(redis::Options options, std::string_view route_id, std::string_view service_id)
+      : options_(std::make_shared<const redis::Options>(std::move(options))),
+        key_prefix_(counter_key_prefix(route_id, service_id)) {}
+  boost::asio::awaitable<Usage> usage(const Windows& windows) override;
+  void increment(const boost::asio::any_io_executor& executor, const Windows& windows) override;
 
  private:
+  // Appends the Redis key of `windows`' window i (Kong's counter_key) to `out`.
+  void append_key(std::string& out, const Windows& windows, size_t i) const;
+
   std::shared_ptr<const redis::Options> options_;
+  std::string key_prefix_;  // counter_key_prefix(route_id, service_id)
 };
 
 // The counter a GET answered: nil is 0; anything but an integer is an error (empty `error`: ok).

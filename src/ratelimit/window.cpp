@@ -70,20 +70,25 @@ int64_t reset_seconds(int64_t now_ms, Period period) {
   return reset < 1 ? 1 : reset;
 }
 
-std::string counter_key(std::string_view route_id, std::string_view service_id, std::string_view identifier,
-                        int64_t period_start, Period period) {
-  // Built in one allocation: three keys per rate-limited request.
-  constexpr std::string_view kPrefix = "ratelimit:";
-  char start[24];
-  const auto start_end = std::to_chars(start, start + sizeof start, period_start).ptr;
+std::string counter_key_prefix(std::string_view route_id, std::string_view service_id) {
   const std::string_view route = route_id.empty() ? kEmptyUuid : route_id;
   const std::string_view service = service_id.empty() ? kEmptyUuid : service_id;
-  const std::string_view name = period_name(period);
-  std::string key;
-  key.reserve(kPrefix.size() + route.size() + service.size() + identifier.size() +
-              static_cast<size_t>(start_end - start) + name.size() + 4);
-  key.append(kPrefix).append(route).append(1, ':').append(service).append(1, ':');
-  key.append(identifier).append(1, ':').append(start, start_end).append(1, ':').append(name);
+  std::string prefix = "ratelimit:";
+  prefix.append(route).append(1, ':').append(service).append(1, ':');
+  return prefix;
+}
+
+void append_counter_key_rest(std::string& key, std::string_view identifier, int64_t period_start,
+                             Period period) {
+  char start[24];
+  const auto start_end = std::to_chars(start, start + sizeof start, period_start).ptr;
+  key.append(identifier).append(1, ':').append(start, start_end).append(1, ':').append(period_name(period));
+}
+
+std::string counter_key(std::string_view route_id, std::string_view service_id, std::string_view identifier,
+                        int64_t period_start, Period period) {
+  std::string key = counter_key_prefix(route_id, service_id);
+  append_counter_key_rest(key, identifier, period_start, period);
   return key;
 }
 

@@ -32,5 +32,28 @@ int64_t reset_seconds(int64_t now_ms, Period period);
 // both ids 00000000-0000-0000-0000-000000000000 when the plugin is not scoped to one.
 std::string counter_key(std::string_view route_id, std::string_view service_id, std::string_view identifier,
                         int64_t period_start, Period period);
+// The same in two steps, for keys built per request: "ratelimit:<route_id>:<service_id>:" once,
+// then the rest appended to a copy of it.
+std::string counter_key_prefix(std::string_view route_id, std::string_view service_id);
+void append_counter_key_rest(std::string& key, std::string_view identifier, int64_t period_start,
+                             Period period);
+
+// What one request counts against: the current window of each configured period, all of one
+// identity (Kong's identifier: a consumer or credential id, an ip, a header value, ...).
+struct Windows {
+  std::string_view identifier;
+  int64_t now_ms = 0;
+  size_t size = 0;
+  std::array<Period, kPeriods.size()> periods{};
+  std::array<int64_t, kPeriods.size()> starts_ms{};  // period_start_ms(now_ms, periods[i])
+
+  Windows(std::string_view id, int64_t now) : identifier(id), now_ms(now) {}
+  void add(Period period) {
+    if (size == periods.size()) return;  // each period once: the schema allows no more
+    periods[size] = period;
+    starts_ms[size] = period_start_ms(now_ms, period);
+    ++size;
+  }
+};
 
 }  // namespace gh::ratelimit

@@ -10,6 +10,19 @@ using namespace gh::ratelimit;
 namespace {
 // 2026-12-06T16:45:30.250Z
 constexpr int64_t kNow = 1796575530250;
+
+using HeaderList = std::vector<std::pair<std::string_view, std::string>>;
+
+// What decide() makes the client see: (whether refused, the headers).
+std::pair<bool, HeaderList> decide_headers(const std::vector<Limit>& limits, std::vector<int64_t> usage,
+                                           bool hide_client_headers = false) {
+  const Decision decision = decide(limits, usage, kNow, hide_client_headers);
+  HeaderList headers;
+  write_headers(decision, limits, [&](std::string_view name, std::string_view value) {
+    headers.emplace_back(name, std::string(value));
+  });
+  return {decision.exceeded, headers};
+}
 }  // namespace
 
 TEST(Window, PeriodStartsAreUtcCalendarBoundaries) {
@@ -45,51 +58,108 @@ TEST(Window, CounterKeysFollowKong) {
 }
 
 TEST(Decision, HeadersCountThisRequest) {
-  auto d = decide({{Period::second, 5}, {Period::minute, 10}}, {2, 2}, kNow, false);
-  EXPECT_FALSE(d.exceeded);
-  std::vector<std::pair<std::string_view, std::string>> expected{{"X-RateLimit-Limit-Second", "5"},
-                                                                 {"X-RateLimit-Remaining-Second", "2"},
-                                                                 {"X-RateLimit-Limit-Minute", "10"},
-                                                                 {"X-RateLimit-Remaining-Minute", "7"},
-                                                                 {"RateLimit-Limit", "5"},
-                                                                 {"RateLimit-Remaining", "2"},
-                                                                 {"RateLimit-Reset", "1"}};
-  EXPECT_EQ(d.headers, expected);
+  auto [exceeded, headers] = decide_headers({{Period::second, 5}, {Period::minute, 10}}, {2, 2});
+  EXPECT_FALSE(exceeded);
+  HeaderList expected{{"X-RateLimit-Limit-Second", "5"},
+                      {"X-RateLimit-Remaining-Second", "2"},
+                      {"X-RateLimit-Limit-Minute", "10"},
+                      {"X-RateLimit-Remaining-Minute", "7"},
+                      {"RateLimit-Limit", "5"},
+                      {"RateLimit-Remaining", "2"},
+                      {"RateLimit-Reset", "1"}};
+  EXPECT_EQ(headers, expected);
 }
 
 TEST(Decision, RefusesAtTheLimitWithRetryAfter) {
-  auto d = decide({{Period::second, 5}, {Period::minute, 10}}, {3, 10}, kNow, false);
-  EXPECT_TRUE(d.exceeded);
+  auto [exceeded, headers] = decide_headers({{Period::second, 5}, {Period::minute, 10}}, {3, 10});
+  EXPECT_TRUE(exceeded);
   // Only the exceeded period counts this request; the reset is the minute's.
-  std::vector<std::pair<std::string_view, std::string>> expected{
-      {"X-RateLimit-Limit-Second", "5"},  {"X-RateLimit-Remaining-Second", "2"},
-      {"X-RateLimit-Limit-Minute", "10"}, {"X-RateLimit-Remaining-Minute", "0"},
-      {"RateLimit-Limit", "10"},          {"RateLimit-Remaining", "0"},
-      {"RateLimit-Reset", "30"},          {"Retry-After", "30"}};
-  EXPECT_EQ(d.headers, expected);
+  HeaderList expected{{"X-RateLimit-Limit-Second", "5"},  {"X-RateLimit-Remaining-Second", "2"},
+                      {"X-RateLimit-Limit-Minute", "10"}, {"X-RateLimit-Remaining-Minute", "0"},
+                      {"RateLimit-Limit", "10"},          {"RateLimit-Remaining", "0"},
+                      {"RateLimit-Reset", "30"},          {"Retry-After", "30"}};
+  EXPECT_EQ(headers, expected);
 }
 
 TEST(Decision, TiesPreferTheLongerWindowAndHidingDropsHeaders) {
-  auto d = decide({{Period::minute, 3}, {Period::hour, 3}}, {1, 1}, kNow, false);
-  EXPECT_EQ(d.headers[4], (std::pair<std::string_view, std::string>{"RateLimit-Limit", "3"}));
-  EXPECT_EQ(d.headers[6].second, std::to_string(reset_seconds(kNow, Period::hour)));
-  auto hidden = decide({{Period::minute, 1}}, {1}, kNow, true);
-  EXPECT_TRUE(hidden.exceeded);
-  EXPECT_TRUE(hidden.headers.empty());
+  auto [exceeded, headers] = decide_headers({{Period::minute, 3}, {Period::hour, 3}}, {1, 1});
+  ASSERT_EQ(headers.size(), 7u);
+  EXPECT_EQ(headers[4], (std::pair<std::string_view, std::string>{"RateLimit-Limit", "3"}));
+  EXPECT_EQ(headers[6].second, std::to_string(reset_seconds(kNow, Period::hour)));
+  auto [hidden_exceeded, hidden_headers] = decide_headers({{Period::minute, 1}}, {1}, true);
+  EXPECT_TRUE(hidden_exceeded);
+  EXPECT_TRUE(hidden_headers.empty());
   EXPECT_EQ(lua_number(2.5), "2.5");
   EXPECT_EQ(lua_number(1e15), "1e+15");
+  EXPECT_EQ(lua_number(-1.2345678901234e+300), "-1.2345678901234e+300");
+  // A fractional limit's remaining count, as Kong prints it.
+  auto [fraction_exceeded, fraction_headers] = decide_headers({{Period::second, 2.5}}, {0});
+  EXPECT_FALSE(fraction_exceeded);
+  EXPECT_EQ(fraction_headers[1],
+            (std::pair<std::string_view, std::string>{"X-RateLimit-Remaining-Second", "1.5"}));
 }
 
-TEST(LocalStore, CountsExpiresAndStaysBounded) {
-  LocalStore store(LocalStore::kShards * 4);  // four entries per shard
-  EXPECT_EQ(store.get("a", 0), 0);
-  EXPECT_EQ(store.increment("a", 1, 1, 0), 1);
-  EXPECT_EQ(store.increment("a", 1, 1, 500), 2);
-  EXPECT_EQ(store.get("a", 999), 2);
-  EXPECT_EQ(store.get("a", 1000), 0);  // the window's lifetime is over
-  for (int i = 0; i < 10000; ++i) store.increment("k" + std::to_string(i), 1, 60, 2000);
+namespace {
+Windows windows_of(std::string_view identifier, int64_t now_ms, std::initializer_list<Period> periods) {
+  Windows windows(identifier, now_ms);
+  for (Period period : periods) windows.add(period);
+  return windows;
+}
+
+std::vector<int64_t> counts_of(LocalStore& store, uint32_t scope, const Windows& windows) {
+  std::vector<int64_t> counts(windows.size);
+  store.get(scope, windows, counts);
+  return counts;
+}
+}  // namespace
+
+TEST(LocalStore, CountsEachPeriodsCurrentWindow) {
+  LocalStore store;
+  const uint32_t scope = store.scope("route", "service");
+  const auto at_start = windows_of("a", kNow, {Period::second, Period::minute});
+  EXPECT_EQ(counts_of(store, scope, at_start), (std::vector<int64_t>{0, 0}));
+  store.increment(scope, at_start, 1);
+  store.increment(scope, at_start, 1);
+  EXPECT_EQ(counts_of(store, scope, at_start), (std::vector<int64_t>{2, 2}));
+  // The next second is a new window of `second` only; asked in another order, the same counters.
+  EXPECT_EQ(counts_of(store, scope, windows_of("a", kNow + 750, {Period::minute, Period::second})),
+            (std::vector<int64_t>{2, 0}));
+  // The next minute (16:46:00) starts both again.
+  EXPECT_EQ(counts_of(store, scope, windows_of("a", kNow + 29750, {Period::second, Period::minute})),
+            (std::vector<int64_t>{0, 0}));
+  // Another identity, another scope: their own counters.
+  EXPECT_EQ(counts_of(store, scope, windows_of("b", kNow, {Period::minute})), (std::vector<int64_t>{0}));
+  EXPECT_EQ(counts_of(store, store.scope("route", "other"), at_start), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(store.scope("route", "service"), scope);  // a reload's plugin finds its counters again
+}
+
+TEST(LocalStore, AWindowLivesItsPeriodsLengthFromItsFirstCount) {
+  // Kong's shm counter of a month lives 30 days from its first increment: counted on
+  // 2026-12-01T00:00Z, it is gone on 12-31T00:00Z, still inside December's window.
+  LocalStore store;
+  const uint32_t scope = store.scope("", "");
+  constexpr int64_t kDecember = 1796083200000;
+  store.increment(scope, windows_of("a", kDecember, {Period::month}), 1);
+  EXPECT_EQ(counts_of(store, scope, windows_of("a", kDecember + 2591999000, {Period::month})),
+            (std::vector<int64_t>{1}));
+  EXPECT_EQ(counts_of(store, scope, windows_of("a", kDecember + 2592000000, {Period::month})),
+            (std::vector<int64_t>{0}));
+  // Counted again there, it starts from one with a new lifetime.
+  store.increment(scope, windows_of("a", kDecember + 2592000000, {Period::month}), 1);
+  EXPECT_EQ(counts_of(store, scope, windows_of("a", kDecember + 2592001000, {Period::month})),
+            (std::vector<int64_t>{1}));
+}
+
+TEST(LocalStore, StaysBounded) {
+  LocalStore store(LocalStore::kShards * 4);  // four identities per shard
+  const uint32_t scope = store.scope("", "");
+  for (int i = 0; i < 10000; ++i)
+    store.increment(scope, windows_of("k" + std::to_string(i), 2000, {Period::minute}), 1);
   EXPECT_LE(store.size(), LocalStore::kShards * 4);
-  // Expired windows go on the next sweep.
-  for (int i = 0; i < 100; ++i) store.increment("n" + std::to_string(i), 1, 1, 100000);
+  // Expired entries go on the next sweep.
+  for (int i = 0; i < 100; ++i)
+    store.increment(scope, windows_of("n" + std::to_string(i), 100000, {Period::second}), 1);
   EXPECT_LE(store.size(), LocalStore::kShards * 4);
+  // The identities counted last are still there.
+  EXPECT_EQ(counts_of(store, scope, windows_of("n99", 100000, {Period::second})), (std::vector<int64_t>{1}));
 }

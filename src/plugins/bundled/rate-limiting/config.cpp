@@ -162,8 +162,9 @@ RateLimitingConfig parse_config(const json& config) {
 
 std::unique_ptr<ratelimit::Policy> make_policy(const RateLimitingConfig& config,
                                                ratelimit::LocalStore& local_counters) {
-  if (config.policy == RatePolicy::redis) return std::make_unique<ratelimit::RedisPolicy>(config.redis);
-  return std::make_unique<ratelimit::LocalPolicy>(local_counters);
+  if (config.policy == RatePolicy::redis)
+    return std::make_unique<ratelimit::RedisPolicy>(config.redis, config.route_id, config.service_id);
+  return std::make_unique<ratelimit::LocalPolicy>(local_counters, config.route_id, config.service_id);
 }
 
 }  // namespace gh::plugins::bundled

@@ -33,20 +33,23 @@ class RateLimiting final : public NativeHandler {
       : config_(std::move(config)), policy_(std::move(policy)) {}
 
   boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+    const std::string id = identifier(kong);
     // Kong: ngx.time() * 1000, whole seconds.
-    const int64_t now_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
-    std::vector<Counter> counters = counters_for(identifier(kong), now_ms);
-    Usage usage = co_await policy_->usage(counters, now_ms);
+    Windows windows(id, static_cast<int64_t>(std::time(nullptr)) * 1000);
+    for (const auto& limit : config_.limits) windows.add(limit.period);
+    Usage usage = co_await policy_->usage(windows);
     if (!usage.error.empty()) {
       // Kong: error(err) → the plugin fails, 500 "An unexpected error occurred".
       if (!config_.fault_tolerant) throw std::runtime_error(usage.error);
       kong.log.err("failed to get usage: " + usage.error);
     } else {
-      Decision decision = decide(config_.limits, usage.counts, now_ms, config_.hide_client_headers);
+      Decision decision = decide(config_.limits, std::span(usage.counts.data(), windows.size), windows.now_ms,
+                                 config_.hide_client_headers);
       if (decision.exceeded) {
         pdk::HeaderList headers;
-        for (auto& [name, value] : decision.headers)
-          headers.emplace_back(std::string(name), std::move(value));
+        write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
+          headers.emplace_back(std::string(name), std::string(value));
+        });
         kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}}, headers);
         co_return;
       }
@@ -54,10 +57,12 @@ class RateLimiting final : public NativeHandler {
       // kong.response.set_header writes them, without its checks: the names are this plugin's
       // constants and the values numbers, and checking and copying them was a third of the plugin.
       auto& response_headers = kong.context().response.headers;
-      response_headers.reserve(response_headers.size() + decision.headers.size());
-      for (auto& [name, value] : decision.headers) response_headers.set(name, std::move(value));
+      response_headers.reserve(response_headers.size() + 2 * decision.size + 3);
+      write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
+        response_headers.set(name, std::string(value));
+      });
     }
-    policy_->increment(co_await boost::asio::this_coro::executor, std::move(counters), now_ms);
+    policy_->increment(co_await boost::asio::this_coro::executor, windows);
   }
 
  private:
@@ -86,16 +91,6 @@ class RateLimiting final : public NativeHandler {
     }
     if (id.empty()) id = std::string(kong.client.get_forwarded_ip());
     return id;
-  }
-
-  std::vector<Counter> counters_for(const std::string& identifier, int64_t now_ms) const {
-    std::vector<Counter> counters;
-    counters.reserve(config_.limits.size());
-    for (const auto& limit : config_.limits)
-      counters.push_back({counter_key(config_.route_id, config_.service_id, identifier,
-                                      period_start_ms(now_ms, limit.period), limit.period),
-                          limit.period});
-    return counters;
   }
 
   RateLimitingConfig config_;
