@@ -28,6 +28,12 @@ class Headers {
   bool has_token(std::string_view name, std::string_view token) const;
 
   void add(std::string name, std::string value) { list_.push_back({std::move(name), std::move(value)}); }
+  // The same from views, built in place: one copy of each, no temporary strings to move.
+  void append(std::string_view name, std::string_view value) {
+    Header& header = list_.emplace_back();
+    header.name.assign(name);
+    header.value.assign(value);
+  }
   // Replaces every `name` with one header, keeping the position of the first one.
   void set(std::string_view name, std::string value);
   // Removes every `name`; returns how many were removed.

@@ -3,12 +3,14 @@
 // falling back to the client's ip) in the `local` store or in Redis, answers 429 (error_code)
 // {"message": error_message} over a limit and tells the client its limits in X-RateLimit-* and
 // RateLimit-* headers. Window arithmetic and headers: src/ratelimit; docs/plugins-bundled.md.
+#include <algorithm>
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
 #include <ctime>
 #include <memory>
 #include <stdexcept>
 
+#include "common/strings.h"
 #include "plugins/bundled/rate-limiting/config.h"
 #include "plugins/native.h"
 #include "ratelimit/decision.h"
@@ -56,10 +58,21 @@ class RateLimiting final : public NativeHandler {
       // Up to nine headers: room for them at once, not a regrowth every few. Written as
       // kong.response.set_header writes them, without its checks: the names are this plugin's
       // constants and the values numbers, and checking and copying them was a third of the plugin.
+      // set() replaces an earlier header of the same name; when the list holds none of these
+      // names (nearly always: nothing else writes them), appending does the same without a scan
+      // of the list per header.
       auto& response_headers = kong.context().response.headers;
       response_headers.reserve(response_headers.size() + 2 * decision.size + 3);
+      const bool append =
+          std::none_of(response_headers.begin(), response_headers.end(), [](const http::Header& h) {
+            return starts_with_icase(h.name, "x-ratelimit-") || starts_with_icase(h.name, "ratelimit-") ||
+                   iequals(h.name, "retry-after");
+          });
       write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
-        response_headers.set(name, std::string(value));
+        if (append)
+          response_headers.append(name, value);
+        else
+          response_headers.set(name, std::string(value));
       });
     }
     policy_->increment(co_await boost::asio::this_coro::executor, windows);
