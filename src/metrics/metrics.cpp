@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "common/log.h"
@@ -81,15 +82,6 @@ std::string escaped(std::string_view text, bool quotes) {
   return out;
 }
 
-// The owner index key: each value length-prefixed, so no value can forge a separator.
-void append_key(std::string& key, LabelValues values) {
-  for (auto v : values) {
-    const auto n = static_cast<uint32_t>(v.size());
-    key.append(reinterpret_cast<const char*>(&n), sizeof n);
-    key.append(v);
-  }
-}
-
 void note_dropped(const std::string& family, size_t max_series) {
   thread_local log::Throttle throttle(std::chrono::seconds(10));
   uint64_t held_back = 0;
@@ -151,6 +143,26 @@ void Family::render(std::string& out) const {
 
 // --- ShardedFamily ---
 
+LabelKey::LabelKey(LabelValues values) : values_(values) {
+  size_t size = 0;
+  for (auto v : values) size += sizeof(uint32_t) + v.size();
+  char* out = inline_.data();
+  if (size > inline_.size()) {
+    overflow_.resize(size);
+    out = overflow_.data();
+  }
+  char* p = out;
+  for (auto v : values) {
+    const auto n = static_cast<uint32_t>(v.size());
+    std::memcpy(p, &n, sizeof n);
+    p += sizeof n;
+    if (!v.empty()) std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  }
+  text_ = std::string_view(out, size);
+  hash_ = std::hash<std::string_view>{}(text_);
+}
+
 ShardedFamily::ShardedFamily(std::string name, std::string help, Type type,
                              std::vector<std::string> label_names, size_t cells, size_t max_series)
     : Family(std::move(name), std::move(help), type, std::move(label_names)),
@@ -176,18 +188,13 @@ detail::Shard& ShardedFamily::local_shard() {
   return *raw;
 }
 
-std::atomic<double>* ShardedFamily::cells(LabelValues values) {
+std::atomic<double>* ShardedFamily::cells(const LabelKey& key) {
   auto& shard = local_shard();
-  thread_local std::string key;
-  key.clear();
-  append_key(key, values);
-  if (auto it = shard.index.find(std::string_view(key)); it != shard.index.end())
-    return it->second->cells.get();
-  return add_series(shard, key, values);
+  if (auto it = shard.index.find(key); it != shard.index.end()) return it->second->cells.get();
+  return add_series(shard, key);
 }
 
-std::atomic<double>* ShardedFamily::add_series(detail::Shard& shard, std::string_view key,
-                                               LabelValues values) {
+std::atomic<double>* ShardedFamily::add_series(detail::Shard& shard, const LabelKey& key) {
   if (series_.fetch_add(1, std::memory_order_relaxed) >= max_series_) {
     series_.fetch_sub(1, std::memory_order_relaxed);
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -195,8 +202,8 @@ std::atomic<double>* ShardedFamily::add_series(detail::Shard& shard, std::string
     return nullptr;
   }
   auto series = std::make_unique<detail::Series>();
-  series->key = std::string(key);
-  series->text = label_text(values);
+  series->key = std::string(key.text());
+  series->text = label_text(key.values());
   series->cells = std::make_unique<std::atomic<double>[]>(cells_);
   for (size_t i = 0; i < cells_; ++i) series->cells[i].store(0, std::memory_order_relaxed);
   series->next = shard.head.load(std::memory_order_relaxed);
@@ -244,8 +251,8 @@ Histogram::Histogram(std::string name, std::string help, std::vector<std::string
                     buckets.size() + 2, max_series),
       buckets_(std::move(buckets)) {}
 
-void Histogram::observe(LabelValues values, double value) {
-  auto* c = cells(values);
+void Histogram::observe(const LabelKey& key, double value) {
+  auto* c = cells(key);
   if (!c) return;
   const auto bucket = std::lower_bound(buckets_.begin(), buckets_.end(), value) - buckets_.begin();
   bump(c[bucket], 1);

@@ -12,6 +12,7 @@
 // Kong's exporter orders its output.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
@@ -30,6 +31,27 @@ enum class Type { counter, gauge, histogram };
 
 // Label values, in the order of the family's label names.
 using LabelValues = std::span<const std::string_view>;
+
+// Label values made into a shard's index key and hashed once, so several families with the same
+// labels (Kong's three latency histograms) look them up without building the key again. Each
+// value is length-prefixed, so no value can forge a separator. The values must outlive the key.
+class LabelKey {
+ public:
+  explicit LabelKey(LabelValues values);
+  LabelKey(const LabelKey&) = delete;
+  LabelKey& operator=(const LabelKey&) = delete;
+
+  LabelValues values() const { return values_; }
+  std::string_view text() const { return text_; }
+  size_t hash() const { return hash_; }
+
+ private:
+  LabelValues values_;
+  std::array<char, 256> inline_;  // a request's labels nearly always fit: no allocation
+  std::string overflow_;
+  std::string_view text_;
+  size_t hash_ = 0;
+};
 
 class Family {
  public:
@@ -76,10 +98,17 @@ struct Shard {
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+    size_t operator()(const LabelKey& key) const { return key.hash(); }
   };
-  std::unordered_map<std::string, Series*, KeyHash, std::equal_to<>> index;  // owner thread only
-  std::vector<std::unique_ptr<Series>> owned;                                // owner thread only
-  std::atomic<Series*> head{nullptr};                                        // read by scrapes
+  struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+    bool operator()(const LabelKey& a, std::string_view b) const { return a.text() == b; }
+    bool operator()(std::string_view a, const LabelKey& b) const { return a == b.text(); }
+  };
+  std::unordered_map<std::string, Series*, KeyHash, KeyEqual> index;  // owner thread only
+  std::vector<std::unique_ptr<Series>> owned;                         // owner thread only
+  std::atomic<Series*> head{nullptr};                                 // read by scrapes
 };
 
 }  // namespace detail
@@ -95,14 +124,15 @@ class ShardedFamily : public Family {
  protected:
   // The calling thread's cells for these values (made on first use); null when the family holds
   // max_series series already.
-  std::atomic<double>* cells(LabelValues values);
+  std::atomic<double>* cells(LabelValues values) { return cells(LabelKey(values)); }
+  std::atomic<double>* cells(const LabelKey& key);
   // Every label set's cells summed over the shards, keyed (and so sorted) by label text.
   std::map<std::string, std::vector<double>> merged() const;
   size_t cell_count() const { return cells_; }
 
  private:
   detail::Shard& local_shard();
-  std::atomic<double>* add_series(detail::Shard& shard, std::string_view key, LabelValues values);
+  std::atomic<double>* add_series(detail::Shard& shard, const LabelKey& key);
 
   const uint64_t id_;
   const size_t cells_;
@@ -122,8 +152,9 @@ inline void bump(std::atomic<double>& cell, double by) {
 class Counter final : public ShardedFamily {
  public:
   Counter(std::string name, std::string help, std::vector<std::string> label_names, size_t max_series);
-  void add(LabelValues values, double by = 1) {
-    if (auto* c = cells(values)) bump(*c, by);
+  void add(LabelValues values, double by = 1) { add(LabelKey(values), by); }
+  void add(const LabelKey& key, double by = 1) {
+    if (auto* c = cells(key)) bump(*c, by);
   }
   void add(std::initializer_list<std::string_view> values, double by = 1) {
     add(LabelValues(values.begin(), values.size()), by);
@@ -141,7 +172,8 @@ class Histogram final : public ShardedFamily {
   // `buckets`: the upper bounds, ascending (+Inf is implied).
   Histogram(std::string name, std::string help, std::vector<std::string> label_names,
             std::vector<double> buckets, size_t max_series);
-  void observe(LabelValues values, double value);
+  void observe(LabelValues values, double value) { observe(LabelKey(values), value); }
+  void observe(const LabelKey& key, double value);
   void observe(std::initializer_list<std::string_view> values, double value) {
     observe(LabelValues(values.begin(), values.size()), value);
   }

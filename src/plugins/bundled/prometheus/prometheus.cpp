@@ -119,9 +119,10 @@ class Prometheus final : public NativeHandler {
                          std::string_view route) const {
     const auto l = pdk::request_latencies(ctx);
     const std::array<std::string_view, 3> labels{service, route, kWorkspace};
-    if (l.request >= 0) families_.request_latency.observe(labels, static_cast<double>(l.request));
-    if (l.proxy >= 0) families_.upstream_latency.observe(labels, static_cast<double>(l.proxy));
-    if (l.kong >= 0) families_.kong_latency.observe(labels, static_cast<double>(l.kong));
+    const metrics::LabelKey key(labels);  // the same labels for all three: one key, one hash
+    if (l.request >= 0) families_.request_latency.observe(key, static_cast<double>(l.request));
+    if (l.proxy >= 0) families_.upstream_latency.observe(key, static_cast<double>(l.proxy));
+    if (l.kong >= 0) families_.kong_latency.observe(key, static_cast<double>(l.kong));
   }
 
   bool per_consumer_, status_codes_, latencies_, bandwidth_;
