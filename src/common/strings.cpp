@@ -41,4 +41,15 @@ void append_decimal(std::string& out, uint64_t n) {
   out.append(digits, end);
 }
 
+std::string host_without_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    return to_lower(close == std::string_view::npos ? host : host.substr(0, close + 1));
+  }
+  const size_t colon = host.find(':');
+  if (colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos)
+    host = host.substr(0, colon);
+  return to_lower(host);
+}
+
 }  // namespace gh

@@ -26,6 +26,10 @@ inline bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool starts_with_icase(std::string_view s, std::string_view prefix);
+// The host of a Host header value, lower-cased: "example.com" of "Example.COM:8080", "[::1]" of
+// "[::1]:8000" (X-Forwarded-Host, https redirects, kong.request.get_host). A value with several
+// colons and no brackets is not host:port and stays whole; a "[" without "]" stays whole too.
+std::string host_without_port(std::string_view host);
 // Appends the decimal form of `n` (no locale, no allocation beyond the string's growth).
 void append_decimal(std::string& out, uint64_t n);
 

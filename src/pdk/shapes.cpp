@@ -269,13 +269,6 @@ std::string lua_tostring(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string host_without_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {  // [v6]:port
-    return to_lower(host.substr(0, std::min(host.find(']'), host.size() - 1) + 1));
-  }
-  return to_lower(host.substr(0, host.find(':')));
-}
-
 std::string request_host(const core::RequestContext& ctx) {
   return ctx.request ? host_without_port(ctx.request->host()) : std::string();
 }

@@ -53,8 +53,6 @@ bool peer_is_trusted(const core::RequestContext& ctx);
 
 // Lua's tostring() of a log argument: strings as they are, numbers as Lua prints them, others as JSON.
 std::string lua_tostring(const json& value);
-// "Example.com:80" → "example.com", "[::1]:80" → "[::1]".
-std::string host_without_port(std::string_view host);
 // Host header value without port, lower-case (ngx.var.host).
 std::string request_host(const core::RequestContext& ctx);
 

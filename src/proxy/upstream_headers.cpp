@@ -157,13 +157,6 @@ bool HopByHop::contains(std::string_view name) const {
   return false;
 }
 
-std::string host_without_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') return std::string(host.substr(0, host.find(']') + 1));
-  auto colon = host.rfind(':');
-  if (colon != std::string_view::npos && host.find(':') == colon) host = host.substr(0, colon);
-  return to_lower(host);
-}
-
 void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink) {
   const ClientValues client = emit_client_headers(in, sink);
   const auto& service = *in.match.service;

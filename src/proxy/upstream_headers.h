@@ -98,7 +98,5 @@ http::Headers upstream_headers_for_plugins(const http::Headers& received);
 // every value in order (as forward_response writes them to the client).
 http::Headers merged_response_headers(const http::Headers& upstream, const http::Headers& overrides);
 
-// "host" or "[v6]" of a Host header value, lower-cased (X-Forwarded-Host, https redirects).
-std::string host_without_port(std::string_view host);
 
 }  // namespace gh::proxy

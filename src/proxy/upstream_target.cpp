@@ -1,5 +1,6 @@
 #include "proxy/upstream_target.h"
 
+#include "common/strings.h"
 #include "http/kong_responses.h"
 #include "proxy/hash_inputs.h"
 #include "proxy/upstream_headers.h"

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "common/strings.h"
+
 using gh::http::append_header_line;
 using gh::http::is_valid_header_value;
 
@@ -40,4 +42,16 @@ TEST(HeaderLine, AppendsNameColonValueCrlf) {
   append_header_line(out, "Host", "example.com");
   append_header_line(out, "X-Empty", "");
   EXPECT_EQ(out, "GET / HTTP/1.1\r\nHost: example.com\r\nX-Empty: \r\n");
+}
+
+TEST(HostHeader, HostWithoutPortLowerCasesAndKeepsBrackets) {
+  using gh::host_without_port;
+  EXPECT_EQ(host_without_port("Example.COM:8080"), "example.com");
+  EXPECT_EQ(host_without_port("example.com"), "example.com");
+  EXPECT_EQ(host_without_port("[::1]:8000"), "[::1]");
+  EXPECT_EQ(host_without_port("[FE80::1]"), "[fe80::1]");
+  EXPECT_EQ(host_without_port("[::1"), "[::1");  // no closing bracket: not host:port
+  EXPECT_EQ(host_without_port("::1"), "::1");    // several colons, no brackets: stays whole
+  EXPECT_EQ(host_without_port("host:"), "host");
+  EXPECT_EQ(host_without_port(""), "");
 }
