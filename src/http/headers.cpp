@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/strings.h"
+#include "http/header_name.h"
 
 namespace gh::http {
 
@@ -94,29 +95,12 @@ void give_back_headers(Headers&& headers) {
   spare_lists.push_back(std::move(list));
 }
 
-namespace {
-
-// RFC 9110 token characters, as a table: this runs for every header of every request.
-constexpr auto kTokenChars = [] {
-  std::array<bool, 256> table{};
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
-  return table;
-}();
-
-}  // namespace
-
 bool is_token_char(unsigned char c) {
   return kTokenChars[c];
 }
 
 bool is_valid_header_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (unsigned char c : name)
-    if (!kTokenChars[c]) return false;
-  return true;
+  return is_token(name);
 }
 
 bool is_valid_header_value(std::string_view value) {

@@ -14,20 +14,28 @@ namespace gh::pdk {
 namespace {
 constexpr std::string_view kJsonContentType = "application/json; charset=utf-8";
 
-// set_header (`replace`) and add_header of both header lists, checked as the wire table checks.
-template <class HeaderList>
-void write_header(HeaderList& headers, std::string_view name, std::string_view value, bool replace) {
-  auto checked = checked_header_name(name);
-  auto v = checked_header_value(checked, value);
-  if (replace) headers.remove(checked);
-  headers.add(std::move(checked), std::move(v));
+// The name, checked as checked_header_name checks it (the same error) but not copied.
+http::HeaderName valid_header_name(std::string_view name) {
+  if (auto checked = http::HeaderName::check(name)) return *checked;
+  checked_header_name(name);     // throws
+  return http::HeaderName("x");  // not reached
 }
 
-// The name, checked as checked_header_name checks it (the same error) but not copied: a removal
-// needs no string of its own.
-std::string_view valid_header_name(std::string_view name) {
-  if (!http::is_valid_header_name(name)) checked_header_name(name);  // throws
-  return name;
+// set_header (`replace`) and add_header of both header lists, the value checked as the wire
+// table checks it (the name is checked already).
+template <class HeaderList>
+void write_header(HeaderList& headers, http::HeaderName name, std::string_view value, bool replace) {
+  auto v = checked_header_value(name, value);
+  if (replace) headers.remove(name);
+  headers.add(std::string(name.view()), std::move(v));
+}
+
+// The response's header list, with room for the few headers plugins set (growing it one by one
+// moved every header at each step).
+http::Headers& response_headers(core::RequestContext& ctx) {
+  auto& headers = ctx.response.headers;
+  if (headers.entries().capacity() == 0) headers.reserve(8);
+  return headers;
 }
 }  // namespace
 
@@ -102,13 +110,22 @@ void KongClient::authenticate(const conf::Consumer* consumer, core::EntityTable 
 // ---- kong.service.request ----
 
 void KongServiceRequest::set_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.upstream.headers, name, value, true);
+  set_header(valid_header_name(name), value);
 }
 void KongServiceRequest::add_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.upstream.headers, name, value, false);
+  add_header(valid_header_name(name), value);
 }
 void KongServiceRequest::clear_header(std::string_view name) {
-  ctx_.upstream.headers.remove(valid_header_name(name));
+  clear_header(valid_header_name(name));
+}
+void KongServiceRequest::set_header(http::HeaderName name, std::string_view value) {
+  write_header(ctx_.upstream.headers, name, value, true);
+}
+void KongServiceRequest::add_header(http::HeaderName name, std::string_view value) {
+  write_header(ctx_.upstream.headers, name, value, false);
+}
+void KongServiceRequest::clear_header(http::HeaderName name) {
+  ctx_.upstream.headers.remove(name);
 }
 void KongServiceRequest::set_raw_query(std::string query) {
   set_upstream_raw_query(ctx_, std::move(query));
@@ -156,13 +173,22 @@ void KongResponse::exit_json(int status, const nlohmann::json& body, const Heade
 }
 
 void KongResponse::set_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.response.headers, name, value, true);
+  set_header(valid_header_name(name), value);
 }
 void KongResponse::add_header(std::string_view name, std::string_view value) {
-  write_header(ctx_.response.headers, name, value, false);
+  add_header(valid_header_name(name), value);
 }
 void KongResponse::clear_header(std::string_view name) {
-  ctx_.response.headers.remove(valid_header_name(name));
+  clear_header(valid_header_name(name));
+}
+void KongResponse::set_header(http::HeaderName name, std::string_view value) {
+  write_header(response_headers(ctx_), name, value, true);
+}
+void KongResponse::add_header(http::HeaderName name, std::string_view value) {
+  write_header(response_headers(ctx_), name, value, false);
+}
+void KongResponse::clear_header(http::HeaderName name) {
+  ctx_.response.headers.remove(name);
 }
 std::optional<std::string_view> KongResponse::get_header(std::string_view name) const {
   return ctx_.response.headers.get(name);

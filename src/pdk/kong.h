@@ -23,6 +23,7 @@
 #include "conf/entities.h"
 #include "core/request_context.h"
 #include "core/snapshot.h"
+#include "http/header_name.h"
 #include "http/headers.h"
 #include "pdk/handler.h"
 #include "pdk/plugin_call.h"
@@ -95,6 +96,10 @@ class KongServiceRequest {
   void set_header(std::string_view name, std::string_view value);
   void add_header(std::string_view name, std::string_view value);
   void clear_header(std::string_view name);
+  // The same with a name checked already (a constant, or checked when the plugin was made).
+  void set_header(http::HeaderName name, std::string_view value);
+  void add_header(http::HeaderName name, std::string_view value);
+  void clear_header(http::HeaderName name);
   void set_raw_query(std::string query);
   void set_query(const nlohmann::json& args);  // Kong's set_query table, encoded as it does
   void set_raw_body(std::string body);
@@ -118,6 +123,9 @@ class KongResponse {
   void set_header(std::string_view name, std::string_view value);
   void add_header(std::string_view name, std::string_view value);
   void clear_header(std::string_view name);
+  void set_header(http::HeaderName name, std::string_view value);  // a name checked already
+  void add_header(http::HeaderName name, std::string_view value);
+  void clear_header(http::HeaderName name);
   int get_status() const { return ctx_.response.status; }
   std::optional<std::string_view> get_header(std::string_view name) const;
   const http::Headers& get_headers() const { return ctx_.response.headers; }

@@ -9,8 +9,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::string_view kAllowOrigin = "Access-Control-Allow-Origin";
-constexpr std::string_view kAllowCredentials = "Access-Control-Allow-Credentials";
+constexpr http::HeaderName kAllowOrigin("Access-Control-Allow-Origin");
+constexpr http::HeaderName kAllowCredentials("Access-Control-Allow-Credentials");
+constexpr http::HeaderName kAllowHeaders("Access-Control-Allow-Headers");
 
 // Kong tells a literal origin from a regex by its characters: only [A-Za-z0-9.:/-] is literal.
 bool looks_literal(std::string_view origin) {
@@ -48,12 +49,13 @@ std::string anchored(std::string_view entry) {
   return re;
 }
 
-void set(HeaderEdits& out, std::string_view name, std::string value) {
-  out.push_back({HeaderEdit::Op::set, std::string(name), std::move(value)});
+void set(HeaderEdits& out, http::HeaderName name, std::string value) {
+  out.push_back({HeaderEdit::Op::set, name, std::move(value)});
 }
 
 void add_vary(HeaderEdits& out, bool header_filter) {
-  out.push_back({header_filter ? HeaderEdit::Op::add : HeaderEdit::Op::set, "Vary", "Origin"});
+  static constexpr http::HeaderName kVary("Vary");
+  out.push_back({header_filter ? HeaderEdit::Op::add : HeaderEdit::Op::set, kVary, "Origin"});
 }
 
 }  // namespace
@@ -154,7 +156,7 @@ bool CorsPolicy::configure_origin(const CorsRequest& req, bool header_filter, He
       }
     }
   }
-  out.push_back({HeaderEdit::Op::clear, std::string(kAllowOrigin), {}});
+  out.push_back({HeaderEdit::Op::clear, kAllowOrigin, {}});
   return false;
 }
 
@@ -180,19 +182,20 @@ bool CorsPolicy::is_preflight(const CorsRequest& req) const {
 std::optional<HeaderEdits> CorsPolicy::preflight(const CorsRequest& req) const {
   if (!is_preflight(req) || preflight_continue_) return std::nullopt;
   HeaderEdits out;
+  out.reserve(8);
   bool allow_all = configure_origin(req, false, out);
   configure_credentials(req, allow_all, false, out);
   if (!headers_.empty()) {
-    set(out, "Access-Control-Allow-Headers", headers_);
+    set(out, kAllowHeaders, headers_);
   } else if (req.request_headers) {
-    set(out, "Access-Control-Allow-Headers", std::string(*req.request_headers));
+    set(out, kAllowHeaders, std::string(*req.request_headers));
   } else {
-    out.push_back({HeaderEdit::Op::clear, "Access-Control-Allow-Headers", {}});
+    out.push_back({HeaderEdit::Op::clear, kAllowHeaders, {}});
   }
-  set(out, "Access-Control-Allow-Methods", methods_);
-  if (max_age_) set(out, "Access-Control-Max-Age", *max_age_);
+  set(out, http::HeaderName("Access-Control-Allow-Methods"), methods_);
+  if (max_age_) set(out, http::HeaderName("Access-Control-Max-Age"), *max_age_);
   if (private_network_ && req.request_private_network == "true")
-    set(out, "Access-Control-Allow-Private-Network", "true");
+    set(out, http::HeaderName("Access-Control-Allow-Private-Network"), "true");
   return out;
 }
 
@@ -200,9 +203,11 @@ HeaderEdits CorsPolicy::response_headers(const CorsRequest& req, bool header_fil
   HeaderEdits out;
   if (is_preflight(req)) return out;  // answered (or passed on with preflight_continue) in access
   if (!req.origin && !allow_origin_absent_) return out;
+  out.reserve(6);  // five edits at the most
   bool allow_all = configure_origin(req, header_filter, out);
   configure_credentials(req, allow_all, header_filter, out);
-  if (!exposed_headers_.empty()) set(out, "Access-Control-Expose-Headers", exposed_headers_);
+  if (!exposed_headers_.empty())
+    set(out, http::HeaderName("Access-Control-Expose-Headers"), exposed_headers_);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "http/header_name.h"
 #include "http/headers.h"
 
 namespace gh::traffic {
@@ -12,7 +13,7 @@ namespace gh::traffic {
 struct HeaderEdit {
   enum class Op { set, add, clear };
   Op op;
-  std::string name;
+  http::HeaderName name;  // the plugins' names are constants
   std::string value;
 };
 using HeaderEdits = std::vector<HeaderEdit>;

@@ -11,20 +11,23 @@ const conf::Declarative& declarative(pdk::Kong& kong) {
 
 void set_consumer(pdk::Kong& kong, const conf::Consumer* consumer, core::EntityTable credential,
                   std::string_view credential_identifier) {
+  static constexpr http::HeaderName kId("X-Consumer-ID"), kCustomId("X-Consumer-Custom-ID"),
+      kUsername("X-Consumer-Username"), kCredential("X-Credential-Identifier"),
+      kAnonymous("X-Anonymous-Consumer");
   bool has_credential = credential != nullptr;
   kong.client.authenticate(consumer, std::move(credential));
   auto& upstream = kong.service_request;
-  auto set_or_clear = [&](std::string_view name, std::string_view value) {
+  auto set_or_clear = [&](http::HeaderName name, std::string_view value) {
     if (value.empty())
       upstream.clear_header(name);
     else
       upstream.set_header(name, value);
   };
-  set_or_clear("X-Consumer-ID", consumer ? std::string_view(consumer->id) : "");
-  set_or_clear("X-Consumer-Custom-ID", consumer ? std::string_view(consumer->custom_id) : "");
-  set_or_clear("X-Consumer-Username", consumer ? std::string_view(consumer->username) : "");
-  set_or_clear("X-Credential-Identifier", has_credential ? credential_identifier : "");
-  set_or_clear("X-Anonymous-Consumer", has_credential ? "" : "true");
+  set_or_clear(kId, consumer ? std::string_view(consumer->id) : "");
+  set_or_clear(kCustomId, consumer ? std::string_view(consumer->custom_id) : "");
+  set_or_clear(kUsername, consumer ? std::string_view(consumer->username) : "");
+  set_or_clear(kCredential, has_credential ? credential_identifier : "");
+  set_or_clear(kAnonymous, has_credential ? "" : "true");
 }
 
 AuthFailure unauthorized(std::string message, std::string www_authenticate) {

@@ -39,10 +39,11 @@ class Acl final : public NativeHandler {
     auto decision = auth::decide_acl(config_.allow, config_.deny, groups);
     if (decision.blocked) return refuse(kong);
     // The groups go upstream unless hidden; a client's own X-Consumer-Groups never does.
+    static constexpr http::HeaderName kGroups("X-Consumer-Groups");
     if (config_.hide_groups_header)
-      kong.service_request.clear_header("X-Consumer-Groups");
+      kong.service_request.clear_header(kGroups);
     else
-      kong.service_request.set_header("X-Consumer-Groups", decision.groups_header);
+      kong.service_request.set_header(kGroups, decision.groups_header);
   }
 
   static void refuse(pdk::Kong& kong) {

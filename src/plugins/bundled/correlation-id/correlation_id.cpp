@@ -19,7 +19,8 @@ class CorrelationId final : public NativeHandler {
   explicit CorrelationId(const json& config)
       : header_(config.value("header_name", std::string("Kong-Request-ID"))),
         generator_(traffic::parse_generator(config.value("generator", std::string("uuid#counter")))),
-        echo_(config.value("echo_downstream", false)) {}
+        echo_(config.value("echo_downstream", false)),
+        checked_header_(http::HeaderName::check(header_)) {}
 
   boost::asio::awaitable<void> access(pdk::Kong& kong) override {
     auto sent = kong.request.get_header(header_);
@@ -28,9 +29,9 @@ class CorrelationId final : public NativeHandler {
       id = std::string(*sent);
     } else {
       id = generate(kong);
-      kong.service_request.set_header(header_, id);
+      set(kong.service_request, id);
     }
-    if (echo_) kong.response.set_header(header_, id);
+    if (echo_) set(kong.response, id);
     co_return;
   }
 
@@ -47,9 +48,20 @@ class CorrelationId final : public NativeHandler {
         generator_, {ctx.client_ip, ctx.server_port, ctx.client_port, ++requests, now});
   }
 
+  // header_name is not checked by the schema (nor by Kong's): an invalid one fails the request
+  // when it is written, as the PDK refuses it.
+  template <class HeaderWriter>
+  void set(HeaderWriter& headers, std::string_view id) const {
+    if (checked_header_)
+      headers.set_header(*checked_header_, id);
+    else
+      headers.set_header(header_, id);  // throws
+  }
+
   std::string header_;
   traffic::CorrelationGenerator generator_;
   bool echo_;
+  std::optional<http::HeaderName> checked_header_;  // views header_
 };
 
 NativePluginSpec spec() {
