@@ -34,16 +34,16 @@ int hex_value(char c) {
 }
 
 // ngx.escape_uri as ngx.encode_args uses it: everything but unreserved characters escaped.
-std::string escape_arg(std::string_view s) {
-  std::string out;
+void append_escaped_arg(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
       out += static_cast<char>(c);
     } else {
-      out += fmt::format("%{:02X}", c);
+      const char escaped[] = {'%', kHex[c >> 4], kHex[c & 0xf]};
+      out.append(escaped, sizeof escaped);
     }
   }
-  return out;
 }
 
 std::string scalar_arg_string(const json& v) {
@@ -115,12 +115,16 @@ std::string encode_query(const json& args) {
   if (!args.is_object()) throw PdkError("args must be a table");
   std::string out;
   auto append = [&](const std::string& key, const json& v) {
-    if (v.is_boolean() && !v.get<bool>()) return;
-    if (!out.empty()) out += '&';
-    out += escape_arg(key);
-    if (v.is_boolean()) return;  // a bare flag
-    out += '=';
-    out += escape_arg(scalar_arg_string(v));
+    if (v.is_boolean()) {
+      if (!v.get<bool>()) return;
+      if (!out.empty()) out += '&';
+      append_escaped_arg(out, key);  // a bare flag
+      return;
+    }
+    if (v.is_string())
+      append_query_arg(out, key, v.get_ref<const std::string&>());
+    else
+      append_query_arg(out, key, scalar_arg_string(v));
   };
   for (const auto& [key, value] : args.items()) {  // json objects iterate in sorted key order
     if (value.is_array()) {
@@ -130,6 +134,13 @@ std::string encode_query(const json& args) {
     }
   }
   return out;
+}
+
+void append_query_arg(std::string& out, std::string_view name, std::string_view value) {
+  if (!out.empty()) out += '&';
+  append_escaped_arg(out, name);
+  out += '=';
+  append_escaped_arg(out, value);
 }
 
 size_t max_count_arg(const PdkCall& call, size_t index, std::string_view what) {

@@ -28,6 +28,9 @@ json headers_multimap(const http::Headers& headers, size_t max);
 json parse_query(std::string_view query, size_t max);
 // ngx.encode_args: sorted keys, lists repeated, `true` as a bare flag, `false` dropped.
 std::string encode_query(const json& args);
+// Appends one string argument as encode_query writes it: "name=value", escaped, after a '&'
+// unless `out` is empty.
+void append_query_arg(std::string& out, std::string_view name, std::string_view value);
 std::string url_decode(std::string_view s);
 // Optional max_headers/max_args argument (Kong: a number between 1 and 1000, default 100).
 size_t max_count_arg(const PdkCall& call, size_t index, std::string_view what);

@@ -240,6 +240,7 @@ const ConfiguredPlugin* Collector::next() {
     const auto* plugin = plan_holds ? plan_->without_consumer[name]
                                     : set_.resolve(name, route_id_, service_id_, consumer_id());
     if (!plugin) continue;
+    if (resolved_.empty()) resolved_.reserve(set_.name_count() - name);  // not grown one by one
     resolved_.push_back(plugin);
     if (plugin->has(phase_)) return plugin;
   }

@@ -32,9 +32,10 @@ asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phas
   time.start = core::Clock::now();
   PhaseEnd end = PhaseEnd::completed;
   for (const auto* plugin : plugins) {
-    // Through a local: GCC 12 miscompiles `if (!co_await f()) co_return;` (see stream_session.cpp).
-    const bool go_on = co_await run_plugin(ctx, phase, *plugin);
-    if (!go_on) {
+    // Through locals: GCC 12 miscompiles `if (!co_await f()) co_return;` (see stream_session.cpp).
+    ctx.phase = phase;
+    const Verdict verdict = co_await host_of(*plugin).run(ctx, phase, *plugin);
+    if (!goes_on(ctx, phase, *plugin, verdict)) {
       end = PhaseEnd::responded;
       break;
     }
@@ -48,8 +49,9 @@ asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phas
   time.start = core::Clock::now();
   PhaseEnd end = PhaseEnd::completed;
   while (const auto* plugin = plugins.next()) {
-    const bool go_on = co_await run_plugin(ctx, phase, *plugin);  // a local: GCC PR 106188
-    if (!go_on) {
+    ctx.phase = phase;
+    const Verdict verdict = co_await host_of(*plugin).run(ctx, phase, *plugin);  // a local: GCC PR 106188
+    if (!goes_on(ctx, phase, *plugin, verdict)) {
       end = PhaseEnd::responded;
       break;
     }
@@ -58,20 +60,21 @@ asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phas
   co_return end;
 }
 
-asio::awaitable<bool> PhaseRunner::run_plugin(core::RequestContext& ctx, core::Phase phase,
-                                              const ConfiguredPlugin& plugin) {
-  ctx.phase = phase;
-  PluginHost& host = plugin.is_native() ? static_cast<PluginHost&>(native_) : external_;
-  const Verdict verdict = co_await host.run(ctx, phase, plugin);
+PluginHost& PhaseRunner::host_of(const ConfiguredPlugin& plugin) {
+  return plugin.is_native() ? static_cast<PluginHost&>(native_) : external_;
+}
+
+bool PhaseRunner::goes_on(core::RequestContext& ctx, core::Phase phase, const ConfiguredPlugin& plugin,
+                          const Verdict& verdict) {
   switch (verdict.kind) {
     case Verdict::Kind::proceed:
-      co_return true;
+      return true;
     case Verdict::Kind::exited:
-      co_return phase == core::Phase::log;  // the log phase runs every plugin
+      return phase == core::Phase::log;  // the log phase runs every plugin
     case Verdict::Kind::failed:
       break;
   }
-  co_return apply_failure(ctx, phase, plugin, verdict);
+  return apply_failure(ctx, phase, plugin, verdict);
 }
 
 bool PhaseRunner::apply_failure(core::RequestContext& ctx, core::Phase phase, const ConfiguredPlugin& plugin,

@@ -48,9 +48,12 @@ class PhaseRunner {
   boost::asio::awaitable<PhaseEnd> run(core::RequestContext& ctx, core::Phase phase, Collector& plugins);
 
  private:
-  // Runs one plugin; false when the request must stop here.
-  boost::asio::awaitable<bool> run_plugin(core::RequestContext& ctx, core::Phase phase,
-                                          const ConfiguredPlugin& plugin);
+  // The loops run each plugin's host directly (a coroutine of its own per plugin was ~10% of
+  // what five native plugins cost a request), then ask goes_on.
+  PluginHost& host_of(const ConfiguredPlugin& plugin);
+  // After one plugin ran: false when the request must stop here.
+  bool goes_on(core::RequestContext& ctx, core::Phase phase, const ConfiguredPlugin& plugin,
+               const Verdict& verdict);
   // Applies the failure policy; false when the request ends with the error response.
   bool apply_failure(core::RequestContext& ctx, core::Phase phase, const ConfiguredPlugin& plugin,
                      const Verdict& verdict);

@@ -267,6 +267,9 @@ void ForwardedHeaders::emit(http::HeaderSink& sink) const {
 }
 
 void ForwardedHeaders::emit_named(std::string_view name, http::HeaderSink& sink) const {
+  // Plugins mostly ask about names Kong does not set (X-Consumer-*): the client's list answers
+  // those, without the forwarding inputs being gathered.
+  if (forwarded_as_sent(name)) return emit_client_headers_named(ctx_.request->headers, name, sink);
   emit_upstream_headers_named(runloop_.forwarding_inputs(ctx_), name, sink);
 }
 

@@ -237,12 +237,19 @@ void emit_upstream_headers_named(const ForwardingInputs& in, std::string_view na
     emit_upstream_headers(in, only);
     return;
   }
-  // Any other client header goes upstream as it came, unless its Connection header names it.
-  const http::Headers& headers = in.client_headers ? *in.client_headers : in.request.headers;
+  emit_client_headers_named(in.client_headers ? *in.client_headers : in.request.headers, name, sink);
+}
+
+bool forwarded_as_sent(std::string_view name) {
+  return !HopByHop::always(name) && kong_sets(name) == KongSets::none;
+}
+
+// Any other client header goes upstream as it came, unless its Connection header names it.
+void emit_client_headers_named(const http::Headers& client, std::string_view name, HeaderSink& sink) {
   std::optional<HopByHop> hop;
-  for (const auto& h : headers) {
+  for (const auto& h : client) {
     if (!iequals(h.name, name)) continue;
-    if (!hop) hop.emplace(headers);
+    if (!hop) hop.emplace(client);
     if (!hop->contains(h.name)) sink.add(h.name, h.value);
   }
 }

@@ -53,6 +53,10 @@ void emit_upstream_headers(const ForwardingInputs& in, HeaderSink& sink);
 // Only the headers named `name` of that list (case-insensitive), in order: a plugin asking whether
 // the upstream request has a header, without the whole list being built.
 void emit_upstream_headers_named(const ForwardingInputs& in, std::string_view name, HeaderSink& sink);
+// Whether the headers named `name` of that list are only the client's, as sent (Kong neither sets
+// nor drops the name itself): emit_client_headers_named gives them from the client's list alone.
+bool forwarded_as_sent(std::string_view name);
+void emit_client_headers_named(const http::Headers& client, std::string_view name, HeaderSink& sink);
 
 // The sink that copies into a Headers list (for plugins to edit).
 class HeadersSink final : public HeaderSink {

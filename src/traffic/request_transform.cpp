@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/strings.h"
 #include "pdk/shapes.h"
 #include "traffic/multipart.h"
@@ -201,6 +203,19 @@ void RequestTransform::transform_query(std::string& query, const TemplateEnv& en
       add_.querystring.empty() && append_.querystring.empty())
     return;
   auto render = [&](const Op& op) { return op.value ? op.value->render(env) : std::string(); };
+  if (query.empty() && rename_.querystring.empty() && append_.querystring.empty()) {
+    // No query, arguments added (a route adding a fixed one): remove and replace find nothing,
+    // so the result is the added arguments (the first of a name), sorted by name as
+    // encode_query sorts them; written without the JSON round trip below.
+    std::vector<std::pair<std::string_view, std::string>> added;
+    added.reserve(add_.querystring.size());
+    for (const auto& op : add_.querystring)
+      if (std::none_of(added.begin(), added.end(), [&](const auto& a) { return a.first == op.name; }))
+        added.emplace_back(op.name, render(op));
+    std::sort(added.begin(), added.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [name, value] : added) pdk::append_query_arg(query, name, value);
+    return;
+  }
   json args = pdk::parse_query(query, kMaxArgs);
   for (const auto& op : remove_.querystring) args.erase(op.name);
   for (const auto& op : rename_.querystring) {

@@ -18,9 +18,16 @@ using nlohmann::json;
 traffic::CorsRequest cors_request(const pdk::Kong& kong) {
   auto origin = kong.request.get_header("Origin");
   if (origin && origin->empty()) origin.reset();  // Kong 3.11: an empty Origin is no Origin
-  return {kong.request.get_method(), origin, kong.request.get_header("Access-Control-Request-Method"),
-          kong.request.get_header("Access-Control-Request-Headers"),
-          kong.request.get_header("Access-Control-Request-Private-Network")};
+  traffic::CorsRequest request;
+  request.method = kong.request.get_method();
+  request.origin = origin;
+  // The Access-Control-Request-* headers are a preflight's (an OPTIONS request's) only.
+  if (request.method == "OPTIONS") {
+    request.request_method = kong.request.get_header("Access-Control-Request-Method");
+    request.request_headers = kong.request.get_header("Access-Control-Request-Headers");
+    request.request_private_network = kong.request.get_header("Access-Control-Request-Private-Network");
+  }
+  return request;
 }
 
 void apply_edits(const traffic::HeaderEdits& edits, pdk::KongResponse& response) {

@@ -45,11 +45,24 @@ Lookup lookup_in(const json& table, std::string_view name) {
   return {Lookup::other, {}};
 }
 
+// Whether a header named `header` is the one key name `name` is looked up as (its
+// auth::key_header_name, case-insensitively), without making that name.
+bool is_key_header(std::string_view header, std::string_view name) {
+  if (header.size() != name.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i)
+    if (ascii_lower(header[i]) != ascii_lower(name[i] == '_' ? '-' : name[i])) return false;
+  return true;
+}
+
 Lookup lookup_header(const http::Headers& headers, std::string_view name) {
-  auto values = headers.get_all(auth::key_header_name(name));
-  if (values.empty()) return {};
-  if (values.size() > 1) return {Lookup::many, {}};
-  return {Lookup::one, std::string(values.front())};
+  const http::Header* found = nullptr;
+  for (const auto& h : headers) {
+    if (!is_key_header(h.name, name)) continue;
+    if (found) return {Lookup::many, {}};
+    found = &h;
+  }
+  if (!found) return {};
+  return {Lookup::one, found->value};
 }
 
 // The body as Kong's kong.request.get_body gives it: a form's arguments or a JSON document
