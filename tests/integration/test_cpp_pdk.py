@@ -855,12 +855,34 @@ def test_instance_purged_by_the_server_is_restarted_and_the_event_retried(fault_
     assert server_pid(gw, "hostile-pb") == pid  # an instance lost is not a server restart
 
 
+def wait_for_events(gw, plugin, phase, count, timeout=10.0):
+    """Waits until /metrics counts `count` finished events of `plugin` in `phase` (an event is
+    counted when its answer is in: the marker that a request's later phases are over, since the
+    client has its response before the log phase runs)."""
+    wanted = {f'plugin="{plugin}"', f'phase="{phase}"'}
+    deadline = time.time() + timeout
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+        conn.close()
+        values = [float(value) for labels, value in
+                  re.findall(r'^gatehouse_plugin_events_total\{([^}]*)\} (\S+)$', body, re.M)
+                  if wanted <= set(labels.split(","))]
+        if values and values[0] >= count:
+            return
+        assert time.time() < deadline, f"{wanted} events never reached {count}:\n" + body[-3000:]
+        time.sleep(0.05)
+
+
 def test_restarted_server_gets_a_fresh_instance_directly(fault_gateway):
     # The server dies between requests: the gateway forgets its instances when the new process starts,
     # so the next event starts one instance and runs once (no event sent to a dead instance id first).
     gw = fault_gateway(probe_route("request", path="/pdk/request"), probe_conf())
     pid = server_pid(gw, "cpp-pdk-probe")
     assert send(gw, "/pdk/request/first").status == 200
+    # Between requests for real: the first request's log-phase event (after its response) is over.
+    wait_for_events(gw, "cpp-pdk-probe", "log", 1)
     os.kill(pid, signal.SIGKILL)
     server_pid(gw, "cpp-pdk-probe", other_than=pid)
     seen_before = len(gw.logs())
