@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/log_throttle.h"
+#include "ratelimit/decision.h"
 
 namespace gh::ratelimit {
 
@@ -31,15 +32,6 @@ void log_increment_failure(const std::string& error) {
   spdlog::error("[rate-limiting] failed to commit increment pipeline in Redis: {}{}", error,
                 held_back ? " (" + std::to_string(held_back) + " more since the last report)" : "");
 }
-
-// An integer's decimal text, on the stack.
-struct Number {
-  std::array<char, 24> text;
-  std::string_view format(int64_t value) {
-    return {text.data(), static_cast<size_t>(
-                             std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data())};
-  }
-};
 
 }  // namespace
 
@@ -98,15 +90,15 @@ void RedisPolicy::increment(const boost::asio::any_io_executor& executor, const 
     append_key(keys, windows, i);
   }
   key_starts[n] = keys.size();
-  std::array<Number, kMaxWindows + 1> numbers;  // the key count, then each key's lifetime
+  std::array<NumberText, kMaxWindows + 1> numbers;  // the key count, then each key's lifetime
   std::array<std::string_view, 4 + 2 * kMaxWindows> args;
   args[0] = "EVAL";
   args[1] = kIncrementScript;
-  args[2] = numbers[0].format(static_cast<int64_t>(n));
+  args[2] = numbers[0].integer(static_cast<int64_t>(n));
   args[3 + n] = "1";
   for (size_t i = 0; i < n; ++i) {
     args[3 + i] = std::string_view(keys).substr(key_starts[i], key_starts[i + 1] - key_starts[i]);
-    args[4 + n + i] = numbers[i + 1].format(period_seconds(windows.periods[i]));
+    args[4 + n + i] = numbers[i + 1].integer(period_seconds(windows.periods[i]));
   }
   std::string command;
   redis::encode_command(command, std::span<const std::string_view>(args.data(), 4 + 2 * n));
