@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 
 #include "core/phase.h"
 #include "core/request_context.h"
@@ -24,6 +25,11 @@ class PluginHost {
 // Native plugins: the handler made from the entity's config, called with the typed PDK.
 class NativeHost final : public PluginHost {
  public:
+  // The phase as a plain call when the handler can do it without waiting (NativeHandler::run_now);
+  // nullopt, with nothing done, when it needs its coroutine: then `run`.
+  std::optional<Verdict> run_now(core::RequestContext& ctx, core::Phase phase,
+                                 const ConfiguredPlugin& plugin);
+  // The handler's coroutine of `phase` (after run_now declined it).
   boost::asio::awaitable<Verdict> run(core::RequestContext& ctx, core::Phase phase,
                                       const ConfiguredPlugin& plugin) override;
 };

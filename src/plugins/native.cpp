@@ -51,6 +51,10 @@ boost::asio::awaitable<void> NativeHandler::run(core::Phase phase, pdk::Kong& ko
   return log(kong);
 }
 
+bool NativeHandler::run_now(core::Phase, pdk::Kong&) {
+  return false;
+}
+
 const std::vector<NativePluginSpec>& native_plugins() {
   return catalog();
 }

@@ -28,30 +28,32 @@ pluginserver::OnError policy_of(const ConfiguredPlugin& plugin) {
 
 asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phase phase,
                                            const std::vector<const ConfiguredPlugin*>& plugins) {
-  auto& time = ctx.phase_times[static_cast<unsigned>(phase)];
-  time.start = core::Clock::now();
-  PhaseEnd end = PhaseEnd::completed;
-  for (const auto* plugin : plugins) {
-    // Through locals: GCC 12 miscompiles `if (!co_await f()) co_return;` (see stream_session.cpp).
-    ctx.phase = phase;
-    const Verdict verdict = co_await host_of(*plugin).run(ctx, phase, *plugin);
-    if (!goes_on(ctx, phase, *plugin, verdict)) {
-      end = PhaseEnd::responded;
-      break;
-    }
-  }
-  time.end = core::Clock::now();
-  co_return end;
+  return run_each(ctx, phase, [&plugins, i = size_t{0}]() mutable {
+    return i < plugins.size() ? plugins[i++] : nullptr;
+  });
 }
 
 asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phase phase, Collector& plugins) {
+  return run_each(ctx, phase, [&plugins] { return plugins.next(); });
+}
+
+template <class NextPlugin>
+asio::awaitable<PhaseEnd> PhaseRunner::run_each(core::RequestContext& ctx, core::Phase phase,
+                                                NextPlugin next) {
   auto& time = ctx.phase_times[static_cast<unsigned>(phase)];
   time.start = core::Clock::now();
   PhaseEnd end = PhaseEnd::completed;
-  while (const auto* plugin = plugins.next()) {
+  while (const ConfiguredPlugin* plugin = next()) {
     ctx.phase = phase;
-    const Verdict verdict = co_await host_of(*plugin).run(ctx, phase, *plugin);  // a local: GCC PR 106188
-    if (!goes_on(ctx, phase, *plugin, verdict)) {
+    // A native handler that needs no waiting runs as a plain call; any other through its host's
+    // coroutine (through a local: GCC 12 miscompiles `if (!co_await f())`, PR 106188).
+    std::optional<Verdict> verdict;
+    if (plugin->is_native()) verdict = native_.run_now(ctx, phase, *plugin);
+    if (!verdict) {
+      Verdict waited = co_await host_of(*plugin).run(ctx, phase, *plugin);
+      verdict = std::move(waited);
+    }
+    if (!goes_on(ctx, phase, *plugin, *verdict)) {
       end = PhaseEnd::responded;
       break;
     }

@@ -51,6 +51,9 @@ class PhaseRunner {
   // The loops run each plugin's host directly (a coroutine of its own per plugin was ~10% of
   // what five native plugins cost a request), then ask goes_on.
   PluginHost& host_of(const ConfiguredPlugin& plugin);
+  // The loop of both `run`s: `next()` gives the plugins in order, then null.
+  template <class NextPlugin>
+  boost::asio::awaitable<PhaseEnd> run_each(core::RequestContext& ctx, core::Phase phase, NextPlugin next);
   // After one plugin ran: false when the request must stop here.
   bool goes_on(core::RequestContext& ctx, core::Phase phase, const ConfiguredPlugin& plugin,
                const Verdict& verdict);

@@ -2,10 +2,18 @@
 
 namespace gh::ratelimit {
 
+std::optional<Usage> Policy::usage_now(const Windows&) {
+  return std::nullopt;
+}
+
 boost::asio::awaitable<Usage> LocalPolicy::usage(const Windows& windows) {
+  co_return *usage_now(windows);
+}
+
+std::optional<Usage> LocalPolicy::usage_now(const Windows& windows) {
   Usage usage;
   store_.get(scope_, windows, usage.counts);
-  co_return usage;
+  return usage;
 }
 
 void LocalPolicy::increment(const boost::asio::any_io_executor&, const Windows& windows) {

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,7 +27,10 @@ class Policy {
  public:
   virtual ~Policy() = default;
   virtual boost::asio::awaitable<Usage> usage(const Windows& windows) = 0;
-  // Adds one to every window; `executor` is the worker's, for policies doing I/O.
+  // The usage at once, from a policy that needs no I/O for it (local); nullopt: await `usage`.
+  virtual std::optional<Usage> usage_now(const Windows& windows);
+  // Adds one to every window; `executor` is the worker's, for policies doing I/O (a policy that
+  // answers usage_now does none, and is given an empty one).
   virtual void increment(const boost::asio::any_io_executor& executor, const Windows& windows) = 0;
 };
 
@@ -35,6 +39,7 @@ class LocalPolicy final : public Policy {
   LocalPolicy(LocalStore& store, std::string_view route_id, std::string_view service_id)
       : store_(store), scope_(store.scope(route_id, service_id)) {}
   boost::asio::awaitable<Usage> usage(const Windows& windows) override;
+  std::optional<Usage> usage_now(const Windows& windows) override;
   void increment(const boost::asio::any_io_executor& executor, const Windows& windows) override;
 
  private:

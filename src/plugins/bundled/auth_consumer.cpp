@@ -51,6 +51,10 @@ bool set_anonymous_consumer(pdk::Kong& kong, const std::string& anonymous) {
   return true;
 }
 
+bool authenticated_earlier(pdk::Kong& kong, const std::optional<std::string>& anonymous) {
+  return anonymous && !kong.client.get_credential().is_null();
+}
+
 bool skip_preflight(pdk::Kong& kong, bool run_on_preflight) {
   return !run_on_preflight && kong.request.get_method() == "OPTIONS";
 }

@@ -36,19 +36,23 @@ AuthFailure unexpected_error();  // 500 {"message":"An unexpected error occurred
 // Kong's logical OR / AND of authentication plugins. With `anonymous` set: an earlier plugin's
 // credential stands (nothing runs), and a failure becomes the anonymous consumer (looked up by id,
 // then username; one that does not exist answers 500). Without: a failure is answered.
+// `authenticate(kong)` gives std::optional<AuthFailure> (none: it set the consumer).
 template <typename Authenticate>
-boost::asio::awaitable<void> run_authentication(pdk::Kong& kong, const std::optional<std::string>& anonymous,
-                                                Authenticate authenticate);
+void run_authentication(pdk::Kong& kong, const std::optional<std::string>& anonymous,
+                        Authenticate authenticate);
+
+// Kong's logical OR: with `anonymous` set, a credential an earlier plugin authenticated stands.
+bool authenticated_earlier(pdk::Kong& kong, const std::optional<std::string>& anonymous);
 
 void answer(pdk::Kong& kong, const AuthFailure& failure);
 bool set_anonymous_consumer(pdk::Kong& kong, const std::string& anonymous);
 
 template <typename Authenticate>
-boost::asio::awaitable<void> run_authentication(pdk::Kong& kong, const std::optional<std::string>& anonymous,
-                                                Authenticate authenticate) {
-  if (anonymous && !kong.client.get_credential().is_null()) co_return;
-  std::optional<AuthFailure> failure = co_await authenticate(kong);
-  if (!failure) co_return;
+void run_authentication(pdk::Kong& kong, const std::optional<std::string>& anonymous,
+                        Authenticate authenticate) {
+  if (authenticated_earlier(kong, anonymous)) return;
+  std::optional<AuthFailure> failure = authenticate(kong);
+  if (!failure) return;
   if (!anonymous) {
     answer(kong, *failure);
   } else if (!set_anonymous_consumer(kong, *anonymous)) {

@@ -9,9 +9,10 @@ namespace gh::plugins::bundled {
 
 using nlohmann::json;
 
-boost::asio::awaitable<void> QueuedLogHandler::log(pdk::Kong& kong) {
+bool QueuedLogHandler::run_now(core::Phase phase, pdk::Kong& kong) {
+  if (phase != core::Phase::log) return false;
   queue_->enqueue(log_entry_json(kong));
-  co_return;
+  return true;
 }
 
 std::string log_entry_json(pdk::Kong& kong) {

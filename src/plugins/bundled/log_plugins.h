@@ -16,7 +16,7 @@ namespace gh::plugins::bundled {
 class QueuedLogHandler final : public NativeHandler {
  public:
   explicit QueuedLogHandler(std::shared_ptr<logsink::Queue> queue) : queue_(std::move(queue)) {}
-  boost::asio::awaitable<void> log(pdk::Kong& kong) override;
+  bool run_now(core::Phase phase, pdk::Kong& kong) override;
 
  private:
   std::shared_ptr<logsink::Queue> queue_;

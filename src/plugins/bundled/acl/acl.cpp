@@ -21,9 +21,10 @@ class Acl final : public NativeHandler {
  public:
   explicit Acl(AclConfig config) : config_(std::move(config)) {}
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
     decide(kong);
-    co_return;
+    return true;
   }
 
  private:

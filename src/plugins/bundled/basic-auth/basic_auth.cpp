@@ -23,11 +23,10 @@ class BasicAuth final : public NativeHandler {
  public:
   explicit BasicAuth(BasicAuthConfig config) : config_(std::move(config)) {}
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
-    co_await run_authentication(kong, config_.anonymous,
-                                [this](pdk::Kong& k) -> boost::asio::awaitable<std::optional<AuthFailure>> {
-                                  co_return authenticate(k);
-                                });
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
+    run_authentication(kong, config_.anonymous, [this](pdk::Kong& k) { return authenticate(k); });
+    return true;
   }
 
  private:

@@ -22,7 +22,8 @@ class CorrelationId final : public NativeHandler {
         echo_(config.value("echo_downstream", false)),
         checked_header_(http::HeaderName::check(header_)) {}
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
     auto sent = kong.request.get_header(header_);
     std::string id;
     if (sent && !sent->empty()) {
@@ -32,7 +33,7 @@ class CorrelationId final : public NativeHandler {
       set(kong.service_request, id);
     }
     if (echo_) set(kong.response, id);
-    co_return;
+    return true;
   }
 
  private:

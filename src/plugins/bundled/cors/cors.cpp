@@ -50,14 +50,16 @@ class Cors final : public NativeHandler {
  public:
   explicit Cors(const json& config) : policy_(check(config)) {}
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
     auto request = cors_request(kong);
     if (auto preflight = policy_.preflight(request)) {
       apply_edits(*preflight, kong.response);
       kong.response.exit(200);
-      co_return;
+      return true;
     }
     apply_edits(policy_.response_headers(request, false), kong.response);
+    return true;
   }
 
  private:

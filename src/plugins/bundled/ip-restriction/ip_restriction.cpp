@@ -50,20 +50,22 @@ class IpRestriction final : public NativeHandler {
       message_ = m->get<std::string>();
   }
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
     std::string_view client = kong.client.get_forwarded_ip();  // ngx.var.remote_addr after real_ip
     auto ip = traffic::parse_ip(client);
     if (!ip) {
       kong.response.exit_json(
           403,
           json{{"message", "Cannot identify the client IP address, unix domain sockets are not supported."}});
-      co_return;
+      return true;
     }
     bool refused = (!deny_.empty() && deny_.contains(*ip)) || (!allow_.empty() && !allow_.contains(*ip));
-    if (!refused) co_return;
+    if (!refused) return true;
     std::string message = message_.value_or("IP address not allowed: " + std::string(client));
     kong.log.warn(message);
     kong.response.exit_json(status_, json{{"message", message}});
+    return true;
   }
 
  private:

@@ -29,12 +29,11 @@ class Jwt final : public NativeHandler {
  public:
   explicit Jwt(JwtConfig config) : config_(std::move(config)) {}
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
-    if (skip_preflight(kong, config_.run_on_preflight)) co_return;
-    co_await run_authentication(kong, config_.anonymous,
-                                [this](pdk::Kong& k) -> boost::asio::awaitable<std::optional<AuthFailure>> {
-                                  co_return authenticate(k);
-                                });
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
+    if (skip_preflight(kong, config_.run_on_preflight)) return true;
+    run_authentication(kong, config_.anonymous, [this](pdk::Kong& k) { return authenticate(k); });
+    return true;
   }
 
  private:

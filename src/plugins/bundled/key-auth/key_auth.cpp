@@ -81,15 +81,26 @@ class KeyAuth final : public NativeHandler {
  public:
   explicit KeyAuth(KeyAuthConfig config) : config_(std::move(config)) {}
 
+  // Keys in a header or the query: a plain call.
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access || config_.key_in_body) return false;
+    if (skip_preflight(kong, config_.run_on_preflight)) return true;
+    json no_body;
+    run_authentication(kong, config_.anonymous, [&](pdk::Kong& k) { return authenticate(k, no_body); });
+    return true;
+  }
+
+  // key_in_body: the body is read first (only when the plugin is to authenticate).
   boost::asio::awaitable<void> access(pdk::Kong& kong) override {
-    if (skip_preflight(kong, config_.run_on_preflight)) co_return;
-    co_await run_authentication(kong, config_.anonymous, [this](pdk::Kong& k) { return authenticate(k); });
+    if (skip_preflight(kong, config_.run_on_preflight) || authenticated_earlier(kong, config_.anonymous))
+      co_return;
+    json body = co_await read_body(kong);
+    run_authentication(kong, config_.anonymous, [&](pdk::Kong& k) { return authenticate(k, body); });
   }
 
  private:
-  boost::asio::awaitable<std::optional<AuthFailure>> authenticate(pdk::Kong& kong) const {
-    json body;  // GCC 12 miscompiles a co_await inside ?: (a temporary destroyed twice)
-    if (config_.key_in_body) body = co_await read_body(kong);
+  // `body`: the parsed body when key_in_body (hide_credentials takes the key out of it).
+  std::optional<AuthFailure> authenticate(pdk::Kong& kong, json& body) const {
     auth::KeySources sources;
     if (config_.key_in_header)
       sources.header = [&](std::string_view name) { return lookup_header(kong.request.get_headers(), name); };
@@ -103,20 +114,20 @@ class KeyAuth final : public NativeHandler {
     if (config_.key_in_body) sources.body = [&](std::string_view name) { return lookup_in(body, name); };
     auto search = auth::find_api_key(config_.key_names, sources);
     if (search.outcome == auth::KeySearch::duplicate)
-      co_return unauthorized("Duplicate API key found", challenge());
+      return unauthorized("Duplicate API key found", challenge());
     if (search.outcome == auth::KeySearch::found && config_.hide_credentials) hide(kong, search.name, body);
     if (search.outcome == auth::KeySearch::missing || search.key.empty())
-      co_return unauthorized("No API key found in request", challenge());
+      return unauthorized("No API key found in request", challenge());
 
     const auto& config = declarative(kong);
     const conf::KeyAuthCredential* credential = config.credentials.find_key(search.key);
     if (!credential || (credential->expires_at && std::time(nullptr) >= credential->expires_at))
-      co_return unauthorized("Unauthorized", challenge());
+      return unauthorized("Unauthorized", challenge());
     const conf::Consumer* consumer = config.find_consumer(credential->consumer_id);
-    if (!consumer) co_return unexpected_error();
+    if (!consumer) return unexpected_error();
     set_consumer(kong, consumer, kong.client.shared_table(*credential, auth::credential_entity),
                  credential->id);
-    co_return std::nullopt;
+    return std::nullopt;
   }
 
   // WWW-Authenticate of a refusal.

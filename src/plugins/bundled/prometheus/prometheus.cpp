@@ -68,10 +68,11 @@ class Prometheus final : public NativeHandler {
         bandwidth_(config.value("bandwidth_metrics", false)),
         families_(prometheus_families(registry)) {}
 
-  boost::asio::awaitable<void> log(pdk::Kong& kong) override {
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::log) return false;
     const auto& ctx = kong.context();
     // Kong's exporter records nothing for a request no route matched.
-    if (!ctx.match || !ctx.match->route) co_return;
+    if (!ctx.match || !ctx.match->route) return true;
     const auto* route = ctx.match->route;
     const auto* service = ctx.match->service;
     const std::string_view service_name = !service                ? std::string_view()
@@ -83,6 +84,7 @@ class Prometheus final : public NativeHandler {
     if (bandwidth_) count_bandwidth(ctx, service_name, route_name, consumer);
     if (status_codes_) count_status(ctx, service_name, route_name, consumer);
     if (latencies_) observe_latencies(ctx, service_name, route_name);
+    return true;
   }
 
  private:

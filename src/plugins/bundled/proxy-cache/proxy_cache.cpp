@@ -82,7 +82,7 @@ class ProxyCache final : public NativeHandler {
     if (!store_) throw std::invalid_argument("missing shared dict '" + dictionary + "'");
   }
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override;
+  bool run_now(core::Phase phase, pdk::Kong& kong) override;
 
   // Kong's cacheable_response (header_filter), for the response about to go to the client.
   bool cacheable_response(int status, const std::vector<std::string_view>& content_types,
@@ -294,14 +294,15 @@ void ProxyCache::serve(pdk::Kong& kong, const cache::Entry& entry, const std::st
   kong.response.exit(entry.status, entry.body);
 }
 
-boost::asio::awaitable<void> ProxyCache::access(pdk::Kong& kong) {
+bool ProxyCache::run_now(core::Phase phase, pdk::Kong& kong) {
+  if (phase != core::Phase::access) return false;
   const auto& req = *kong.context().request;
   const bool debug = req.headers.has("kong-debug");
   cache::Directives cc;
   if (cache_control_) cc = cache::parse_directives(req.headers.get_all("cache-control"));
   if (!cacheable_request(req.method, cc, req.headers)) {
     if (shows(kStatusHeader, debug)) kong.response.set_header(kStatusHeader, "Bypass");
-    co_return;
+    return true;
   }
   std::string key = key_of(kong);
   if (shows(kKeyHeader, debug)) kong.response.set_header(kKeyHeader, key);
@@ -309,16 +310,17 @@ boost::asio::awaitable<void> ProxyCache::access(pdk::Kong& kong) {
   const char* status = "Miss";
   if (entry && !stale(*entry, cc, unix_now())) {
     serve(kong, *entry, key, debug);
-    co_return;
+    return true;
   }
   if (entry) {
     status = "Refresh";
   } else if (cache_control_ && cc.count("only-if-cached")) {
     kong.response.exit(504);  // RFC 9111 §5.2.1.7: nothing cached to answer with
-    co_return;
+    return true;
   }
   if (shows(kStatusHeader, debug)) kong.response.set_header(kStatusHeader, status);
   kong.context().response_tap = std::make_shared<Capture>(*this, std::move(key), debug);
+  return true;
 }
 
 json string_array(json fields = json::object()) {

@@ -34,51 +34,76 @@ class RateLimiting final : public NativeHandler {
   RateLimiting(RateLimitingConfig config, std::unique_ptr<Policy> policy)
       : config_(std::move(config)), policy_(std::move(policy)) {}
 
+  // The local policy answers at once: the whole phase is a plain call.
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
+    const std::string id = identifier(kong);
+    const Windows windows = windows_of(id);
+    std::optional<Usage> usage = policy_->usage_now(windows);
+    if (!usage) return false;
+    if (admit(kong, windows, *usage)) policy_->increment(boost::asio::any_io_executor(), windows);
+    return true;
+  }
+
+  // A policy that does I/O (redis).
   boost::asio::awaitable<void> access(pdk::Kong& kong) override {
     const std::string id = identifier(kong);
+    const Windows windows = windows_of(id);
+    Usage usage = co_await policy_->usage(windows);
+    if (admit(kong, windows, usage)) policy_->increment(co_await boost::asio::this_coro::executor, windows);
+  }
+
+ private:
+  // The windows `id` counts against now (they refer to `id`).
+  Windows windows_of(std::string_view id) const {
     // Kong: ngx.time() * 1000, whole seconds.
     Windows windows(id, static_cast<int64_t>(std::time(nullptr)) * 1000);
     for (const auto& limit : config_.limits) windows.add(limit.period);
-    Usage usage = co_await policy_->usage(windows);
+    return windows;
+  }
+
+  // Answers 429 when a limit is exceeded, else writes the limit headers: true when the request
+  // counts (it goes on, or the store failed and fault_tolerant lets it through uncounted: Kong
+  // still increments then).
+  bool admit(pdk::Kong& kong, const Windows& windows, const Usage& usage) const {
     if (!usage.error.empty()) {
       // Kong: error(err) → the plugin fails, 500 "An unexpected error occurred".
       if (!config_.fault_tolerant) throw std::runtime_error(usage.error);
       kong.log.err("failed to get usage: " + usage.error);
-    } else {
-      Decision decision = decide(config_.limits, std::span(usage.counts.data(), windows.size), windows.now_ms,
-                                 config_.hide_client_headers);
-      if (decision.exceeded) {
-        pdk::HeaderList headers;
-        write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
-          headers.emplace_back(std::string(name), std::string(value));
-        });
-        kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}}, headers);
-        co_return;
-      }
-      // Up to nine headers: room for them at once, not a regrowth every few. Written as
-      // kong.response.set_header writes them, without its checks: the names are this plugin's
-      // constants and the values numbers, and checking and copying them was a third of the plugin.
-      // set() replaces an earlier header of the same name; when the list holds none of these
-      // names (nearly always: nothing else writes them), appending does the same without a scan
-      // of the list per header.
-      auto& response_headers = kong.context().response.headers;
-      response_headers.reserve(response_headers.size() + 2 * decision.size + 3);
-      const bool append =
-          std::none_of(response_headers.begin(), response_headers.end(), [](const http::Header& h) {
-            return starts_with_icase(h.name, "x-ratelimit-") || starts_with_icase(h.name, "ratelimit-") ||
-                   iequals(h.name, "retry-after");
-          });
-      write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
-        if (append)
-          response_headers.append(name, value);
-        else
-          response_headers.set(name, std::string(value));
-      });
+      return true;
     }
-    policy_->increment(co_await boost::asio::this_coro::executor, windows);
+    Decision decision = decide(config_.limits, std::span(usage.counts.data(), windows.size), windows.now_ms,
+                               config_.hide_client_headers);
+    if (decision.exceeded) {
+      pdk::HeaderList headers;
+      write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
+        headers.emplace_back(std::string(name), std::string(value));
+      });
+      kong.response.exit_json(config_.error_code, json{{"message", config_.error_message}}, headers);
+      return false;
+    }
+    // Up to nine headers: room for them at once, not a regrowth every few. Written as
+    // kong.response.set_header writes them, without its checks: the names are this plugin's
+    // constants and the values numbers, and checking and copying them was a third of the plugin.
+    // set() replaces an earlier header of the same name; when the list holds none of these
+    // names (nearly always: nothing else writes them), appending does the same without a scan
+    // of the list per header.
+    auto& response_headers = kong.context().response.headers;
+    response_headers.reserve(response_headers.size() + 2 * decision.size + 3);
+    const bool append =
+        std::none_of(response_headers.begin(), response_headers.end(), [](const http::Header& h) {
+          return starts_with_icase(h.name, "x-ratelimit-") || starts_with_icase(h.name, "ratelimit-") ||
+                 iequals(h.name, "retry-after");
+        });
+    write_headers(decision, config_.limits, [&](std::string_view name, std::string_view value) {
+      if (append)
+        response_headers.append(name, value);
+      else
+        response_headers.set(name, std::string(value));
+    });
+    return true;
   }
 
- private:
   // Kong's get_identifier: the configured identity, else the client's (forwarded) ip.
   std::string identifier(pdk::Kong& kong) const {
     std::string id;

@@ -18,6 +18,22 @@ class RequestSizeLimiting final : public NativeHandler {
                config.value("size_unit", std::string("megabytes")),
                config.value("require_content_length", false)) {}
 
+  // Decided from the head when it can be: a refusal, a Content-Length, or no body at all.
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
+    auto content_length = kong.request.get_header("Content-Length");
+    auto expect = kong.request.get_header("Expect");
+    if (auto refusal = limit_.check_head(content_length, expect)) {
+      refuse(kong, *refusal);
+      return true;
+    }
+    if (traffic::SizeLimit::has_numeric_length(content_length)) return true;
+    if (kong.context().request->has_body()) return false;  // a chunked body: counted by `access`
+    if (auto refusal = limit_.check_length(0, expect)) refuse(kong, *refusal);
+    return true;
+  }
+
+  // A body of no announced length is read and its real size counted.
   boost::asio::awaitable<void> access(pdk::Kong& kong) override {
     auto content_length = kong.request.get_header("Content-Length");
     auto expect = kong.request.get_header("Expect");

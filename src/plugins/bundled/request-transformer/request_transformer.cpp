@@ -14,12 +14,26 @@ class RequestTransformer final : public NativeHandler {
  public:
   explicit RequestTransformer(const json& config) : transform_(check(config)) {}
 
-  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
-    auto& ctx = kong.context();
+  // Without a body to transform: a plain call.
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::access) return false;
     auto content_type = kong.request.get_header("Content-Type");
-    std::optional<std::string_view> body;
-    if (transform_.needs_body(content_type)) body = co_await kong.request.get_raw_body();
+    if (transform_.needs_body(content_type)) return false;
+    transform(kong, content_type, std::nullopt);
+    return true;
+  }
 
+  // The body is read first.
+  boost::asio::awaitable<void> access(pdk::Kong& kong) override {
+    auto content_type = kong.request.get_header("Content-Type");
+    std::optional<std::string_view> body = co_await kong.request.get_raw_body();
+    transform(kong, content_type, body);
+  }
+
+ private:
+  void transform(pdk::Kong& kong, std::optional<std::string_view> content_type,
+                 std::optional<std::string_view> body) const {
+    auto& ctx = kong.context();
     json query = transform_.reads_query() ? kong.request.get_query() : json();
     const auto* match = ctx.match ? &*ctx.match : nullptr;
     traffic::TemplateEnv env{&kong.request.get_headers(), &query, match ? &match->captures_unnamed : nullptr,
@@ -40,7 +54,6 @@ class RequestTransformer final : public NativeHandler {
     if (req.query != ctx.upstream.query) kong.service_request.set_raw_query(std::move(req.query));
   }
 
- private:
   static const json& check(const json& config) {
     traffic::refuse_if_any(traffic::RequestTransform::validate(config));
     return config;

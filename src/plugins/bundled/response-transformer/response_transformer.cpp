@@ -13,14 +13,15 @@ class ResponseTransformer final : public NativeHandler {
  public:
   explicit ResponseTransformer(const json& config) : transform_(check(config)) {}
 
-  boost::asio::awaitable<void> response(pdk::Kong& kong) override {
+  bool run_now(core::Phase phase, pdk::Kong& kong) override {
+    if (phase != core::Phase::response) return false;
     auto& response = kong.context().response;
     bool json_body = traffic::ResponseTransform::is_json(response.headers.get("Content-Type"));
     transform_.transform_headers(response.headers);
     if (json_body && transform_.has_body_ops()) {
       if (auto body = transform_.transform_body(response.body)) response.body = std::move(*body);
     }
-    co_return;
+    return true;
   }
 
  private:
