@@ -47,11 +47,11 @@ asio::awaitable<PhaseEnd> PhaseRunner::run_each(core::RequestContext& ctx, core:
     ctx.phase = phase;
     // A native handler that needs no waiting runs as a plain call; any other through its host's
     // coroutine (through a local: GCC 12 miscompiles `if (!co_await f())`, PR 106188).
-    std::optional<Verdict> verdict;
-    if (plugin->is_native()) verdict = native_.run_now(ctx, phase, *plugin);
+    std::optional<Verdict> verdict =
+        plugin->is_native() ? native_.run_now(ctx, phase, *plugin) : std::nullopt;
     if (!verdict) {
       Verdict waited = co_await host_of(*plugin).run(ctx, phase, *plugin);
-      verdict = std::move(waited);
+      verdict.emplace(std::move(waited));
     }
     if (!goes_on(ctx, phase, *plugin, *verdict)) {
       end = PhaseEnd::responded;
