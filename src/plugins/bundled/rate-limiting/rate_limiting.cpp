@@ -36,7 +36,8 @@ class RateLimiting final : public NativeHandler {
 
   // The local policy answers at once: the whole phase is a plain call.
   bool run_now(core::Phase phase, pdk::Kong& kong) override {
-    if (phase != core::Phase::access) return false;
+    // Redis's coroutine, without first making the windows it would make again.
+    if (phase != core::Phase::access || config_.policy != RatePolicy::local) return false;
     const std::string id = identifier(kong);
     const Windows windows = windows_of(id);
     std::optional<Usage> usage = policy_->usage_now(windows);
