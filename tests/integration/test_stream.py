@@ -578,6 +578,57 @@ services:
         echo.close()
 
 
+def test_certificate_phase_runs_on_tls_stream_connections(tmp_path):
+    """A global plugin's certificate phase runs in a TLS stream connection's handshake, and what it
+    puts in kong.ctx.shared reaches that connection's preread and log phases (as on HTTPS); a
+    plain TCP connection has no handshake, so nothing."""
+    ca = CertificateAuthority(tmp_path / "ca")
+    echo = TcpServer(echo_line)
+    log_file = tmp_path / "phases.jsonl"
+    ports = {"tls": free_port(), "tcp": free_port()}
+    sni = "cert.example.test"
+    global_plugin = {"allow": ["127.0.0.1"], "log_file": str(log_file)}
+    gw = Gateway(tmp_path / "gw", f"""
+_format_version: "3.0"
+services:
+  - name: echo
+    url: tcp://127.0.0.1:{echo.port}
+    routes:
+      - name: tls-in
+        protocols: [tls]
+        snis: ["{sni}"]
+      - name: tcp-in
+        protocols: [tcp]
+        destinations: [{{port: {ports['tcp']}}}]
+plugins:
+  - name: js-stream-guard
+    protocols: [tcp, tls]
+    config: {json.dumps(global_plugin)}
+certificates:
+{certificate_entity(*ca.issue("cert", [sni]), [sni])}
+""")
+    gw.prefix.mkdir(parents=True, exist_ok=True)
+    gw.log_file = log_file  # read by log_entries
+    with open(gw.conf, "a") as f:
+        f.write(f"stream_listen = 127.0.0.1:{ports['tls']} ssl, 127.0.0.1:{ports['tcp']}\n"
+                + plugin_servers_conf(gw.prefix))
+    try:
+        start_gateway(gw, ports.values())
+        with connect(ports["tls"]) as raw:
+            with ca.client_context().wrap_socket(raw, server_hostname=sni) as s:
+                assert tls_exchange(s, b"handshake seen?\n") == b"echo:handshake seen?\n"
+        (tls_entry,) = log_entries(gw, "js", "tls-in")
+        assert tls_entry["cert_sni"] == sni and tls_entry["protocol"] == "tls", tls_entry
+        assert tls_entry["preread"]["subsystem"] == "stream"
+        with connect(ports["tcp"]) as s:
+            assert s.sendall(b"no handshake\n") is None and read_to_eof(s) == b"echo:no handshake\n"
+        (tcp_entry,) = log_entries(gw, "js", "tcp-in")
+        assert tcp_entry["cert_sni"] is None, tcp_entry
+    finally:
+        gw.stop()
+        echo.close()
+
+
 # ---- services on an upstream: balancing, retries, passive health checks ---------------------------
 
 def test_service_on_an_upstream_is_balanced_with_retries_and_passive_checks(tmp_path):

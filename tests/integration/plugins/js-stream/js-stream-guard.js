@@ -1,6 +1,6 @@
 'use strict';
-// Stream test plugin (tests/integration/test_stream.py) for the `preread` and `log` phases of
-// stream connections. preread: lets the connection through only when the client address is in
+// Stream test plugin (tests/integration/test_stream.py) for the `certificate`, `preread` and `log`
+// phases of stream connections. preread: lets the connection through only when the client address is in
 // config.allow (else kong.response.exit(403, reason): Kong logs the reason and closes), answers
 // config.banner itself (kong.response.exit(200, banner): the client gets the banner, the upstream
 // is never contacted), and notes what the stream PDK reports in kong.ctx.shared. log: appends one
@@ -21,6 +21,12 @@ async function errorOf(call) {
 class KongPlugin {
   constructor(config) {
     this.config = config;
+  }
+
+  // The TLS handshake of a stream connection (a global instance only: no route is known yet):
+  // what it records in kong.ctx.shared must reach the connection's later phases.
+  async certificate(kong) {
+    await kong.ctx.shared.set('cert_sni', (await kong.nginx.getVar('ssl_server_name')) || '(none)');
   }
 
   async preread(kong) {
@@ -55,6 +61,7 @@ class KongPlugin {
       protocol: await kong.client.getProtocol(),
       ip: await kong.client.getIp(),
       request_error: await errorOf(() => kong.request.getHeader('host')),
+      cert_sni: (await kong.ctx.shared.get('cert_sni')) ?? null,
     };
     fs.appendFileSync(this.config.log_file, JSON.stringify(entry) + '\n');
   }
