@@ -26,24 +26,33 @@ pluginserver::OnError policy_of(const ConfiguredPlugin& plugin) {
 }
 }  // namespace
 
-asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phase phase,
-                                           const std::vector<const ConfiguredPlugin*>& plugins) {
-  return run_each(ctx, phase, [&plugins, i = size_t{0}]() mutable {
-    return i < plugins.size() ? plugins[i++] : nullptr;
-  });
-}
-
-asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phase phase, Collector& plugins) {
-  return run_each(ctx, phase, [&plugins] { return plugins.next(); });
-}
-
-template <class NextPlugin>
-asio::awaitable<PhaseEnd> PhaseRunner::run_each(core::RequestContext& ctx, core::Phase phase,
-                                                NextPlugin next) {
+std::optional<PhaseEnd> PhaseRunner::run_now(core::RequestContext& ctx, core::Phase phase,
+                                             PhasePlugins& plugins) {
   auto& time = ctx.phase_times[static_cast<unsigned>(phase)];
   time.start = core::Clock::now();
+  while (const ConfiguredPlugin* plugin = plugins.next()) {
+    ctx.phase = phase;
+    std::optional<Verdict> verdict =
+        plugin->is_native() ? native_.run_now(ctx, phase, *plugin) : std::nullopt;
+    if (!verdict) {
+      plugins.hold(plugin);
+      return std::nullopt;
+    }
+    if (!goes_on(ctx, phase, *plugin, *verdict)) {
+      time.end = core::Clock::now();
+      return PhaseEnd::responded;
+    }
+  }
+  time.end = core::Clock::now();
+  return PhaseEnd::completed;
+}
+
+asio::awaitable<PhaseEnd> PhaseRunner::run(core::RequestContext& ctx, core::Phase phase,
+                                           PhasePlugins plugins) {
+  auto& time = ctx.phase_times[static_cast<unsigned>(phase)];
+  if (time.start == core::Clock::time_point{}) time.start = core::Clock::now();  // else run_now's
   PhaseEnd end = PhaseEnd::completed;
-  while (const ConfiguredPlugin* plugin = next()) {
+  while (const ConfiguredPlugin* plugin = plugins.next()) {
     ctx.phase = phase;
     // A native handler that needs no waiting runs as a plain call; any other through its host's
     // coroutine (through a local: GCC 12 miscompiles `if (!co_await f())`, PR 106188).

@@ -14,8 +14,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/log_throttle.h"
@@ -34,6 +36,27 @@ enum class [[nodiscard]] PhaseEnd : uint8_t{
     responded,  // ctx.response holds the gateway's answer (a plugin's exit, or fail_closed)
 };
 
+// The plugins of one phase in order, then null: a list, or a Collector resolving each only when
+// reached (Kong's precedence). A plugin given back with `hold` comes out of next() again.
+class PhasePlugins {
+ public:
+  PhasePlugins(const std::vector<const ConfiguredPlugin*>& list) : list_(&list) {}  // NOLINT: implicit
+  PhasePlugins(Collector& collector) : collector_(&collector) {}                    // NOLINT: implicit
+
+  const ConfiguredPlugin* next() {
+    if (held_) return std::exchange(held_, nullptr);
+    if (collector_) return collector_->next();
+    return index_ < list_->size() ? (*list_)[index_++] : nullptr;
+  }
+  void hold(const ConfiguredPlugin* plugin) { held_ = plugin; }
+
+ private:
+  const std::vector<const ConfiguredPlugin*>* list_ = nullptr;
+  Collector* collector_ = nullptr;
+  size_t index_ = 0;
+  const ConfiguredPlugin* held_ = nullptr;
+};
+
 class PhaseRunner {
  public:
   // `runtime`: the plugin servers' (null when none is configured: only native plugins run).
@@ -41,19 +64,21 @@ class PhaseRunner {
   PhaseRunner(boost::asio::any_io_executor ex, PluginRuntime* runtime, metrics::Registry& metrics)
       : external_(ex, runtime, metrics) {}
 
-  // Runs `phase` for each plugin in order, stopping when the request got its response.
-  boost::asio::awaitable<PhaseEnd> run(core::RequestContext& ctx, core::Phase phase,
-                                       const std::vector<const ConfiguredPlugin*>& plugins);
-  // The same, each plugin resolved only when reached (Kong's precedence: see Collector).
-  boost::asio::awaitable<PhaseEnd> run(core::RequestContext& ctx, core::Phase phase, Collector& plugins);
+  // As much of `phase` as runs without waiting, as plain calls (native handlers' run_now, no
+  // coroutine frame for the phase either): the phase's end, or nullopt at the first plugin that
+  // needs its coroutine, which is held in `plugins`, not run yet: `run` goes on from it. The hot
+  // path of the request loop:
+  //   std::optional<PhaseEnd> end = runner.run_now(ctx, phase, plugins);
+  //   if (!end) { const PhaseEnd waited = co_await runner.run(ctx, phase, plugins); end = waited; }
+  std::optional<PhaseEnd> run_now(core::RequestContext& ctx, core::Phase phase, PhasePlugins& plugins);
+  // Runs `phase` for each (remaining) plugin in order, stopping when the request got its response.
+  boost::asio::awaitable<PhaseEnd> run(core::RequestContext& ctx, core::Phase phase, PhasePlugins plugins);
 
  private:
   // The loops run each plugin's host directly (a coroutine of its own per plugin was ~10% of
   // what five native plugins cost a request), then ask goes_on.
   PluginHost& host_of(const ConfiguredPlugin& plugin);
-  // The loop of both `run`s: `next()` gives the plugins in order, then null.
-  template <class NextPlugin>
-  boost::asio::awaitable<PhaseEnd> run_each(core::RequestContext& ctx, core::Phase phase, NextPlugin next);
+
   // After one plugin ran: false when the request must stop here.
   bool goes_on(core::RequestContext& ctx, core::Phase phase, const ConfiguredPlugin& plugin,
                const Verdict& verdict);

@@ -178,8 +178,13 @@ asio::awaitable<Outcome> RequestRunloop::run(RequestContext& ctx) {
                                 ctx.authenticated_consumer);
       bool answered = false;
       if (may_run) {
-        const auto end = co_await runner->run(ctx, core::Phase::access, access);
-        answered = end == plugins::PhaseEnd::responded;
+        plugins::PhasePlugins plugins(access);
+        std::optional<plugins::PhaseEnd> end = runner->run_now(ctx, core::Phase::access, plugins);
+        if (!end) {
+          const plugins::PhaseEnd waited = co_await runner->run(ctx, core::Phase::access, plugins);
+          end = waited;
+        }
+        answered = *end == plugins::PhaseEnd::responded;
       }
       // The names not reached (after an exit, as Kong's delayed response, or with no access
       // plugin at all) are still resolved: their log-phase plugins run.
@@ -362,8 +367,13 @@ asio::awaitable<bool> RequestRunloop::run_phase(RequestContext& ctx, core::Phase
                                                 const std::vector<const plugins::ConfiguredPlugin*>& list) {
   auto* runner = worker_.runner();
   if (list.empty() || !runner) co_return false;
-  const auto end = co_await runner->run(ctx, phase, list);
-  co_return end == plugins::PhaseEnd::responded;
+  plugins::PhasePlugins plugins(list);
+  std::optional<plugins::PhaseEnd> end = runner->run_now(ctx, phase, plugins);
+  if (!end) {
+    const plugins::PhaseEnd waited = co_await runner->run(ctx, phase, plugins);
+    end = waited;
+  }
+  co_return *end == plugins::PhaseEnd::responded;
 }
 
 asio::awaitable<void> RequestRunloop::complete(RequestContext& ctx) {
@@ -406,7 +416,9 @@ asio::awaitable<void> RequestRunloop::run_log_phase(RequestContext& ctx) {
   ctx.body_source = nullptr;
   auto* runner = worker_.runner();
   if (std::all_of(list.begin(), list.end(), [](const auto* plugin) { return plugin->is_native(); })) {
-    (void)co_await runner->run(ctx, core::Phase::log, list);
+    plugins::PhasePlugins plugins(list);
+    if (!runner->run_now(ctx, core::Phase::log, plugins))
+      (void)co_await runner->run(ctx, core::Phase::log, plugins);
     co_return;
   }
   auto log_ctx = std::make_shared<RequestContext>(std::move(ctx));
