@@ -49,9 +49,15 @@ class CollectingSink final : public HeaderSink {
 };
 }  // namespace
 
+bool HeaderOverlay::base_might_have(std::string_view name) const {
+  if (!base_) return false;
+  if (!base_names_) base_names_ = base_->names();
+  return base_names_->might_have(name);
+}
+
 bool HeaderOverlay::base_has(std::string_view name) const {
   if (const auto* edit = find_edit(name)) return edit->value.has_value();
-  if (!base_) return false;
+  if (!base_might_have(name)) return false;
   PresenceSink presence;
   base_->emit_named(name, presence);
   return presence.found;
@@ -96,7 +102,7 @@ std::vector<std::string> HeaderOverlay::get_all(std::string_view name) const {
   std::vector<std::string> values;
   if (const auto* edit = find_edit(name)) {
     if (edit->value) values.push_back(*edit->value);
-  } else if (base_) {
+  } else if (base_might_have(name)) {
     CollectingSink collect(values);
     base_->emit_named(name, collect);
   }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/header_name_filter.h"
 #include "http/headers.h"
 
 namespace gh::http {
@@ -19,6 +20,9 @@ class HeaderSource {
   virtual void emit(HeaderSink& sink) const = 0;
   // Only the headers named `name` (case-insensitive), in order.
   virtual void emit_named(std::string_view name, HeaderSink& sink) const = 0;
+  // The names emit could produce, or more (never fewer): asking emit_named is then skipped for
+  // the names it lacks. Asked at most once while attached to an overlay.
+  virtual HeaderNameFilter names() const { return HeaderNameFilter::everything(); }
 
  protected:
   ~HeaderSource() = default;
@@ -37,7 +41,10 @@ class HeaderOverlay {
   ~HeaderOverlay() { give_back_headers(std::move(added_)); }  // its capacity, for the next request
 
   // The base the reads consult (null: none). It must outlive the calls made while attached.
-  void attach(const HeaderSource* base) { base_ = whole_ ? nullptr : base; }
+  void attach(const HeaderSource* base) {
+    base_ = whole_ ? nullptr : base;
+    base_names_.reset();
+  }
   // Replaces everything with `list`, which is from now on the whole list: no base is consulted
   // or written out any more.
   void assign(Headers list);
@@ -68,6 +75,8 @@ class HeaderOverlay {
   BaseEdit* find_edit(std::string_view name);
   const BaseEdit* find_edit(std::string_view name) const;
   bool base_has(std::string_view name) const;
+  // Whether the base might have `name` (false: certainly not), from its names, asked once.
+  bool base_might_have(std::string_view name) const;
   // The added list, with room for a few headers from the first one on (a reused block: plugins
   // add four or five headers to a request, and growing a vector one by one is three moves).
   Headers& added() {
@@ -76,6 +85,7 @@ class HeaderOverlay {
   }
 
   const HeaderSource* base_ = nullptr;
+  mutable std::optional<HeaderNameFilter> base_names_;  // base_->names(), once a write asked
   bool whole_ = false;
   std::vector<BaseEdit> base_edits_;
   Headers added_;  // after the base's, in order; the whole list once `whole_`

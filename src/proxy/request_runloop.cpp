@@ -278,6 +278,10 @@ void ForwardedHeaders::emit_named(std::string_view name, http::HeaderSink& sink)
   emit_upstream_headers_named(runloop_.forwarding_inputs(ctx_), name, sink);
 }
 
+http::HeaderNameFilter ForwardedHeaders::names() const {
+  return upstream_header_names(ctx_.request->headers);
+}
+
 // After the rewrite phase the upstream list is built from the client's headers as those plugins
 // left them (Kong's rewrite edits the request itself), once; a Host they set is the upstream's
 // Host (Kong's set_header("host") sets upstream_host).

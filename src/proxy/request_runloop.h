@@ -65,6 +65,7 @@ class ForwardedHeaders final : public http::HeaderSource {
   ForwardedHeaders(const RequestRunloop& runloop, const RequestContext& ctx) : runloop_(runloop), ctx_(ctx) {}
   void emit(http::HeaderSink& sink) const override;
   void emit_named(std::string_view name, http::HeaderSink& sink) const override;
+  http::HeaderNameFilter names() const override;
 
  private:
   const RequestRunloop& runloop_;

@@ -254,6 +254,21 @@ void emit_client_headers_named(const http::Headers& client, std::string_view nam
   }
 }
 
+http::HeaderNameFilter upstream_header_names(const http::Headers& client) {
+  // What emit_upstream_headers may add, whatever the route, peer or configuration.
+  static constexpr http::HeaderNameFilter kKongSets = [] {
+    http::HeaderNameFilter names;
+    for (std::string_view name :
+         {"Host", "X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+          "X-Forwarded-Path", "X-Forwarded-Prefix", "Via", "X-Kong-Request-Id"})
+      names.add(name);
+    return names;
+  }();
+  http::HeaderNameFilter names = kKongSets;
+  for (const auto& h : client) names.add(h.name);
+  return names;
+}
+
 void add_proxied_headers(HeaderSink& sink, const http::Headers& upstream, const http::Headers& overrides) {
   const HopByHop hop(upstream);
   for (const auto& h : upstream)

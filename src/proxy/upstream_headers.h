@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/header_name_filter.h"
 #include "http/headers.h"
 #include "http/parser.h"
 #include "router/router.h"
@@ -57,6 +58,9 @@ void emit_upstream_headers_named(const ForwardingInputs& in, std::string_view na
 // nor drops the name itself): emit_client_headers_named gives them from the client's list alone.
 bool forwarded_as_sent(std::string_view name);
 void emit_client_headers_named(const http::Headers& client, std::string_view name, HeaderSink& sink);
+// A summary of the names that list can have, made from `client` (the client's headers it is
+// built from) and every name Kong may set: never without a name the list has.
+http::HeaderNameFilter upstream_header_names(const http::Headers& client);
 
 // The sink that copies into a Headers list (for plugins to edit).
 class HeadersSink final : public HeaderSink {
@@ -101,6 +105,5 @@ http::Headers upstream_headers_for_plugins(const http::Headers& received);
 // the upstream's, those plugins set before it answered replacing the upstream's of the same name,
 // every value in order (as forward_response writes them to the client).
 http::Headers merged_response_headers(const http::Headers& upstream, const http::Headers& overrides);
-
 
 }  // namespace gh::proxy
