@@ -21,13 +21,28 @@ http::HeaderName valid_header_name(std::string_view name) {
   return http::HeaderName("x");  // not reached
 }
 
+// The value, checked as checked_header_value checks it (the same error) but not copied: the
+// header list makes the one copy it keeps.
+std::string_view valid_header_value(http::HeaderName name, std::string_view value) {
+  if (!http::is_valid_header_value(value)) checked_header_value(name, value);  // throws
+  return value;
+}
+
+// The header appended, each string copied once into the list.
+void append_header(http::Headers& headers, http::HeaderName name, std::string_view value) {
+  headers.append(name, value);  // built in place
+}
+void append_header(http::HeaderOverlay& headers, http::HeaderName name, std::string_view value) {
+  headers.add(std::string(name.view()), std::string(value));
+}
+
 // set_header (`replace`) and add_header of both header lists, the value checked as the wire
 // table checks it (the name is checked already).
 template <class HeaderList>
 void write_header(HeaderList& headers, http::HeaderName name, std::string_view value, bool replace) {
-  auto v = checked_header_value(name, value);
+  value = valid_header_value(name, value);
   if (replace) headers.remove(name);
-  headers.add(std::string(name.view()), std::move(v));
+  append_header(headers, name, value);
 }
 
 // The response's header list, with room for the few headers plugins set (growing it one by one
