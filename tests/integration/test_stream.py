@@ -427,14 +427,7 @@ def guarded(tmp_path_factory):
     # A plugin left at its default protocols (http, https, grpc, grpcs) never runs on stream connections.
     routes += ("        plugins:\n          - name: js-stream-guard\n"
                f"            config: {json.dumps({'allow': ['10.9.9.9']})}\n")
-    kong_yml = f"""
-_format_version: "3.0"
-services:
-  - name: echo
-    url: tcp://127.0.0.1:{echo.port}
-    routes:
-{routes}"""
-    gw = Gateway(workdir, kong_yml)
+    gw = Gateway(workdir, echo_service_yml(echo.port, routes))
     gw.prefix.mkdir(parents=True, exist_ok=True)
     listen = ", ".join(f"127.0.0.1:{port}" for port in ports.values())
     with open(gw.conf, "a") as f:
@@ -544,6 +537,17 @@ def test_crashed_plugin_server_closes_the_connection_and_comes_back(guarded):
     assert wait_for(lambda: echoes_through(guarded.ports["js-allow"], b"back"), timeout=30)
 
 
+def echo_service_yml(port, routes):
+    """kong.yml with one TCP service `echo` at `port` and `routes` (kong.yml lines, indented 6)."""
+    return f"""
+_format_version: "3.0"
+services:
+  - name: echo
+    url: tcp://127.0.0.1:{port}
+    routes:
+{routes}"""
+
+
 def test_cpp_preread_plugin_over_gatehouse1(tmp_path):
     """The same C++ plugin over the C++ PDK's own protocol (Gatehouse:1, prefetched reads): allows,
     rejects and answers in preread alike."""
@@ -553,13 +557,7 @@ def test_cpp_preread_plugin_over_gatehouse1(tmp_path):
              "banner": {"banner": "hello over gatehouse1\n"}}
     ports = {name: free_port() for name in cases}
     routes = "".join(guarded_route(name, ports[name], "cpp-stream-guard", config) for name, config in cases.items())
-    gw = Gateway(tmp_path / "gw", f"""
-_format_version: "3.0"
-services:
-  - name: echo
-    url: tcp://127.0.0.1:{echo.port}
-    routes:
-{routes}""")
+    gw = Gateway(tmp_path / "gw", echo_service_yml(echo.port, routes))
     gw.prefix.mkdir(parents=True, exist_ok=True)
     with open(gw.conf, "a") as f:
         f.write(f"stream_listen = {', '.join(f'127.0.0.1:{p}' for p in ports.values())}\n"
@@ -588,19 +586,13 @@ def test_certificate_phase_runs_on_tls_stream_connections(tmp_path):
     ports = {"tls": free_port(), "tcp": free_port()}
     sni = "cert.example.test"
     global_plugin = {"allow": ["127.0.0.1"], "log_file": str(log_file)}
-    gw = Gateway(tmp_path / "gw", f"""
-_format_version: "3.0"
-services:
-  - name: echo
-    url: tcp://127.0.0.1:{echo.port}
-    routes:
-      - name: tls-in
+    gw = Gateway(tmp_path / "gw", echo_service_yml(echo.port, f"""      - name: tls-in
         protocols: [tls]
         snis: ["{sni}"]
       - name: tcp-in
         protocols: [tcp]
         destinations: [{{port: {ports['tcp']}}}]
-plugins:
+""") + f"""plugins:
   - name: js-stream-guard
     protocols: [tcp, tls]
     config: {json.dumps(global_plugin)}
