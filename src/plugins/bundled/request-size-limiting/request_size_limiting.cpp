@@ -33,19 +33,13 @@ class RequestSizeLimiting final : public NativeHandler {
     return true;
   }
 
-  // A body of no announced length is read and its real size counted.
+  // Once run_now declined (a body of no announced length): the body is read and its real size
+  // counted.
   boost::asio::awaitable<void> access(pdk::Kong& kong) override {
-    auto content_length = kong.request.get_header("Content-Length");
-    auto expect = kong.request.get_header("Expect");
-    if (auto refusal = limit_.check_head(content_length, expect)) {
-      refuse(kong, *refusal);
-      co_return;
-    }
-    if (traffic::SizeLimit::has_numeric_length(content_length)) co_return;
-    // No usable Content-Length (a chunked body): the body is read and its real size counted.
     auto length = co_await body_length(kong);
     if (!length) co_return;
-    if (auto refusal = limit_.check_length(*length, expect)) refuse(kong, *refusal);
+    if (auto refusal = limit_.check_length(*length, kong.request.get_header("Expect")))
+      refuse(kong, *refusal);
   }
 
  private:
