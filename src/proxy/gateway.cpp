@@ -259,7 +259,6 @@ void Gateway::shutdown() {
   if (plugins_) plugins_->stop();
   remove_pid_file();
   spdlog::info("gatehouse stopped");
-  stopped_.set_value();
 }
 
 void Gateway::await_signals() {
@@ -283,14 +282,16 @@ void Gateway::await_signals() {
       return;
     }
     // Drain on another thread so the control loop (plugin-server supervision) keeps running.
-    if (!shutdown_thread_.joinable()) shutdown_thread_ = std::thread([this] { shutdown(); });
+    if (shutdown_thread_.joinable()) return;
+    shutdown_thread_ = std::thread([this] { shutdown(); });
+    shutdown_started_.set_value();
   });
 }
 
 int Gateway::run() {
   asio::post(control_, [this] { await_signals(); });
-  stopped_.get_future().wait();
-  if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  shutdown_started_.get_future().wait();
+  shutdown_thread_.join();  // until shutdown() has drained and stopped everything
   asio::post(control_, [this] { signals_.reset(); });
   return 0;
 }

@@ -93,7 +93,10 @@ class Gateway final : public WorkerHost {
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context& control_;
   plugins::PluginRuntime* plugins_;
-  std::promise<void> stopped_;
+  // Set once shutdown_thread_ holds the draining thread: run() joins it after this, never before
+  // (it was read while the control thread was still assigning it, and a std::thread destroyed
+  // joinable ends the process with std::terminate).
+  std::promise<void> shutdown_started_;
   std::atomic<bool> draining_{false};
   uint64_t generation_ = 1;
   uint64_t reload_attempts_ = 0;
