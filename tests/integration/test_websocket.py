@@ -589,14 +589,25 @@ services:
         paths: ["/ws"]
 """).start()
 
-        async def target_of_a_handshake():
+        def tunnels_logged():
+            return gw.access_log.read_text().count("GET /ws/headers") if gw.access_log.exists() else 0
+
+        async def target_of_a_handshake(ended_before):
             async with connect(gw, "/ws/headers") as ws:
-                return json.loads(await ws.recv())["port"]
+                port = json.loads(await ws.recv())["port"]
+            # The client has its close before the gateway's tunnel ends; the tunnel's access-log
+            # line comes after the balancer stopped counting it, so the next handshake sees one
+            # connection in flight (the held one), never two.
+            deadline = time.monotonic() + 10
+            while tunnels_logged() <= ended_before:
+                assert time.monotonic() < deadline, "the closed tunnel was never logged"
+                await asyncio.sleep(0.01)
+            return port
 
         async def scenario():
             async with connect(gw, "/ws/headers") as held:
                 held_port = json.loads(await held.recv())["port"]
-                others = [await target_of_a_handshake() for _ in range(4)]
+                others = [await target_of_a_handshake(ended_before=k) for k in range(4)]
             return held_port, others
 
         held_port, others = run(scenario())
