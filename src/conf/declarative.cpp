@@ -7,9 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <fstream>
 #include <set>
+#include <utility>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "conf/error.h"
@@ -979,18 +980,14 @@ Declarative parse_declarative(const std::string& yaml_text, const std::string& f
 }
 
 std::string read_declarative_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open declarative configuration");
-  // Reads at most one byte past the limit: a huge file is refused without being read whole.
   const size_t limit = YamlLimits{}.max_bytes;
-  std::string text;
-  char chunk[64 * 1024];
-  while (text.size() <= limit && in.read(chunk, sizeof chunk).gcount() > 0)
-    text.append(chunk, static_cast<size_t>(in.gcount()));
-  if (text.size() > limit)
+  FileText file = read_file_at_most(path, limit);
+  if (file.status == FileText::Status::cannot_open)
+    throw ConfigError(path + ": cannot open declarative configuration");
+  if (file.status == FileText::Status::too_large)
     throw ConfigError(path + ": larger than the " + std::to_string(limit) +
                       " bytes gatehouse accepts for a declarative configuration");
-  return text;
+  return std::move(file.text);
 }
 
 Declarative load_declarative(const std::string& path) {

@@ -3,11 +3,11 @@
 #include <openssl/ssl.h>
 
 #include <charconv>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
+#include <utility>
 
+#include "common/files.h"
 #include "common/strings.h"
 #include "conf/error.h"
 #include "conf/pem.h"
@@ -58,16 +58,21 @@ int protocol_rank(const std::string& name) {
   return -1;
 }
 
+// A certificate chain or CA bundle is kilobytes (Debian's whole CA bundle: ~220 KB); a path to
+// something larger (/dev/zero, a growing log) is refused rather than read into memory.
+constexpr size_t kMaxPemFileBytes = 1 << 20;
+
 // An ssl_cert entry is a path, or the PEM text itself (Kong accepts both).
 std::string read_pem(const std::string& entry, const std::string& key, const std::string& where,
                      const std::function<std::string(const std::string&, const std::string&)>& resolve) {
   if (entry.find("-----BEGIN") != std::string::npos) return entry;
   std::string path = resolve(key, entry);
-  std::ifstream in(path);
-  if (!in) throw ConfigError(where + ": cannot read '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  FileText file = read_file_at_most(path, kMaxPemFileBytes);
+  if (file.status == FileText::Status::cannot_open) throw ConfigError(where + ": cannot read '" + path + "'");
+  if (file.status == FileText::Status::too_large)
+    throw ConfigError(where + ": '" + path + "' is larger than the " + std::to_string(kMaxPemFileBytes) +
+                      " bytes gatehouse reads for a PEM file");
+  return std::move(file.text);
 }
 
 // The PEM text entries of a comma-separated ssl_cert / ssl_cert_key list.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "conf/error.h"
+#include "conf/yaml_guard.h"
 #include "test_support.h"
 
 namespace gh::conf {
@@ -538,6 +539,16 @@ TEST(Declarative, UnreadableFileIsAConfigError) {
     FAIL() << "expected an error";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), dir.path() + "/absent.yml: cannot open declarative configuration");
+  }
+}
+
+TEST(Declarative, AFileThatNeverEndsIsRefusedWithoutBeingReadWhole) {
+  try {
+    load_declarative("/dev/zero");
+    FAIL() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "/dev/zero: larger than the " + std::to_string(YamlLimits{}.max_bytes) +
+                                         " bytes gatehouse accepts for a declarative configuration");
   }
 }
 

@@ -97,6 +97,23 @@ TEST(TlsProperties, SuitesAndProtocols) {
   EXPECT_EQ(only12.ssl.session_timeout_seconds, 600);
 }
 
+TEST(TlsProperties, APemPathPastOneMebibyteIsRefusedWithoutBeingReadWhole) {
+  // /dev/zero never ends: read whole, it would take all the memory the gateway can get.
+  EXPECT_EQ(properties_error("ssl_cert = /dev/zero\nssl_cert_key = /dev/zero\n"),
+            "gatehouse.conf:1: ssl_cert: '/dev/zero' is larger than the 1048576 bytes gatehouse reads for a "
+            "PEM file");
+  TempDir dir;
+  const std::string big = dir.write("big.crt", std::string((1 << 20) + 1, 'x'));
+  auto conf = dir.write("gatehouse.conf", "ssl_cert = big.crt\nssl_cert_key = big.crt\n");
+  EXPECT_EQ(
+      error_of([&] { load_properties(conf, {}); }),
+      conf + ":1: ssl_cert: '" + big + "' is larger than the 1048576 bytes gatehouse reads for a PEM file");
+  // At the limit it is read, and judged as PEM.
+  dir.write("big.crt", std::string(1 << 20, 'x'));
+  EXPECT_NE(error_of([&] { load_properties(conf, {}); }).find("no start line"), std::string::npos)
+      << error_of([&] { load_properties(conf, {}); });
+}
+
 TEST(TlsProperties, ErrorsNameTheFileLineAndKey) {
   EXPECT_EQ(properties_error("ssl_cert = " + kCert + "\n"),
             "default ssl_cert_key: 0 key(s) for 1 certificate(s) in ssl_cert (one key per certificate)");
