@@ -108,6 +108,10 @@ TEST(TlsProperties, APemPathPastOneMebibyteIsRefusedWithoutBeingReadWhole) {
   EXPECT_EQ(
       error_of([&] { load_properties(conf, {}); }),
       conf + ":1: ssl_cert: '" + big + "' is larger than the 1048576 bytes gatehouse reads for a PEM file");
+  // A directory opens but does not read.
+  auto dir_conf = dir.write("d.conf", "ssl_cert = " + dir.path() + "\nssl_cert_key = " + dir.path() + "\n");
+  EXPECT_EQ(error_of([&] { load_properties(dir_conf, {}); }),
+            dir_conf + ":1: ssl_cert: cannot read '" + dir.path() + "'");
   // At the limit it is read, and judged as PEM.
   dir.write("big.crt", std::string(1 << 20, 'x'));
   EXPECT_NE(error_of([&] { load_properties(conf, {}); }).find("no start line"), std::string::npos)
