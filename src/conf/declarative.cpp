@@ -907,7 +907,7 @@ class Loader {
       f.fail("a nested plugin cannot reference the entity it is nested under");
     if (auto config = f.child("config")) {
       if (!config->node.IsMap() && !config->node.IsNull()) config->fail("expected a mapping");
-      if (config->node.IsMap()) p.config = yaml_to_json(config->node);
+      if (config->node.IsMap()) p.config = yaml_to_json(*config);
     }
     p.enabled = f.bool_or("enabled", true);
     if (auto protocols = f.child("protocols")) {

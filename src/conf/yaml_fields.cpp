@@ -1,6 +1,9 @@
 #include "conf/yaml_fields.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <regex>
 
 #include "conf/error.h"
@@ -80,16 +83,24 @@ void Field::allow_only(const std::set<std::string>& allowed) const {
   }
 }
 
-nlohmann::json yaml_to_json(const YAML::Node& node) {
+nlohmann::json yaml_to_json(const Field& field) {
+  const YAML::Node& node = field.node;
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       auto out = nlohmann::json::object();
-      for (const auto& entry : node) out[entry.first.Scalar()] = yaml_to_json(entry.second);
+      for (const auto& entry : node) {
+        const std::string key = entry.first.Scalar();
+        out[key] =
+            yaml_to_json(Field{field.file, entry.second, field.path.empty() ? key : field.path + "." + key});
+      }
       return out;
     }
     case YAML::NodeType::Sequence: {
       auto out = nlohmann::json::array();
-      for (const auto& element : node) out.push_back(yaml_to_json(element));
+      size_t index = 0;
+      for (const auto& element : node)
+        out.push_back(
+            yaml_to_json(Field{field.file, element, field.path + "[" + std::to_string(index++) + "]"}));
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -100,8 +111,14 @@ nlohmann::json yaml_to_json(const YAML::Node& node) {
       if (text == "false" || text == "False" || text == "FALSE") return false;
       if (auto integer = parse_int_text(text)) return *integer;
       static const std::regex floating(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-      if (std::regex_match(text, floating)) return std::stod(text);
-      return text;
+      if (!std::regex_match(text, floating)) return text;
+      // Past a double's range (1e999, or an integer of 310 digits) there is no JSON number to give
+      // the plugin: refused here (std::stod threw std::out_of_range out of the loader). A value too
+      // small for a double is its nearest, 0 or a subnormal, as Lua's tonumber gives it.
+      errno = 0;
+      const double value = std::strtod(text.c_str(), nullptr);
+      if (errno == ERANGE && std::isinf(value)) field.fail("a number too large for a double");
+      return value;
     }
     default:
       return nullptr;

@@ -37,7 +37,8 @@ struct Field {
 };
 
 // YAML → JSON with YAML 1.2 core-schema typing of plain scalars (quoted scalars stay strings).
-nlohmann::json yaml_to_json(const YAML::Node& node);
+// Fails (ConfigError at the value's line) on a plain number beyond a double's range.
+nlohmann::json yaml_to_json(const Field& field);
 
 std::optional<long long> parse_int_text(const std::string& text);
 std::string expected_one_of(const std::set<std::string>& values);

@@ -424,6 +424,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{V3 "plugins:\n  - config: {}\n", "kong.yml:3: plugins[0]: a plugin needs a 'name'"},
         ErrorCase{V3 "plugins:\n  - name: p\n    config: [1]\n",
                   "kong.yml:4: plugins[0] (name 'p').config: expected a mapping"},
+        // Past a double's range: no JSON number to give the plugin (std::stod's out_of_range used
+        // to escape the loader: kong_yml_fuzz, 2026-12-07).
+        ErrorCase{V3 "plugins:\n  - name: p\n    config: {limit: 1e999}\n",
+                  "kong.yml:4: plugins[0] (name 'p').config.limit: a number too large for a double"},
+        ErrorCase{V3 "plugins:\n  - name: p\n    config:\n      list: [1, -1e400]\n",
+                  "kong.yml:5: plugins[0] (name 'p').config.list[1]: a number too large for a double"},
         ErrorCase{
             V3 "plugins:\n  - name: p\n    protocols: [http, ftp]\n",
             "kong.yml:4: plugins[0] (name 'p').protocols[1]: expected one of: grpc, grpcs, http, https, tcp, "
@@ -530,6 +536,14 @@ TEST(DeclarativeCredentials, MissingKeysAndSecretsAreGeneratedAsKongDoes) {
   EXPECT_EQ(d.credentials.jwt()[0].key.size(), 32u);
   EXPECT_EQ(d.credentials.jwt()[0].secret.size(), 32u);
   EXPECT_NE(d.credentials.jwt()[0].key, d.credentials.jwt()[0].secret);
+}
+
+TEST(Declarative, APluginNumberTooSmallForADoubleIsItsNearest) {
+  auto d =
+      parse_declarative(V3 "plugins:\n  - name: p\n    config: {tiny: 1e-400, big: 1e300}\n", "kong.yml");
+  ASSERT_EQ(d.plugins.size(), 1u);
+  EXPECT_EQ(d.plugins[0].config["tiny"], 0.0);
+  EXPECT_EQ(d.plugins[0].config["big"], 1e300);
 }
 
 TEST(Declarative, UnreadableFileIsAConfigError) {
