@@ -113,3 +113,16 @@ def test_reloading_an_alias_bomb_is_refused_and_the_gateway_keeps_serving(make_g
         assert "reload refused, the previous configuration keeps serving" in reload.stderr, reload.stderr
         assert gw.proc.poll() is None, gw.logs()
         assert get(gw, "/api/x")[0].status == 200
+
+
+def test_a_number_beyond_a_double_is_refused_with_its_line(make_gateway, upstream):
+    """A plain number no double can hold (kong_yml_fuzz's crash input had 310 digits): before, the
+    whole answer was 'Error: stod'."""
+    gw = make_gateway(kong_yml(upstream.server_port) + "plugins:\n  - name: rate-limiting\n    config:\n"
+                      "      minute: 1" + "0" * 320 + "\n")
+    lines = gw.kong_yml.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.strip().startswith("minute:"))
+    result, _ = check(gw)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"kong.yml:{line}: plugins[0] (name 'rate-limiting').config.minute: a number too large for a double" \
+        in result.stderr, result.stderr
